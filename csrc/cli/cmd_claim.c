@@ -1,0 +1,9 @@
+/* placeholder until the simulator lands (issue 4) */
+#include <stdio.h>
+#include "cli/commands.h"
+#include "core/error.h"
+int cmd_claim(int argc, char **argv) {
+    (void)argc; (void)argv;
+    fprintf(stderr, "error: fp8lab claim is not built yet\n");
+    return FP8LAB_EXIT_USAGE;
+}
