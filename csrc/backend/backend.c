@@ -1,0 +1,15 @@
+#include <string.h>
+
+#include "backend/backend.h"
+#include "core/error.h"
+
+fp8lab_backend *fp8lab_backend_create(const char *kind) {
+    if (!kind || !strcmp(kind, "auto")) {
+        fp8lab_backend *be = fp8lab_cuda_backend_create(0);
+        return be ? be : fp8lab_cpu_backend_create();
+    }
+    if (!strcmp(kind, "cpu")) return fp8lab_cpu_backend_create();
+    if (!strcmp(kind, "cuda")) return fp8lab_cuda_backend_create(0);
+    FP8LAB_ERR("unknown device '%s' (expected cpu, cuda or auto)", kind);
+    return 0;
+}

@@ -1,0 +1,163 @@
+/* fp8lab bench quant: GB/s of the cast and quantize kernels against a device-to-device copy measured in the same
+   process. Bytes are the minimum each op must move (read the FP32 input once, write its outputs once), so the
+   ratio to the copy says how close a kernel is to the memory system's limit. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "cli/bench.h"
+#include "cli/bench_util.h"
+#include "cli/flags.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "fp8/quant.h"
+
+typedef enum { Q_COPY, Q_BF16, Q_TENSOR, Q_1x128, Q_1x128_T, Q_128x128, Q_COUNT } quant_op;
+static const char *QOP[Q_COUNT] = {"copy", "cast-bf16", "quant-tensor", "quant-1x128", "quant-1x128-t",
+                                   "quant-128x128"};
+
+static const char *CUDA_SHAPES = "4096,7168;16384,7168;4096,18432";
+static const char *CPU_SHAPES = "1024,1024;4096,1024";
+
+typedef struct {
+    float *x;
+    float *y; /* copy destination */
+    uint8_t *q, *qt;
+    float *s, *st;
+} quant_bufs;
+
+static double op_bytes(quant_op op, double n) {
+    switch (op) {
+    case Q_COPY: return 8 * n;
+    case Q_BF16: return 6 * n;
+    case Q_TENSOR: return 5 * n;
+    case Q_1x128: return 5 * n + 4 * n / 128;
+    case Q_1x128_T: return 6 * n + 8 * n / 128;
+    case Q_128x128: return 5 * n + 4 * n / (128 * 128);
+    default: return 0;
+    }
+}
+
+static int op_run(fp8lab_backend *be, quant_op op, quant_bufs *b, int rows, int cols) {
+    const long n = (long)rows * cols;
+    switch (op) {
+    case Q_COPY: return be->copy_d2d(be, b->y, b->x, (size_t)n * 4);
+    case Q_BF16: return be->cast_f32_to_bf16(be, b->x, n, (uint16_t *)b->y);
+    case Q_TENSOR: return be->quantize_tensor(be, b->x, n, FP8_E4M3, 0, b->q, b->s);
+    case Q_1x128: return be->quantize_1x128(be, b->x, rows, cols, FP8_E4M3, 0, b->q, b->s);
+    case Q_1x128_T: return be->quantize_1x128_t(be, b->x, rows, cols, FP8_E4M3, 0, b->q, b->s, b->qt, b->st);
+    case Q_128x128: return be->quantize_128x128(be, b->x, rows, cols, FP8_E4M3, 0, b->q, b->s);
+    default: return -1;
+    }
+}
+
+int bench_quant(int argc, char **argv) {
+    const char *device = "auto", *shapes = NULL;
+    int iters = 20, warmup = 3, json = 0;
+    const cli_flag flags[] = {
+        {"device", FLAG_STR, &device, "cpu | cuda | auto"},
+        {"shapes", FLAG_STR, &shapes, "ROWS,COLS[;...], multiples of 128"},
+        {"iters", FLAG_INT, &iters, "timed runs per case (median reported)"},
+        {"warmup", FLAG_INT, &warmup, "untimed runs first"},
+        {"json", FLAG_BOOL, &json, "print one JSON object"},
+    };
+    int rc = cli_parse("fp8lab bench quant [flags]", flags, CLI_NFLAGS(flags), argc, argv);
+    if (rc) return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
+    if (iters < 1 || warmup < 0) {
+        fprintf(stderr, "error: --iters must be >= 1 and --warmup >= 0 (got %d, %d)\n", iters, warmup);
+        return FP8LAB_EXIT_USAGE;
+    }
+    if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda")) {
+        fprintf(stderr, "error: --device: unknown device '%s' (expected cpu, cuda or auto)\n", device);
+        return FP8LAB_EXIT_USAGE;
+    }
+    fp8lab_backend *be = fp8lab_backend_create(device);
+    if (!be) {
+        fprintf(stderr, "error: --device %s: %s\n", device, fp8lab_last_error());
+        return FP8LAB_EXIT_RUNTIME;
+    }
+    bench_shape sh[32];
+    int nsh = bench_parse_shapes("shapes", shapes ? shapes : strcmp(be->name, "cpu") ? CUDA_SHAPES : CPU_SHAPES, 2,
+                                 128, sh, 32);
+    if (nsh < 0) {
+        be->destroy(be);
+        return FP8LAB_EXIT_USAGE;
+    }
+    fp8lab_device_info di;
+    be->info(be, &di);
+    cJSON *root = cJSON_CreateObject(), *arr = NULL;
+    cJSON_AddStringToObject(root, "device", di.name);
+    cJSON_AddStringToObject(root, "backend", be->name);
+    cJSON_AddBoolToObject(root, "measured", 1);
+    arr = cJSON_AddArrayToObject(root, "results");
+    if (!json) {
+        printf("fp8lab bench quant: measured on %s (backend %s), median of %d runs\n", di.name, be->name, iters);
+        printf("%6s %6s  %-14s %9s %9s %8s\n", "rows", "cols", "op", "ms", "GB/s", "vs copy");
+    }
+    int status = 0;
+    double *t = malloc(sizeof(double) * (size_t)iters);
+    for (int i = 0; i < nsh && !status && t; i++) {
+        const int rows = sh[i].m, cols = sh[i].n;
+        const size_t n = (size_t)rows * cols;
+        quant_bufs b = {0};
+        b.x = be->alloc(be, n * 4);
+        b.y = be->alloc(be, n * 4);
+        b.q = be->alloc(be, n);
+        b.qt = be->alloc(be, n);
+        b.s = be->alloc(be, sizeof(float) * (n / 128 + 4 * (size_t)rows));
+        b.st = be->alloc(be, sizeof(float) * (n / 128 + 4 * (size_t)cols));
+        float *h = malloc(n * 4);
+        status = !b.x || !b.y || !b.q || !b.qt || !b.s || !b.st || !h;
+        if (!status) {
+            fp8lab_rng rng;
+            fp8lab_rng_seed(&rng, 7);
+            for (size_t j = 0; j < n; j++) h[j] = (float)fp8lab_rng_normal(&rng);
+            status = be->copy_h2d(be, b.x, h, n * 4);
+        }
+        double copy_gbs = 0;
+        for (int op = 0; op < Q_COUNT && !status; op++) {
+            for (int it = 0; it < warmup + iters && !status; it++) {
+                be->sync(be);
+                double t0 = fp8lab_now();
+                status = op_run(be, (quant_op)op, &b, rows, cols) || be->sync(be);
+                if (it >= warmup) t[it - warmup] = fp8lab_now() - t0;
+            }
+            if (status) break;
+            double ms = 1e3 * bench_median(t, iters), gbs = op_bytes((quant_op)op, (double)n) / (ms * 1e-3) / 1e9;
+            if (op == Q_COPY) copy_gbs = gbs;
+            if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddNumberToObject(o, "rows", rows);
+                cJSON_AddNumberToObject(o, "cols", cols);
+                cJSON_AddStringToObject(o, "op", QOP[op]);
+                cJSON_AddNumberToObject(o, "ms", ms);
+                cJSON_AddNumberToObject(o, "gbps", gbs);
+                cJSON_AddNumberToObject(o, "vs_copy", gbs / copy_gbs);
+                cJSON_AddItemToArray(arr, o);
+            } else {
+                printf("%6d %6d  %-14s %9.4f %9.1f %7.0f%%\n", rows, cols, QOP[op], ms, gbs, 100 * gbs / copy_gbs);
+            }
+        }
+        if (status) fprintf(stderr, "error: bench quant %dx%d: %s\n", rows, cols, fp8lab_last_error());
+        be->free(be, b.x);
+        be->free(be, b.y);
+        be->free(be, b.q);
+        be->free(be, b.qt);
+        be->free(be, b.s);
+        be->free(be, b.st);
+        free(h);
+    }
+    if (!status && json) {
+        char *s = cJSON_Print(root);
+        puts(s);
+        free(s);
+    }
+    if (!json && !status) printf("bytes: FP32 input read once + outputs written once; copy counts read + write\n");
+    cJSON_Delete(root);
+    free(t);
+    be->destroy(be);
+    return status ? FP8LAB_EXIT_RUNTIME : FP8LAB_EXIT_OK;
+}
