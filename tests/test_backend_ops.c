@@ -1,0 +1,687 @@
+/* CUDA backend against the CPU backend, op by op (in the style of ggml's test-backend-ops): one table of
+   {op, shape, formats, pow2, output dtype, tolerance}; each row runs on both backends from the same random
+   inputs and the results are compared. Casts, amax and all quantizers must be bit-identical (q bytes and
+   scales); GEMMs must agree to a stated relative Frobenius error.
+   Without a GPU (or in a build without CUDA) the CUDA backend cannot be created: the test prints
+   "skipped: no GPU (<reason>)" and exits 77. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backend/backend.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "fp8/fp8.h"
+#include "fp8/quant.h"
+#include "test_util.h"
+
+/* ---- tolerances ------------------------------------------------------------------------------------------
+   All GEMM tolerances are relative Frobenius errors ||gpu - cpu|| / ||cpu||. */
+/* Casts, amax and quantizers implement one integer/IEEE recipe (csrc/fp8/quant.c): any difference is a bug. */
+#define TOL_EXACT 0.0
+/* FP32 GEMM: both sides accumulate in FP32 (cuBLASLt with CUBLAS_COMPUTE_32F, no TF32), only the summation
+   order differs: ~sqrt(K) * 2^-24 ~ 2e-6 at K = 1024. TF32 would show up as ~1e-3. */
+#define TOL_GEMM_F32 1e-5
+/* BF16 inputs are exact in FP32 and both sides accumulate in FP32; cuBLASLt kernels may split K, so allow
+   more than pure reordering, still far below one BF16 ulp (2^-8). */
+#define TOL_GEMM_BF16_F32OUT 1e-3
+/* Any GEMM with BF16 output: both results are rounded to 8 significant bits; where the FP32 sums differ
+   across a rounding boundary the outputs differ by one BF16 ulp (relative <= 2^-8 = 3.9e-3), and such
+   elements are a small fraction, so 8e-3 bounds the Frobenius error with margin. */
+#define TOL_GEMM_BF16OUT 8e-3
+/* FP8 GEMMs with FP32 output: FP8 products are exact in FP32, but Hopper's FP8 tensor cores accumulate with
+   a narrower adder between cuBLASLt's FP32 promotions while the CPU sums in FP32 (per 128-wide K panel for
+   block scaling): expected ~1e-4, 1e-3 allowed. */
+#define TOL_GEMM_FP8_F32OUT 1e-3
+#define TOL_GEMM_FP8_BF16OUT 8e-3
+
+typedef enum {
+    OP_CAST_F32_BF16,
+    OP_CAST_BF16_F32,
+    OP_AMAX,
+    OP_QUANT_TENSOR,
+    OP_CAST_FP8_SCALED,
+    OP_QUANT_1x128,
+    OP_QUANT_1x128_T,
+    OP_QUANT_128x128,
+    OP_GEMM_F32,
+    OP_GEMM_BF16,
+    OP_GEMM_FP8_TENSOR,
+    OP_GEMM_FP8_BLOCK,
+} op_t;
+
+static const char *op_name(op_t op) {
+    static const char *names[] = {"cast_f32_to_bf16", "cast_bf16_to_f32", "amax",      "quantize_tensor",
+                                  "cast_fp8_scaled",  "quantize_1x128",   "quantize_1x128_t", "quantize_128x128",
+                                  "gemm_f32",         "gemm_bf16",        "gemm_fp8_tensor",  "gemm_fp8_block"};
+    return names[op];
+}
+
+enum { GROUP_CAST, GROUP_QUANT, GROUP_GEMM };
+
+typedef struct {
+    op_t op;
+    long n;       /* element count (casts, amax, per-tensor ops) */
+    int M, N, K;  /* GEMMs; quantizers use M = rows, K = cols */
+    int fmt_a;    /* FP8 format (quantizers; GEMM operand A) */
+    int fmt_b;    /* GEMM operand B */
+    int pow2;
+    fp8lab_out_dtype out;
+    fp8lab_b_scaling bscal;
+    double tol;
+} row_t;
+
+#define E4 FP8_E4M3
+#define E5 FP8_E5M2
+#define ELT(op_, n_, fmt_, pow2_) {op_, n_, 0, 0, 0, fmt_, 0, pow2_, FP8LAB_F32, FP8LAB_B_128x128, TOL_EXACT}
+#define QNT(op_, r_, c_, fmt_, pow2_) {op_, 0, r_, 0, c_, fmt_, 0, pow2_, FP8LAB_F32, FP8LAB_B_128x128, TOL_EXACT}
+#define GEMM(op_, m_, n_, k_, fa_, fb_, out_, bs_, tol_) {op_, 0, m_, n_, k_, fa_, fb_, 0, out_, bs_, tol_}
+
+static const row_t ROWS[] = {
+    /* conversions and reductions */
+    ELT(OP_CAST_F32_BF16, 1000003, 0, 0),
+    ELT(OP_CAST_F32_BF16, 5, 0, 0),
+    ELT(OP_CAST_BF16_F32, 65536 + 7, 0, 0), /* every bf16 bit pattern, then a ragged tail */
+    ELT(OP_AMAX, 1, 0, 0),
+    ELT(OP_AMAX, 1000003, 0, 0),
+    ELT(OP_AMAX, 1 << 22, 0, 0),
+    /* per-tensor quantization: current (amax) and delayed (given scale, values saturate) */
+    ELT(OP_QUANT_TENSOR, 1000003, E4, 0),
+    ELT(OP_QUANT_TENSOR, 1000003, E4, 1),
+    ELT(OP_QUANT_TENSOR, 4096, E5, 0),
+    ELT(OP_QUANT_TENSOR, 7, E5, 1),
+    ELT(OP_CAST_FP8_SCALED, 1000003, E4, 0),
+    ELT(OP_CAST_FP8_SCALED, 4099, E5, 0),
+    /* block quantizers */
+    QNT(OP_QUANT_1x128, 128, 128, E4, 0),
+    QNT(OP_QUANT_1x128, 256, 640, E4, 1),
+    QNT(OP_QUANT_1x128, 384, 256, E5, 0),
+    QNT(OP_QUANT_1x128, 3, 384, E4, 0), /* rows need not be a multiple of 128 */
+    QNT(OP_QUANT_1x128, 1024, 1024, E4, 0),
+    QNT(OP_QUANT_1x128_T, 128, 128, E4, 0),
+    QNT(OP_QUANT_1x128_T, 256, 640, E4, 1),
+    QNT(OP_QUANT_1x128_T, 384, 256, E5, 0),
+    QNT(OP_QUANT_1x128_T, 1024, 1024, E4, 0),
+    QNT(OP_QUANT_1x128_T, 512, 1024, E5, 1),
+    QNT(OP_QUANT_128x128, 128, 128, E4, 0),
+    QNT(OP_QUANT_128x128, 256, 640, E4, 0), /* 5 column blocks: scale ld 8, 3 padding entries per row */
+    QNT(OP_QUANT_128x128, 384, 256, E5, 1),
+    QNT(OP_QUANT_128x128, 1024, 1024, E4, 1),
+    /* GEMMs: D[M][N] = A[M][K] . B[N][K]^T */
+    GEMM(OP_GEMM_F32, 128, 128, 128, 0, 0, FP8LAB_F32, 0, TOL_GEMM_F32),
+    GEMM(OP_GEMM_F32, 256, 384, 512, 0, 0, FP8LAB_F32, 0, TOL_GEMM_F32),
+    GEMM(OP_GEMM_F32, 100, 60, 72, 0, 0, FP8LAB_F32, 0, TOL_GEMM_F32),
+    GEMM(OP_GEMM_F32, 1024, 1024, 1024, 0, 0, FP8LAB_F32, 0, TOL_GEMM_F32),
+    GEMM(OP_GEMM_BF16, 128, 128, 128, 0, 0, FP8LAB_F32, 0, TOL_GEMM_BF16_F32OUT),
+    GEMM(OP_GEMM_BF16, 256, 384, 512, 0, 0, FP8LAB_BF16, 0, TOL_GEMM_BF16OUT),
+    GEMM(OP_GEMM_BF16, 384, 256, 640, 0, 0, FP8LAB_F32, 0, TOL_GEMM_BF16_F32OUT),
+    GEMM(OP_GEMM_BF16, 1024, 1024, 1024, 0, 0, FP8LAB_BF16, 0, TOL_GEMM_BF16OUT),
+    GEMM(OP_GEMM_FP8_TENSOR, 128, 128, 128, E4, E4, FP8LAB_F32, 0, TOL_GEMM_FP8_F32OUT),
+    GEMM(OP_GEMM_FP8_TENSOR, 256, 384, 512, E4, E5, FP8LAB_BF16, 0, TOL_GEMM_FP8_BF16OUT),
+    GEMM(OP_GEMM_FP8_TENSOR, 384, 256, 640, E5, E4, FP8LAB_F32, 0, TOL_GEMM_FP8_F32OUT),
+    GEMM(OP_GEMM_FP8_TENSOR, 1024, 1024, 1024, E4, E4, FP8LAB_BF16, 0, TOL_GEMM_FP8_BF16OUT),
+    GEMM(OP_GEMM_FP8_BLOCK, 128, 128, 128, E4, E4, FP8LAB_F32, FP8LAB_B_128x128, TOL_GEMM_FP8_F32OUT),
+    GEMM(OP_GEMM_FP8_BLOCK, 256, 384, 512, E4, E4, FP8LAB_BF16, FP8LAB_B_128x128, TOL_GEMM_FP8_BF16OUT),
+    GEMM(OP_GEMM_FP8_BLOCK, 384, 256, 640, E4, E4, FP8LAB_F32, FP8LAB_B_128x128, TOL_GEMM_FP8_F32OUT),
+    GEMM(OP_GEMM_FP8_BLOCK, 256, 384, 640, E4, E4, FP8LAB_F32, FP8LAB_B_1x128, TOL_GEMM_FP8_F32OUT),
+    GEMM(OP_GEMM_FP8_BLOCK, 512, 256, 1024, E4, E4, FP8LAB_BF16, FP8LAB_B_1x128, TOL_GEMM_FP8_BF16OUT),
+    GEMM(OP_GEMM_FP8_BLOCK, 1024, 1024, 1024, E4, E4, FP8LAB_BF16, FP8LAB_B_128x128, TOL_GEMM_FP8_BF16OUT),
+};
+#define NROWS ((int)(sizeof ROWS / sizeof ROWS[0]))
+
+static int row_group(const row_t *r) {
+    if (r->op <= OP_AMAX) return GROUP_CAST;
+    if (r->op <= OP_QUANT_128x128) return GROUP_QUANT;
+    return GROUP_GEMM;
+}
+
+static fp8lab_backend *g_cpu, *g_cuda;
+
+/* ---- host-side data ---------------------------------------------------------------------------------------- */
+typedef struct {
+    float *x;          /* f32 input (casts, amax, quantizers) or GEMM A */
+    uint16_t *xh;      /* bf16 input (cast_bf16_to_f32, GEMM A) */
+    float *b;          /* GEMM B (f32) */
+    uint16_t *bh;      /* GEMM B (bf16) */
+    uint8_t *qa, *qb;  /* FP8 GEMM operands */
+    float *sa, *sb;    /* their scales, backend layout */
+    size_t sa_n, sb_n;
+    float scale;       /* cast_fp8_scaled */
+} inputs_t;
+
+typedef struct {
+    void *y;  /* main output: bf16, f32, q bytes or D */
+    size_t y_bytes;
+    float *s; /* scales */
+    size_t s_n;
+    uint8_t *qt; /* quantize_1x128_t second orientation */
+    float *st;
+    size_t qt_bytes, st_n;
+} outputs_t;
+
+static void *xmalloc(size_t n) {
+    void *p = calloc(1, n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of host memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+static void inputs_free(inputs_t *in) {
+    free(in->x);
+    free(in->xh);
+    free(in->b);
+    free(in->bh);
+    free(in->qa);
+    free(in->qb);
+    free(in->sa);
+    free(in->sb);
+    memset(in, 0, sizeof *in);
+}
+
+static void outputs_free(outputs_t *o) {
+    free(o->y);
+    free(o->s);
+    free(o->qt);
+    free(o->st);
+    memset(o, 0, sizeof *o);
+}
+
+/* x[r][c] ~ N(0,1) * 2^(er(r) + ec(c)): magnitudes vary between rows and between 128-column blocks, so both
+   the row-wise and the column-wise (transposed) tiles get different scales. One 128x128 tile is zeroed (when
+   there is more than one) to exercise scale_inv = 1. */
+static float *gen_matrix(int rows, int cols, uint64_t seed) {
+    fp8lab_rng r;
+    fp8lab_rng_seed(&r, seed);
+    float *x = xmalloc(sizeof(float) * (size_t)rows * cols);
+    for (int i = 0; i < rows; i++) {
+        const int er = (int)((unsigned)(i * 5 + (int)seed) % 9u) - 4;
+        for (int j = 0; j < cols; j++) {
+            const int ec = (int)((unsigned)((j / 128) * 3 + (j % 7)) % 7u) - 3;
+            x[(size_t)i * cols + j] = (float)ldexp(fp8lab_rng_normal(&r), er + ec);
+        }
+    }
+    if ((long)rows * cols > 128L * 128 && rows >= 128)
+        for (int i = rows - 128; i < rows; i++) memset(x + (size_t)i * cols + cols - 128, 0, 128 * sizeof(float));
+    return x;
+}
+
+/* 1-D data: normal values whose magnitude changes every 1000 elements, a negative extreme in the middle. */
+static float *gen_vector(long n, uint64_t seed) {
+    fp8lab_rng r;
+    fp8lab_rng_seed(&r, seed);
+    float *x = xmalloc(sizeof(float) * (size_t)n);
+    for (long i = 0; i < n; i++) x[i] = (float)ldexp(fp8lab_rng_normal(&r), (int)((i / 1000) % 9) - 4);
+    if (n > 2) x[n / 2] = -1000.5f;
+    return x;
+}
+
+/* For cast_f32_to_bf16: random bit patterns of finite floats mixed with rounding ties, infinities, NaN,
+   subnormals and values that round up to infinity. */
+static float *gen_cast_input(long n, uint64_t seed) {
+    fp8lab_rng r;
+    fp8lab_rng_seed(&r, seed);
+    float *x = xmalloc(sizeof(float) * (size_t)n);
+    for (long i = 0; i < n; i++) {
+        uint32_t u = fp8lab_rng_u32(&r);
+        switch (i % 8) {
+        case 0: u = (u & 0xffff0000u) | 0x8000u; break; /* exact tie */
+        case 1: u &= 0x807fffffu; break;                /* subnormal */
+        default:
+            if ((u & 0x7f800000u) == 0x7f800000u) u ^= 0x40000000u; /* keep it finite */
+            break;
+        }
+        memcpy(&x[i], &u, sizeof u);
+    }
+    const uint32_t specials[] = {0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00001u, 0x7f7fffffu, 0x7f7f8000u,
+                                 0x00000001u, 0x80000000u};
+    for (size_t k = 0; k < sizeof specials / sizeof specials[0] && (long)k < n; k++)
+        memcpy(&x[k], &specials[k], sizeof(uint32_t));
+    return x;
+}
+
+static uint16_t *to_bf16(const float *x, long n) {
+    uint16_t *h = xmalloc(sizeof(uint16_t) * (size_t)n);
+    for (long i = 0; i < n; i++) h[i] = bf16_from_f32(x[i]);
+    return h;
+}
+
+/* Builds the inputs of a row. FP8 GEMM operands are quantized by the CPU backend (its output is in the
+   backend layouts), then given to both backends, so the GEMMs see identical operands. Returns 0 or -1. */
+static int make_inputs(const row_t *rw, uint64_t seed, inputs_t *in) {
+    memset(in, 0, sizeof *in);
+    switch (rw->op) {
+    case OP_CAST_F32_BF16: in->x = gen_cast_input(rw->n, seed); return 0;
+    case OP_CAST_BF16_F32:
+        in->xh = xmalloc(sizeof(uint16_t) * (size_t)rw->n);
+        for (long i = 0; i < rw->n; i++) in->xh[i] = (uint16_t)(i < 65536 ? i : i * 40503u);
+        return 0;
+    case OP_AMAX:
+    case OP_QUANT_TENSOR:
+    case OP_CAST_FP8_SCALED: {
+        in->x = gen_vector(rw->n, seed);
+        float amax = 0;
+        for (long i = 0; i < rw->n; i++) amax = fmaxf(amax, fabsf(in->x[i]));
+        /* a quarter of the current-scaling scale: the larger values saturate */
+        in->scale = fp8_scale_inv_from_amax(amax, rw->fmt_a, 0) * 0.25f;
+        return 0;
+    }
+    case OP_QUANT_1x128:
+    case OP_QUANT_1x128_T:
+    case OP_QUANT_128x128: in->x = gen_matrix(rw->M, rw->K, seed); return 0;
+    case OP_GEMM_F32:
+    case OP_GEMM_BF16:
+        in->x = gen_matrix(rw->M, rw->K, seed);
+        in->b = gen_matrix(rw->N, rw->K, seed + 1000);
+        if (rw->op == OP_GEMM_BF16) {
+            in->xh = to_bf16(in->x, (long)rw->M * rw->K);
+            in->bh = to_bf16(in->b, (long)rw->N * rw->K);
+        }
+        return 0;
+    case OP_GEMM_FP8_TENSOR:
+    case OP_GEMM_FP8_BLOCK: {
+        const int M = rw->M, N = rw->N, K = rw->K;
+        in->x = gen_matrix(M, K, seed);
+        in->b = gen_matrix(N, K, seed + 1000);
+        in->qa = xmalloc((size_t)M * K);
+        in->qb = xmalloc((size_t)N * K);
+        if (rw->op == OP_GEMM_FP8_TENSOR) {
+            in->sa_n = in->sb_n = 1;
+            in->sa = xmalloc(sizeof(float));
+            in->sb = xmalloc(sizeof(float));
+            if (g_cpu->quantize_tensor(g_cpu, in->x, (long)M * K, rw->fmt_a, 0, in->qa, in->sa) ||
+                g_cpu->quantize_tensor(g_cpu, in->b, (long)N * K, rw->fmt_b, 0, in->qb, in->sb))
+                return -1;
+            return 0;
+        }
+        in->sa_n = (size_t)(K / 128) * M;
+        in->sa = xmalloc(sizeof(float) * in->sa_n);
+        if (g_cpu->quantize_1x128(g_cpu, in->x, M, K, FP8_E4M3, 0, in->qa, in->sa)) return -1;
+        if (rw->bscal == FP8LAB_B_128x128) {
+            in->sb_n = (size_t)(N / 128) * fp8lab_blk_scale_ld(K);
+            in->sb = xmalloc(sizeof(float) * in->sb_n);
+            if (g_cpu->quantize_128x128(g_cpu, in->b, N, K, FP8_E4M3, 0, in->qb, in->sb)) return -1;
+        } else {
+            in->sb_n = (size_t)(K / 128) * N;
+            in->sb = xmalloc(sizeof(float) * in->sb_n);
+            if (g_cpu->quantize_1x128(g_cpu, in->b, N, K, FP8_E4M3, 0, in->qb, in->sb)) return -1;
+        }
+        return 0;
+    }
+    }
+    return -1;
+}
+
+/* ---- running an op on one backend: upload, run, download ------------------------------------------------- */
+#define MAX_DEV 8
+typedef struct {
+    fp8lab_backend *be;
+    void *p[MAX_DEV];
+    int n;
+} devmem_t;
+
+static void *dev_alloc(devmem_t *dm, size_t bytes) {
+    void *p = dm->be->alloc(dm->be, bytes);
+    if (p && dm->n < MAX_DEV) dm->p[dm->n++] = p;
+    return p;
+}
+
+static void *dev_upload(devmem_t *dm, const void *host, size_t bytes) {
+    void *p = dev_alloc(dm, bytes);
+    if (!p) return NULL;
+    if (dm->be->copy_h2d(dm->be, p, host, bytes)) return NULL;
+    return p;
+}
+
+static void dev_free_all(devmem_t *dm) {
+    for (int i = 0; i < dm->n; i++) dm->be->free(dm->be, dm->p[i]);
+    dm->n = 0;
+}
+
+/* Sizes the outputs of a row (host buffers, zeroed). */
+static void alloc_outputs(const row_t *rw, outputs_t *o) {
+    memset(o, 0, sizeof *o);
+    const size_t mk = (size_t)rw->M * rw->K, outsz = rw->out == FP8LAB_BF16 ? 2 : 4;
+    switch (rw->op) {
+    case OP_CAST_F32_BF16: o->y_bytes = sizeof(uint16_t) * (size_t)rw->n; break;
+    case OP_CAST_BF16_F32: o->y_bytes = sizeof(float) * (size_t)rw->n; break;
+    case OP_AMAX: o->y_bytes = sizeof(float); break;
+    case OP_QUANT_TENSOR: o->y_bytes = (size_t)rw->n; o->s_n = 1; break;
+    case OP_CAST_FP8_SCALED: o->y_bytes = (size_t)rw->n; break;
+    case OP_QUANT_1x128: o->y_bytes = mk; o->s_n = (size_t)(rw->K / 128) * rw->M; break;
+    case OP_QUANT_1x128_T:
+        o->y_bytes = mk;
+        o->s_n = (size_t)(rw->K / 128) * rw->M;
+        o->qt_bytes = mk;
+        o->st_n = (size_t)(rw->M / 128) * rw->K;
+        break;
+    case OP_QUANT_128x128: o->y_bytes = mk; o->s_n = (size_t)(rw->M / 128) * fp8lab_blk_scale_ld(rw->K); break;
+    case OP_GEMM_F32: o->y_bytes = sizeof(float) * (size_t)rw->M * rw->N; break;
+    default: o->y_bytes = outsz * (size_t)rw->M * rw->N; break;
+    }
+    o->y = xmalloc(o->y_bytes);
+    if (o->s_n) o->s = xmalloc(sizeof(float) * o->s_n);
+    if (o->qt_bytes) o->qt = xmalloc(o->qt_bytes);
+    if (o->st_n) o->st = xmalloc(sizeof(float) * o->st_n);
+}
+
+static int run_op(fp8lab_backend *be, const row_t *rw, const inputs_t *in, outputs_t *o) {
+    devmem_t dm = {be, {0}, 0};
+    int rc = -1;
+    const size_t mk = (size_t)rw->M * rw->K, nk = (size_t)rw->N * rw->K;
+    void *y = dev_alloc(&dm, o->y_bytes);
+    float *s = o->s_n ? dev_alloc(&dm, sizeof(float) * o->s_n) : NULL;
+    uint8_t *qt = o->qt_bytes ? dev_alloc(&dm, o->qt_bytes) : NULL;
+    float *st = o->st_n ? dev_alloc(&dm, sizeof(float) * o->st_n) : NULL;
+    if (!y || (o->s_n && !s) || (o->qt_bytes && !qt) || (o->st_n && !st)) goto done;
+    switch (rw->op) {
+    case OP_CAST_F32_BF16: {
+        const float *x = dev_upload(&dm, in->x, sizeof(float) * (size_t)rw->n);
+        if (!x || be->cast_f32_to_bf16(be, x, rw->n, y)) goto done;
+        break;
+    }
+    case OP_CAST_BF16_F32: {
+        const uint16_t *x = dev_upload(&dm, in->xh, sizeof(uint16_t) * (size_t)rw->n);
+        if (!x || be->cast_bf16_to_f32(be, x, rw->n, y)) goto done;
+        break;
+    }
+    case OP_AMAX: {
+        const float *x = dev_upload(&dm, in->x, sizeof(float) * (size_t)rw->n);
+        if (!x || be->amax(be, x, rw->n, y)) goto done;
+        break;
+    }
+    case OP_QUANT_TENSOR: {
+        const float *x = dev_upload(&dm, in->x, sizeof(float) * (size_t)rw->n);
+        if (!x || be->quantize_tensor(be, x, rw->n, rw->fmt_a, rw->pow2, y, s)) goto done;
+        break;
+    }
+    case OP_CAST_FP8_SCALED: {
+        const float *x = dev_upload(&dm, in->x, sizeof(float) * (size_t)rw->n);
+        const float *sc = dev_upload(&dm, &in->scale, sizeof(float));
+        if (!x || !sc || be->cast_fp8_scaled(be, x, rw->n, rw->fmt_a, sc, y)) goto done;
+        break;
+    }
+    case OP_QUANT_1x128:
+    case OP_QUANT_1x128_T:
+    case OP_QUANT_128x128: {
+        const float *x = dev_upload(&dm, in->x, sizeof(float) * mk);
+        if (!x) goto done;
+        if (rw->op == OP_QUANT_1x128 && be->quantize_1x128(be, x, rw->M, rw->K, rw->fmt_a, rw->pow2, y, s))
+            goto done;
+        if (rw->op == OP_QUANT_1x128_T &&
+            be->quantize_1x128_t(be, x, rw->M, rw->K, rw->fmt_a, rw->pow2, y, s, qt, st))
+            goto done;
+        if (rw->op == OP_QUANT_128x128 && be->quantize_128x128(be, x, rw->M, rw->K, rw->fmt_a, rw->pow2, y, s))
+            goto done;
+        break;
+    }
+    case OP_GEMM_F32: {
+        const float *a = dev_upload(&dm, in->x, sizeof(float) * mk);
+        const float *b = dev_upload(&dm, in->b, sizeof(float) * nk);
+        if (!a || !b || be->gemm_f32(be, a, b, rw->M, rw->N, rw->K, y)) goto done;
+        break;
+    }
+    case OP_GEMM_BF16: {
+        const uint16_t *a = dev_upload(&dm, in->xh, sizeof(uint16_t) * mk);
+        const uint16_t *b = dev_upload(&dm, in->bh, sizeof(uint16_t) * nk);
+        if (!a || !b || be->gemm_bf16(be, a, b, rw->M, rw->N, rw->K, rw->out, y)) goto done;
+        break;
+    }
+    case OP_GEMM_FP8_TENSOR:
+    case OP_GEMM_FP8_BLOCK: {
+        const uint8_t *qa = dev_upload(&dm, in->qa, mk);
+        const uint8_t *qb = dev_upload(&dm, in->qb, nk);
+        const float *sa = dev_upload(&dm, in->sa, sizeof(float) * in->sa_n);
+        const float *sb = dev_upload(&dm, in->sb, sizeof(float) * in->sb_n);
+        if (!qa || !qb || !sa || !sb) goto done;
+        if (rw->op == OP_GEMM_FP8_TENSOR
+                ? be->gemm_fp8_tensor(be, qa, rw->fmt_a, sa, qb, rw->fmt_b, sb, rw->M, rw->N, rw->K, rw->out, y)
+                : be->gemm_fp8_block(be, qa, sa, qb, sb, rw->bscal, rw->M, rw->N, rw->K, rw->out, y))
+            goto done;
+        break;
+    }
+    }
+    if (be->copy_d2h(be, o->y, y, o->y_bytes)) goto done;
+    if (o->s_n && be->copy_d2h(be, o->s, s, sizeof(float) * o->s_n)) goto done;
+    if (o->qt_bytes && be->copy_d2h(be, o->qt, qt, o->qt_bytes)) goto done;
+    if (o->st_n && be->copy_d2h(be, o->st, st, sizeof(float) * o->st_n)) goto done;
+    if (be->sync(be)) goto done;
+    rc = 0;
+done:
+    dev_free_all(&dm);
+    return rc;
+}
+
+/* ---- comparison ------------------------------------------------------------------------------------------ */
+typedef struct {
+    double max_abs, rel;
+    long mismatches; /* differing bytes/elements (exact ops) */
+} cmp_t;
+
+static void cmp_bits(cmp_t *c, const void *a, const void *b, size_t elems, size_t elem_size) {
+    const uint8_t *pa = a, *pb = b;
+    for (size_t i = 0; i < elems; i++)
+        if (memcmp(pa + i * elem_size, pb + i * elem_size, elem_size)) c->mismatches++;
+}
+
+static float out_at(const void *y, fp8lab_out_dtype out, size_t i) {
+    return out == FP8LAB_BF16 ? bf16_to_f32(((const uint16_t *)y)[i]) : ((const float *)y)[i];
+}
+
+/* Dequantized value of element i under each op's layout (for the printed differences of exact ops). */
+static double dequant(const row_t *rw, const outputs_t *o, int second, size_t i) {
+    const int rows = rw->M, cols = rw->K, fmt = rw->fmt_a;
+    if (rw->op == OP_QUANT_TENSOR) return (double)fp8_decode(fmt, ((const uint8_t *)o->y)[i]) * o->s[0];
+    const size_t r = i / (size_t)(second ? rows : cols), c = i % (size_t)(second ? rows : cols);
+    if (second) /* qt[c'][r'] with c' = r (a column of x), r' = c; st[r'/128][c'] */
+        return (double)fp8_decode(fmt, o->qt[i]) * o->st[(c / 128) * (size_t)cols + r];
+    const uint8_t q = ((const uint8_t *)o->y)[i];
+    if (rw->op == OP_QUANT_1x128) return (double)fp8_decode(fmt, q) * o->s[(c / 128) * (size_t)rows + r];
+    if (rw->op == OP_QUANT_1x128_T) return (double)fp8_decode(fmt, q) * o->s[(c / 128) * (size_t)rows + r];
+    return (double)fp8_decode(fmt, q) * o->s[(r / 128) * (size_t)fp8lab_blk_scale_ld(cols) + c / 128];
+}
+
+static void cmp_values(cmp_t *c, const double *g, const double *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs(g[i] - ref[i]);
+        if (d > c->max_abs || d != d) c->max_abs = d;
+        num += d * d;
+        den += ref[i] * ref[i];
+    }
+    c->rel = den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static cmp_t compare(const row_t *rw, const outputs_t *g, const outputs_t *ref) {
+    cmp_t c = {0, 0, 0};
+    size_t n = 0;
+    double *vg = NULL, *vr = NULL;
+    switch (rw->op) {
+    case OP_CAST_F32_BF16:
+    case OP_CAST_BF16_F32:
+    case OP_AMAX: {
+        const int bf = rw->op == OP_CAST_F32_BF16;
+        n = g->y_bytes / (bf ? 2 : 4);
+        cmp_bits(&c, g->y, ref->y, n, bf ? 2 : 4);
+        vg = xmalloc(sizeof(double) * n);
+        vr = xmalloc(sizeof(double) * n);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            const double a = bf ? bf16_to_f32(((uint16_t *)g->y)[i]) : ((float *)g->y)[i];
+            const double b = bf ? bf16_to_f32(((uint16_t *)ref->y)[i]) : ((float *)ref->y)[i];
+            if (isfinite(a) && isfinite(b)) { /* the bit comparison covers the specials */
+                vg[m] = a;
+                vr[m++] = b;
+            }
+        }
+        cmp_values(&c, vg, vr, m);
+        break;
+    }
+    case OP_CAST_FP8_SCALED:
+        n = g->y_bytes;
+        cmp_bits(&c, g->y, ref->y, n, 1);
+        vg = xmalloc(sizeof(double) * n);
+        vr = xmalloc(sizeof(double) * n);
+        for (size_t i = 0; i < n; i++) {
+            vg[i] = fp8_decode(rw->fmt_a, ((uint8_t *)g->y)[i]);
+            vr[i] = fp8_decode(rw->fmt_a, ((uint8_t *)ref->y)[i]);
+        }
+        cmp_values(&c, vg, vr, n);
+        break;
+    case OP_QUANT_TENSOR:
+    case OP_QUANT_1x128:
+    case OP_QUANT_1x128_T:
+    case OP_QUANT_128x128: {
+        cmp_bits(&c, g->y, ref->y, g->y_bytes, 1);
+        cmp_bits(&c, g->s, ref->s, g->s_n, sizeof(float));
+        if (g->qt_bytes) {
+            cmp_bits(&c, g->qt, ref->qt, g->qt_bytes, 1);
+            cmp_bits(&c, g->st, ref->st, g->st_n, sizeof(float));
+        }
+        n = g->y_bytes + g->qt_bytes;
+        vg = xmalloc(sizeof(double) * n);
+        vr = xmalloc(sizeof(double) * n);
+        for (size_t i = 0; i < g->y_bytes; i++) {
+            vg[i] = dequant(rw, g, 0, i);
+            vr[i] = dequant(rw, ref, 0, i);
+        }
+        for (size_t i = 0; i < g->qt_bytes; i++) {
+            vg[g->y_bytes + i] = dequant(rw, g, 1, i);
+            vr[g->y_bytes + i] = dequant(rw, ref, 1, i);
+        }
+        cmp_values(&c, vg, vr, n);
+        break;
+    }
+    default: /* GEMMs */
+        n = (size_t)rw->M * rw->N;
+        vg = xmalloc(sizeof(double) * n);
+        vr = xmalloc(sizeof(double) * n);
+        for (size_t i = 0; i < n; i++) {
+            const fp8lab_out_dtype od = rw->op == OP_GEMM_F32 ? FP8LAB_F32 : rw->out;
+            vg[i] = out_at(g->y, od, i);
+            vr[i] = out_at(ref->y, od, i);
+        }
+        cmp_values(&c, vg, vr, n);
+        break;
+    }
+    free(vg);
+    free(vr);
+    return c;
+}
+
+static void shape_str(const row_t *rw, char *buf, size_t n) {
+    static const char *fmts[] = {"e4m3", "e5m2"};
+    const char *out = rw->out == FP8LAB_BF16 ? "bf16" : "f32";
+    switch (row_group(rw)) {
+    case GROUP_CAST:
+        if (rw->op == OP_AMAX || rw->op <= OP_CAST_BF16_F32) {
+            snprintf(buf, n, "n=%ld", rw->n);
+            return;
+        }
+        break;
+    case GROUP_GEMM:
+        if (rw->op == OP_GEMM_FP8_TENSOR)
+            snprintf(buf, n, "%dx%dx%d %sx%s->%s", rw->M, rw->N, rw->K, fmts[rw->fmt_a], fmts[rw->fmt_b], out);
+        else if (rw->op == OP_GEMM_FP8_BLOCK)
+            snprintf(buf, n, "%dx%dx%d B%s->%s", rw->M, rw->N, rw->K,
+                     rw->bscal == FP8LAB_B_1x128 ? "1x128" : "128x128", out);
+        else
+            snprintf(buf, n, "%dx%dx%d ->%s", rw->M, rw->N, rw->K, rw->op == OP_GEMM_F32 ? "f32" : out);
+        return;
+    default: break;
+    }
+    if (rw->op == OP_QUANT_TENSOR || rw->op == OP_CAST_FP8_SCALED)
+        snprintf(buf, n, "n=%ld %s%s", rw->n, fmts[rw->fmt_a], rw->pow2 ? " pow2" : "");
+    else
+        snprintf(buf, n, "%dx%d %s%s", rw->M, rw->K, fmts[rw->fmt_a], rw->pow2 ? " pow2" : "");
+}
+
+/* Runs one row on both backends; prints its line; returns 1 on PASS. */
+static int run_row(int idx) {
+    const row_t *rw = &ROWS[idx];
+    char shape[96];
+    shape_str(rw, shape, sizeof shape);
+    inputs_t in;
+    outputs_t o_cpu, o_gpu;
+    int pass = 0;
+    alloc_outputs(rw, &o_cpu);
+    alloc_outputs(rw, &o_gpu);
+    if (make_inputs(rw, 1000 + (uint64_t)idx, &in)) {
+        printf("%-18s %-31s FAIL (making inputs: %s)\n", op_name(rw->op), shape, fp8lab_last_error());
+    } else if (run_op(g_cpu, rw, &in, &o_cpu)) {
+        printf("%-18s %-31s FAIL (cpu: %s)\n", op_name(rw->op), shape, fp8lab_last_error());
+    } else if (run_op(g_cuda, rw, &in, &o_gpu)) {
+        printf("%-18s %-31s FAIL (cuda: %s)\n", op_name(rw->op), shape, fp8lab_last_error());
+    } else {
+        const cmp_t c = compare(rw, &o_gpu, &o_cpu);
+        pass = rw->tol == TOL_EXACT ? c.mismatches == 0 : (c.rel <= rw->tol && isfinite(c.rel));
+        if (rw->tol == TOL_EXACT)
+            printf("%-18s %-31s max|d|=%.3e rel=%.3e mismatches=%ld (bit-exact) %s\n", op_name(rw->op), shape,
+                   c.max_abs, c.rel, c.mismatches, pass ? "PASS" : "FAIL");
+        else
+            printf("%-18s %-31s max|d|=%.3e rel=%.3e (tol %.0e) %s\n", op_name(rw->op), shape, c.max_abs, c.rel,
+                   rw->tol, pass ? "PASS" : "FAIL");
+    }
+    fflush(stdout);
+    inputs_free(&in);
+    outputs_free(&o_cpu);
+    outputs_free(&o_gpu);
+    return pass;
+}
+
+static void run_group(int group) {
+    int failed = 0;
+    for (int i = 0; i < NROWS; i++)
+        if (row_group(&ROWS[i]) == group && !run_row(i)) failed++;
+    assert_int_equal(failed, 0);
+}
+
+static void test_casts_and_amax(void **state) {
+    (void)state;
+    run_group(GROUP_CAST);
+}
+
+static void test_quantizers(void **state) {
+    (void)state;
+    run_group(GROUP_QUANT);
+}
+
+static void test_gemms(void **state) {
+    (void)state;
+    run_group(GROUP_GEMM);
+}
+
+int main(void) {
+    g_cpu = fp8lab_cpu_backend_create();
+    if (!g_cpu) {
+        fprintf(stderr, "cannot create the cpu backend: %s\n", fp8lab_last_error());
+        return 1;
+    }
+    g_cuda = fp8lab_cuda_backend_create(0);
+    if (!g_cuda) {
+        const char *why = fp8lab_last_error();
+        g_cpu->destroy(g_cpu);
+        FP8LAB_SKIP("no GPU (%s)", why);
+    }
+    fp8lab_device_info info;
+    if (g_cuda->info(g_cuda, &info) == 0)
+        printf("cuda device: %s (bf16 %.0f / fp8 %.0f / fp32 %.1f TFLOP/s dense; %s)\n", info.name,
+               info.peak_tflops_bf16, info.peak_tflops_fp8, info.peak_tflops_fp32, info.libs);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_casts_and_amax),
+        cmocka_unit_test(test_quantizers),
+        cmocka_unit_test(test_gemms),
+    };
+    const int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    g_cuda->destroy(g_cuda);
+    g_cpu->destroy(g_cpu);
+    return rc;
+}
