@@ -42,14 +42,13 @@ const char *status_op(unsigned code) {
     }
 }
 
-/* Enqueues the status read-back, waits for the stream, and reports (then clears) a recorded status. */
+/* Waits for the stream, then reports (and clears) a status recorded by the kernels. */
 int sync_and_check(fp8lab_cuda_ctx *c) {
-    CUDA_CHECK(cudaMemcpyAsync(c->status_host, c->scratch + 1, sizeof(unsigned), cudaMemcpyDeviceToHost, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    const unsigned code = *c->status_host;
+    volatile unsigned *st = c->status_host;
+    const unsigned code = *st;
     if (code != FP8LAB_STATUS_OK) {
-        *c->status_host = 0;
-        CUDA_CHECK(cudaMemsetAsync(c->scratch + 1, 0, sizeof(unsigned), c->stream));
+        *st = 0; /* the stream is idle: no kernel can be writing it */
         FP8LAB_ERR("non-finite value (NaN or Inf) in the input of %s, detected on the device: its scales and FP8 "
                    "outputs are invalid (hint: check the producer of that tensor for overflow; the CPU backend "
                    "names the element)",
@@ -211,8 +210,9 @@ int init_ctx(fp8lab_cuda_ctx *c, int device) {
     CUDA_CHECK(cudaMalloc(&c->workspace, c->workspace_bytes));
     CUDA_CHECK(cudaMalloc(&c->scratch, 256));
     CUDA_CHECK(cudaMemset(c->scratch, 0, 256));
-    CUDA_CHECK(cudaMallocHost(&c->status_host, sizeof(unsigned)));
+    CUDA_CHECK(cudaHostAlloc(&c->status_host, sizeof(unsigned), cudaHostAllocMapped));
     *c->status_host = 0;
+    CUDA_CHECK(cudaHostGetDevicePointer(&c->status_dev, c->status_host, 0));
     if (fp8lab_cuda_quant_init(c)) return -1;
     CUDA_CHECK(cudaDeviceSynchronize());
     return 0;

@@ -37,7 +37,8 @@ typedef struct {
 
 /* ---- device status word ----------------------------------------------------------------------------------
    The quantizers cannot return an error for non-finite input without a host sync, so they record the first
-   offending op here (atomicCAS 0 -> op code); sync() and copy_d2h() read it back and report it. */
+   offending op here (a store of the op code into mapped pinned host memory, so reading it costs no copy);
+   sync() and copy_d2h() check it after the stream has drained, report it and clear it. */
 enum {
     FP8LAB_STATUS_OK = 0,
     FP8LAB_STATUS_NONFINITE_TENSOR = 1,
@@ -54,8 +55,9 @@ typedef struct fp8lab_cuda_ctx {
     cublasLtHandle_t lt;
     void *workspace;
     size_t workspace_bytes;
-    unsigned *scratch;     /* device: [0] amax bits for quantize_tensor, [1] status word */
-    unsigned *status_host; /* pinned host copy of the status word */
+    unsigned *scratch;     /* device: [0] amax bits for quantize_tensor */
+    unsigned *status_host; /* status word: mapped pinned host memory ... */
+    unsigned *status_dev;  /* ... and its device address */
     fp8lab_gemm_plan plans[FP8LAB_GEMM_CACHE_SIZE];
     unsigned long long clock;
 } fp8lab_cuda_ctx;

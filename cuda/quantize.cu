@@ -89,7 +89,11 @@ __device__ __forceinline__ uint8_t cvt1(float v, const Divider &d) {
     return (uint8_t)__nv_cvt_float_to_fp8(divide(v, d), __NV_SATFINITE, I);
 }
 
-__device__ __forceinline__ void flag_status(unsigned *status, unsigned code) { atomicCAS(status, 0u, code); }
+/* The status word lives in mapped pinned host memory: a plain store (rare: error path only), read by the host
+   after the stream has drained. Concurrent writers all write a non-zero code; any one of them is kept. */
+__device__ __forceinline__ void flag_status(unsigned *status, unsigned code) {
+    *reinterpret_cast<volatile unsigned *>(status) = code;
+}
 
 /* Block-wide max of unsigned values; every thread gets the result. blockDim.x a multiple of 32, <= 1024. */
 __device__ __forceinline__ unsigned block_max_u32(unsigned v) {
@@ -166,17 +170,18 @@ __global__ void __launch_bounds__(256) quant_1x128_kernel(const float *__restric
                                                           float fmax, int pow2, uint8_t *__restrict__ q,
                                                           float *__restrict__ s, unsigned *status) {
     const int lane = threadIdx.x & 31;
-    const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    const long long ntiles = (long long)rows * (cols / kTile);
+    /* the host guarantees rows * (cols / 128) < 2^31, so tile indices fit 32 bits (cheap division) */
+    const int warp = (int)(blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5));
+    const int ntiles = rows * (cols / kTile);
     float4 v[kTilesPerWarp];
     long long off[kTilesPerWarp];
 #pragma unroll
     for (int j = 0; j < kTilesPerWarp; j++) {
-        const long long t = warp * kTilesPerWarp + j;
+        const int t = warp * kTilesPerWarp + j;
         off[j] = -1;
         if (t < ntiles) {
-            const long long tc = t / rows, r = t % rows;
-            off[j] = r * cols + tc * kTile;
+            const int tc = t / rows, r = t - tc * rows;
+            off[j] = (long long)r * cols + (long long)tc * kTile;
             v[j] = __ldg(reinterpret_cast<const float4 *>(x + off[j]) + lane);
         }
     }
@@ -373,7 +378,7 @@ int launch_cast_fp8(fp8lab_cuda_ctx *c, const float *x, long n, int fmt, const f
     const bool vec = fp8lab_is_aligned(x, 16) && fp8lab_is_aligned(q, 4);
     const unsigned grid = grid_for(c, vec ? (n + 3) / 4 : n, 256);
     const float fmax = host_fmt_max(fmt);
-    unsigned *status = c->scratch + 1;
+    unsigned *status = c->status_dev;
 #define FP8LAB_LAUNCH_CAST(I, V)                                                                              \
     cast_fp8_kernel<I, V><<<grid, 256, 0, c->stream>>>(x, n, src, src_is_amax, fmax, pow2, q, scale_out, status)
     if (fmt == FP8_E4M3) {
@@ -459,17 +464,17 @@ int fp8lab_cuda_quantize_1x128(fp8lab_backend *be, const float *x, int rows, int
     const long long ntiles = (long long)rows * (cols / kTile);
     const long long warps = (ntiles + kTilesPerWarp - 1) / kTilesPerWarp;
     const long long blocks = (warps + 7) / 8; /* 8 warps per 256-thread block */
-    if (blocks > 0x7fffffffLL) {
+    if (ntiles + 16 * kTilesPerWarp >= 0x7fffffffLL) { /* 32-bit tile and thread indices in the kernel */
         FP8LAB_ERR("%s: %dx%d is too large for one launch", op, rows, cols);
         return -1;
     }
     const float fmax = host_fmt_max(fmt);
     if (fmt == FP8_E4M3)
         quant_1x128_kernel<__NV_E4M3><<<(unsigned)blocks, 256, 0, c->stream>>>(x, rows, cols, fmax, pow2, q, s,
-                                                                               c->scratch + 1);
+                                                                               c->status_dev);
     else
         quant_1x128_kernel<__NV_E5M2><<<(unsigned)blocks, 256, 0, c->stream>>>(x, rows, cols, fmax, pow2, q, s,
-                                                                               c->scratch + 1);
+                                                                               c->status_dev);
     CUDA_CHECK_LAUNCH("quant_1x128_kernel");
     return 0;
 }
@@ -491,10 +496,10 @@ int fp8lab_cuda_quantize_1x128_t(fp8lab_backend *be, const float *x, int rows, i
     const float fmax = host_fmt_max(fmt);
     if (fmt == FP8_E4M3)
         quant_1x128_t_kernel<__NV_E4M3><<<grid, kTThreads, kTSmemBytes, c->stream>>>(x, rows, cols, fmax, pow2, q,
-                                                                                     s, qt, st, c->scratch + 1);
+                                                                                     s, qt, st, c->status_dev);
     else
         quant_1x128_t_kernel<__NV_E5M2><<<grid, kTThreads, kTSmemBytes, c->stream>>>(x, rows, cols, fmax, pow2, q,
-                                                                                     s, qt, st, c->scratch + 1);
+                                                                                     s, qt, st, c->status_dev);
     CUDA_CHECK_LAUNCH("quant_1x128_t_kernel");
     return 0;
 }
@@ -516,10 +521,10 @@ int fp8lab_cuda_quantize_128x128(fp8lab_backend *be, const float *x, int rows, i
     const float fmax = host_fmt_max(fmt);
     if (fmt == FP8_E4M3)
         quant_128x128_kernel<__NV_E4M3><<<grid, kBThreads, 0, c->stream>>>(x, rows, cols, fmax, pow2, q, s, ld,
-                                                                          c->scratch + 1);
+                                                                          c->status_dev);
     else
         quant_128x128_kernel<__NV_E5M2><<<grid, kBThreads, 0, c->stream>>>(x, rows, cols, fmax, pow2, q, s, ld,
-                                                                          c->scratch + 1);
+                                                                          c->status_dev);
     CUDA_CHECK_LAUNCH("quant_128x128_kernel");
     return 0;
 }
