@@ -1,0 +1,84 @@
+/* FP8/BF16 codecs by bit manipulation. Semantics follow the host path of CUDA's cuda_fp8.hpp /
+   cuda_bf16.hpp, which is what tests/test_fp8_codec.cpp and tests/codec_exhaustive.cpp check against:
+   - float -> fp8 (__NV_SATFINITE): round-to-nearest-even; anything that rounds past the largest finite value,
+     ±Inf included, becomes ±max; every NaN becomes 0x7F (CUDA canonicalises the NaN first, so the sign is
+     dropped); values at or below half the smallest subnormal become ±0.
+   - fp8 -> float goes through fp16 in CUDA; every fp8 value is exact in fp16 and fp32, so only NaN needs care:
+     CUDA returns the canonical 0x7FFFFFFF whatever the sign and payload.
+   - float -> bf16: round-to-nearest-even, overflow goes to ±Inf, NaN becomes 0x7FFF. */
+#include "fp8/fp8.h"
+
+#include <string.h>
+
+#define F32_CANONICAL_NAN 0x7FFFFFFFu
+#define FP8_NAN 0x7Fu
+
+static inline uint32_t f32_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+static inline float f32_from_bits(uint32_t u) {
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* Adds half an ulp of the target (minus one unless the kept lsb is odd), so the shift rounds to nearest-even. */
+static inline uint32_t shift_rne(uint32_t v, unsigned shift) {
+    return (v + (1u << (shift - 1)) - 1u + ((v >> shift) & 1u)) >> shift;
+}
+
+/* mbits mantissa bits, exponent bias, largest finite encoding. Inlined with constants for each format. */
+static inline uint8_t fp8_from_f32(float x, unsigned mbits, unsigned bias, uint32_t maxnorm) {
+    const uint32_t u = f32_bits(x);
+    const uint8_t sign = (uint8_t)((u >> 24) & 0x80u);
+    const uint32_t a = u & 0x7FFFFFFFu;
+    if (a > 0x7F800000u) return FP8_NAN;
+
+    const uint32_t minnorm = (127u + 1u - bias) << 23;
+    if (a >= minnorm) {
+        /* Rounding may carry into the exponent, which is the correct next binade; rebias afterwards. */
+        uint32_t r = shift_rne(a, 23u - mbits) - ((127u - bias) << mbits);
+        if (r > maxnorm) r = maxnorm; /* monotone rounding: everything past max (Inf too) lands here */
+        return (uint8_t)(sign | r);
+    }
+
+    /* fp8 subnormals are multiples of 2^-(bias-1+mbits); express the float's significand in those units. */
+    const uint32_t e = a >> 23;
+    const uint32_t shift = 150u - (bias - 1u + mbits) - e;
+    /* shift >= 25 means the value is below half the smallest subnormal (significand < 2^24). Float
+       subnormals (e == 0) fall in here as well. */
+    if (shift >= 25u) return sign;
+    const uint32_t mant = (a & 0x7FFFFFu) | 0x800000u;
+    /* a carry to 2^mbits is exactly the encoding of the smallest normal */
+    return (uint8_t)(sign | shift_rne(mant, shift));
+}
+
+uint8_t fp8_e4m3_from_f32(float x) { return fp8_from_f32(x, 3u, 7u, 0x7Eu); }
+uint8_t fp8_e5m2_from_f32(float x) { return fp8_from_f32(x, 2u, 15u, 0x7Bu); }
+
+float fp8_e4m3_to_f32(uint8_t v) {
+    const uint32_t sign = (uint32_t)(v & 0x80u) << 24;
+    const uint32_t e = (v >> 3) & 0xFu, m = v & 7u;
+    if ((v & 0x7Fu) == 0x7Fu) return f32_from_bits(F32_CANONICAL_NAN); /* E4M3 has no Inf */
+    if (e == 0) return f32_from_bits(sign | f32_bits((float)m * 0x1p-9f));
+    return f32_from_bits(sign | ((e + 120u) << 23) | (m << 20));
+}
+
+float fp8_e5m2_to_f32(uint8_t v) {
+    const uint32_t sign = (uint32_t)(v & 0x80u) << 24;
+    const uint32_t e = (v >> 2) & 0x1Fu, m = v & 3u;
+    if (e == 0x1Fu) return f32_from_bits(m ? F32_CANONICAL_NAN : (sign | 0x7F800000u));
+    if (e == 0) return f32_from_bits(sign | f32_bits((float)m * 0x1p-16f));
+    return f32_from_bits(sign | ((e + 112u) << 23) | (m << 21));
+}
+
+uint16_t bf16_from_f32(float x) {
+    const uint32_t u = f32_bits(x);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FFFu;
+    return (uint16_t)shift_rne(u, 16u); /* cannot wrap: the largest non-NaN input is 0xFF800000 */
+}
+
+float bf16_to_f32(uint16_t v) { return f32_from_bits((uint32_t)v << 16); }
