@@ -1,0 +1,54 @@
+/* Kernel time model: GEMMs from a roofline with shape-dependent efficiency, element-wise ops from bytes over
+   achieved HBM bandwidth, FlashAttention from FLOPs at a published efficiency.
+
+   GEMM efficiency (fraction of the dense peak) = e_max · q_tile · q_wave · K/(K + k0):
+   - q_tile: useful share of the 128x128 output tiles (M and N padded up to the tile);
+   - q_wave: tiles / (ceil(tiles / SMs) · SMs), the idle SMs of the last wave;
+   - K/(K + k0): prologue/epilogue cost that a short reduction cannot amortize (small-K penalty); small M or N
+     show up through q_tile and q_wave.
+   e_max and k0 are fitted per recipe (least squares on log efficiency) to measured points: by default the
+   cuBLASLt table in shared/gpu-facts.md (H200), or the points of a `fp8lab bench gemm --json` file. */
+#ifndef FP8LAB_SIM_KERNEL_MODEL_H
+#define FP8LAB_SIM_KERNEL_MODEL_H
+#include "sim/cluster.h"
+
+enum { FP8LAB_RECIPE_BF16 = 0, FP8LAB_RECIPE_FP8_TENSOR = 1, FP8LAB_RECIPE_FP8_BLOCK = 2, FP8LAB_RECIPE_FP32 = 3,
+       FP8LAB_NRECIPES = 4 };
+
+typedef struct {
+    double m, n, k, eff; /* eff = measured TFLOP/s / dense peak of that precision */
+} fp8lab_gemm_point;
+
+typedef struct {
+    double e_max[FP8LAB_NRECIPES], k0[FP8LAB_NRECIPES];
+    double rms_log_err[FP8LAB_NRECIPES]; /* fit quality: RMS of ln(model/measured) */
+    int npoints[FP8LAB_NRECIPES];
+    int fit_sms;                         /* SM count of the device the points were measured on */
+    int tile;                            /* output tile edge (128) */
+    double mem_eff;                      /* achieved / datasheet HBM bandwidth for streaming kernels */
+    double attn_fwd_eff, attn_bwd_eff;   /* FlashAttention, fraction of BF16 peak */
+    double gemm_eff_scale;               /* what-if multiplier on every GEMM efficiency (1 = as measured) */
+    char source[160];
+} fp8lab_kernel_model;
+
+/* Defaults fitted to the measured table in shared/gpu-facts.md. */
+void fp8lab_kernel_model_default(fp8lab_kernel_model *km);
+/* Refits every recipe that has points in a `fp8lab bench gemm --json` file (recipes "bf16", "fp8-tensor",
+   "fp8-block", "fp32"); recipes without points keep their defaults. 0, or -1 with an error naming the file. */
+int fp8lab_kernel_model_calibrate(fp8lab_kernel_model *km, const char *path, int device_sms);
+/* Fits one recipe to n points measured on a device with `sms` SMs. */
+void fp8lab_kernel_model_fit(fp8lab_kernel_model *km, int recipe, const fp8lab_gemm_point *p, int n, int sms);
+
+/* Recipe a training precision uses for its GEMMs (fp8 = 1x128 activations, 128x128 weights, as DeepSeek-V3). */
+int fp8lab_recipe_for(fp8lab_prec p);
+/* Efficiency for one GEMM shape with `sms` SMs available to it. */
+double fp8lab_gemm_eff(const fp8lab_kernel_model *km, int recipe, double m, double n, double k, int sms);
+/* Seconds for one [m][k]x[k][n] GEMM of precision p on gpu g with sms_avail SMs (the rest serve
+   communication): max(compute at the modeled efficiency, operand+output bytes over HBM bandwidth). */
+double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
+                        double m, double n, double k);
+double fp8lab_mem_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, double bytes);
+/* FlashAttention: fwd or bwd (hardware) FLOPs in BF16. */
+double fp8lab_attn_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, double flops, int bwd);
+
+#endif

@@ -1,0 +1,23 @@
+/* Per-GPU memory: weights, gradients, optimizer states, activations. Mixed-precision bookkeeping (DeepSeek-V3
+   sec. 3.3 and fp8lab's AdamW, DESIGN.md): BF16 working weights (2 B/param), FP32 gradient accumulation
+   (4 B), FP32 master weights (4 B) and BF16 Adam moments (2 + 2 B). ZeRO-1 (Rajbhandari et al. 2020) shards the
+   master weights and moments over the data-parallel group. */
+#ifndef FP8LAB_SIM_MEMORY_H
+#define FP8LAB_SIM_MEMORY_H
+
+typedef struct {
+    double weights_gb, grads_gb, optim_gb, act_gb, total_gb;
+    double hbm_gb;
+    int fits;
+} fp8lab_memory;
+
+/* params_dense/params_expert: parameters held by this GPU (after TP/PP/EP splitting); dp/edp: data-parallel
+   group sizes for dense and expert parameters; act_bytes: activations kept at the peak. */
+void fp8lab_memory_estimate(double params_dense, double params_expert, int dp, int edp, int zero, double act_bytes,
+                            double hbm_gb, fp8lab_memory *out);
+
+/* Micro-batches whose activations a rank holds at the peak, in units of one stage's activations:
+   1F1B p; interleaved p (1 + (p-1)/(p v)) (Narayanan et al. 2021); DualPipe p + 1 (DeepSeek-V3 Table 2). */
+double fp8lab_inflight_microbatches(int schedule, int p, int v, long m);
+
+#endif

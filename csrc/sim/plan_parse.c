@@ -1,0 +1,64 @@
+#include "sim/plan_parse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+int fp8lab_parse_schedule(const char *s, fp8lab_plan *p) {
+    if (!strcmp(s, "1f1b")) {
+        p->schedule = FP8LAB_PP_1F1B;
+        p->vchunks = 1;
+        return 0;
+    }
+    if (!strcmp(s, "dualpipe")) {
+        p->schedule = FP8LAB_PP_DUALPIPE;
+        p->vchunks = 1;
+        return 0;
+    }
+    if (!strncmp(s, "interleaved:", 12)) {
+        char *end;
+        long v = strtol(s + 12, &end, 10);
+        if (end != s + 12 && !*end && v >= 1 && v <= 64) {
+            p->schedule = FP8LAB_PP_INTERLEAVED;
+            p->vchunks = (int)v;
+            return 0;
+        }
+    }
+    FP8LAB_ERR("--schedule: bad value '%s' (expected 1f1b, interleaved:V with V in 1..64, or dualpipe)", s);
+    return -1;
+}
+
+int fp8lab_parse_recompute(const char *s, fp8lab_plan *p) {
+    static const char *n[] = {"none", "selective", "full"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, n[i])) {
+            p->recompute = (fp8lab_recompute)i;
+            return 0;
+        }
+    FP8LAB_ERR("--recompute: bad value '%s' (expected none, selective or full)", s);
+    return -1;
+}
+
+int fp8lab_parse_precision(const char *s, fp8lab_plan *p) {
+    int v = fp8lab_prec_parse(s);
+    if (v < 0) {
+        FP8LAB_ERR("--precision: bad value '%s' (expected bf16, fp16, fp8 or fp32)", s);
+        return -1;
+    }
+    p->prec = (fp8lab_prec)v;
+    return 0;
+}
+
+const char *fp8lab_schedule_name(const fp8lab_plan *p, char *buf, int cap) {
+    if (p->schedule == FP8LAB_PP_DUALPIPE) snprintf(buf, (size_t)cap, "dualpipe");
+    else if (p->schedule == FP8LAB_PP_INTERLEAVED) snprintf(buf, (size_t)cap, "interleaved:%d", p->vchunks);
+    else snprintf(buf, (size_t)cap, "1f1b");
+    return buf;
+}
+
+const char *fp8lab_recompute_name(fp8lab_recompute r) {
+    static const char *n[] = {"none", "selective", "full"};
+    return (unsigned)r < 3 ? n[r] : "?";
+}

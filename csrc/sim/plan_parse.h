@@ -1,0 +1,13 @@
+/* Text forms of plan options shared by the sim, claim and cost commands. Each returns 0, or -1 with an error
+   that names the flag and the value. */
+#ifndef FP8LAB_SIM_PLAN_PARSE_H
+#define FP8LAB_SIM_PLAN_PARSE_H
+#include "sim/step.h"
+
+int fp8lab_parse_schedule(const char *s, fp8lab_plan *p);   /* 1f1b | interleaved:V | dualpipe */
+int fp8lab_parse_recompute(const char *s, fp8lab_plan *p);  /* none | selective | full */
+int fp8lab_parse_precision(const char *s, fp8lab_plan *p);  /* bf16 | fp16 | fp8 | fp32 */
+const char *fp8lab_schedule_name(const fp8lab_plan *p, char *buf, int cap);
+const char *fp8lab_recompute_name(fp8lab_recompute r);
+
+#endif

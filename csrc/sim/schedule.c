@@ -1,0 +1,395 @@
+#include "sim/schedule.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Activations travel in BF16; FP8 GEMM inputs are kept for the backward in FP8 (DeepSeek-V3 sec. 3.3.4
+   caches the activations of linear layers in FP8). */
+#define ACT 2.0
+
+typedef struct {
+    fp8lab_schedule *f;        /* forward list under construction */
+    const fp8lab_model *m;
+    const fp8lab_sched_opts *o;
+    double t, ts;              /* tokens per micro-batch; tokens per rank where sequence parallel splits them */
+    double h, tp;
+    fp8lab_prec gp;            /* GEMM precision */
+    double eb;                 /* bytes per saved GEMM-input element */
+    fp8lab_part part;          /* part override (MTP), or FP8LAB_NPARTS */
+    int fail;
+} bld;
+
+static fp8lab_op *push(fp8lab_schedule *s, int *fail) {
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 64;
+        fp8lab_op *p = realloc(s->ops, (size_t)cap * sizeof *p);
+        if (!p) {
+            *fail = 1;
+            return NULL;
+        }
+        s->ops = p;
+        s->cap = cap;
+    }
+    fp8lab_op *op = &s->ops[s->n++];
+    memset(op, 0, sizeof *op);
+    op->count = 1;
+    return op;
+}
+
+static fp8lab_op *add(bld *b, const char *name, fp8lab_op_kind kind, fp8lab_part part) {
+    fp8lab_op *op = push(b->f, &b->fail);
+    if (!op) return NULL;
+    snprintf(op->name, sizeof op->name, "%s", name);
+    op->kind = kind;
+    op->pass = FP8LAB_PASS_F;
+    op->dtype = FP8LAB_PREC_BF16;
+    op->bwd_dtype = FP8LAB_PREC_BF16;
+    op->part = b->part != FP8LAB_NPARTS ? b->part : part;
+    return op;
+}
+
+static void gemm(bld *b, const char *name, double m, double n, double k, fp8lab_prec p, fp8lab_part part,
+                 double saved, double saved_r, int cheap, int moe, double count) {
+    fp8lab_op *op = add(b, name, FP8LAB_OP_GEMM, part);
+    if (!op) return;
+    op->m = m, op->n = n, op->k = k;
+    op->dtype = p;
+    op->bwd_dtype = p;
+    op->flops = 2.0 * m * n * k;
+    op->count = count;
+    op->saved = saved, op->saved_recomputable = saved_r;
+    op->cheap = cheap, op->moe = moe;
+}
+
+static void elt(bld *b, const char *name, double bytes, double bwd_bytes, double saved, int cheap, int moe) {
+    fp8lab_op *op = add(b, name, FP8LAB_OP_ELTWISE, FP8LAB_PART_OTHER);
+    if (!op) return;
+    op->bytes = bytes, op->bwd_bytes = bwd_bytes, op->saved = saved, op->cheap = cheap, op->moe = moe;
+}
+
+/* cast to FP8 with a fused transpose, so that the wgrad GEMM finds its operand K-contiguous: read BF16,
+   write FP8 twice, plus one FP32 scale per 128 elements per orientation */
+static void quant(bld *b, const char *name, double elems) {
+    if (b->gp == FP8LAB_PREC_FP8) elt(b, name, elems * (2 + 1 + 1 + 8.0 / 128), 0, 0, 1, 0);
+}
+
+static void comm(bld *b, const char *name, fp8lab_coll c, fp8lab_coll bc, fp8lab_group g, double bytes,
+                 double bwd_bytes) {
+    fp8lab_op *op = add(b, name, FP8LAB_OP_COMM, FP8LAB_PART_OTHER);
+    if (!op) return;
+    op->coll = c, op->bwd_coll = bc, op->group = g, op->bytes = bytes, op->bwd_bytes = bwd_bytes;
+}
+
+/* Megatron's f/g conjugate operators around a tensor-parallel block (Shoeybi et al. 2019; with sequence
+   parallelism, Korthikanti et al. 2022: all-gather before, reduce-scatter after) */
+static void tp_enter(bld *b) {
+    if (b->tp <= 1) return;
+    double full = b->t * b->h * ACT;
+    if (b->o->sp) comm(b, "tp.all_gather", FP8LAB_COLL_ALLGATHER, FP8LAB_COLL_REDUCESCATTER, FP8LAB_GROUP_TP, full, full);
+    else comm(b, "tp.f", FP8LAB_COLL_NONE, FP8LAB_COLL_ALLREDUCE, FP8LAB_GROUP_TP, 0, full);
+}
+
+static void tp_exit(bld *b) {
+    if (b->tp <= 1) return;
+    double full = b->t * b->h * ACT;
+    if (b->o->sp) comm(b, "tp.reduce_scatter", FP8LAB_COLL_REDUCESCATTER, FP8LAB_COLL_ALLGATHER, FP8LAB_GROUP_TP, full, full);
+    else comm(b, "tp.g", FP8LAB_COLL_ALLREDUCE, FP8LAB_COLL_NONE, FP8LAB_GROUP_TP, full, 0);
+}
+
+static void norm(bld *b, const char *name, double width, double tokens) {
+    double x = tokens * width * ACT;
+    /* read x, write y; backward reads x and dy, writes dx. The input is kept (it is also the residual). */
+    elt(b, name, 2 * x, 3 * x, x, 1, 0);
+}
+
+static void residual(bld *b) { elt(b, "residual_add", 3 * b->ts * b->h * ACT, 0, 0, 0, 0); }
+
+/* activation function on [tokens][width] outputs: SwiGLU reads gate and up, GELU one input */
+static void act(bld *b, const char *name, double tokens, double width, int moe, double count) {
+    double y = tokens * width * ACT * count;
+    if (b->m->gated_mlp) elt(b, name, 3 * y, 5 * y, 2 * y, 1, moe);
+    else elt(b, name, 2 * y, 3 * y, y, 1, moe);
+}
+
+static void attention_core(bld *b, double dqk, double dv, double heads, double recomputable_qkv) {
+    const fp8lab_sched_opts *o = b->o;
+    fp8lab_op *op = add(b, "attn.core", FP8LAB_OP_ATTN, FP8LAB_PART_ATTN_SCORES);
+    if (!op) return;
+    double S = (double)o->seq;
+    /* causal: S^2/2 query-key pairs, 2 FLOPs each for QK^T (dqk) and for AV (dv) */
+    op->flops = (double)o->micro_batch * heads * S * S * (dqk + dv);
+    double qkv = b->t * heads * (2 * dqk + dv) * ACT, out = b->t * heads * (dv * ACT + 4 /* logsumexp */);
+    op->saved = out + (recomputable_qkv ? 0 : qkv);
+    op->saved_recomputable = recomputable_qkv ? qkv : 0;
+}
+
+static void mha_block(bld *b) {
+    const fp8lab_model *m = b->m;
+    double t = b->t, h = b->h, H = (double)m->heads / b->tp, KV = (double)m->kv_heads / b->tp, d = (double)m->head_dim;
+    if (KV < 1) KV = 1; /* fewer KV heads than TP ranks: replicated */
+    norm(b, "attn.norm", h, b->ts);
+    tp_enter(b);
+    quant(b, "attn.quant_x", t * h);
+    if (m->arch == FP8LAB_ARCH_GPT2) {
+        gemm(b, "attn.qkv", t, 3 * H * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, t * h * b->eb, 0, 0, 1);
+    } else {
+        gemm(b, "attn.q", t, H * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, t * h * b->eb, 0, 0, 1);
+        gemm(b, "attn.k", t, KV * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, 0, 0, 0, 1);
+        gemm(b, "attn.v", t, KV * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, 0, 0, 0, 1);
+        double qk = t * (H + KV) * d * ACT;
+        elt(b, "attn.rope", 2 * qk, 2 * qk, 0, 1, 0);
+    }
+    attention_core(b, d, d, H, 0);
+    quant(b, "attn.quant_o", t * H * d);
+    gemm(b, "attn.o", t, h, H * d, b->gp, FP8LAB_PART_ATTN_PROJ, t * H * d * b->eb, 0, 0, 0, 1);
+    tp_exit(b);
+    residual(b);
+}
+
+/* Multi-head latent attention (DeepSeek-V2/V3). The down-projections are replicated across TP ranks, the
+   up-projections split by heads. DeepSeek-V3 sec. 3.2.3 recomputes the up-projections in the backward, so
+   under selective recompute q, k, v are not kept. */
+static void mla_block(bld *b) {
+    const fp8lab_model *m = b->m;
+    double t = b->t, h = b->h, H = (double)m->heads / b->tp;
+    double qk = (double)(m->qk_nope + m->qk_rope), ql = (double)m->q_lora_rank, kl = (double)m->kv_lora_rank;
+    norm(b, "attn.norm", h, b->ts);
+    tp_enter(b);
+    quant(b, "attn.quant_x", t * h);
+    if (ql > 0) {
+        gemm(b, "attn.q_a", t, ql, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, t * h * b->eb, 0, 0, 1);
+        norm(b, "attn.q_a_norm", ql, t);
+        quant(b, "attn.quant_q_a", t * ql);
+        gemm(b, "attn.q_b", t, H * qk, ql, b->gp, FP8LAB_PART_ATTN_PROJ, t * ql * b->eb, 0, 1, 0, 1);
+    } else {
+        gemm(b, "attn.q", t, H * qk, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, t * h * b->eb, 0, 0, 1);
+    }
+    gemm(b, "attn.kv_a", t, kl + (double)m->qk_rope, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, 0, 0, 0, 1);
+    norm(b, "attn.kv_a_norm", kl, t);
+    quant(b, "attn.quant_kv_a", t * kl);
+    gemm(b, "attn.kv_b", t, H * (double)(m->qk_nope + m->v_head), kl, b->gp, FP8LAB_PART_ATTN_PROJ,
+         t * kl * b->eb, 0, 1, 0, 1);
+    double rope = t * (H + 1) * (double)m->qk_rope * ACT;
+    elt(b, "attn.rope", 2 * rope, 2 * rope, 0, 1, 0);
+    attention_core(b, qk, (double)m->v_head, H, 1);
+    quant(b, "attn.quant_o", t * H * (double)m->v_head);
+    gemm(b, "attn.o", t, h, H * (double)m->v_head, b->gp, FP8LAB_PART_ATTN_PROJ, t * H * (double)m->v_head * b->eb,
+         0, 0, 0, 1);
+    tp_exit(b);
+    residual(b);
+}
+
+static void mlp_block(bld *b, const char *pfx, double ffn, int gated_in_norm) {
+    char nm[40];
+    double t = b->t, h = b->h, f = ffn / b->tp, up = b->m->gated_mlp ? 2 * f : f;
+    if (gated_in_norm) {
+        norm(b, "mlp.norm", h, b->ts);
+        tp_enter(b);
+        quant(b, "mlp.quant_x", t * h);
+    }
+    snprintf(nm, sizeof nm, "%s.gate_up", pfx);
+    gemm(b, nm, t, up, h, b->gp, FP8LAB_PART_MLP, 0, t * h * b->eb, 0, 0, 1);
+    snprintf(nm, sizeof nm, "%s.act", pfx);
+    act(b, nm, t, f, 0, 1);
+    snprintf(nm, sizeof nm, "%s.quant_act", pfx);
+    quant(b, nm, t * f);
+    snprintf(nm, sizeof nm, "%s.down", pfx);
+    gemm(b, nm, t, h, f, b->gp, FP8LAB_PART_MLP, 0, t * f * b->eb, 0, 0, 1);
+    if (gated_in_norm) {
+        tp_exit(b);
+        residual(b);
+    }
+}
+
+static void moe_block(bld *b) {
+    const fp8lab_model *m = b->m;
+    const fp8lab_sched_opts *o = b->o;
+    double t = b->t, h = b->h, E = (double)m->n_routed, k = (double)m->topk, ep = o->ep;
+    norm(b, "moe.norm", h, b->ts);
+    tp_enter(b);
+    /* the gate stays in BF16/FP32 under FP8 training (DeepSeek-V3 sec. 3.3) */
+    gemm(b, "moe.router", t, E, h, FP8LAB_PREC_BF16, FP8LAB_PART_ROUTER, 0, t * h * ACT, 0, 0, 1);
+    elt(b, "moe.router_topk", t * E * 4 * 2, t * E * 4 * 2, t * E * 4, 0, 0);
+    quant(b, "moe.quant_x", t * h);
+    if (m->n_shared) mlp_block(b, "moe.shared", (double)(m->n_shared * m->moe_ffn), 0);
+    /* dispatch in FP8 with 1x128 scales when training in FP8, combine in BF16 (DeepSeek-V3 sec. 3.3.4) */
+    double disp = b->gp == FP8LAB_PREC_FP8 ? h * (1 + 4.0 / 128) : h * ACT;
+    elt(b, "moe.permute", 2 * t * k * disp, 2 * t * k * h * ACT, 0, 0, 0);
+    comm(b, "moe.dispatch", FP8LAB_COLL_ALLTOALL, FP8LAB_COLL_ALLTOALL, FP8LAB_GROUP_EP, t * disp, t * h * ACT);
+    /* node-limited routing: n_group groups of experts, tokens reach at most topk_group of them */
+    int node_limit = m->n_group > 1 ? (int)m->topk_group : 0;
+    if (b->fail) return;
+    b->f->ops[b->f->n - 1].topk = (int)k;
+    b->f->ops[b->f->n - 1].node_limit = node_limit;
+    double local = E / ep, te = t * k / local; /* experts on this rank, tokens per local expert */
+    double f = (double)m->moe_ffn / b->tp, up = m->gated_mlp ? 2 * f : f;
+    gemm(b, "moe.experts.gate_up", te, up, h, b->gp, FP8LAB_PART_MLP, te * h * b->eb * local, 0, 0, 1, local);
+    act(b, "moe.experts.act", te, f, 1, local);
+    quant(b, "moe.experts.quant_act", te * f * local);
+    gemm(b, "moe.experts.down", te, h, f, b->gp, FP8LAB_PART_MLP, 0, te * f * b->eb * local, 0, 1, local);
+    comm(b, "moe.combine", FP8LAB_COLL_ALLTOALL, FP8LAB_COLL_ALLTOALL, FP8LAB_GROUP_EP, t * h * ACT, t * disp);
+    if (b->fail) return;
+    b->f->ops[b->f->n - 1].topk = (int)k;
+    b->f->ops[b->f->n - 1].node_limit = node_limit;
+    /* weighted sum of the top-k expert outputs; their outputs are kept for the gate's gradient */
+    elt(b, "moe.unpermute_combine", t * k * h * ACT + t * h * ACT, 2 * t * k * h * ACT, t * k * h * ACT, 0, 0);
+    tp_exit(b);
+    residual(b);
+}
+
+static void head_block(bld *b) {
+    double t = b->t, h = b->h, V = (double)b->m->vocab / b->tp;
+    norm(b, "head.norm", h, b->ts);
+    tp_enter(b);
+    /* the output head stays in BF16 under FP8 training (DeepSeek-V3 sec. 3.3) */
+    gemm(b, "head.proj", t, V, h, FP8LAB_PREC_BF16, FP8LAB_PART_HEAD, 0, t * h * ACT, 0, 0, 1);
+    /* fused softmax cross-entropy: read logits, write their gradient; the logits are kept for the backward */
+    elt(b, "head.loss", t * V * 2 * ACT, t * V * 2 * ACT, t * V * ACT, 0, 0);
+}
+
+static void embed_block(bld *b) {
+    double t = b->t, h = b->h;
+    /* gather rows; backward scatter-adds into the FP32 gradient (read dy, read+write the grad rows) */
+    elt(b, "embed.lookup", 2 * t * h * ACT / b->tp, t * h * (ACT + 8) / b->tp, t * 4, 0, 0);
+    if (b->m->learned_pos) elt(b, "embed.pos_add", 3 * b->ts * b->h * ACT, 0, 0, 0, 0);
+    tp_exit(b); /* vocab-parallel embedding: partial rows are summed across TP */
+}
+
+/* DeepSeek-V3 sec. 2.2: embed the next token (shared embedding), norm both streams, concatenate, project
+   2h -> h, one transformer block, then the shared output head and its loss */
+static void mtp_block(bld *b) {
+    double t = b->t, h = b->h;
+    b->part = FP8LAB_PART_MTP;
+    elt(b, "mtp.embed", 2 * t * h * ACT, t * h * (ACT + 8), t * 4, 0, 0);
+    norm(b, "mtp.enorm", h, b->ts);
+    norm(b, "mtp.hnorm", h, b->ts);
+    tp_enter(b);
+    quant(b, "mtp.quant_cat", t * 2 * h);
+    gemm(b, "mtp.eh_proj", t, h / b->tp, 2 * h, b->gp, FP8LAB_PART_MTP, t * 2 * h * b->eb, 0, 0, 0, 1);
+    tp_exit(b);
+    if (b->m->mla) mla_block(b);
+    else mha_block(b);
+    if (b->m->n_routed) moe_block(b);
+    else mlp_block(b, "mlp", (double)b->m->ffn, 1);
+    head_block(b);
+}
+
+static fp8lab_op *copy_op(fp8lab_schedule *s, const fp8lab_op *src, fp8lab_pass pass, int *fail) {
+    fp8lab_op *op = push(s, fail);
+    if (!op) return NULL;
+    *op = *src;
+    op->pass = pass;
+    op->saved = op->saved_recomputable = 0;
+    return op;
+}
+
+int fp8lab_schedule_layer(fp8lab_schedule *s, const fp8lab_model *m, const fp8lab_sched_opts *o,
+                          fp8lab_layer_kind kind) {
+    fp8lab_schedule fwd = {0};
+    bld b = {.f = &fwd, .m = m, .o = o, .h = (double)m->hidden, .tp = o->tp > 0 ? o->tp : 1, .gp = o->prec,
+             .part = FP8LAB_NPARTS};
+    b.t = (double)o->micro_batch * (double)o->seq;
+    b.ts = o->sp && b.tp > 1 ? b.t / b.tp : b.t;
+    b.eb = o->prec == FP8LAB_PREC_FP8 ? 1 : o->prec == FP8LAB_PREC_FP32 ? 4 : 2;
+    switch (kind) {
+    case FP8LAB_LAYER_EMBED: embed_block(&b); break;
+    case FP8LAB_LAYER_DENSE:
+    case FP8LAB_LAYER_MOE:
+        if (m->mla) mla_block(&b);
+        else mha_block(&b);
+        if (kind == FP8LAB_LAYER_MOE && m->n_routed) moe_block(&b);
+        else mlp_block(&b, "mlp", (double)m->ffn, 1);
+        break;
+    case FP8LAB_LAYER_HEAD: head_block(&b); break;
+    case FP8LAB_LAYER_MTP: mtp_block(&b); break;
+    default: break;
+    }
+    int fail = b.fail;
+    for (int i = 0; i < fwd.n && !fail; i++) {
+        fp8lab_op *op = push(s, &fail);
+        if (op) *op = fwd.ops[i];
+    }
+    if (o->recompute != FP8LAB_RECOMPUTE_NONE && kind != FP8LAB_LAYER_EMBED)
+        for (int i = 0; i < fwd.n && !fail; i++)
+            if (o->recompute == FP8LAB_RECOMPUTE_FULL || fwd.ops[i].cheap) copy_op(s, &fwd.ops[i], FP8LAB_PASS_R, &fail);
+    for (int i = fwd.n - 1; i >= 0 && !fail; i--) {
+        const fp8lab_op *f = &fwd.ops[i];
+        fp8lab_op *op;
+        switch (f->kind) {
+        case FP8LAB_OP_GEMM:
+            if (f->dtype == FP8LAB_PREC_FP8) { /* dY cast + transpose for dgrad and wgrad */
+                op = copy_op(s, f, FP8LAB_PASS_B, &fail);
+                if (!op) break;
+                snprintf(op->name, sizeof op->name, "%.30s.quant_dy", f->name);
+                op->kind = FP8LAB_OP_ELTWISE;
+                op->bytes = f->m * f->n * (2 + 1 + 1 + 8.0 / 128) * f->count;
+                op->flops = 0;
+                op->part = FP8LAB_PART_OTHER;
+            }
+            op = copy_op(s, f, FP8LAB_PASS_B, &fail); /* dX[m][k] = dY[m][n] W[n][k] */
+            if (!op) break;
+            snprintf(op->name, sizeof op->name, "%.32s.dgrad", f->name);
+            op->m = f->m, op->n = f->k, op->k = f->n;
+            op = copy_op(s, f, FP8LAB_PASS_W, &fail); /* dW[n][k] = dY^T[n][m] X[m][k] */
+            if (!op) break;
+            snprintf(op->name, sizeof op->name, "%.32s.wgrad", f->name);
+            op->m = f->n, op->n = f->k, op->k = f->m;
+            break;
+        case FP8LAB_OP_ATTN:
+            op = copy_op(s, f, FP8LAB_PASS_B, &fail);
+            if (!op) break;
+            snprintf(op->name, sizeof op->name, "%.34s.bwd", f->name);
+            op->flops = 2.5 * f->flops; /* FlashAttention backward: 5 matmuls to the forward's 2 */
+            break;
+        case FP8LAB_OP_ELTWISE:
+            if (f->bwd_bytes <= 0) break;
+            op = copy_op(s, f, FP8LAB_PASS_B, &fail);
+            if (!op) break;
+            snprintf(op->name, sizeof op->name, "%.34s.bwd", f->name);
+            op->bytes = f->bwd_bytes;
+            break;
+        case FP8LAB_OP_COMM:
+            if (f->bwd_coll == FP8LAB_COLL_NONE) break;
+            op = copy_op(s, f, FP8LAB_PASS_B, &fail);
+            if (!op) break;
+            snprintf(op->name, sizeof op->name, "%.34s.bwd", f->name);
+            op->coll = f->bwd_coll;
+            op->bytes = f->bwd_bytes;
+            break;
+        }
+    }
+    free(fwd.ops);
+    return fail ? -1 : 0;
+}
+
+void fp8lab_schedule_free(fp8lab_schedule *s) {
+    free(s->ops);
+    s->ops = NULL;
+    s->n = s->cap = 0;
+}
+
+const char *fp8lab_layer_kind_name(fp8lab_layer_kind k) {
+    static const char *n[] = {"embed", "dense", "moe", "head", "mtp"};
+    return (unsigned)k < FP8LAB_NLAYER_KINDS ? n[k] : "?";
+}
+
+const char *fp8lab_pass_name(fp8lab_pass p) {
+    static const char *n[] = {"F", "B", "W", "R"};
+    return (unsigned)p < 4 ? n[p] : "?";
+}
+
+double fp8lab_schedule_saved_bytes(const fp8lab_schedule *s, const fp8lab_model *m, const fp8lab_sched_opts *o,
+                                   fp8lab_layer_kind kind) {
+    if (o->recompute == FP8LAB_RECOMPUTE_FULL && kind != FP8LAB_LAYER_EMBED) {
+        /* only the layer input survives (Korthikanti et al. 2022, "full recomputation": 2sbh bytes) */
+        double tokens = (double)o->micro_batch * (double)o->seq;
+        if (o->sp && o->tp > 1) tokens /= o->tp;
+        return tokens * (double)m->hidden * ACT * (kind == FP8LAB_LAYER_MTP ? 2 : 1);
+    }
+    double sum = 0;
+    for (int i = 0; i < s->n; i++)
+        if (s->ops[i].pass == FP8LAB_PASS_F)
+            sum += s->ops[i].saved + (o->recompute == FP8LAB_RECOMPUTE_NONE ? s->ops[i].saved_recomputable : 0);
+    return sum;
+}

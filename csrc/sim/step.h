@@ -1,0 +1,60 @@
+/* One training step on a modeled cluster: builds the op schedule of every layer kind, times each op on the
+   kernel and collective models, places layers on pipeline ranks, applies the schedule's overlap rules and
+   bubble, and adds the data-parallel gradient exchange and the optimizer. */
+#ifndef FP8LAB_SIM_STEP_H
+#define FP8LAB_SIM_STEP_H
+#include "model/config.h"
+#include "sim/cluster.h"
+#include "sim/flops.h"
+#include "sim/kernel_model.h"
+#include "sim/memory.h"
+#include "sim/pipeline.h"
+#include "sim/schedule.h"
+
+typedef struct {
+    long gpus;            /* 0: the cluster's num_gpus */
+    int tp, pp, dp, ep;   /* dp 0: gpus / (tp pp) */
+    int sp;               /* sequence parallelism with TP */
+    long seq;             /* 0: min(model max positions, 4096) */
+    long global_batch;    /* sequences per step; 0: dp * micro_batch * (pp > 1 ? 4 pp : 1) */
+    long micro_batch;     /* sequences per micro-batch */
+    fp8lab_prec prec;
+    fp8lab_pp_schedule schedule;
+    int vchunks;          /* interleaved: model chunks per rank */
+    fp8lab_recompute recompute;
+    int zero;             /* 0 or 1 */
+    int comm_sms;         /* SMs kept by communication kernels: compute gets the rest */
+    double moe_imbalance; /* busiest/mean expert load in the EP group; <= 0: the statistical floor */
+    int mtp;              /* simulate the MTP modules the config declares (1) or leave them out (0) */
+    double goodput;       /* share of wall-clock time spent training (restarts, checkpoints); <= 0: 1 */
+} fp8lab_plan;
+
+typedef struct {
+    /* the step, seconds; step_time_s = compute + exposed_comm + bubble + stage_imbalance + optimizer */
+    double step_time_s, compute_s, exposed_comm_s, bubble_s, stage_imbalance_s, optimizer_s;
+    /* inside compute_s (and spread over the other terms): where the time goes */
+    double gemm_s, attn_s, eltwise_s, recompute_s, moe_imbalance_s, mtp_s;
+    double comm_total_s, comm_hidden_s, dp_comm_s, pp_comm_s;
+    /* throughput */
+    double tokens_per_step, tokens_per_gpu_s, tokens_per_gpu_hour, tflops_per_gpu, mfu_bf16, mfu_fp8;
+    double model_flops_per_token, mtp_flops_per_token;
+    double params_total, params_activated, params_mtp;
+    fp8lab_memory mem;
+    /* the plan as resolved */
+    long gpus, seq, global_batch, micro_batch, microbatches;
+    int tp, pp, dp, ep;
+    double moe_imbalance, goodput;
+    int critical_rank, units;
+    fp8lab_flops flops;
+} fp8lab_sim_result;
+
+void fp8lab_plan_default(fp8lab_plan *p);
+/* Returns 0, or -1 with an error naming the flag (--tp, --global-batch, ...) that makes the plan impossible. */
+int fp8lab_simulate(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
+                    const fp8lab_plan *plan, fp8lab_sim_result *r);
+
+/* GPU-hours, days on the plan's GPUs and cost for `tokens` training tokens (goodput applied). */
+void fp8lab_sim_totals(const fp8lab_sim_result *r, double tokens, double price, double *gpu_hours, double *days,
+                       double *cost);
+
+#endif
