@@ -659,6 +659,45 @@ static void test_gemms(void **state) {
     run_group(GROUP_GEMM);
 }
 
+/* Non-finite input: the CPU quantizer fails at once; the CUDA one cannot without a host sync, so it records the
+   offending op on the device and the next sync/copy_d2h reports it (and clears it: the sync after is clean).
+   The message names the op either way. */
+static void test_nonfinite_reported(void **state) {
+    (void)state;
+    const int rows = 128, cols = 256;
+    float *x = gen_matrix(rows, cols, 77);
+    x[(size_t)5 * cols + 200] = NAN;
+    uint8_t *q = xmalloc((size_t)rows * cols);
+    float *s = xmalloc(sizeof(float) * (size_t)rows * (cols / 128));
+    assert_int_equal(g_cpu->quantize_1x128(g_cpu, x, rows, cols, FP8_E4M3, 0, q, s), -1);
+    printf("cpu:  %s\n", fp8lab_last_error());
+    float *dx = g_cuda->alloc(g_cuda, sizeof(float) * (size_t)rows * cols);
+    uint8_t *dq = g_cuda->alloc(g_cuda, (size_t)rows * cols);
+    float *ds = g_cuda->alloc(g_cuda, sizeof(float) * (size_t)rows * (cols / 128));
+    assert_non_null(dx);
+    assert_non_null(dq);
+    assert_non_null(ds);
+    assert_int_equal(g_cuda->copy_h2d(g_cuda, dx, x, sizeof(float) * (size_t)rows * cols), 0);
+    /* ops are stream-ordered: the error may come from the op or from the next sync, but it must come */
+    const int rc_op = g_cuda->quantize_1x128(g_cuda, dx, rows, cols, FP8_E4M3, 0, dq, ds);
+    assert_int_equal(rc_op ? rc_op : g_cuda->sync(g_cuda), -1);
+    printf("cuda: %s\n", fp8lab_last_error());
+    assert_non_null(strstr(fp8lab_last_error(), "non-finite"));
+    assert_non_null(strstr(fp8lab_last_error(), "quantize_1x128"));
+    assert_int_equal(g_cuda->sync(g_cuda), 0);
+    /* the same through copy_d2h, for the per-tensor quantizer */
+    const int rc_op2 = g_cuda->quantize_tensor(g_cuda, dx, (long)rows * cols, FP8_E4M3, 0, dq, ds);
+    assert_int_equal(rc_op2 ? rc_op2 : g_cuda->copy_d2h(g_cuda, s, ds, sizeof(float)), -1);
+    assert_non_null(strstr(fp8lab_last_error(), "quantize_tensor"));
+    assert_int_equal(g_cuda->sync(g_cuda), 0);
+    g_cuda->free(g_cuda, dx);
+    g_cuda->free(g_cuda, dq);
+    g_cuda->free(g_cuda, ds);
+    free(x);
+    free(q);
+    free(s);
+}
+
 int main(void) {
     g_cpu = fp8lab_cpu_backend_create();
     if (!g_cpu) {
@@ -679,6 +718,7 @@ int main(void) {
         cmocka_unit_test(test_casts_and_amax),
         cmocka_unit_test(test_quantizers),
         cmocka_unit_test(test_gemms),
+        cmocka_unit_test(test_nonfinite_reported),
     };
     const int rc = cmocka_run_group_tests(tests, NULL, NULL);
     g_cuda->destroy(g_cuda);
