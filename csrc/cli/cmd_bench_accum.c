@@ -150,7 +150,9 @@ static void print_table(int M, int N, int mant_bits, const char *dist, const acc
     printf("FP8 GEMM accumulation error, simulated (CPU model of the Hopper tensor-core accumulator; no device)\n");
     printf("model: %d-product MMA steps, terms aligned to the largest exponent and truncated to %d bits below it\n",
            FP8_TC_GROUP, mant_bits);
-    printf("inputs: M=%d N=%d, %s, per-tensor E4M3; ref: fp64 on the same quantized values\n", M, N, dist);
+    const char *law = !strcmp(dist, "pos") ? "|N(0,1)|" : !strcmp(dist, "mean") ? "N(1,1)" : "N(0,1)";
+    printf("inputs: M=%d N=%d, %s (--dist %s), per-tensor E4M3; ref: fp64 on the same quantized values\n", M, N,
+           law, dist);
     printf("metrics: max = max|D-ref| / max|ref|, fro = ||D-ref||_F / ||ref||_F\n\n");
     printf("%6s  %11s %11s  %11s %11s  %s\n", "K", "promote128", "", "no promote", "", "DeepSeek-V3 (H800)");
     printf("%6s  %11s %11s  %11s %11s\n", "", "max", "fro", "max", "fro");
