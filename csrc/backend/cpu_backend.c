@@ -238,15 +238,16 @@ static float *decode_all(const void *src, long n, int kind /* 0 bf16, 1 e4m3, 2 
     return f;
 }
 
-static int cpu_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K,
-                         fp8lab_out_dtype out, void *d) {
-    (void)be;
-    if (check_gemm_dims("gemm_bf16", M, N, K, 1)) return -1;
-    float *fa = decode_all(a, (long)M * K, 0), *fb = decode_all(b, (long)N * K, 0);
+/* sgemm over operands decoded to FP32 (kind: 0 bf16, 1 e4m3, 2 e5m2); alpha carries per-tensor scales, applied
+   once after the FP32 sums as cuBLASLt does. */
+static int gemm_decoded(const char *op, const void *a, int kind_a, const void *b, int kind_b, float alpha, int M,
+                        int N, int K, fp8lab_out_dtype out, void *d) {
+    if (check_gemm_dims(op, M, N, K, 1)) return -1;
+    float *fa = decode_all(a, (long)M * K, kind_a), *fb = decode_all(b, (long)N * K, kind_b);
     float *acc = out_accumulator(out, d, (long)M * N);
     int rc = -1;
     if (fa && fb && acc) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, fa, K, fb, K, 0.0f, acc, N);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, fa, K, fb, K, 0.0f, acc, N);
         store_out(acc, (long)M * N, out, d);
         rc = 0;
     }
@@ -256,27 +257,20 @@ static int cpu_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t *
     return rc;
 }
 
+static int cpu_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K,
+                         fp8lab_out_dtype out, void *d) {
+    (void)be;
+    return gemm_decoded("gemm_bf16", a, 0, b, 0, 1.0f, M, N, K, out, d);
+}
+
 static int cpu_gemm_fp8_tensor(fp8lab_backend *be, const uint8_t *qa, int fmt_a, const float *sa, const uint8_t *qb,
                                int fmt_b, const float *sb, int M, int N, int K, fp8lab_out_dtype out, void *d) {
     (void)be;
-    if (check_gemm_dims("gemm_fp8_tensor", M, N, K, 1)) return -1;
     if ((fmt_a != FP8_E4M3 && fmt_a != FP8_E5M2) || (fmt_b != FP8_E4M3 && fmt_b != FP8_E5M2)) {
         FP8LAB_ERR("gemm_fp8_tensor: bad operand format (%d, %d)", fmt_a, fmt_b);
         return -1;
     }
-    float *fa = decode_all(qa, (long)M * K, 1 + fmt_a), *fb = decode_all(qb, (long)N * K, 1 + fmt_b);
-    float *acc = out_accumulator(out, d, (long)M * N);
-    int rc = -1;
-    if (fa && fb && acc) {
-        /* like cuBLASLt: FP32 sums of exact FP8 products, scaled once at the end */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, (*sa) * (*sb), fa, K, fb, K, 0.0f, acc, N);
-        store_out(acc, (long)M * N, out, d);
-        rc = 0;
-    }
-    free(fa);
-    free(fb);
-    if (acc != d) free(acc);
-    return rc;
+    return gemm_decoded("gemm_fp8_tensor", qa, 1 + fmt_a, qb, 1 + fmt_b, (*sa) * (*sb), M, N, K, out, d);
 }
 
 /* Adds one row of a panel's FP32 partial sums into the accumulator, scaled by sa * sb as the reference does

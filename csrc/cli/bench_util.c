@@ -9,6 +9,12 @@
 #include "fp8/fp8.h"
 #include "fp8/quant.h"
 
+int cli_check_device(const char *device) {
+    if (!strcmp(device, "auto") || !strcmp(device, "cpu") || !strcmp(device, "cuda")) return 0;
+    fprintf(stderr, "error: --device: unknown device '%s' (expected cpu, cuda or auto)\n", device);
+    return -1;
+}
+
 int bench_parse_shapes(const char *flag, const char *s, int want, int mult, bench_shape *out, int max) {
     int count = 0;
     const char *p = s;

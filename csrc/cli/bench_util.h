@@ -7,6 +7,9 @@
 
 typedef struct { int m, n, k; } bench_shape;
 
+/* --device value check shared by the commands that pick a backend: 0, or -1 after printing an error. */
+int cli_check_device(const char *device);
+
 /* Parses "M,N,K[;M,N,K...]" (want == 3) or "R,C[;R,C...]" (want == 2, k unused). Every value must be a
    positive multiple of `mult`. Prints an error naming the flag and value and returns -1 on bad input. */
 int bench_parse_shapes(const char *flag, const char *s, int want, int mult, bench_shape *out, int max);

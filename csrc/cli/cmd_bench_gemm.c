@@ -314,10 +314,7 @@ int bench_gemm(int argc, char **argv) {
         fprintf(stderr, "error: --out: unknown dtype '%s' (expected f32, bf16 or auto)\n", outs);
         return FP8LAB_EXIT_USAGE;
     }
-    if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda")) {
-        fprintf(stderr, "error: --device: unknown device '%s' (expected cpu, cuda or auto)\n", device);
-        return FP8LAB_EXIT_USAGE;
-    }
+    if (cli_check_device(device)) return FP8LAB_EXIT_USAGE;
     bench_shape sh[64];
     fp8lab_backend *be = fp8lab_backend_create(device);
     if (!be) {

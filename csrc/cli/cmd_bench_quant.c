@@ -70,10 +70,7 @@ int bench_quant(int argc, char **argv) {
         fprintf(stderr, "error: --iters must be >= 1 and --warmup >= 0 (got %d, %d)\n", iters, warmup);
         return FP8LAB_EXIT_USAGE;
     }
-    if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda")) {
-        fprintf(stderr, "error: --device: unknown device '%s' (expected cpu, cuda or auto)\n", device);
-        return FP8LAB_EXIT_USAGE;
-    }
+    if (cli_check_device(device)) return FP8LAB_EXIT_USAGE;
     fp8lab_backend *be = fp8lab_backend_create(device);
     if (!be) {
         fprintf(stderr, "error: --device %s: %s\n", device, fp8lab_last_error());

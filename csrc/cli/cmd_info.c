@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "cli/bench_util.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "core/error.h"
@@ -20,10 +21,7 @@ int cmd_info(int argc, char **argv) {
     };
     int rc = cli_parse("fp8lab info [flags]", flags, CLI_NFLAGS(flags), argc, argv);
     if (rc) return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
-    if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda")) {
-        fprintf(stderr, "error: --device: unknown device '%s' (expected cpu, cuda or auto)\n", device);
-        return FP8LAB_EXIT_USAGE;
-    }
+    if (cli_check_device(device)) return FP8LAB_EXIT_USAGE;
     fp8lab_backend *gpu = fp8lab_cuda_backend_create(0);
     char gpu_err[512] = "";
     if (!gpu) snprintf(gpu_err, sizeof gpu_err, "%s", fp8lab_last_error());
