@@ -1,9 +1,238 @@
-/* placeholder until the simulator lands (issue 4) */
+/* fp8lab claim: DeepSeek-V3's 2.664M H800 GPU-hour pre-training claim, decomposed on the simulator. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "core/error.h"
+#include "sim/claim.h"
+#include "sim/plot.h"
+#include "sim/report.h"
+
+static void verdict(const fp8lab_claim *o, char *buf, size_t cap) {
+    double d = 100 * (o->ratio - 1);
+    if (fabs(o->ratio - 1) <= 0.15)
+        snprintf(buf, cap,
+                 "CONSISTENT: the simulated run needs %.2fM GPU-hours, %+.0f %% from the claimed 2.664M (within 15 %%)",
+                 o->simulated_gpu_hours / 1e6, d);
+    else if (o->ratio < 1)
+        snprintf(buf, cap,
+                 "CONSISTENT (achievable): the modeled hardware does it in %.2fM GPU-hours, %.0f %% under the claim; "
+                 "with the simulator's optimism measured on Megatron-LM's public run (x%.2f) it needs %.2fM (%+.0f %%)",
+                 o->simulated_gpu_hours / 1e6, -d, o->megatron_factor, o->calibrated_gpu_hours / 1e6,
+                 100 * (o->calibrated_ratio - 1));
+    else
+        snprintf(buf, cap,
+                 "NOT CONSISTENT: even the model needs %.2fM GPU-hours, %.0f %% more than claimed: the claimed "
+                 "throughput exceeds what the modeled hardware delivers",
+                 o->simulated_gpu_hours / 1e6, d);
+}
+
+static int plot_claim(const fp8lab_claim *o, const char *path) {
+    /* waterfall: each term's increment stacked on the previous total, then the final and claimed bars */
+    char *body = malloc(16384);
+    if (!body) return -1;
+    int n = 0;
+    n += snprintf(body + n, 16384 - n, "$d << EOD\n");
+    double prev = 0;
+    static const char *short_label[] = {"ideal", "comm SMs", "recompute", "MTP", "MoE imbalance", "batch ramp",
+                                        "eff. time"};
+    for (int i = 0; i < o->nterms; i++) {
+        n += snprintf(body + n, 16384 - n, "%d \"%s\" %.4f %.4f %d\n", i, i < 7 ? short_label[i] : "?", prev / 1e6,
+                      o->terms[i].gpu_hours / 1e6, i == 0 ? 1 : 2);
+        prev = o->terms[i].gpu_hours;
+    }
+    n += snprintf(body + n, 16384 - n, "%d \"simulated\" 0 %.4f 3\n", o->nterms, o->simulated_gpu_hours / 1e6);
+    n += snprintf(body + n, 16384 - n, "%d \"x Megatron\\ncalibration\" 0 %.4f 5\n", o->nterms + 1,
+                  o->calibrated_gpu_hours / 1e6);
+    n += snprintf(body + n, 16384 - n, "%d \"claimed\" 0 %.4f 4\nEOD\n", o->nterms + 2, o->claimed_gpu_hours / 1e6);
+    n += snprintf(
+        body + n, 16384 - n,
+        "set title \"DeepSeek-V3 pre-training, 14.8T tokens on 2048 H800: SIMULATED GPU-hours vs the claim\"\n"
+        "set ylabel \"million H800 GPU-hours\"\nset yrange [0:%.3f]\nset grid ytics\nset style fill solid 0.85 border -1\n"
+        "set boxwidth 0.7\nset xtics rotate by -30 nomirror\nunset key\n"
+        "set palette defined (1 '#4477aa', 2 '#ee6677', 3 '#228833', 4 '#ccbb44', 5 '#66ccee')\nunset colorbox\n"
+        "set cbrange [1:5]\n"
+        "set xrange [-0.6:%d.6]\n"
+        "plot $d using 1:(($3+$4)/2):($1-0.35):($1+0.35):3:4:5:xtic(2) with boxxyerror fc palette, "
+        "$d using 1:4:(sprintf('%%.2f', $4)) with labels offset 0,0.7\n",
+        fmax(o->calibrated_gpu_hours, o->claimed_gpu_hours) / 1e6 * 1.15, o->nterms + 2);
+    int rc = fp8lab_gnuplot(path, 1000, 560, body);
+    free(body);
+    return rc;
+}
+
+static cJSON *claim_json(const fp8lab_claim *o, const char *v) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddStringToObject(j, "simulated_on", o->cluster_name);
+    cJSON_AddStringToObject(j, "gpu", o->gpu_name);
+    cJSON_AddStringToObject(j, "kernel_model", o->kernel_source);
+    cJSON_AddNumberToObject(j, "tokens", o->tokens);
+    cJSON_AddNumberToObject(j, "claimed_gpu_hours", o->claimed_gpu_hours);
+    cJSON_AddNumberToObject(j, "simulated_gpu_hours", o->simulated_gpu_hours);
+    cJSON_AddNumberToObject(j, "ratio", o->ratio);
+    cJSON_AddNumberToObject(j, "tokens_per_gpu_hour", o->tokens_per_gpu_hour);
+    cJSON_AddNumberToObject(j, "claimed_tokens_per_gpu_hour", o->claimed_tokens_per_gpu_hour);
+    cJSON_AddNumberToObject(j, "mfu_bf16", o->mfu_bf16);
+    cJSON_AddNumberToObject(j, "mfu_fp8", o->mfu_fp8);
+    cJSON_AddNumberToObject(j, "claimed_mfu_bf16", o->claimed_mfu_bf16);
+    cJSON_AddNumberToObject(j, "claimed_mfu_fp8", o->claimed_mfu_fp8);
+    cJSON_AddNumberToObject(j, "days", o->days);
+    cJSON_AddNumberToObject(j, "claimed_days", o->claimed_days);
+    cJSON_AddNumberToObject(j, "cost_usd", o->cost);
+    cJSON_AddNumberToObject(j, "claimed_cost_usd", o->claimed_cost);
+    cJSON_AddNumberToObject(j, "model_flops_per_token", o->steady.model_flops_per_token);
+    cJSON_AddNumberToObject(j, "step_time_s", o->steady.step_time_s);
+    cJSON_AddNumberToObject(j, "memory_gb_per_gpu", o->steady.mem.total_gb);
+    cJSON_AddBoolToObject(j, "fits_in_hbm", o->steady.mem.fits);
+    cJSON_AddNumberToObject(j, "megatron_sim_step_s", o->megatron_sim_step_s);
+    cJSON_AddNumberToObject(j, "megatron_published_step_s", o->megatron_pub_step_s);
+    cJSON_AddNumberToObject(j, "megatron_factor", o->megatron_factor);
+    cJSON_AddNumberToObject(j, "calibrated_gpu_hours", o->calibrated_gpu_hours);
+    cJSON_AddNumberToObject(j, "calibrated_ratio", o->calibrated_ratio);
+    cJSON_AddStringToObject(j, "verdict", v);
+    cJSON_AddNumberToObject(j, "match_gemm_scale", o->match_gemm_scale);
+    cJSON_AddNumberToObject(j, "match_moe_imbalance", o->match_moe_imbalance);
+    cJSON_AddNumberToObject(j, "match_goodput", o->match_goodput);
+    cJSON *terms = cJSON_AddArrayToObject(j, "decomposition");
+    for (int i = 0; terms && i < o->nterms; i++) {
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "term", o->terms[i].label);
+        cJSON_AddStringToObject(t, "source", o->terms[i].source);
+        cJSON_AddNumberToObject(t, "gpu_hours", o->terms[i].gpu_hours);
+        cJSON_AddNumberToObject(t, "added_gpu_hours", o->terms[i].delta);
+        cJSON_AddItemToArray(terms, t);
+    }
+    cJSON *w = cJSON_AddArrayToObject(j, "what_if");
+    for (int i = 0; w && i < 3; i++) {
+        const fp8lab_claim_whatif *x = &o->whatif[i];
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "case", x->name);
+        cJSON_AddNumberToObject(t, "gpu_hours", x->gpu_hours);
+        cJSON_AddNumberToObject(t, "days", x->days);
+        cJSON_AddNumberToObject(t, "cost_usd_at_2", x->cost_claim_price);
+        cJSON_AddNumberToObject(t, "cost_usd_list_price", x->cost_list_price);
+        cJSON_AddNumberToObject(t, "tokens_per_gpu_hour", x->tokens_per_gpu_hour);
+        cJSON_AddNumberToObject(t, "mfu_bf16", x->mfu_bf16);
+        cJSON_AddNumberToObject(t, "mfu_fp8", x->mfu_fp8);
+        cJSON_AddNumberToObject(t, "memory_gb_per_gpu", x->memory_gb);
+        cJSON_AddItemToArray(w, t);
+    }
+    cJSON *s = cJSON_AddArrayToObject(j, "sensitivity");
+    for (int i = 0; s && i < o->nsens; i++) {
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "input", o->sens[i].name);
+        cJSON_AddStringToObject(t, "low", o->sens[i].low_label);
+        cJSON_AddStringToObject(t, "high", o->sens[i].high_label);
+        cJSON_AddNumberToObject(t, "ratio_low", o->sens[i].ratio_low);
+        cJSON_AddNumberToObject(t, "ratio_high", o->sens[i].ratio_high);
+        cJSON_AddItemToArray(s, t);
+    }
+    return j;
+}
+
 int cmd_claim(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "error: fp8lab claim is not built yet\n");
-    return FP8LAB_EXIT_USAGE;
+    fp8lab_claim_inputs in;
+    fp8lab_claim_inputs_default(&in);
+    int json = 0, no_sens = 0;
+    const char *plot = NULL;
+    const cli_flag flags[] = {
+        {"model", FLAG_STR, &in.model, "DeepSeek-V3 config.json"},
+        {"cluster", FLAG_STR, &in.h800, "the H800 cluster spec"},
+        {"h100", FLAG_STR, &in.h100, "H100 cluster spec for the what-if"},
+        {"h200", FLAG_STR, &in.h200, "H200 cluster spec for the what-if"},
+        {"a100", FLAG_STR, &in.a100, "A100 cluster spec for the Megatron-LM calibration run"},
+        {"calibration", FLAG_STR, &in.calibration, "GEMM efficiency points from `fp8lab bench gemm --json`"},
+        {"goodput", FLAG_DOUBLE, &in.goodput, "effective-training-time share (Llama 3 report: > 90 %)"},
+        {"moe-imbalance", FLAG_DOUBLE, &in.moe_imbalance, "busiest/mean expert load (0: statistical floor)"},
+        {"no-sensitivity", FLAG_BOOL, &no_sens, "skip the one-input-at-a-time sensitivity sweep"},
+        {"plot", FLAG_STR, &plot, "also draw the decomposition (.png or .svg) with gnuplot"},
+        {"json", FLAG_BOOL, &json, "print one JSON object"},
+    };
+    const char *usage = "fp8lab claim [flags]";
+    int rc = cli_parse(usage, flags, CLI_NFLAGS(flags), argc, argv);
+    if (rc == 1) return FP8LAB_EXIT_OK;
+    if (rc) return FP8LAB_EXIT_USAGE;
+    if (in.goodput <= 0 || in.goodput > 1) {
+        fprintf(stderr, "error: --goodput: %g is not in (0, 1]\n", in.goodput);
+        return FP8LAB_EXIT_USAGE;
+    }
+    in.sensitivity = !no_sens;
+    fp8lab_claim *o = calloc(1, sizeof *o);
+    if (!o) return FP8LAB_EXIT_RUNTIME;
+    if (fp8lab_claim_run(&in, o)) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        free(o);
+        return FP8LAB_EXIT_USAGE;
+    }
+    char v[512];
+    verdict(o, v, sizeof v);
+    if (plot && plot_claim(o, plot)) {
+        fprintf(stderr, "error: --plot: %s\n", fp8lab_last_error());
+        free(o);
+        return FP8LAB_EXIT_RUNTIME;
+    }
+    if (json) {
+        rc = fp8lab_print_json(claim_json(o, v));
+        free(o);
+        return rc;
+    }
+    const fp8lab_sim_result *st = &o->steady;
+    printf("DeepSeek-V3 pre-training claim vs SIMULATED %s (%s x 2048; kernel model: %s)\n", o->cluster_name,
+           o->gpu_name, o->kernel_source);
+    printf("layout: PP16 DualPipe, EP64, ZeRO-1 DP128, no TP, seq 4096, batch ramp 3072 -> 15360, FP8; %.1f GFLOP/token\n\n",
+           st->model_flops_per_token / 1e9);
+    printf("%-34s %14s %14s\n", "", "claimed", "simulated");
+    printf("%-34s %13.3fM %13.3fM\n", "pre-training GPU-hours", o->claimed_gpu_hours / 1e6, o->simulated_gpu_hours / 1e6);
+    printf("%-34s %13.3fM %13.3fM\n", "tokens per GPU-hour", o->claimed_tokens_per_gpu_hour / 1e6,
+           o->tokens_per_gpu_hour / 1e6);
+    printf("%-34s %13.1f%% %13.1f%%\n", "MFU vs BF16 peak (wall clock)", 100 * o->claimed_mfu_bf16, 100 * o->mfu_bf16);
+    printf("%-34s %13.1f%% %13.1f%%\n", "MFU vs FP8 peak (wall clock)", 100 * o->claimed_mfu_fp8, 100 * o->mfu_fp8);
+    printf("%-34s %14.1f %14.1f\n", "days on 2048 GPUs", o->claimed_days, o->days);
+    printf("%-34s %13.3fM %13.3fM\n", "cost at $2/GPU-hour (USD)", o->claimed_cost / 1e6, o->cost / 1e6);
+    printf("%-34s %14s %14.3f\n", "ratio simulated / claimed", "", o->ratio);
+    printf("\nwhere the simulated GPU-hours come from (each term added to the ones above it):\n");
+    for (int i = 0; i < o->nterms; i++)
+        printf("  %s%-66s %8.3fM  %+7.3fM (%+5.1f %%)  [%s]\n", i ? "+ " : "  ", o->terms[i].label,
+               o->terms[i].gpu_hours / 1e6, i ? o->terms[i].delta / 1e6 : 0.0,
+               i ? 100 * o->terms[i].delta / o->terms[i - 1].gpu_hours : 0.0, o->terms[i].source);
+    printf("  = simulated %.3fM GPU-hours; claimed %.3fM\n", o->simulated_gpu_hours / 1e6, o->claimed_gpu_hours / 1e6);
+    printf("\nsteady state at batch 15360 (simulated): step %.2f s = compute %.2f + exposed comm %.2f + bubble %.2f + "
+           "stage imbalance %.2f + optimizer %.2f; memory %.1f GB per GPU%s\n",
+           st->step_time_s, st->compute_s, st->exposed_comm_s, st->bubble_s, st->stage_imbalance_s, st->optimizer_s,
+           st->mem.total_gb, st->mem.fits ? "" : " (over the 80 GB: the activation model lacks some of DeepSeek's savings)");
+    printf("\nsimulator vs a public end-to-end run, Megatron-LM 1T GPT on 3072 A100 (Narayanan et al. 2021):\n"
+           "  published 163 TFLOP/s per GPU = %.1f s per step; simulated %.1f s (%.0f TFLOP/s, same FLOP formula);\n"
+           "  real/simulated time x%.2f -> the claim case at that factor: %.3fM GPU-hours (ratio %.3f)\n",
+           o->megatron_pub_step_s, o->megatron_sim_step_s, o->megatron_sim_tflops, o->megatron_factor,
+           o->calibrated_gpu_hours / 1e6, o->calibrated_ratio);
+    printf("\nwhat-ifs (simulated, every loss above included):\n");
+    printf("  %-28s %12s %8s %14s %16s %8s\n", "case", "GPU-hours", "days", "cost at $2/h", "cost list price",
+           "MFU bf16");
+    for (int i = 0; i < 3; i++) {
+        const fp8lab_claim_whatif *x = &o->whatif[i];
+        printf("  %-28s %11.3fM %8.1f %13.2fM %15.2fM %7.1f%%\n", x->name, x->gpu_hours / 1e6, x->days,
+               x->cost_claim_price / 1e6, x->cost_list_price / 1e6, 100 * x->mfu_bf16);
+    }
+    if (o->nsens) {
+        printf("\ninputs that move the result most (ratio simulated/claimed; base %.3f):\n", o->ratio);
+        for (int i = 0; i < o->nsens; i++)
+            printf("  %-26s %6s -> %.3f   %6s -> %.3f\n", o->sens[i].name, o->sens[i].low_label,
+                   o->sens[i].ratio_low, o->sens[i].high_label, o->sens[i].ratio_high);
+    }
+    printf("\nwhat would land the simulation on the claim, one input at a time:\n");
+    if (o->match_gemm_scale > 0)
+        printf("  GEMM efficiency x%.2f of the measured cuBLASLt table\n", o->match_gemm_scale);
+    if (o->match_moe_imbalance > 0)
+        printf("  MoE load imbalance %.2f (busiest / mean expert load in the EP group)\n", o->match_moe_imbalance);
+    if (o->match_goodput > 0) printf("  effective training time %.0f %% instead of %.0f %%\n", 100 * o->match_goodput,
+                                     100 * in.goodput);
+    printf("\nverdict: %s\n", v);
+    free(o);
+    return FP8LAB_EXIT_OK;
 }

@@ -108,8 +108,10 @@ static void residual(bld *b) { elt(b, "residual_add", 3 * b->ts * b->h * ACT, 0,
 /* activation function on [tokens][width] outputs: SwiGLU reads gate and up, GELU one input */
 static void act(bld *b, const char *name, double tokens, double width, int moe, double count) {
     double y = tokens * width * ACT * count;
-    if (b->m->gated_mlp) elt(b, name, 3 * y, 5 * y, 2 * y, 1, moe);
-    else elt(b, name, 2 * y, 3 * y, y, 1, moe);
+    /* DeepSeek-V3 sec. 3.3.4 caches the SwiGLU inputs in FP8 and recomputes the output in the backward */
+    double keep = b->gp == FP8LAB_PREC_FP8 ? y / ACT : y;
+    if (b->m->gated_mlp) elt(b, name, 3 * y, 5 * y, 2 * keep, 1, moe);
+    else elt(b, name, 2 * y, 3 * y, keep, 1, moe);
 }
 
 static void attention_core(bld *b, double dqk, double dv, double heads, double recomputable_qkv) {
