@@ -1,9 +1,205 @@
-/* placeholder until the simulator lands (issue 4) */
+/* fp8lab cost curve: sweep one or two variables of a simulated run; CSV plus a gnuplot chart. */
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "core/error.h"
-int cmd_cost(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "error: fp8lab cost is not built yet\n");
+#include "model/json_get.h"
+#include "sim/curve.h"
+#include "sim/plan_parse.h"
+#include "sim/report.h"
+
+static int usage_err(void) {
+    fprintf(stderr, "error: %s\n", fp8lab_last_error());
     return FP8LAB_EXIT_USAGE;
+}
+
+static int cost_curve(int argc, char **argv) {
+    const char *model_path = NULL, *cluster_path = NULL, *calib = NULL, *vary = NULL, *vary2 = NULL;
+    const char *precision = "bf16", *schedule = "1f1b", *recompute = "none", *title = NULL;
+    const char *csv_path = "cost_curve.csv", *plot_path = "cost_curve.png";
+    int tp = 1, pp = 1, dp = 0, ep = 1, sp = 0, zero = 0, comm_sms = 0, json = 0, no_mtp = 0, points = 16;
+    long gpus = 0, seq = 0, gbatch = 0, mbatch = 1;
+    double price = -1, moe_imb = 0;
+    const cli_flag flags[] = {
+        {"model", FLAG_STR, &model_path, "Hugging Face config.json (gpt2, llama, deepseek_v3)"},
+        {"cluster", FLAG_STR, &cluster_path, "base cluster spec JSON (gpu=NAME values are looked up next to it)"},
+        {"vary", FLAG_STR, &vary, "NAME=FROM:TO[:POINTS] or NAME=V1,V2,...: the x axis"},
+        {"vary2", FLAG_STR, &vary2, "optional second variable: one line per value"},
+        {"points", FLAG_INT, &points, "points for FROM:TO ranges without :POINTS"},
+        {"csv", FLAG_STR, &csv_path, "CSV output file"},
+        {"plot", FLAG_STR, &plot_path, "chart file (.png or .svg), or 'none'"},
+        {"title", FLAG_STR, &title, "chart title"},
+        {"gpus", FLAG_LONG, &gpus, "GPUs to use (0: the cluster's num_gpus)"},
+        {"tp", FLAG_INT, &tp, "tensor-parallel degree"},
+        {"pp", FLAG_INT, &pp, "pipeline-parallel degree"},
+        {"dp", FLAG_INT, &dp, "data-parallel degree (0: gpus / (tp pp))"},
+        {"ep", FLAG_INT, &ep, "expert-parallel degree"},
+        {"sequence-parallel", FLAG_BOOL, &sp, "sequence parallelism with TP"},
+        {"seq", FLAG_LONG, &seq, "sequence length (0: min(model max positions, 4096))"},
+        {"global-batch", FLAG_LONG, &gbatch, "sequences per step (swept gpus keep the sequences per DP rank)"},
+        {"micro-batch", FLAG_LONG, &mbatch, "sequences per micro-batch"},
+        {"precision", FLAG_STR, &precision, "bf16 | fp16 | fp8 | fp32"},
+        {"schedule", FLAG_STR, &schedule, "1f1b | interleaved:V | dualpipe"},
+        {"recompute", FLAG_STR, &recompute, "none | selective | full"},
+        {"zero", FLAG_INT, &zero, "ZeRO stage: 0 | 1"},
+        {"comm-sms", FLAG_INT, &comm_sms, "SMs reserved for communication"},
+        {"moe-imbalance", FLAG_DOUBLE, &moe_imb, "busiest/mean expert load (0: statistical floor)"},
+        {"no-mtp", FLAG_BOOL, &no_mtp, "leave out the MTP modules"},
+        {"calibration", FLAG_STR, &calib, "GEMM efficiency points from `fp8lab bench gemm --json`"},
+        {"price", FLAG_DOUBLE, &price, "USD per GPU-hour (negative: from the cluster file)"},
+        {"json", FLAG_BOOL, &json, "print one JSON object"},
+    };
+    const char *usage = "fp8lab cost curve --model FILE --cluster FILE --vary NAME=VALUES [flags]";
+    int rc = cli_parse(usage, flags, CLI_NFLAGS(flags), argc, argv);
+    if (rc == 1) {
+        printf("\nvariables: %s\n", fp8lab_sweep_names());
+        return FP8LAB_EXIT_OK;
+    }
+    if (rc) return FP8LAB_EXIT_USAGE;
+    if (!model_path || !cluster_path || !vary) {
+        fprintf(stderr, "error: --%s is required\nusage: %s (see --help)\n",
+                !model_path ? "model" : !cluster_path ? "cluster" : "vary", usage);
+        return FP8LAB_EXIT_USAGE;
+    }
+    if (points < 2 || points > FP8LAB_SWEEP_MAX) {
+        fprintf(stderr, "error: --points: %d is not in [2, %d]\n", points, FP8LAB_SWEEP_MAX);
+        return FP8LAB_EXIT_USAGE;
+    }
+    fp8lab_model m;
+    fp8lab_cluster c;
+    fp8lab_kernel_model km;
+    fp8lab_plan p;
+    if (fp8lab_model_load(model_path, &m) || fp8lab_cluster_load(cluster_path, &c)) return usage_err();
+    fp8lab_kernel_model_default(&km);
+    if (calib && fp8lab_kernel_model_calibrate(&km, calib, c.gpu.sms)) return usage_err();
+    fp8lab_plan_default(&p);
+    p.gpus = gpus, p.tp = tp, p.pp = pp, p.dp = dp, p.ep = ep, p.sp = sp;
+    p.seq = seq, p.global_batch = gbatch, p.micro_batch = mbatch;
+    p.zero = zero, p.comm_sms = comm_sms, p.moe_imbalance = moe_imb, p.mtp = !no_mtp;
+    if (fp8lab_parse_precision(precision, &p) || fp8lab_parse_schedule(schedule, &p) ||
+        fp8lab_parse_recompute(recompute, &p))
+        return usage_err();
+    char dirbuf[1024];
+    snprintf(dirbuf, sizeof dirbuf, "%s", cluster_path);
+    const char *cdir = dirname(dirbuf);
+    fp8lab_sweep *s1 = calloc(1, sizeof *s1), *s2 = vary2 ? calloc(1, sizeof *s2) : NULL;
+    fp8lab_curve_point *pts = NULL;
+    char *csv = NULL;
+    cJSON *j = NULL;
+    rc = FP8LAB_EXIT_USAGE;
+    if (!s1 || (vary2 && !s2)) goto out;
+    if (fp8lab_sweep_parse(vary, cdir, points, s1) || (s2 && fp8lab_sweep_parse(vary2, cdir, points, s2))) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        goto out;
+    }
+    int n = s1->n * (s2 ? s2->n : 1);
+    if (n > 100000) {
+        fprintf(stderr, "error: --vary/--vary2: %d points, more than 100000\n", n);
+        goto out;
+    }
+    pts = calloc((size_t)n, sizeof *pts);
+    if (!pts) goto out;
+    if (price < 0) price = c.price_per_gpu_hour;
+    if (fp8lab_curve_run(&m, &c, &km, &p, price, s1, s2, pts)) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        goto out;
+    }
+    int nok = 0;
+    for (int i = 0; i < n; i++) nok += pts[i].ok;
+    if (!nok) {
+        fprintf(stderr, "error: --vary: no point of the sweep is a possible layout; first: %s\n", pts[0].why);
+        goto out;
+    }
+    rc = FP8LAB_EXIT_RUNTIME;
+    csv = fp8lab_curve_csv(s1, s2, pts);
+    if (!csv || fp8lab_write_file_atomic(csv_path, csv, (long)strlen(csv))) {
+        fprintf(stderr, "error: --csv: %s\n", fp8lab_last_error());
+        goto out;
+    }
+    char ttl[256];
+    snprintf(ttl, sizeof ttl, "%s", title ? title : "");
+    if (!title)
+        snprintf(ttl, sizeof ttl, "%s on %s: SIMULATED cost and throughput vs %s", m.model_type, c.name, s1->name);
+    int plotted = 0;
+    if (strcmp(plot_path, "none")) {
+        if (fp8lab_curve_plot(plot_path, ttl, s1, s2, pts)) {
+            fprintf(stderr, "error: --plot: %s\n", fp8lab_last_error());
+            goto out;
+        }
+        plotted = 1;
+    }
+    if (json) {
+        j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "simulated_on", c.name);
+        cJSON_AddStringToObject(j, "kernel_model", km.source);
+        cJSON_AddStringToObject(j, "vary", s1->name);
+        if (s2) cJSON_AddStringToObject(j, "vary2", s2->name);
+        cJSON_AddStringToObject(j, "csv", csv_path);
+        if (plotted) cJSON_AddStringToObject(j, "plot", plot_path);
+        else cJSON_AddNullToObject(j, "plot");
+        cJSON_AddNumberToObject(j, "points", n);
+        cJSON_AddNumberToObject(j, "impossible_points", n - nok);
+        cJSON *arr = cJSON_AddArrayToObject(j, "curve");
+        for (int i = 0; arr && i < n; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, s1->name, s1->label[pts[i].i1]);
+            if (s2) cJSON_AddStringToObject(o, s2->name, s2->label[pts[i].i2]);
+            if (pts[i].ok) {
+                cJSON_AddNumberToObject(o, "tokens_per_gpu_hour", pts[i].tokens_per_gpu_hour);
+                cJSON_AddNumberToObject(o, "cost_per_million_tokens_usd", pts[i].cost_per_mtok);
+                cJSON_AddNumberToObject(o, "step_time_s", pts[i].step_time_s);
+                cJSON_AddNumberToObject(o, "mfu_bf16", pts[i].mfu_bf16);
+            } else {
+                cJSON_AddStringToObject(o, "impossible", pts[i].why);
+            }
+            cJSON_AddItemToArray(arr, o);
+        }
+        rc = fp8lab_print_json(j);
+        j = NULL;
+        goto out;
+    }
+    printf("cost curve, SIMULATED on %s (base %s): %d points (%d impossible layouts skipped)\n", c.name, c.gpu.name, n,
+           n - nok);
+    printf("%-16s %-14s %14s %16s %9s\n", s1->name, s2 ? s2->name : "", "tokens/GPU-h", "USD per M tokens", "MFU bf16");
+    for (int i = 0; i < n; i++) {
+        if (n > 40 && i == 20) {
+            printf("  ... (%d more rows in %s)\n", n - 30, csv_path);
+            i = n - 10;
+        }
+        const fp8lab_curve_point *q = &pts[i];
+        if (!q->ok) {
+            printf("%-16s %-14s %s\n", s1->label[q->i1], s2 ? s2->label[q->i2] : "", "impossible layout");
+            continue;
+        }
+        printf("%-16s %-14s %14.4g %16.4f %8.1f%%\n", s1->label[q->i1], s2 ? s2->label[q->i2] : "",
+               q->tokens_per_gpu_hour, q->cost_per_mtok, 100 * q->mfu_bf16);
+    }
+    printf("wrote %s%s%s\n", csv_path, plotted ? " and " : "", plotted ? plot_path : "");
+    rc = FP8LAB_EXIT_OK;
+out:
+    cJSON_Delete(j);
+    free(csv);
+    free(pts);
+    fp8lab_sweep_free(s1);
+    fp8lab_sweep_free(s2);
+    free(s1);
+    free(s2);
+    return rc;
+}
+
+int cmd_cost(int argc, char **argv) {
+    if (argc >= 1 && !strcmp(argv[0], "curve")) return cost_curve(argc - 1, argv + 1);
+    int help = argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"));
+    FILE *f = help ? stdout : stderr;
+    if (argc >= 1 && !help) fprintf(f, "error: unknown cost command '%s'\n", argv[0]);
+    fprintf(f, "usage: fp8lab cost curve --model FILE --cluster FILE --vary NAME=VALUES [flags]\n"
+               "  curve  sweep one or two variables: CSV and a chart of cost per million tokens and tokens per "
+               "GPU-hour\n");
+    return help ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
 }
