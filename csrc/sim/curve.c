@@ -82,7 +82,7 @@ int fp8lab_sweep_parse(const char *spec, const char *cluster_dir, int default_po
             if (!s->categorical) {
                 char *end;
                 s->num[s->n] = strtod(tok, &end);
-                if (*end || !(s->num[s->n] > 0)) return bad(spec, "values must be positive numbers");
+                if (*end || !(s->num[s->n] >= 0)) return bad(spec, "values must be non-negative numbers");
             } else if (s->var == FP8LAB_VAR_PRECISION && fp8lab_prec_parse(tok) < 0) {
                 return bad(spec, "precision is one of bf16, fp16, fp8, fp32");
             } else if (s->var == FP8LAB_VAR_SCHEDULE || s->var == FP8LAB_VAR_RECOMPUTE) {
