@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "core/error.h"
+#include "core/paths.h"
 #include "sim/claim.h"
 #include "sim/plot.h"
 #include "sim/report.h"
@@ -163,6 +164,12 @@ int cmd_claim(int argc, char **argv) {
         return FP8LAB_EXIT_USAGE;
     }
     in.sensitivity = !no_sens;
+    char paths[5][4096];
+    in.model = fp8lab_resolve_data(in.model, paths[0], sizeof paths[0]);
+    in.h800 = fp8lab_resolve_data(in.h800, paths[1], sizeof paths[1]);
+    in.h100 = fp8lab_resolve_data(in.h100, paths[2], sizeof paths[2]);
+    in.h200 = fp8lab_resolve_data(in.h200, paths[3], sizeof paths[3]);
+    in.a100 = fp8lab_resolve_data(in.a100, paths[4], sizeof paths[4]);
     fp8lab_claim *o = calloc(1, sizeof *o);
     if (!o) return FP8LAB_EXIT_RUNTIME;
     if (fp8lab_claim_run(&in, o)) {

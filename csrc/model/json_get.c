@@ -59,7 +59,7 @@ static const cJSON *get(const char *file, const cJSON *obj, const char *prefix, 
     const cJSON *it = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
     if (!it || cJSON_IsNull(it)) {
         *rc = optional ? 1 : -1;
-        if (!optional) FP8LAB_ERR("%s: key %s%s: missing", file, prefix, key);
+        if (!optional) FP8LAB_ERR("%s: key %s%s: %s", file, prefix, key, it ? "null, expected a value" : "missing");
         return NULL;
     }
     *rc = 0;

@@ -96,7 +96,13 @@ int fp8lab_kernel_model_calibrate(fp8lab_kernel_model *km, const char *path, int
         FP8LAB_ERR("%s: key peak_tflops: %s", path, pk ? "expected an object" : "missing");
         goto done;
     }
-    if (fp8lab_json_num(path, pk, "peak_tflops.", "bf16", 0, 0, &peaks[0])) goto done;
+    if (fp8lab_json_num(path, pk, "peak_tflops.", "bf16", 0, 0, &peaks[0])) {
+        /* a CPU run of bench gemm has no dense peak to turn TFLOP/s into efficiency */
+        char why[512];
+        snprintf(why, sizeof why, "%s", fp8lab_last_error());
+        FP8LAB_ERR("%s (hint: calibrate from a GPU run of fp8lab bench gemm --json; CPU runs have no peak)", why);
+        goto done;
+    }
     if (fp8lab_json_num(path, pk, "peak_tflops.", "fp8", 1, 0, &peaks[1]) < 0) goto done;
     peaks[2] = peaks[1];
     if (fp8lab_json_num(path, pk, "peak_tflops.", "fp32", 1, 0, &peaks[3]) < 0) goto done;
