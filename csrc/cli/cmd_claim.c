@@ -212,7 +212,7 @@ int cmd_claim(int argc, char **argv) {
     printf("\nsteady state at batch 15360 (simulated): step %.2f s = compute %.2f + exposed comm %.2f + bubble %.2f + "
            "stage imbalance %.2f + optimizer %.2f; memory %.1f GB per GPU%s\n",
            st->step_time_s, st->compute_s, st->exposed_comm_s, st->bubble_s, st->stage_imbalance_s, st->optimizer_s,
-           st->mem.total_gb, st->mem.fits ? "" : " (over the 80 GB: the activation model lacks some of DeepSeek's savings)");
+           st->mem.total_gb, st->mem.fits ? "" : " (over the 80 GB: the memory model lacks some of DeepSeek's unpublished savings)");
     printf("\nsimulator vs a public end-to-end run, Megatron-LM 1T GPT on 3072 A100 (Narayanan et al. 2021):\n"
            "  published 163 TFLOP/s per GPU = %.1f s per step; simulated %.1f s (%.0f TFLOP/s, same FLOP formula);\n"
            "  real/simulated time x%.2f -> the claim case at that factor: %.3fM GPU-hours (ratio %.3f)\n",

@@ -234,8 +234,11 @@ static void moe_block(bld *b) {
     if (b->fail) return;
     b->f->ops[b->f->n - 1].topk = (int)k;
     b->f->ops[b->f->n - 1].node_limit = node_limit;
-    /* weighted sum of the top-k expert outputs; their outputs are kept for the gate's gradient */
-    elt(b, "moe.unpermute_combine", t * k * h * ACT + t * h * ACT, 2 * t * k * h * ACT, t * k * h * ACT, 0, 0);
+    /* weighted sum of the top-k expert outputs. Only the gate weights are kept: the gate's gradient
+       dL/dg_i = <dL/dy, W_down h_i> = <W_down^T dL/dy, h_i> comes from the down projection's Dgrad and its
+       input h_i, which are at hand in the expert backward anyway, so the top-k outputs (t*k*h, 470 MB per
+       DeepSeek-V3 layer and micro-batch) need not be stored. */
+    elt(b, "moe.unpermute_combine", t * k * h * ACT + t * h * ACT, 2 * t * k * h * ACT, t * k * 4, 0, 0);
     tp_exit(b);
     residual(b);
 }
