@@ -8,63 +8,42 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/plan_args.h"
 #include "core/error.h"
 #include "model/json_get.h"
 #include "sim/curve.h"
-#include "sim/plan_parse.h"
 #include "sim/report.h"
 
-static int usage_err(void) {
-    fprintf(stderr, "error: %s\n", fp8lab_last_error());
-    return FP8LAB_EXIT_USAGE;
-}
-
 static int cost_curve(int argc, char **argv) {
-    const char *model_path = NULL, *cluster_path = NULL, *calib = NULL, *vary = NULL, *vary2 = NULL;
-    const char *precision = "bf16", *schedule = "1f1b", *recompute = "none", *title = NULL;
+    plan_args a;
+    plan_args_init(&a);
+    const char *vary = NULL, *vary2 = NULL, *title = NULL;
     const char *csv_path = "cost_curve.csv", *plot_path = "cost_curve.png";
-    int tp = 1, pp = 1, dp = 0, ep = 1, sp = 0, zero = 0, comm_sms = 0, json = 0, no_mtp = 0, points = 16;
-    long gpus = 0, seq = 0, gbatch = 0, mbatch = 1;
-    double price = -1, moe_imb = 0;
-    const cli_flag flags[] = {
-        {"model", FLAG_STR, &model_path, "Hugging Face config.json (gpt2, llama, deepseek_v3)"},
-        {"cluster", FLAG_STR, &cluster_path, "base cluster spec JSON (gpu=NAME values are looked up next to it)"},
-        {"vary", FLAG_STR, &vary, "NAME=FROM:TO[:POINTS] or NAME=V1,V2,...: the x axis"},
-        {"vary2", FLAG_STR, &vary2, "optional second variable: one line per value"},
-        {"points", FLAG_INT, &points, "points for FROM:TO ranges without :POINTS"},
-        {"csv", FLAG_STR, &csv_path, "CSV output file"},
-        {"plot", FLAG_STR, &plot_path, "chart file (.png or .svg), or 'none'"},
-        {"title", FLAG_STR, &title, "chart title"},
-        {"gpus", FLAG_LONG, &gpus, "GPUs to use (0: the cluster's num_gpus)"},
-        {"tp", FLAG_INT, &tp, "tensor-parallel degree"},
-        {"pp", FLAG_INT, &pp, "pipeline-parallel degree"},
-        {"dp", FLAG_INT, &dp, "data-parallel degree (0: gpus / (tp pp))"},
-        {"ep", FLAG_INT, &ep, "expert-parallel degree"},
-        {"sequence-parallel", FLAG_BOOL, &sp, "sequence parallelism with TP"},
-        {"seq", FLAG_LONG, &seq, "sequence length (0: min(model max positions, 4096))"},
-        {"global-batch", FLAG_LONG, &gbatch, "sequences per step (swept gpus keep the sequences per DP rank)"},
-        {"micro-batch", FLAG_LONG, &mbatch, "sequences per micro-batch"},
-        {"precision", FLAG_STR, &precision, "bf16 | fp16 | fp8 | fp32"},
-        {"schedule", FLAG_STR, &schedule, "1f1b | interleaved:V | dualpipe"},
-        {"recompute", FLAG_STR, &recompute, "none | selective | full"},
-        {"zero", FLAG_INT, &zero, "ZeRO stage: 0 | 1"},
-        {"comm-sms", FLAG_INT, &comm_sms, "SMs reserved for communication"},
-        {"moe-imbalance", FLAG_DOUBLE, &moe_imb, "busiest/mean expert load (0: statistical floor)"},
-        {"no-mtp", FLAG_BOOL, &no_mtp, "leave out the MTP modules"},
-        {"calibration", FLAG_STR, &calib, "GEMM efficiency points from `fp8lab bench gemm --json`"},
-        {"price", FLAG_DOUBLE, &price, "USD per GPU-hour (negative: from the cluster file)"},
-        {"json", FLAG_BOOL, &json, "print one JSON object"},
-    };
+    int json = 0, points = 16;
+    double price = -1;
+    cli_flag flags[PLAN_ARGS_NFLAGS + 8];
+    plan_args_flags(&a, flags);
+    for (int i = 0; i < PLAN_ARGS_NFLAGS; i++) /* what the sweep changes about two shared flags */
+        if (!strcmp(flags[i].name, "cluster")) flags[i].help = "base cluster spec JSON (gpu=NAME values are looked up next to it)";
+        else if (!strcmp(flags[i].name, "global-batch")) flags[i].help = "sequences per step (swept gpus keep the sequences per DP rank)";
+    int nf = PLAN_ARGS_NFLAGS;
+    flags[nf++] = (cli_flag){"vary", FLAG_STR, &vary, "NAME=FROM:TO[:POINTS] or NAME=V1,V2,...: the x axis"};
+    flags[nf++] = (cli_flag){"vary2", FLAG_STR, &vary2, "optional second variable: one line per value"};
+    flags[nf++] = (cli_flag){"points", FLAG_INT, &points, "points for FROM:TO ranges without :POINTS"};
+    flags[nf++] = (cli_flag){"csv", FLAG_STR, &csv_path, "CSV output file"};
+    flags[nf++] = (cli_flag){"plot", FLAG_STR, &plot_path, "chart file (.png or .svg), or 'none'"};
+    flags[nf++] = (cli_flag){"title", FLAG_STR, &title, "chart title"};
+    flags[nf++] = (cli_flag){"price", FLAG_DOUBLE, &price, "USD per GPU-hour (negative: from the cluster file)"};
+    flags[nf++] = (cli_flag){"json", FLAG_BOOL, &json, "print one JSON object"};
     const char *usage = "fp8lab cost curve --model FILE --cluster FILE --vary NAME=VALUES [flags]";
-    int rc = cli_parse(usage, flags, CLI_NFLAGS(flags), argc, argv);
+    int rc = cli_parse(usage, flags, nf, argc, argv);
     if (rc == 1) {
         printf("\nvariables: %s\n", fp8lab_sweep_names());
         return FP8LAB_EXIT_OK;
     }
     if (rc) return FP8LAB_EXIT_USAGE;
-    if (!model_path || !cluster_path || !vary) {
-        fprintf(stderr, "error: --%s is required\nusage: %s (see --help)\n",
-                !model_path ? "model" : !cluster_path ? "cluster" : "vary", usage);
+    if (!vary) {
+        fprintf(stderr, "error: --vary is required\nusage: %s (see --help)\n", usage);
         return FP8LAB_EXIT_USAGE;
     }
     if (points < 2 || points > FP8LAB_SWEEP_MAX) {
@@ -75,18 +54,9 @@ static int cost_curve(int argc, char **argv) {
     fp8lab_cluster c;
     fp8lab_kernel_model km;
     fp8lab_plan p;
-    if (fp8lab_model_load(model_path, &m) || fp8lab_cluster_load(cluster_path, &c)) return usage_err();
-    fp8lab_kernel_model_default(&km);
-    if (calib && fp8lab_kernel_model_calibrate(&km, calib, c.gpu.sms)) return usage_err();
-    fp8lab_plan_default(&p);
-    p.gpus = gpus, p.tp = tp, p.pp = pp, p.dp = dp, p.ep = ep, p.sp = sp;
-    p.seq = seq, p.global_batch = gbatch, p.micro_batch = mbatch;
-    p.zero = zero, p.comm_sms = comm_sms, p.moe_imbalance = moe_imb, p.mtp = !no_mtp;
-    if (fp8lab_parse_precision(precision, &p) || fp8lab_parse_schedule(schedule, &p) ||
-        fp8lab_parse_recompute(recompute, &p))
-        return usage_err();
+    if ((rc = plan_args_load(&a, usage, &m, &c, &km, &p))) return rc;
     char dirbuf[1024];
-    snprintf(dirbuf, sizeof dirbuf, "%s", cluster_path);
+    snprintf(dirbuf, sizeof dirbuf, "%s", a.cluster);
     const char *cdir = dirname(dirbuf);
     fp8lab_sweep *s1 = calloc(1, sizeof *s1), *s2 = vary2 ? calloc(1, sizeof *s2) : NULL;
     fp8lab_curve_point *pts = NULL;

@@ -1,0 +1,57 @@
+#include "cli/plan_args.h"
+
+#include <stdio.h>
+
+#include "core/error.h"
+#include "sim/plan_parse.h"
+
+void plan_args_init(plan_args *a) {
+    *a = (plan_args){.precision = "bf16", .schedule = "1f1b", .recompute = "none", .tp = 1, .pp = 1, .ep = 1,
+                     .mbatch = 1};
+}
+
+void plan_args_flags(plan_args *a, cli_flag *out) {
+    const cli_flag f[PLAN_ARGS_NFLAGS] = {
+        {"model", FLAG_STR, &a->model, "Hugging Face config.json (gpt2, llama, deepseek_v3)"},
+        {"cluster", FLAG_STR, &a->cluster, "cluster spec JSON (configs/clusters/)"},
+        {"gpus", FLAG_LONG, &a->gpus, "GPUs to use (0: the cluster's num_gpus)"},
+        {"tp", FLAG_INT, &a->tp, "tensor-parallel degree (inside a node)"},
+        {"pp", FLAG_INT, &a->pp, "pipeline-parallel degree"},
+        {"dp", FLAG_INT, &a->dp, "data-parallel degree (0: gpus / (tp pp))"},
+        {"ep", FLAG_INT, &a->ep, "expert-parallel degree (divides dp)"},
+        {"sequence-parallel", FLAG_BOOL, &a->sp, "sequence parallelism with TP (all-gather/reduce-scatter)"},
+        {"seq", FLAG_LONG, &a->seq, "sequence length (0: min(model max positions, 4096))"},
+        {"global-batch", FLAG_LONG, &a->gbatch, "sequences per step (0: dp x micro-batch x 4 pp)"},
+        {"micro-batch", FLAG_LONG, &a->mbatch, "sequences per micro-batch"},
+        {"precision", FLAG_STR, &a->precision, "GEMM precision: bf16 | fp16 | fp8 | fp32"},
+        {"schedule", FLAG_STR, &a->schedule, "pipeline schedule: 1f1b | interleaved:V | dualpipe"},
+        {"recompute", FLAG_STR, &a->recompute, "activation recompute: none | selective | full"},
+        {"zero", FLAG_INT, &a->zero, "ZeRO stage for the optimizer states: 0 | 1"},
+        {"comm-sms", FLAG_INT, &a->comm_sms, "SMs reserved for communication kernels"},
+        {"moe-imbalance", FLAG_DOUBLE, &a->moe_imb, "busiest/mean expert load in an EP group (0: statistical floor)"},
+        {"no-mtp", FLAG_BOOL, &a->no_mtp, "leave out the multi-token-prediction modules"},
+        {"calibration", FLAG_STR, &a->calib, "GEMM efficiency points from `fp8lab bench gemm --json`"},
+    };
+    for (int i = 0; i < PLAN_ARGS_NFLAGS; i++) out[i] = f[i];
+}
+
+int plan_args_load(const plan_args *a, const char *usage, fp8lab_model *m, fp8lab_cluster *c,
+                   fp8lab_kernel_model *km, fp8lab_plan *p) {
+    if (!a->model || !a->cluster) {
+        fprintf(stderr, "error: --%s is required\nusage: %s (see --help)\n", a->model ? "cluster" : "model", usage);
+        return FP8LAB_EXIT_USAGE;
+    }
+    fp8lab_plan_default(p);
+    p->gpus = a->gpus, p->tp = a->tp, p->pp = a->pp, p->dp = a->dp, p->ep = a->ep, p->sp = a->sp;
+    p->seq = a->seq, p->global_batch = a->gbatch, p->micro_batch = a->mbatch;
+    p->zero = a->zero, p->comm_sms = a->comm_sms, p->moe_imbalance = a->moe_imb, p->mtp = !a->no_mtp;
+    fp8lab_kernel_model_default(km);
+    if (fp8lab_model_load(a->model, m) || fp8lab_cluster_load(a->cluster, c) ||
+        (a->calib && fp8lab_kernel_model_calibrate(km, a->calib, c->gpu.sms)) ||
+        fp8lab_parse_precision(a->precision, p) || fp8lab_parse_schedule(a->schedule, p) ||
+        fp8lab_parse_recompute(a->recompute, p)) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        return FP8LAB_EXIT_USAGE;
+    }
+    return 0;
+}
