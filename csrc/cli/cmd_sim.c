@@ -1,5 +1,6 @@
 /* fp8lab sim: one training step of a model on a modeled cluster. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -16,16 +17,17 @@ static int usage_err(void) {
 int cmd_sim(int argc, char **argv) {
     plan_args a;
     plan_args_init(&a);
-    int json = 0;
+    int json = 0, ops = 0;
     long tokens = 0;
     double price = -1, goodput = 1;
-    cli_flag flags[PLAN_ARGS_NFLAGS + 4];
+    cli_flag flags[PLAN_ARGS_NFLAGS + 5];
     plan_args_flags(&a, flags);
     int nf = PLAN_ARGS_NFLAGS;
     flags[nf++] = (cli_flag){"tokens", FLAG_LONG, &tokens, "training tokens: also print GPU-hours, days and cost"};
     flags[nf++] = (cli_flag){"price", FLAG_DOUBLE, &price, "USD per GPU-hour (negative: the cluster file's price)"};
     flags[nf++] = (cli_flag){"goodput", FLAG_DOUBLE, &goodput,
                              "share of wall-clock time spent training, for --tokens totals"};
+    flags[nf++] = (cli_flag){"ops", FLAG_BOOL, &ops, "also list every op of each layer kind with its simulated time"};
     flags[nf++] = (cli_flag){"json", FLAG_BOOL, &json, "print one JSON object"};
     const char *usage = "fp8lab sim --model FILE --cluster FILE [flags]";
     int rc = cli_parse(usage, flags, nf, argc, argv);
@@ -46,9 +48,20 @@ int cmd_sim(int argc, char **argv) {
     if ((rc = plan_args_load(&a, usage, &m, &c, &km, &p))) return rc;
     p.goodput = goodput;
     fp8lab_sim_result r;
-    if (fp8lab_simulate(&m, &c, &km, &p, &r)) return usage_err();
+    fp8lab_trace trace = {0};
+    if (fp8lab_simulate_trace(&m, &c, &km, &p, &r, ops ? &trace : NULL)) {
+        free(trace.ops);
+        return usage_err();
+    }
     if (price < 0) price = c.price_per_gpu_hour;
-    if (json) return fp8lab_print_json(fp8lab_sim_json(&r, &c, &p, &km, (double)tokens, price));
+    if (json) {
+        cJSON *o = fp8lab_sim_json(&r, &c, &p, &km, (double)tokens, price);
+        if (o && ops) cJSON_AddItemToObject(o, "ops", fp8lab_trace_json(&trace));
+        free(trace.ops);
+        return fp8lab_print_json(o);
+    }
     fp8lab_sim_print(stdout, &r, &m, &c, &p, &km, (double)tokens, price);
+    if (ops) fp8lab_trace_print(stdout, &trace, &c);
+    free(trace.ops);
     return FP8LAB_EXIT_OK;
 }

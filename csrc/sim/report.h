@@ -13,6 +13,9 @@ cJSON *fp8lab_sim_json(const fp8lab_sim_result *r, const fp8lab_cluster *c, cons
                        const fp8lab_kernel_model *km, double tokens, double price);
 void fp8lab_sim_print(FILE *f, const fp8lab_sim_result *r, const fp8lab_model *m, const fp8lab_cluster *c,
                       const fp8lab_plan *p, const fp8lab_kernel_model *km, double tokens, double price);
+/* `fp8lab sim --ops`: the traced op schedule as a table per layer kind, or as a JSON array. */
+void fp8lab_trace_print(FILE *f, const fp8lab_trace *t, const fp8lab_cluster *c);
+cJSON *fp8lab_trace_json(const fp8lab_trace *t);
 /* Prints a cJSON object on stdout (one line of JSON + newline), frees it; returns 0 or 1 on failure. */
 int fp8lab_print_json(cJSON *o);
 

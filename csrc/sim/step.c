@@ -41,7 +41,21 @@ typedef struct {
 
 static int clampi(long v, long lo, long hi) { return (int)(v < lo ? lo : v > hi ? hi : v); }
 
-static void time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u) {
+/* Appends one timed op to the trace (when the caller asked for one); -1 when out of memory. */
+static int trace_add(fp8lab_trace *tr, fp8lab_layer_kind kind, const fp8lab_op *op, double t) {
+    if (!tr) return 0;
+    if (tr->n == tr->cap) {
+        int cap = tr->cap ? 2 * tr->cap : 256;
+        fp8lab_op_trace *o = realloc(tr->ops, sizeof *o * (size_t)cap);
+        if (!o) return -1;
+        tr->ops = o, tr->cap = cap;
+    }
+    tr->ops[tr->n++] = (fp8lab_op_trace){.kind = kind, .op = *op, .time_s = t};
+    return 0;
+}
+
+static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp8lab_layer_kind kind,
+                         fp8lab_trace *tr) {
     const fp8lab_gpu *g = &x->c->gpu;
     for (int i = 0; i < s->n; i++) {
         const fp8lab_op *op = &s->ops[i];
@@ -75,9 +89,13 @@ static void time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u) {
             }
             break;
         }
-        if (is_comm) continue;
+        if (is_comm) {
+            if (trace_add(tr, kind, op, t)) return -1;
+            continue;
+        }
         u->moe_extra += t * (scale - 1);
         t *= scale;
+        if (trace_add(tr, kind, op, t)) return -1;
         switch (op->pass) {
         case FP8LAB_PASS_F: u->f += t; break;
         case FP8LAB_PASS_W: u->w += t; break;
@@ -88,6 +106,7 @@ static void time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u) {
         case FP8LAB_PASS_B: u->b += t; break;
         }
     }
+    return 0;
 }
 
 static int plan_error(const char *flag, const char *msg) {
@@ -160,6 +179,11 @@ static int resolve(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_
 
 int fp8lab_simulate(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
                     const fp8lab_plan *plan_in, fp8lab_sim_result *r) {
+    return fp8lab_simulate_trace(m, c, km, plan_in, r, NULL);
+}
+
+int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
+                          const fp8lab_plan *plan_in, fp8lab_sim_result *r, fp8lab_trace *trace) {
     fp8lab_plan P;
     memset(r, 0, sizeof *r);
     if (resolve(m, c, plan_in, &P)) return -1;
@@ -200,7 +224,11 @@ int fp8lab_simulate(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab
             return -1;
         }
         unit_t *u = &kind_unit[k];
-        time_schedule(&x, &s, u);
+        if (time_schedule(&x, &s, u, (fp8lab_layer_kind)k, trace)) {
+            fp8lab_schedule_free(&s);
+            FP8LAB_ERR("out of memory tracing the op schedule");
+            return -1;
+        }
         u->act = fp8lab_schedule_saved_bytes(&s, m, &so, (fp8lab_layer_kind)k);
         fp8lab_schedule_free(&s);
         u->exposed = u->tp_f + u->tp_b;

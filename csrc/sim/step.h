@@ -53,6 +53,21 @@ void fp8lab_plan_default(fp8lab_plan *p);
 int fp8lab_simulate(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
                     const fp8lab_plan *plan, fp8lab_sim_result *r);
 
+/* The per-op view of a simulation: every op of each layer kind's schedule (one micro-batch on one rank) with
+   its simulated time, MoE load imbalance included; collectives are timed before any overlap. */
+typedef struct {
+    fp8lab_layer_kind kind;
+    fp8lab_op op;
+    double time_s;
+} fp8lab_op_trace;
+typedef struct {
+    fp8lab_op_trace *ops; /* free() when done */
+    int n, cap;
+} fp8lab_trace;
+/* fp8lab_simulate, also filling trace (which starts zeroed). */
+int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
+                          const fp8lab_plan *plan, fp8lab_sim_result *r, fp8lab_trace *trace);
+
 /* GPU-hours, days on the plan's GPUs and cost for `tokens` training tokens (goodput applied). */
 void fp8lab_sim_totals(const fp8lab_sim_result *r, double tokens, double price, double *gpu_hours, double *days,
                        double *cost);
