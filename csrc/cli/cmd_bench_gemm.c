@@ -18,9 +18,13 @@
 #include "fp8/fp8.h"
 #include "fp8/quant.h"
 
-typedef enum { R_FP32, R_BF16, R_FP8_TENSOR, R_FP8_BLOCK, R_FP8_LINEAR, R_COUNT } recipe_id;
-static const char *RECIPE[R_COUNT] = {"fp32", "bf16", "fp8-tensor", "fp8-block", "fp8-linear"};
-/* fp8-linear: quantize the activations 1x128, then the block GEMM (weights quantized ahead, as in training) */
+typedef enum { R_FP32, R_BF16, R_FP8_TENSOR, R_FP8_BLOCK, R_FP8_LINEAR, R_FP8_1x128, R_COUNT } recipe_id;
+static const char *RECIPE[R_COUNT] = {"fp32", "bf16", "fp8-tensor", "fp8-block", "fp8-linear", "fp8-1x128"};
+/* fp8-linear: quantize the activations 1x128, then the block GEMM (weights quantized ahead, as in training);
+   fp8-1x128: both operands 1x128-scaled, the Wgrad form (activations and output gradients along tokens) */
+
+/* the quantized form each recipe's operands take: the three block recipes share fp8-block's */
+static recipe_id operand_recipe(recipe_id r) { return r == R_FP8_LINEAR || r == R_FP8_1x128 ? R_FP8_BLOCK : r; }
 
 /* gpu-facts.md's measured table (CUDA); a CPU-sized set otherwise (1024^3 is the acceptance shape) */
 static const char *CUDA_SHAPES = "8192,8192,8192;4096,7168,2048;4096,2112,7168;4096,24576,1536;4096,7168,16384;"
@@ -53,7 +57,8 @@ static void operand_free(fp8lab_backend *be, operand *o) {
     }
 }
 
-/* Converts the fp32 operand copies to the recipe's input format. a_side picks 1x128 (A) vs 128x128 (B). */
+/* Converts the fp32 operand copies to the recipe's input format. For block recipes, a_side picks 1x128 tiles
+   (activations, or both Wgrad operands) over 128x128 blocks (weights). */
 static int operand_prepare(fp8lab_backend *be, operand *o, recipe_id r, int a_side, int rows, int cols) {
     const long n = (long)rows * cols;
     if (r == R_FP32) return 0;
@@ -88,8 +93,9 @@ static int run_once(gemm_case *c, recipe_id r, int k) {
         if (be->quantize_1x128(be, a->f[k], c->M, c->K, FP8_E4M3, 0, a->q[k], a->s[k])) return -1;
         /* fall through */
     case R_FP8_BLOCK:
-        return be->gemm_fp8_block(be, a->q[k], a->s[k], b->q[k], b->s[k], FP8LAB_B_128x128, c->M, c->N, c->K,
-                                  c->out, c->d);
+    case R_FP8_1x128:
+        return be->gemm_fp8_block(be, a->q[k], a->s[k], b->q[k], b->s[k],
+                                  r == R_FP8_1x128 ? FP8LAB_B_1x128 : FP8LAB_B_128x128, c->M, c->N, c->K, c->out, c->d);
     default: return -1;
     }
 }
@@ -162,8 +168,9 @@ static int bench_shape_recipes(fp8lab_backend *be, const fp8lab_device_info *di,
     double fp32_ms = 0;
     for (int r = 0; r < R_COUNT; r++) {
         if (!want[r]) continue;
-        if (operand_prepare(be, &c.a, r == R_FP8_LINEAR ? R_FP8_BLOCK : r, 1, M, K) ||
-            operand_prepare(be, &c.b, r == R_FP8_LINEAR ? R_FP8_BLOCK : r, 0, N, K)) {
+        const recipe_id vr = operand_recipe(r);
+        const int b_tiles = r == R_FP8_1x128;
+        if (operand_prepare(be, &c.a, vr, 1, M, K) || operand_prepare(be, &c.b, vr, b_tiles, N, K)) {
             status = strstr(fp8lab_last_error(), "non-finite") ? 2 : 1;
             goto fail;
         }
@@ -182,8 +189,8 @@ static int bench_shape_recipes(fp8lab_backend *be, const fp8lab_device_info *di,
         /* errors from the last run's inputs: copy 0 or 1 hold identical data */
         if (be->copy_d2h(be, Dh, c.d, nd * (out == FP8LAB_F32 ? 4 : 2))) goto fail;
         for (size_t i = 0; i < nd; i++) D[i] = out == FP8LAB_F32 ? ((float *)Dh)[i] : bf16_to_f32(((uint16_t *)Dh)[i]);
-        recipe_id vr = r == R_FP8_LINEAR ? R_FP8_BLOCK : r;
-        if (operand_values(be, &c.a, vr, 1, M, K, A, Av) || operand_values(be, &c.b, vr, 0, N, K, B, Bv)) goto fail;
+        if (operand_values(be, &c.a, vr, 1, M, K, A, Av) || operand_values(be, &c.b, vr, b_tiles, N, K, B, Bv))
+            goto fail;
         gemm_result *g = &res[(*nres)++];
         g->sh = sh;
         g->r = r;
@@ -279,7 +286,7 @@ int bench_gemm(int argc, char **argv) {
     const cli_flag flags[] = {
         {"device", FLAG_STR, &device, "cpu | cuda | auto"},
         {"shapes", FLAG_STR, &shapes, "M,N,K[;M,N,K...], multiples of 128 (default: gpu-facts table or CPU set)"},
-        {"recipe", FLAG_STR, &recipes, "all or a comma list of fp32,bf16,fp8-tensor,fp8-block,fp8-linear"},
+        {"recipe", FLAG_STR, &recipes, "all or a comma list of fp32,bf16,fp8-tensor,fp8-block,fp8-linear,fp8-1x128"},
         {"out", FLAG_STR, &outs, "output dtype: f32 | bf16 | auto (bf16 on cuda, f32 on cpu)"},
         {"iters", FLAG_INT, &iters, "timed runs per case (median reported)"},
         {"warmup", FLAG_INT, &warmup, "untimed runs first"},
@@ -305,7 +312,7 @@ int bench_gemm(int argc, char **argv) {
                 if (!strcmp(tok, RECIPE[r])) want[r] = found = 1;
             if (!found) {
                 fprintf(stderr, "error: --recipe: unknown recipe '%s' (expected all, fp32, bf16, fp8-tensor, "
-                                "fp8-block or fp8-linear)\n", tok);
+                                "fp8-block, fp8-linear or fp8-1x128)\n", tok);
                 return FP8LAB_EXIT_USAGE;
             }
         }
