@@ -238,6 +238,7 @@ static void print_json(const fp8lab_device_info *di, const char *backend, fp8lab
     cJSON *pk = cJSON_AddObjectToObject(root, "peak_tflops");
     cJSON_AddItemToObject(pk, "bf16", num_or_null(di->peak_tflops_bf16 > 0 ? di->peak_tflops_bf16 : NAN));
     cJSON_AddItemToObject(pk, "fp8", num_or_null(di->peak_tflops_fp8 > 0 ? di->peak_tflops_fp8 : NAN));
+    cJSON_AddItemToObject(pk, "fp32", num_or_null(di->peak_tflops_fp32 > 0 ? di->peak_tflops_fp32 : NAN));
     cJSON *arr = cJSON_AddArrayToObject(root, "results");
     for (int i = 0; i < nres; i++) {
         const gemm_result *g = &res[i];

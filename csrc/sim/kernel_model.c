@@ -129,6 +129,8 @@ int fp8lab_kernel_model_calibrate(fp8lab_kernel_model *km, const char *path, int
             fp8lab_json_num(path, it, pre, "k", 0, 0, &pts[i].k) || fp8lab_json_num(path, it, pre, "tflops", 0, 0, &tf))
             goto done;
         rec[i] = recipe_index(rn);
+        /* bench gemm rows the kernel model has no use for: quantize+GEMM and the Wgrad (1x128 x 1x128) form */
+        if (rec[i] < 0 && (!strcmp(rn, "fp8-linear") || !strcmp(rn, "fp8-1x128"))) continue;
         if (rec[i] < 0) {
             FP8LAB_ERR("%s: key %srecipe: unknown recipe '%s' (expected bf16, fp8-tensor, fp8-block, fp32)", path,
                        pre, rn);
@@ -148,7 +150,9 @@ int fp8lab_kernel_model_calibrate(fp8lab_kernel_model *km, const char *path, int
             if (rec[i] == r) sel[ns++] = pts[i];
         if (ns) fp8lab_kernel_model_fit(km, r, sel, ns, device_sms);
     }
-    snprintf(km->source, sizeof km->source, "calibration %s (%s, %d points)", path, dev, n);
+    int used = 0;
+    for (int i = 0; i < n; i++) used += rec[i] >= 0;
+    snprintf(km->source, sizeof km->source, "calibration %s (%s, %d points)", path, dev, used);
     rc = 0;
 done:
     free(pts);
