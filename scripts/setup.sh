@@ -8,10 +8,16 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends \
-    build-essential cmake pkg-config libcmocka-dev libopenblas-dev libcjson-dev \
-    gnuplot-nox libopenmpi-dev openmpi-bin >/dev/null
+pkgs=(build-essential cmake pkg-config libcmocka-dev libopenblas-dev libcjson-dev gnuplot-nox libopenmpi-dev
+      openmpi-bin)
+# a mirror hiccup should not fail a fresh set-up: three tries
+for try in 1 2 3; do
+    if $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null; then
+        break
+    fi
+    [ "$try" = 3 ] && { echo "scripts/setup.sh: apt-get failed three times (packages: ${pkgs[*]})" >&2; exit 1; }
+    sleep 10
+done
 
 [ -d /usr/local/cuda/bin ] && export PATH=/usr/local/cuda/bin:$PATH
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"
