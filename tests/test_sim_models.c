@@ -176,6 +176,22 @@ static void more_bandwidth_never_slower(void **st) {
     }
 }
 
+/* Doubling the GPUs from g0 to g1 at a fixed batch per data-parallel rank (seqs_per_group sequences per
+   group_gpus GPUs) never lowers the total tokens per second. */
+static void assert_weak_scaling(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
+                                fp8lab_plan *p, long g0, long g1, long group_gpus, long seqs_per_group) {
+    double prev = 0;
+    for (long g = g0; g <= g1; g *= 2) {
+        fp8lab_sim_result r;
+        p->gpus = g;
+        p->global_batch = g / group_gpus * seqs_per_group;
+        assert_int_equal(fp8lab_simulate(m, c, km, p, &r), 0);
+        double total = r.tokens_per_gpu_s * (double)g;
+        assert_true(total >= prev);
+        prev = total;
+    }
+}
+
 static void more_gpus_more_tokens(void **st) {
     (void)st;
     fp8lab_model m;
@@ -185,30 +201,12 @@ static void more_gpus_more_tokens(void **st) {
     load_files(&m, "deepseek-v3.json", &c, "h800-2048.json");
     fp8lab_plan p;
     dsv3_plan(&p);
-    double prev = 0;
     /* fixed per-GPU batch (120 sequences per DP rank), growing DP */
-    for (long g = 1024; g <= 16384; g *= 2) {
-        fp8lab_sim_result r;
-        p.gpus = g;
-        p.global_batch = g / 16 * 120;
-        assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r), 0);
-        double total = r.tokens_per_gpu_s * (double)g;
-        assert_true(total >= prev);
-        prev = total;
-    }
+    assert_weak_scaling(&m, &c, &km, &p, 1024, 16384, 16, 120);
     load_files(&m, "llama-3-8b.json", &c, "h100-sxm.json");
     fp8lab_plan_default(&p);
     p.tp = 8;
-    prev = 0;
-    for (long g = 8; g <= 4096; g *= 2) {
-        fp8lab_sim_result r;
-        p.gpus = g;
-        p.global_batch = g / 8 * 4;
-        assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r), 0);
-        double total = r.tokens_per_gpu_s * (double)g;
-        assert_true(total >= prev);
-        prev = total;
-    }
+    assert_weak_scaling(&m, &c, &km, &p, 8, 4096, 8, 4);
 }
 
 static void step_accounting(void **st) {
