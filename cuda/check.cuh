@@ -68,7 +68,7 @@ static inline const char *fp8lab_cublas_hint(cublasStatus_t s) {
     do {                                                                                                      \
         cudaError_t e_ = (call);                                                                              \
         if (e_ != cudaSuccess) {                                                                              \
-            fp8lab_set_error(__FILE__, __LINE__, "%s failed: %s: %s (hint: %s)", #call, cudaGetErrorName(e_), \
+            fp8lab_set_error(__FILE__, __LINE__, FP8LAB_EXIT_RUNTIME, "%s failed: %s: %s (hint: %s)", #call, cudaGetErrorName(e_), \
                              cudaGetErrorString(e_), fp8lab_cuda_hint(e_));                                   \
             return -1;                                                                                        \
         }                                                                                                     \
@@ -79,7 +79,7 @@ static inline const char *fp8lab_cublas_hint(cublasStatus_t s) {
     do {                                                                                                      \
         cudaError_t e_ = (call);                                                                              \
         if (e_ != cudaSuccess) {                                                                              \
-            fp8lab_set_error(__FILE__, __LINE__, "%s failed: %s: %s (hint: %s)", #call, cudaGetErrorName(e_), \
+            fp8lab_set_error(__FILE__, __LINE__, FP8LAB_EXIT_RUNTIME, "%s failed: %s: %s (hint: %s)", #call, cudaGetErrorName(e_), \
                              cudaGetErrorString(e_), fp8lab_cuda_hint(e_));                                   \
             return ret;                                                                                       \
         }                                                                                                     \
@@ -91,7 +91,7 @@ static inline const char *fp8lab_cublas_hint(cublasStatus_t s) {
     do {                                                                                                      \
         cudaError_t e_ = cudaGetLastError();                                                                  \
         if (e_ != cudaSuccess) {                                                                              \
-            fp8lab_set_error(__FILE__, __LINE__, "launch of %s failed: %s: %s (hint: %s)", kernel_name,       \
+            fp8lab_set_error(__FILE__, __LINE__, FP8LAB_EXIT_RUNTIME, "launch of %s failed: %s: %s (hint: %s)", kernel_name,       \
                              cudaGetErrorName(e_), cudaGetErrorString(e_), fp8lab_cuda_hint(e_));             \
             return -1;                                                                                        \
         }                                                                                                     \
@@ -101,7 +101,7 @@ static inline const char *fp8lab_cublas_hint(cublasStatus_t s) {
     do {                                                                                                      \
         cublasStatus_t s_ = (call);                                                                           \
         if (s_ != CUBLAS_STATUS_SUCCESS) {                                                                    \
-            fp8lab_set_error(__FILE__, __LINE__, "%s failed: %s: %s (hint: %s)", #call,                       \
+            fp8lab_set_error(__FILE__, __LINE__, FP8LAB_EXIT_RUNTIME, "%s failed: %s: %s (hint: %s)", #call,                       \
                              cublasLtGetStatusName(s_), cublasLtGetStatusString(s_), fp8lab_cublas_hint(s_)); \
             return ret;                                                                                       \
         }                                                                                                     \

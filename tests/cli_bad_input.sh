@@ -18,7 +18,7 @@ expect 2 "unknown benchmark 'gemmm'" bench gemmm
 expect 2 "M = 1000 is not a multiple of 128" bench gemm --device cpu --shapes 1000,128,128
 expect 2 "K = 200 is not a multiple of 128" bench gemm --device cpu --shapes "128,128,128;128,128,200"
 expect 2 "bad value 'nan'" bench gemm --device cpu --init-scale nan
-expect 2 "non-finite" bench gemm --device cpu --shapes 128,128,128 --init-scale inf --iters 1 --warmup 0
+expect 2 "bad value 'inf'" bench gemm --device cpu --shapes 128,128,128 --init-scale inf --iters 1 --warmup 0
 expect 2 "unknown recipe 'fp4'" bench gemm --device cpu --recipe bf16,fp4
 expect 2 "--iters: bad value 'ten'" bench gemm --iters ten
 expect 2 "unknown device 'tpu'" bench quant --device tpu

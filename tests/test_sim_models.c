@@ -279,9 +279,9 @@ static void bad_files(void **st) {
     expect_error(0,
                  "{\"name\": \"x\", \"gpu\": {\"name\": \"g\", \"peak_tflops\": {\"bf16\": 989, \"fp16\": 989, "
                  "\"fp8\": \"fast\", \"fp32\": 67}}}",
-                 "key gpu.peak_tflops.fp8: expected a non-negative number");
+                 "key gpu.peak_tflops.fp8: expected a number in [0, 1000000], got a string");
     expect_error(0, "{\"name\": \"x\", " GOOD_GPU "\"hbm_gb\": -80, \"hbm_gbps\": 3350, \"sms\": 132}}",
-                 "key gpu.hbm_gb: expected a positive number");
+                 "key gpu.hbm_gb: -80 is not in (0, 100000]");
     expect_error(0,
                  "{\"name\": \"x\", " GOOD_GPU "\"hbm_gb\": 80, \"hbm_gbps\": 3350, \"sms\": 132}, \"num_gpus\": 12, "
                  "\"gpus_per_node\": 8, \"intra_node_gbps\": 160, \"inter_node_gbps_per_gpu\": 50, "

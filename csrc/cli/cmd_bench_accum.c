@@ -63,7 +63,7 @@ static int run_k(int M, int N, int K, int mant_bits, const char *dist, uint64_t 
     double *ref = malloc(nd * sizeof *ref);
     int rc = -1;
     if (!a || !b || !D || !qa || !qb || !ref) {
-        FP8LAB_ERR("bench accum: out of memory for M=%d N=%d K=%d", M, N, K);
+        FP8LAB_ERR_RT("bench accum: out of memory for M=%d N=%d K=%d", M, N, K);
         goto out;
     }
     fp8lab_rng r;
@@ -170,13 +170,13 @@ int bench_accum(int argc, char **argv) {
     long seed = 1;
     const char *dist = "mean";
     const cli_flag flags[] = {
-        {"m", FLAG_INT, &M, "M: rows of A and of the output"},
-        {"n", FLAG_INT, &N, "N: rows of B, columns of the output"},
-        {"kmin", FLAG_INT, &kmin, "smallest K (a power of two >= 128)"},
-        {"kmax", FLAG_INT, &kmax, "largest K (a power of two >= kmin)"},
-        {"mant-bits", FLAG_INT, &mant_bits, "accumulator bits kept below the largest exponent"},
+        {"m", FLAG_INT, &M, "M: rows of A and of the output", FP8LAB_RANGE(1, 4096)},
+        {"n", FLAG_INT, &N, "N: rows of B, columns of the output", FP8LAB_RANGE(1, 4096)},
+        {"kmin", FLAG_INT, &kmin, "smallest K (a power of two >= 128)", FP8LAB_RANGE(128, 1 << 20)},
+        {"kmax", FLAG_INT, &kmax, "largest K (a power of two >= kmin)", FP8LAB_RANGE(128, 1 << 20)},
+        {"mant-bits", FLAG_INT, &mant_bits, "accumulator bits kept below the largest exponent", FP8LAB_RANGE(1, 23)},
         {"dist", FLAG_STR, &dist, "inputs: mean (N(1,1)), pos (|N(0,1)|) or normal (N(0,1))"},
-        {"seed", FLAG_LONG, &seed, "random seed"},
+        {"seed", FLAG_LONG, &seed, "random seed", FP8LAB_RANGE(0, 9007199254740992.0)},
         {"json", FLAG_BOOL, &json, "print one JSON object on stdout"},
     };
     const char *usage = "fp8lab bench accum [flags]";

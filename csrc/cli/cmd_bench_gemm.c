@@ -294,10 +294,10 @@ int bench_gemm(int argc, char **argv) {
         {"shapes", FLAG_STR, &shapes, "M,N,K[;M,N,K...], multiples of 128 (default: gpu-facts table or CPU set)"},
         {"recipe", FLAG_STR, &recipes, "all or a comma list of fp32,bf16,fp8-tensor,fp8-block,fp8-linear,fp8-1x128"},
         {"out", FLAG_STR, &outs, "output dtype: f32 | bf16 | auto (bf16 on cuda, f32 on cpu)"},
-        {"iters", FLAG_INT, &iters, "timed runs per case (median reported)"},
-        {"warmup", FLAG_INT, &warmup, "untimed runs first"},
-        {"init-scale", FLAG_DOUBLE, &init_scale, "standard deviation multiplier of the random inputs"},
-        {"seed", FLAG_INT, &seed, "random seed"},
+        {"iters", FLAG_INT, &iters, "timed runs per case (median reported)", FP8LAB_RANGE(1, 100000)},
+        {"warmup", FLAG_INT, &warmup, "untimed runs first", FP8LAB_RANGE(0, 10000)},
+        {"init-scale", FLAG_DOUBLE, &init_scale, "standard deviation multiplier of the random inputs", FP8LAB_RANGE_POS(1e30)},
+        {"seed", FLAG_INT, &seed, "random seed", FP8LAB_RANGE(0, 2147483647)},
         {"json", FLAG_BOOL, &json, "print one JSON object"},
     };
     int rc = cli_parse("fp8lab bench gemm [flags]", flags, CLI_NFLAGS(flags), argc, argv);

@@ -60,8 +60,8 @@ int bench_quant(int argc, char **argv) {
     const cli_flag flags[] = {
         {"device", FLAG_STR, &device, "cpu | cuda | auto"},
         {"shapes", FLAG_STR, &shapes, "ROWS,COLS[;...], multiples of 128"},
-        {"iters", FLAG_INT, &iters, "timed runs per case (median reported)"},
-        {"warmup", FLAG_INT, &warmup, "untimed runs first"},
+        {"iters", FLAG_INT, &iters, "timed runs per case (median reported)", FP8LAB_RANGE(1, 100000)},
+        {"warmup", FLAG_INT, &warmup, "untimed runs first", FP8LAB_RANGE(0, 10000)},
         {"json", FLAG_BOOL, &json, "print one JSON object"},
     };
     int rc = cli_parse("fp8lab bench quant [flags]", flags, CLI_NFLAGS(flags), argc, argv);

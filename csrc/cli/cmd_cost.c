@@ -10,6 +10,7 @@
 #include "cli/flags.h"
 #include "cli/plan_args.h"
 #include "core/error.h"
+#include "core/atomic_file.h"
 #include "model/json_get.h"
 #include "sim/curve.h"
 #include "sim/report.h"
@@ -29,11 +30,11 @@ static int cost_curve(int argc, char **argv) {
     int nf = PLAN_ARGS_NFLAGS;
     flags[nf++] = (cli_flag){"vary", FLAG_STR, &vary, "NAME=FROM:TO[:POINTS] or NAME=V1,V2,...: the x axis"};
     flags[nf++] = (cli_flag){"vary2", FLAG_STR, &vary2, "optional second variable: one line per value"};
-    flags[nf++] = (cli_flag){"points", FLAG_INT, &points, "points for FROM:TO ranges without :POINTS"};
+    flags[nf++] = (cli_flag){"points", FLAG_INT, &points, "points for FROM:TO ranges without :POINTS", FP8LAB_RANGE(2, FP8LAB_SWEEP_MAX)};
     flags[nf++] = (cli_flag){"csv", FLAG_STR, &csv_path, "CSV output file"};
     flags[nf++] = (cli_flag){"plot", FLAG_STR, &plot_path, "chart file (.png or .svg), or 'none'"};
     flags[nf++] = (cli_flag){"title", FLAG_STR, &title, "chart title"};
-    flags[nf++] = (cli_flag){"price", FLAG_DOUBLE, &price, "USD per GPU-hour (negative: from the cluster file)"};
+    flags[nf++] = (cli_flag){"price", FLAG_DOUBLE, &price, "USD per GPU-hour (unset: the cluster file's price)", FP8LAB_RANGE(0, FP8LAB_MAX_PRICE)};
     flags[nf++] = (cli_flag){"json", FLAG_BOOL, &json, "print one JSON object"};
     const char *usage = "fp8lab cost curve --model FILE --cluster FILE --vary NAME=VALUES [flags]";
     int rc = cli_parse(usage, flags, nf, argc, argv);

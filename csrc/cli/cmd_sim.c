@@ -23,10 +23,10 @@ int cmd_sim(int argc, char **argv) {
     cli_flag flags[PLAN_ARGS_NFLAGS + 5];
     plan_args_flags(&a, flags);
     int nf = PLAN_ARGS_NFLAGS;
-    flags[nf++] = (cli_flag){"tokens", FLAG_LONG, &tokens, "training tokens: also print GPU-hours, days and cost"};
-    flags[nf++] = (cli_flag){"price", FLAG_DOUBLE, &price, "USD per GPU-hour (negative: the cluster file's price)"};
+    flags[nf++] = (cli_flag){"tokens", FLAG_LONG, &tokens, "training tokens: also print GPU-hours, days and cost", FP8LAB_RANGE(0, 1e18)};
+    flags[nf++] = (cli_flag){"price", FLAG_DOUBLE, &price, "USD per GPU-hour (unset: the cluster file's price)", FP8LAB_RANGE(0, FP8LAB_MAX_PRICE)};
     flags[nf++] = (cli_flag){"goodput", FLAG_DOUBLE, &goodput,
-                             "share of wall-clock time spent training, for --tokens totals"};
+                             "share of wall-clock time spent training, for --tokens totals", FP8LAB_RANGE_POS(1)};
     flags[nf++] = (cli_flag){"ops", FLAG_BOOL, &ops, "also list every op of each layer kind with its simulated time"};
     flags[nf++] = (cli_flag){"json", FLAG_BOOL, &json, "print one JSON object"};
     const char *usage = "fp8lab sim --model FILE --cluster FILE [flags]";

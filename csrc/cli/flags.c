@@ -1,6 +1,5 @@
 #include "cli/flags.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,10 @@ void cli_print_help(const char *usage, const cli_flag *flags, int nflags) {
         const char *arg = f->kind == FLAG_BOOL ? "" : f->kind == FLAG_STR ? " STR" : " N";
         printf("  --%s%s%*s%s", f->name, arg, (int)(24 - strlen(f->name) - strlen(arg)) > 1
                ? (int)(24 - strlen(f->name) - strlen(arg)) : 1, "", f->help);
+        if (f->kind != FLAG_BOOL && f->kind != FLAG_STR) {
+            char rs[96];
+            printf(", in %s", fp8lab_range_str(f->range, rs, sizeof rs));
+        }
         print_default(f);
         printf("\n");
     }
@@ -32,35 +35,37 @@ void cli_print_help(const char *usage, const cli_flag *flags, int nflags) {
 }
 
 static int parse_value(const cli_flag *f, const char *v) {
-    char *end = NULL;
-    errno = 0;
+    char rs[96];
+    fp8lab_range_str(f->range, rs, sizeof rs);
+    int integer = f->kind == FLAG_INT || f->kind == FLAG_LONG;
+    if (!fp8lab_range_valid(f->range) ||
+        (f->kind == FLAG_INT && (f->range.lo < INT_MIN || f->range.hi > INT_MAX))) {
+        fprintf(stderr, "error: --%s: internal: the flag has no valid range %s\n", f->name, rs);
+        return 2;
+    }
+    int64_t i = 0;
+    double d = 0;
+    int rc = FP8LAB_NUM_SYNTAX;
     switch (f->kind) {
-    case FLAG_INT: {
-        long x = strtol(v, &end, 10);
-        if (errno || end == v || *end || x < INT_MIN || x > INT_MAX) goto bad;
-        *(int *)f->dst = (int)x;
-        return 0;
-    }
-    case FLAG_LONG: {
-        /* accept 1e9-style numbers for token counts */
-        double d = strtod(v, &end);
-        if (errno || end == v || *end || d != d || d < -9.2e18 || d > 9.2e18) goto bad;
-        *(long *)f->dst = (long)d;
-        return 0;
-    }
-    case FLAG_DOUBLE: {
-        double d = strtod(v, &end);
-        if (errno || end == v || *end || d != d) goto bad;
-        *(double *)f->dst = d;
-        return 0;
-    }
+    case FLAG_INT:
+    case FLAG_LONG: rc = fp8lab_parse_int(v, f->range, &i); break;
+    case FLAG_DOUBLE: rc = fp8lab_parse_real(v, f->range, &d); break;
     case FLAG_STR: *(const char **)f->dst = v; return 0;
     case FLAG_BOOL: break;
     }
-bad:
-    fprintf(stderr, "error: --%s: bad value '%s' (expected %s)\n", f->name, v,
-            f->kind == FLAG_INT || f->kind == FLAG_LONG ? "an integer" : "a number");
-    return 2;
+    if (rc == FP8LAB_NUM_SYNTAX) {
+        fprintf(stderr, "error: --%s: bad value '%s' (expected %s in %s)\n", f->name, v,
+                integer ? "a whole decimal number" : "a finite number", rs);
+        return 2;
+    }
+    if (rc == FP8LAB_NUM_RANGE) {
+        fprintf(stderr, "error: --%s: %s is not in %s\n", f->name, v, rs);
+        return 2;
+    }
+    if (f->kind == FLAG_INT) *(int *)f->dst = (int)i;
+    else if (f->kind == FLAG_LONG) *(long *)f->dst = (long)i;
+    else *(double *)f->dst = d;
+    return 0;
 }
 
 int cli_parse(const char *usage, const cli_flag *flags, int nflags, int argc, char **argv) {

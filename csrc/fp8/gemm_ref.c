@@ -57,7 +57,7 @@ int fp8_gemm_block_ref(const uint8_t *qa, const float *sa, const uint8_t *qb, co
     if (!fb || !fa) {
         free(fb);
         free(fa);
-        FP8LAB_ERR("fp8_gemm_block_ref: out of memory decoding %dx%d and %dx%d operands", M, K, N, K);
+        FP8LAB_ERR_RT("fp8_gemm_block_ref: out of memory decoding %dx%d and %dx%d operands", M, K, N, K);
         return -1;
     }
     for (size_t i = 0; i < (size_t)N * K; i++) fb[i] = lut[qb[i]];

@@ -6,9 +6,45 @@
 #include "core/error.h"
 #include "model/json_get.h"
 
-#define NUM(key, dst) fp8lab_json_long(name, root, "", key, 0, 0, dst)
-#define OPT(key, dst) fp8lab_json_long(name, root, "", key, 1, 0, dst)
-#define OPT0(key, dst) fp8lab_json_long(name, root, "", key, 1, -1, dst)
+/* The sizes fp8lab accepts. They are generous (several times the largest published models) and keep every
+   product the simulator forms (layers x tokens x hidden x ffn ...) far inside 64 bits and exact in a double;
+   they also bound the per-layer loops, so no config makes a command run for hours. */
+static const struct {
+    const char *key;
+    long lo, hi;
+} RANGES[] = {
+    {"vocab_size", 1, 1L << 24},        {"n_embd", 1, 1L << 17},
+    {"hidden_size", 1, 1L << 17},       {"n_layer", 1, 4096},
+    {"num_hidden_layers", 1, 4096},     {"n_head", 1, 4096},
+    {"num_attention_heads", 1, 4096},   {"num_key_value_heads", 1, 4096},
+    {"n_inner", 1, 1L << 20},           {"intermediate_size", 1, 1L << 20},
+    {"n_positions", 1, 1L << 24},       {"max_position_embeddings", 1, 1L << 24},
+    {"q_lora_rank", 0, 1L << 17},       {"kv_lora_rank", 1, 1L << 17},
+    {"qk_nope_head_dim", 1, 4096},      {"qk_rope_head_dim", 1, 4096},
+    {"v_head_dim", 1, 4096},            {"n_routed_experts", 0, 1L << 16},
+    {"moe_intermediate_size", 1, 1L << 20}, {"num_experts_per_tok", 1, 1024},
+    {"n_shared_experts", 0, 1024},      {"first_k_dense_replace", 0, 4096},
+    {"moe_layer_freq", 1, 4096},        {"n_group", 1, 1L << 16},
+    {"topk_group", 1, 1L << 16},        {"num_nextn_predict_layers", 0, 64},
+};
+
+static fp8lab_range key_range(const char *key) {
+    for (size_t i = 0; i < sizeof RANGES / sizeof RANGES[0]; i++)
+        if (!strcmp(RANGES[i].key, key)) return FP8LAB_RANGE(RANGES[i].lo, RANGES[i].hi);
+    return FP8LAB_RANGE(1, 0); /* invalid: a key without a range is refused */
+}
+
+static int read_int(const cJSON *root, const char *name, const char *key, int optional, long *dst) {
+    fp8lab_range r = key_range(key);
+    if (!fp8lab_range_valid(r)) {
+        FP8LAB_ERR("%s: key %s: internal: no range for this key", name, key);
+        return -1;
+    }
+    return fp8lab_json_int(name, root, "", key, optional, r, dst);
+}
+#define NUM(key, dst) read_int(root, name, key, 0, dst)
+#define OPT(key, dst) read_int(root, name, key, 1, dst)
+#define OPT0(key, dst) read_int(root, name, key, 1, dst)
 
 static int tied_flag(const cJSON *root, const char *name, int dflt, int *out) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");

@@ -6,14 +6,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/error.h"
 
 cJSON *fp8lab_json_load(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* O_NONBLOCK: opening a FIFO for reading must not wait for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         FP8LAB_ERR("%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st = {0};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int isdir = S_ISDIR(st.st_mode);
+        close(fd);
+        FP8LAB_ERR("%s: not a regular file (%s)", path, isdir ? "a directory" : "a device, FIFO or socket");
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        FP8LAB_ERR_RT("%s: cannot read: %s", path, strerror(errno));
         return NULL;
     }
     /* config files are small; cap what we read so a wrong path to a huge file fails fast */
@@ -21,7 +36,7 @@ cJSON *fp8lab_json_load(const char *path) {
     char *buf = malloc(CAP + 1);
     if (!buf) {
         fclose(f);
-        FP8LAB_ERR("%s: out of memory", path);
+        FP8LAB_ERR_RT("%s: out of memory", path);
         return NULL;
     }
     size_t n = fread(buf, 1, CAP, f);
@@ -66,31 +81,48 @@ static const cJSON *get(const char *file, const cJSON *obj, const char *prefix, 
     return it;
 }
 
-int fp8lab_json_num(const char *file, const cJSON *obj, const char *prefix, const char *key, int optional,
-                    double min_excl, double *out) {
-    int rc;
-    const cJSON *it = get(file, obj, prefix, key, optional, &rc);
-    if (!it) return rc;
-    double v = it->valuedouble;
-    if (!cJSON_IsNumber(it) || !isfinite(v) || !(v > min_excl)) {
-        FP8LAB_ERR("%s: key %s%s: expected a %s number", file, prefix, key,
-                   min_excl == 0 ? "positive" : min_excl < 0 && min_excl > -1e-9 ? "non-negative" : "finite");
+static const char *json_type(const cJSON *it) {
+    return cJSON_IsString(it) ? "a string" : cJSON_IsBool(it) ? "a boolean" : cJSON_IsArray(it) ? "an array"
+           : cJSON_IsObject(it) ? "an object" : "not a number";
+}
+
+static int check_number(const char *file, const cJSON *it, const char *prefix, const char *key, fp8lab_range r,
+                        int integer, double *out) {
+    char rs[96];
+    fp8lab_range_str(r, rs, sizeof rs);
+    const char *what = integer ? "an integer" : "a number";
+    if (!cJSON_IsNumber(it)) {
+        FP8LAB_ERR("%s: key %s%s: expected %s in %s, got %s", file, prefix, key, what, rs, json_type(it));
+        return -1;
+    }
+    double v = it->valuedouble; /* cJSON turns 1e999 into inf */
+    if (!isfinite(v) || (integer && v != floor(v))) {
+        FP8LAB_ERR("%s: key %s%s: expected %s in %s, got %.17g", file, prefix, key, what, rs, v);
+        return -1;
+    }
+    if (!fp8lab_range_has(r, v)) {
+        FP8LAB_ERR("%s: key %s%s: %.17g is not in %s", file, prefix, key, v, rs);
         return -1;
     }
     *out = v;
     return 0;
 }
 
-int fp8lab_json_long(const char *file, const cJSON *obj, const char *prefix, const char *key, int optional,
-                     long min_excl, long *out) {
+int fp8lab_json_num(const char *file, const cJSON *obj, const char *prefix, const char *key, int optional,
+                    fp8lab_range r, double *out) {
     int rc;
     const cJSON *it = get(file, obj, prefix, key, optional, &rc);
     if (!it) return rc;
-    double v = it->valuedouble;
-    if (!cJSON_IsNumber(it) || !isfinite(v) || v != floor(v) || v > 9e15 || !(v > (double)min_excl)) {
-        FP8LAB_ERR("%s: key %s%s: expected an integer > %ld", file, prefix, key, min_excl);
-        return -1;
-    }
+    return check_number(file, it, prefix, key, r, 0, out);
+}
+
+int fp8lab_json_int(const char *file, const cJSON *obj, const char *prefix, const char *key, int optional,
+                    fp8lab_range r, long *out) {
+    int rc;
+    const cJSON *it = get(file, obj, prefix, key, optional, &rc);
+    if (!it) return rc;
+    double v;
+    if (check_number(file, it, prefix, key, r, 1, &v)) return -1;
     *out = (long)v;
     return 0;
 }
@@ -105,48 +137,5 @@ int fp8lab_json_str(const char *file, const cJSON *obj, const char *prefix, cons
         return -1;
     }
     snprintf(out, (size_t)cap, "%s", it->valuestring);
-    return 0;
-}
-
-int fp8lab_write_file_atomic(const char *path, const char *data, long len) {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
-    if (!tmp) {
-        FP8LAB_ERR("%s: out of memory", path);
-        return -1;
-    }
-    snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        FP8LAB_ERR("%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    long off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, (size_t)(len - off));
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            FP8LAB_ERR("%s: write failed: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return -1;
-        }
-        off += w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        FP8LAB_ERR("%s: fsync/close failed: %s", tmp, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    if (rename(tmp, path) != 0) {
-        FP8LAB_ERR("%s: rename to %s failed: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
     return 0;
 }

@@ -5,6 +5,12 @@
 #include "core/error.h"
 #include "model/json_get.h"
 
+/* What a cluster file may say: wide enough for any GPU, small enough that nothing downstream overflows. */
+enum { MAX_SMS = 1024, MAX_GPUS_PER_NODE = 1024 };
+#define MAX_TFLOPS 1e6
+#define MAX_HBM_GB 1e5
+#define MAX_GBPS 1e6
+
 static const char *PREC[4] = {"bf16", "fp16", "fp8", "fp32"};
 
 const char *fp8lab_prec_name(fp8lab_prec p) { return (unsigned)p < 4 ? PREC[p] : "?"; }
@@ -31,21 +37,24 @@ int fp8lab_cluster_from_json(const cJSON *root, const char *f, fp8lab_cluster *c
     }
     for (int i = 0; i < 4; i++)
         /* fp8 may be 0: GPUs before Hopper/Ada have no FP8 tensor cores */
-        if (fp8lab_json_num(f, pk, "gpu.peak_tflops.", PREC[i], 0, i == FP8LAB_PREC_FP8 ? FP8LAB_JSON_NONNEG : 0,
+        if (fp8lab_json_num(f, pk, "gpu.peak_tflops.", PREC[i], 0,
+                            i == FP8LAB_PREC_FP8 ? FP8LAB_RANGE(0, MAX_TFLOPS) : FP8LAB_RANGE_POS(MAX_TFLOPS),
                             &c->gpu.peak_tflops[i]))
             return -1;
     long sms = 0;
-    if (fp8lab_json_num(f, g, "gpu.", "hbm_gb", 0, 0, &c->gpu.hbm_gb) ||
-        fp8lab_json_num(f, g, "gpu.", "hbm_gbps", 0, 0, &c->gpu.hbm_gbps) ||
-        fp8lab_json_long(f, g, "gpu.", "sms", 0, 0, &sms))
+    if (fp8lab_json_num(f, g, "gpu.", "hbm_gb", 0, FP8LAB_RANGE_POS(MAX_HBM_GB), &c->gpu.hbm_gb) ||
+        fp8lab_json_num(f, g, "gpu.", "hbm_gbps", 0, FP8LAB_RANGE_POS(MAX_GBPS), &c->gpu.hbm_gbps) ||
+        fp8lab_json_int(f, g, "gpu.", "sms", 0, FP8LAB_RANGE(1, MAX_SMS), &sms))
         return -1;
     c->gpu.sms = (int)sms;
     long gpn = 0;
-    if (fp8lab_json_long(f, root, "", "num_gpus", 0, 0, &c->num_gpus) ||
-        fp8lab_json_long(f, root, "", "gpus_per_node", 0, 0, &gpn) ||
-        fp8lab_json_num(f, root, "", "intra_node_gbps", 0, 0, &c->intra_node_gbps) ||
-        fp8lab_json_num(f, root, "", "inter_node_gbps_per_gpu", 0, 0, &c->inter_node_gbps_per_gpu) ||
-        fp8lab_json_num(f, root, "", "price_per_gpu_hour", 0, FP8LAB_JSON_NONNEG, &c->price_per_gpu_hour))
+    if (fp8lab_json_int(f, root, "", "num_gpus", 0, FP8LAB_RANGE(1, FP8LAB_MAX_GPUS), &c->num_gpus) ||
+        fp8lab_json_int(f, root, "", "gpus_per_node", 0, FP8LAB_RANGE(1, MAX_GPUS_PER_NODE), &gpn) ||
+        fp8lab_json_num(f, root, "", "intra_node_gbps", 0, FP8LAB_RANGE_POS(MAX_GBPS), &c->intra_node_gbps) ||
+        fp8lab_json_num(f, root, "", "inter_node_gbps_per_gpu", 0, FP8LAB_RANGE_POS(MAX_GBPS),
+                        &c->inter_node_gbps_per_gpu) ||
+        fp8lab_json_num(f, root, "", "price_per_gpu_hour", 0, FP8LAB_RANGE(0, FP8LAB_MAX_PRICE),
+                        &c->price_per_gpu_hour))
         return -1;
     c->gpus_per_node = (int)gpn;
     if (c->num_gpus % c->gpus_per_node && c->num_gpus > c->gpus_per_node) {

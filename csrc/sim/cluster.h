@@ -21,6 +21,10 @@ typedef struct {
     double price_per_gpu_hour;
 } fp8lab_cluster;
 
+/* Bounds shared by the cluster file and the flags that override it (--gpus, --price, --vary gpus=...). */
+#define FP8LAB_MAX_GPUS 1048576L
+#define FP8LAB_MAX_PRICE 1e4 /* USD per GPU-hour */
+
 int fp8lab_cluster_load(const char *path, fp8lab_cluster *c);
 struct cJSON;
 int fp8lab_cluster_from_json(const struct cJSON *root, const char *name, fp8lab_cluster *c);

@@ -249,7 +249,7 @@ int fp8lab_curve_plot(const char *path, const char *title, const fp8lab_sweep *s
     size_t cap = 4096 + (size_t)s1->n * n2 * 96 + (size_t)n2 * 64, len = 0;
     char *b = malloc(cap);
     if (!b) {
-        FP8LAB_ERR("out of memory");
+        FP8LAB_ERR_RT("out of memory");
         return -1;
     }
     len += (size_t)snprintf(b + len, cap - len, "$d << EOD\n");

@@ -96,16 +96,16 @@ int fp8lab_kernel_model_calibrate(fp8lab_kernel_model *km, const char *path, int
         FP8LAB_ERR("%s: key peak_tflops: %s", path, pk ? "expected an object" : "missing");
         goto done;
     }
-    if (fp8lab_json_num(path, pk, "peak_tflops.", "bf16", 0, 0, &peaks[0])) {
+    if (fp8lab_json_num(path, pk, "peak_tflops.", "bf16", 0, FP8LAB_RANGE_POS(1e9), &peaks[0])) {
         /* a CPU run of bench gemm has no dense peak to turn TFLOP/s into efficiency */
         char why[512];
         snprintf(why, sizeof why, "%s", fp8lab_last_error());
         FP8LAB_ERR("%s (hint: calibrate from a GPU run of fp8lab bench gemm --json; CPU runs have no peak)", why);
         goto done;
     }
-    if (fp8lab_json_num(path, pk, "peak_tflops.", "fp8", 1, 0, &peaks[1]) < 0) goto done;
+    if (fp8lab_json_num(path, pk, "peak_tflops.", "fp8", 1, FP8LAB_RANGE_POS(1e9), &peaks[1]) < 0) goto done;
     peaks[2] = peaks[1];
-    if (fp8lab_json_num(path, pk, "peak_tflops.", "fp32", 1, 0, &peaks[3]) < 0) goto done;
+    if (fp8lab_json_num(path, pk, "peak_tflops.", "fp32", 1, FP8LAB_RANGE_POS(1e9), &peaks[3]) < 0) goto done;
     if (fp8lab_json_str(path, root, "", "device", 1, dev, sizeof dev) < 0) goto done;
     int n = cJSON_GetArraySize(res);
     if (!cJSON_IsArray(res) || n == 0) {
@@ -115,7 +115,7 @@ int fp8lab_kernel_model_calibrate(fp8lab_kernel_model *km, const char *path, int
     pts = calloc((size_t)n, sizeof *pts);
     rec = calloc((size_t)n, sizeof *rec);
     if (!pts || !rec) {
-        FP8LAB_ERR("%s: out of memory", path);
+        FP8LAB_ERR_RT("%s: out of memory", path);
         goto done;
     }
     for (int i = 0; i < n; i++) {
@@ -124,9 +124,9 @@ int fp8lab_kernel_model_calibrate(fp8lab_kernel_model *km, const char *path, int
         double tf;
         snprintf(pre, sizeof pre, "results[%d].", i);
         if (fp8lab_json_str(path, it, pre, "recipe", 0, rn, sizeof rn) ||
-            fp8lab_json_num(path, it, pre, "m", 0, 0, &pts[i].m) ||
-            fp8lab_json_num(path, it, pre, "n", 0, 0, &pts[i].n) ||
-            fp8lab_json_num(path, it, pre, "k", 0, 0, &pts[i].k) || fp8lab_json_num(path, it, pre, "tflops", 0, 0, &tf))
+            fp8lab_json_num(path, it, pre, "m", 0, FP8LAB_RANGE_POS(1e9), &pts[i].m) ||
+            fp8lab_json_num(path, it, pre, "n", 0, FP8LAB_RANGE_POS(1e9), &pts[i].n) ||
+            fp8lab_json_num(path, it, pre, "k", 0, FP8LAB_RANGE_POS(1e9), &pts[i].k) || fp8lab_json_num(path, it, pre, "tflops", 0, FP8LAB_RANGE_POS(1e9), &tf))
             goto done;
         rec[i] = recipe_index(rn);
         /* bench gemm rows the kernel model has no use for: quantize+GEMM and the Wgrad (1x128 x 1x128) form */

@@ -43,7 +43,7 @@ int fp8lab_gnuplot(const char *out, int width, int height, const char *body) {
     if (!tmp) {
         close(fd);
         unlink(script);
-        FP8LAB_ERR("out of memory");
+        FP8LAB_ERR_RT("out of memory");
         return -1;
     }
     snprintf(tmp, n, "%s.tmp.%ld", out, (long)getpid());

@@ -220,13 +220,13 @@ int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const 
         fp8lab_schedule s = {0};
         if (fp8lab_schedule_layer(&s, m, &so, (fp8lab_layer_kind)k)) {
             fp8lab_schedule_free(&s);
-            FP8LAB_ERR("out of memory building the op schedule");
+            FP8LAB_ERR_RT("out of memory building the op schedule");
             return -1;
         }
         unit_t *u = &kind_unit[k];
         if (time_schedule(&x, &s, u, (fp8lab_layer_kind)k, trace)) {
             fp8lab_schedule_free(&s);
-            FP8LAB_ERR("out of memory tracing the op schedule");
+            FP8LAB_ERR_RT("out of memory tracing the op schedule");
             return -1;
         }
         u->act = fp8lab_schedule_saved_bytes(&s, m, &so, (fp8lab_layer_kind)k);
@@ -263,7 +263,7 @@ int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const 
     double *rk = calloc((size_t)P.pp * 16, sizeof *rk);
     if (!units || !cost || !chunk_of || !rk) {
         free(units), free(cost), free(chunk_of), free(rk);
-        FP8LAB_ERR("out of memory");
+        FP8LAB_ERR_RT("out of memory");
         return -1;
     }
     int u = 0;
