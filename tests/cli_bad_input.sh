@@ -24,4 +24,22 @@ expect 2 "--iters: bad value 'ten'" bench gemm --iters ten
 expect 2 "unknown device 'tpu'" bench quant --device tpu
 expect 2 "cols = 100 is not a multiple of 128" bench quant --device cpu --shapes 128,100
 expect 2 "needs a value" info --device
+
+# Issue 7: every number through the strict parser, every value inside its documented range
+src=${FP8LAB_SOURCE_DIR:-$(dirname "$0")/..}
+sim=(sim --model "$src/configs/models/gpt2-124m.json" --cluster "$src/configs/clusters/h100-sxm.json")
+expect 2 "--gpus: -8 is not in [0, 1048576]" "${sim[@]}" --gpus -8
+expect 2 "--seq: -5 is not in [0, 16777216]" "${sim[@]}" --seq -5
+expect 2 "--global-batch: -7 is not in" "${sim[@]}" --global-batch -7
+expect 2 "--tp: bad value '1.5' (expected a whole decimal number in [1, 1024])" "${sim[@]}" --tp 1.5
+expect 2 "--tp: bad value '0x10'" "${sim[@]}" --tp 0x10
+expect 2 "--micro-batch: 9.2e18 is not in [1, 1048576]" "${sim[@]}" --micro-batch 9.2e18
+expect 2 "--moe-imbalance: bad value 'inf'" "${sim[@]}" --moe-imbalance inf
+expect 2 "--moe-imbalance: 0.5 is neither 0 (the statistical floor) nor in [1, 100]" "${sim[@]}" --moe-imbalance 0.5
+expect 2 "--price: bad value 'inf'" "${sim[@]}" --price inf
+expect 2 "--goodput: 2 is not in (0, 1]" "${sim[@]}" --goodput 2
+expect 2 "--comm-sms: 132 is not in [0, 132)" "${sim[@]}" --comm-sms 132
+expect 2 "--moe-imbalance: 0.5 is neither 0" claim --moe-imbalance 0.5 --no-sensitivity
+expect 2 "not a regular file (a directory)" sim --model "$src/configs/models" --cluster "$src/configs/clusters/h100-sxm.json"
+expect 2 "--tokens: bad value '1.5'" "${sim[@]}" --tokens 1.5
 exit $((fails > 0))

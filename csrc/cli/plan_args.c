@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "sim/plan_limits.h"
 #include "sim/plan_parse.h"
 
 void plan_args_init(plan_args *a) {
@@ -15,20 +16,20 @@ void plan_args_flags(plan_args *a, cli_flag *out) {
         {"model", FLAG_STR, &a->model, "Hugging Face config.json (gpt2, llama, deepseek_v3)"},
         {"cluster", FLAG_STR, &a->cluster, "cluster spec JSON (configs/clusters/)"},
         {"gpus", FLAG_LONG, &a->gpus, "GPUs to use (0: the cluster's num_gpus)", FP8LAB_RANGE(0, FP8LAB_MAX_GPUS)},
-        {"tp", FLAG_INT, &a->tp, "tensor-parallel degree (inside a node)", FP8LAB_RANGE(1, 1024)},
-        {"pp", FLAG_INT, &a->pp, "pipeline-parallel degree", FP8LAB_RANGE(1, 4096)},
+        {"tp", FLAG_INT, &a->tp, "tensor-parallel degree (inside a node)", FP8LAB_RANGE(1, FP8LAB_MAX_TP)},
+        {"pp", FLAG_INT, &a->pp, "pipeline-parallel degree", FP8LAB_RANGE(1, FP8LAB_MAX_PP)},
         {"dp", FLAG_INT, &a->dp, "data-parallel degree (0: gpus / (tp pp))", FP8LAB_RANGE(0, FP8LAB_MAX_GPUS)},
-        {"ep", FLAG_INT, &a->ep, "expert-parallel degree (divides dp)", FP8LAB_RANGE(1, 65536)},
+        {"ep", FLAG_INT, &a->ep, "expert-parallel degree (divides dp)", FP8LAB_RANGE(1, FP8LAB_MAX_EP)},
         {"sequence-parallel", FLAG_BOOL, &a->sp, "sequence parallelism with TP (all-gather/reduce-scatter)"},
-        {"seq", FLAG_LONG, &a->seq, "sequence length (0: min(model max positions, 4096))", FP8LAB_RANGE(0, 1L << 24)},
-        {"global-batch", FLAG_LONG, &a->gbatch, "sequences per step (0: dp x micro-batch x 4 pp)", FP8LAB_RANGE(0, 1L << 30)},
-        {"micro-batch", FLAG_LONG, &a->mbatch, "sequences per micro-batch", FP8LAB_RANGE(1, 1L << 20)},
+        {"seq", FLAG_LONG, &a->seq, "sequence length (0: min(model max positions, 4096))", FP8LAB_RANGE(0, FP8LAB_MAX_SEQ)},
+        {"global-batch", FLAG_LONG, &a->gbatch, "sequences per step (0: dp x micro-batch x 4 pp)", FP8LAB_RANGE(0, FP8LAB_MAX_GLOBAL_BATCH)},
+        {"micro-batch", FLAG_LONG, &a->mbatch, "sequences per micro-batch", FP8LAB_RANGE(1, FP8LAB_MAX_MICRO_BATCH)},
         {"precision", FLAG_STR, &a->precision, "GEMM precision: bf16 | fp16 | fp8 | fp32"},
         {"schedule", FLAG_STR, &a->schedule, "pipeline schedule: 1f1b | interleaved:V | dualpipe"},
         {"recompute", FLAG_STR, &a->recompute, "activation recompute: none | selective | full"},
         {"zero", FLAG_INT, &a->zero, "ZeRO stage for the optimizer states: 0 | 1", FP8LAB_RANGE(0, 1)},
-        {"comm-sms", FLAG_INT, &a->comm_sms, "SMs reserved for communication kernels", FP8LAB_RANGE(0, 1024)},
-        {"moe-imbalance", FLAG_DOUBLE, &a->moe_imb, "busiest/mean expert load in an EP group (0: statistical floor)", FP8LAB_RANGE(0, 100)},
+        {"comm-sms", FLAG_INT, &a->comm_sms, "SMs reserved for communication kernels", FP8LAB_RANGE(0, FP8LAB_MAX_COMM_SMS)},
+        {"moe-imbalance", FLAG_DOUBLE, &a->moe_imb, "busiest/mean expert load in an EP group, >= 1 (0: the statistical floor)", FP8LAB_RANGE(0, FP8LAB_MAX_MOE_IMBALANCE)},
         {"no-mtp", FLAG_BOOL, &a->no_mtp, "leave out the multi-token-prediction modules"},
         {"calibration", FLAG_STR, &a->calib, "GEMM efficiency points from `fp8lab bench gemm --json`"},
     };

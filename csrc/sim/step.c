@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/num.h"
+#include "sim/plan_limits.h"
 #include "sim/collectives.h"
 
 void fp8lab_plan_default(fp8lab_plan *p) {
@@ -115,23 +117,45 @@ static int plan_error(const char *flag, const char *msg) {
 }
 
 /* resolves defaults and rejects impossible layouts, naming the flag */
-static int resolve(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_plan *in, fp8lab_plan *p) {
-    *p = *in;
-    if (p->gpus <= 0) p->gpus = c->num_gpus;
-    if (p->tp < 1 || p->pp < 1 || p->ep < 1 || p->dp < 0) return plan_error("--tp/--pp/--dp/--ep", "must be >= 1");
+/* The default global batch, dp x micro-batch x (4 pp when pipelined), or -1 past the flag's range. */
+static long default_global_batch(const fp8lab_plan *p) {
+    int64_t v;
+    if (fp8lab_mul_i64(p->dp, p->micro_batch, &v) || fp8lab_mul_i64(v, p->pp > 1 ? 4L * p->pp : 1, &v) ||
+        v > FP8LAB_MAX_GLOBAL_BATCH)
+        return -1;
+    return (long)v;
+}
+
+/* dp from the GPU count (dp 0) and the check that tp x pp x dp is that count */
+static int resolve_dp(fp8lab_plan *p) {
+    const long tp_pp = (long)p->tp * p->pp; /* <= 2^22 by the plan's ranges */
     if (p->dp == 0) {
-        if (p->gpus % ((long)p->tp * p->pp)) {
+        if (p->gpus % tp_pp) {
             FP8LAB_ERR("--gpus: %ld GPUs do not split into tp %d x pp %d", p->gpus, p->tp, p->pp);
             return -1;
         }
-        p->dp = (int)(p->gpus / ((long)p->tp * p->pp));
+        p->dp = (int)(p->gpus / tp_pp);
     }
-    if ((long)p->tp * p->pp * p->dp != p->gpus) {
-        FP8LAB_ERR("--dp: tp %d x pp %d x dp %d = %ld, not the %ld GPUs", p->tp, p->pp, p->dp,
-                   (long)p->tp * p->pp * p->dp, p->gpus);
+    int64_t n;
+    if (fp8lab_mul_i64(tp_pp, p->dp, &n) || n != p->gpus) {
+        FP8LAB_ERR("--dp: tp %d x pp %d x dp %d is not the %ld GPUs", p->tp, p->pp, p->dp, p->gpus);
         return -1;
     }
-    if (p->tp > c->gpus_per_node) return plan_error("--tp", "tensor parallelism beyond one node is not modeled");
+    return 0;
+}
+
+/* resolves defaults and rejects impossible layouts, naming the flag */
+static int resolve(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_plan *in, fp8lab_plan *p) {
+    *p = *in;
+    if (fp8lab_plan_check(p)) return -1;
+    if (p->gpus == 0) p->gpus = c->num_gpus;
+    if (resolve_dp(p)) return -1;
+    if (p->tp > c->gpus_per_node) {
+        FP8LAB_ERR("--tp: %d is more than the cluster's %d GPUs per node (tensor parallelism beyond one node is "
+                   "not modeled)",
+                   p->tp, c->gpus_per_node);
+        return -1;
+    }
     if (m->heads % p->tp) {
         FP8LAB_ERR("--tp: %d does not divide the %ld attention heads", p->tp, m->heads);
         return -1;
@@ -141,9 +165,14 @@ static int resolve(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_
         FP8LAB_ERR("--ep: %d must divide dp %d and the %ld routed experts", p->ep, p->dp, m->n_routed);
         return -1;
     }
-    if (p->seq <= 0) p->seq = m->max_pos < 4096 ? m->max_pos : 4096;
-    if (p->micro_batch < 1) return plan_error("--micro-batch", "must be >= 1");
-    if (p->global_batch <= 0) p->global_batch = (long)p->dp * p->micro_batch * (p->pp > 1 ? 4L * p->pp : 1);
+    if (p->seq == 0) p->seq = m->max_pos < 4096 ? m->max_pos : 4096;
+    if (p->global_batch == 0 && (p->global_batch = default_global_batch(p)) < 0) {
+        FP8LAB_ERR("--global-batch: the default dp %d x micro-batch %ld x %d is more than %ld sequences; set "
+                   "--global-batch",
+                   p->dp, p->micro_batch, p->pp > 1 ? 4 * p->pp : 1, FP8LAB_MAX_GLOBAL_BATCH);
+        return -1;
+    }
+    /* dp x micro-batch <= 2^40: no overflow */
     if (p->global_batch % ((long)p->dp * p->micro_batch)) {
         FP8LAB_ERR("--global-batch: %ld sequences do not split into dp %d x micro-batch %ld", p->global_batch, p->dp,
                    p->micro_batch);
@@ -151,7 +180,6 @@ static int resolve(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_
     }
     long mb = p->global_batch / ((long)p->dp * p->micro_batch);
     if (p->schedule == FP8LAB_PP_INTERLEAVED) {
-        if (p->vchunks < 1) return plan_error("--schedule", "interleaved:V needs V >= 1");
         if (p->pp > 1 && mb % p->pp) {
             FP8LAB_ERR("--global-batch: interleaved needs micro-batches per step (%ld) to be a multiple of pp %d", mb,
                        p->pp);
@@ -168,12 +196,11 @@ static int resolve(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_
         FP8LAB_ERR("--precision: fp8 is not supported on %s (gpu.peak_tflops.fp8 is 0)", c->gpu.name);
         return -1;
     }
-    if (p->comm_sms < 0 || p->comm_sms >= c->gpu.sms) {
-        FP8LAB_ERR("--comm-sms: %d is not in [0, %d)", p->comm_sms, c->gpu.sms);
+    if (p->comm_sms >= c->gpu.sms) {
+        FP8LAB_ERR("--comm-sms: %d is not in [0, %d) (the GPU has %d SMs and compute needs one)", p->comm_sms,
+                   c->gpu.sms, c->gpu.sms);
         return -1;
     }
-    if (p->zero != 0 && p->zero != 1) return plan_error("--zero", "must be 0 or 1");
-    if (p->goodput <= 0 || p->goodput > 1) p->goodput = 1;
     return 0;
 }
 

@@ -26,7 +26,7 @@ typedef struct {
     int comm_sms;         /* SMs kept by communication kernels: compute gets the rest */
     double moe_imbalance; /* busiest/mean expert load in the EP group; <= 0: the statistical floor */
     int mtp;              /* simulate the MTP modules the config declares (1) or leave them out (0) */
-    double goodput;       /* share of wall-clock time spent training (restarts, checkpoints); <= 0: 1 */
+    double goodput;       /* share of wall-clock time spent training (restarts, checkpoints), in (0, 1] */
 } fp8lab_plan;
 
 typedef struct {
@@ -49,6 +49,9 @@ typedef struct {
 } fp8lab_sim_result;
 
 void fp8lab_plan_default(fp8lab_plan *p);
+/* Every field against its range (sim/plan_limits.h); 0, or -1 with an error naming the flag, the value and
+   the range. fp8lab_simulate calls it first. */
+int fp8lab_plan_check(const fp8lab_plan *p);
 /* Returns 0, or -1 with an error naming the flag (--tp, --global-batch, ...) that makes the plan impossible. */
 int fp8lab_simulate(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
                     const fp8lab_plan *plan, fp8lab_sim_result *r);
