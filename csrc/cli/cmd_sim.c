@@ -9,9 +9,9 @@
 #include "core/error.h"
 #include "sim/report.h"
 
-static int usage_err(void) {
+static int print_error(void) {
     fprintf(stderr, "error: %s\n", fp8lab_last_error());
-    return FP8LAB_EXIT_USAGE;
+    return fp8lab_last_error_exit();
 }
 
 int cmd_sim(int argc, char **argv) {
@@ -33,14 +33,6 @@ int cmd_sim(int argc, char **argv) {
     int rc = cli_parse(usage, flags, nf, argc, argv);
     if (rc == 1) return FP8LAB_EXIT_OK;
     if (rc) return FP8LAB_EXIT_USAGE;
-    if (goodput <= 0 || goodput > 1) {
-        fprintf(stderr, "error: --goodput: %g is not in (0, 1]\n", goodput);
-        return FP8LAB_EXIT_USAGE;
-    }
-    if (tokens < 0) {
-        fprintf(stderr, "error: --tokens: must be >= 0\n");
-        return FP8LAB_EXIT_USAGE;
-    }
     fp8lab_model m;
     fp8lab_cluster c;
     fp8lab_kernel_model km;
@@ -51,7 +43,7 @@ int cmd_sim(int argc, char **argv) {
     fp8lab_trace trace = {0};
     if (fp8lab_simulate_trace(&m, &c, &km, &p, &r, ops ? &trace : NULL)) {
         free(trace.ops);
-        return usage_err();
+        return print_error();
     }
     if (price < 0) price = c.price_per_gpu_hour;
     if (json) {

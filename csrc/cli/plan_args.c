@@ -52,7 +52,7 @@ int plan_args_load(const plan_args *a, const char *usage, fp8lab_model *m, fp8la
         fp8lab_parse_precision(a->precision, p) || fp8lab_parse_schedule(a->schedule, p) ||
         fp8lab_parse_recompute(a->recompute, p)) {
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
-        return FP8LAB_EXIT_USAGE;
+        return fp8lab_last_error_exit();
     }
     return 0;
 }

@@ -21,7 +21,8 @@ void plan_args_init(plan_args *a);
 /* Writes the shared flags (pointing into a) to out[0 .. PLAN_ARGS_NFLAGS). */
 void plan_args_flags(plan_args *a, cli_flag *out);
 /* --model and --cluster are required. Loads them and --calibration, and fills the plan from the flags.
-   Returns 0, or prints an error naming the flag, file or key and returns FP8LAB_EXIT_USAGE. */
+   Returns 0, or prints an error naming the flag, file or key and returns its exit status (2 bad input,
+   1 runtime failure). */
 int plan_args_load(const plan_args *a, const char *usage, fp8lab_model *m, fp8lab_cluster *c,
                    fp8lab_kernel_model *km, fp8lab_plan *p);
 
