@@ -36,7 +36,10 @@ static void verdict(const fp8lab_claim *o, char *buf, size_t cap) {
 static int plot_claim(const fp8lab_claim *o, const char *path) {
     /* waterfall: each term's increment stacked on the previous total, then the final and claimed bars */
     char *body = malloc(16384);
-    if (!body) return -1;
+    if (!body) {
+        FP8LAB_ERR_RT("out of memory");
+        return -1;
+    }
     int n = 0;
     n += snprintf(body + n, 16384 - n, "$d << EOD\n");
     double prev = 0;
@@ -164,6 +167,11 @@ int cmd_claim(int argc, char **argv) {
         return FP8LAB_EXIT_USAGE;
     }
     in.sensitivity = !no_sens;
+    /* a chart name that cannot work fails now, not after the simulation */
+    if (plot && (!*plot || fp8lab_plot_path_check(plot))) {
+        fprintf(stderr, "error: --plot: %s\n", *plot ? fp8lab_last_error() : "empty file name");
+        return FP8LAB_EXIT_USAGE;
+    }
     char paths[5][4096];
     in.model = fp8lab_resolve_data(in.model, paths[0], sizeof paths[0]);
     in.h800 = fp8lab_resolve_data(in.h800, paths[1], sizeof paths[1]);
@@ -175,14 +183,14 @@ int cmd_claim(int argc, char **argv) {
     if (fp8lab_claim_run(&in, o)) {
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
         free(o);
-        return FP8LAB_EXIT_USAGE;
+        return fp8lab_last_error_exit();
     }
     char v[512];
     verdict(o, v, sizeof v);
     if (plot && plot_claim(o, plot)) {
         fprintf(stderr, "error: --plot: %s\n", fp8lab_last_error());
         free(o);
-        return FP8LAB_EXIT_RUNTIME;
+        return fp8lab_last_error_exit();
     }
     if (json) {
         rc = fp8lab_print_json(claim_json(o, v));

@@ -13,7 +13,22 @@
 #include "core/atomic_file.h"
 #include "model/json_get.h"
 #include "sim/curve.h"
+#include "sim/plot.h"
 #include "sim/report.h"
+
+/* Output names that cannot work are refused before the sweep runs, not after the CSV is written. */
+static int check_outputs(const char *csv_path, const char *plot_path) {
+    const char *empty = !*csv_path ? "--csv" : !*plot_path ? "--plot" : NULL;
+    if (empty) {
+        fprintf(stderr, "error: %s: empty file name\n", empty);
+        return -1;
+    }
+    if (strcmp(plot_path, "none") && fp8lab_plot_path_check(plot_path)) {
+        fprintf(stderr, "error: --plot: %s\n", fp8lab_last_error());
+        return -1;
+    }
+    return 0;
+}
 
 static int cost_curve(int argc, char **argv) {
     plan_args a;
@@ -51,6 +66,7 @@ static int cost_curve(int argc, char **argv) {
         fprintf(stderr, "error: --points: %d is not in [2, %d]\n", points, FP8LAB_SWEEP_MAX);
         return FP8LAB_EXIT_USAGE;
     }
+    if (check_outputs(csv_path, plot_path)) return FP8LAB_EXIT_USAGE;
     fp8lab_model m;
     fp8lab_cluster c;
     fp8lab_kernel_model km;
@@ -63,22 +79,33 @@ static int cost_curve(int argc, char **argv) {
     fp8lab_curve_point *pts = NULL;
     char *csv = NULL;
     cJSON *j = NULL;
-    rc = FP8LAB_EXIT_USAGE;
-    if (!s1 || (vary2 && !s2)) goto out;
-    if (fp8lab_sweep_parse(vary, cdir, points, s1) || (s2 && fp8lab_sweep_parse(vary2, cdir, points, s2))) {
-        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+    rc = FP8LAB_EXIT_RUNTIME;
+    if (!s1 || (vary2 && !s2)) {
+        fprintf(stderr, "error: out of memory\n");
         goto out;
     }
+    if (fp8lab_sweep_parse_flag("--vary", vary, cdir, points, s1) ||
+        (s2 && fp8lab_sweep_parse_flag("--vary2", vary2, cdir, points, s2))) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        rc = fp8lab_last_error_exit();
+        goto out;
+    }
+    rc = FP8LAB_EXIT_USAGE;
     int n = s1->n * (s2 ? s2->n : 1);
     if (n > 100000) {
         fprintf(stderr, "error: --vary/--vary2: %d points, more than 100000\n", n);
         goto out;
     }
     pts = calloc((size_t)n, sizeof *pts);
-    if (!pts) goto out;
-    if (price < 0) price = c.price_per_gpu_hour;
+    if (!pts) {
+        fprintf(stderr, "error: out of memory\n");
+        rc = FP8LAB_EXIT_RUNTIME;
+        goto out;
+    }
+    /* unset (< 0): each point's cluster's own price */
     if (fp8lab_curve_run(&m, &c, &km, &p, price, s1, s2, pts)) {
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        rc = fp8lab_last_error_exit();
         goto out;
     }
     int nok = 0;
@@ -89,8 +116,13 @@ static int cost_curve(int argc, char **argv) {
     }
     rc = FP8LAB_EXIT_RUNTIME;
     csv = fp8lab_curve_csv(s1, s2, pts);
-    if (!csv || fp8lab_write_file_atomic(csv_path, csv, (long)strlen(csv))) {
+    if (!csv) {
+        fprintf(stderr, "error: out of memory\n");
+        goto out;
+    }
+    if (fp8lab_write_file_atomic(csv_path, csv, (long)strlen(csv))) {
         fprintf(stderr, "error: --csv: %s\n", fp8lab_last_error());
+        rc = fp8lab_last_error_exit();
         goto out;
     }
     char ttl[256];
@@ -101,6 +133,7 @@ static int cost_curve(int argc, char **argv) {
     if (strcmp(plot_path, "none")) {
         if (fp8lab_curve_plot(plot_path, ttl, s1, s2, pts)) {
             fprintf(stderr, "error: --plot: %s\n", fp8lab_last_error());
+            rc = fp8lab_last_error_exit();
             goto out;
         }
         plotted = 1;

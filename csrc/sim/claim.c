@@ -14,6 +14,8 @@
 #define RAMP_TO 15360
 #define RAMP_SEGMENTS 8
 
+static const char LAYOUT[] = "the published layout (2048 GPUs, PP16 DualPipe, EP64) does not run on this cluster";
+
 typedef struct {
     const fp8lab_model *m;
     const fp8lab_cluster *c;
@@ -79,21 +81,20 @@ static int full_run(const env_t *e, const fp8lab_plan *p, double goodput, double
 /* Megatron-LM 1T GPT (Narayanan et al. 2021, arXiv:2104.04473, Table 1): 128 layers, h 25600, 160 heads,
    seq 2048, vocab 51200, 3072 A100-80GB, TP8 PP64 DP6, batch 3072, 163 TFLOP/s per GPU counted with their
    formula 96 B s l h^2 (1 + s/6h + V/16lh), which includes the recomputed forward pass. */
-static int megatron(const char *a100, const fp8lab_kernel_model *km, fp8lab_claim *o) {
+static int megatron(const fp8lab_cluster *c, const fp8lab_kernel_model *km, fp8lab_claim *o) {
     const char *cfg = "{\"model_type\":\"gpt2\",\"vocab_size\":51200,\"n_embd\":25600,\"n_layer\":128,"
                       "\"n_head\":160,\"n_positions\":2048,\"tie_word_embeddings\":true}";
     cJSON *j = cJSON_Parse(cfg);
     fp8lab_model m;
     int rc = fp8lab_model_from_json(j, "megatron-1t", &m);
     cJSON_Delete(j);
-    fp8lab_cluster c;
-    if (rc || fp8lab_cluster_load(a100, &c)) return -1;
+    if (rc) return -1;
     fp8lab_plan p;
     fp8lab_plan_default(&p);
     p.gpus = 3072, p.tp = 8, p.pp = 64, p.dp = 6, p.global_batch = 3072, p.micro_batch = 1, p.seq = 2048;
     p.prec = FP8LAB_PREC_FP16, p.recompute = FP8LAB_RECOMPUTE_FULL, p.schedule = FP8LAB_PP_1F1B;
     fp8lab_sim_result r;
-    if (fp8lab_simulate(&m, &c, km, &p, &r)) return -1;
+    if (fp8lab_simulate(&m, c, km, &p, &r)) return -1;
     double B = 3072, s = 2048, l = 128, h = 25600, V = 51200;
     double flops = 96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h));
     o->megatron_pub_step_s = flops / (163e12 * 3072);
@@ -103,18 +104,43 @@ static int megatron(const char *a100, const fp8lab_kernel_model *km, fp8lab_clai
     return 0;
 }
 
+/* An error from inside the simulator (which names plan flags such as --tp that claim does not have), restated
+   in terms of the claim's own flag and file. */
+static int blame(const char *flag, const char *file, const char *what) {
+    char inner[768];
+    snprintf(inner, sizeof inner, "%s", fp8lab_last_error());
+    fp8lab_set_error(__FILE__, __LINE__, fp8lab_last_error_exit(), "%s %s: %s: %s", flag, file, what, inner);
+    return -1;
+}
+
+/* The claim's run and the H100/H200 what-ifs are FP8: a GPU without FP8 tensor cores cannot stand in. */
+static int needs_fp8(const char *flag, const char *file, const fp8lab_cluster *c, const char *what) {
+    if (c->gpu.peak_tflops[FP8LAB_PREC_FP8] > 0) return 0;
+    FP8LAB_ERR("%s %s: gpu '%s' has no FP8 peak (gpu.peak_tflops.fp8 is 0); %s needs an FP8-capable cluster", flag,
+               file, c->gpu.name, what);
+    return -1;
+}
+
+static int load_inputs(const fp8lab_claim_inputs *in, fp8lab_model *m, fp8lab_cluster c[4]) {
+    if (fp8lab_model_load(in->model, m) || fp8lab_cluster_load(in->h800, &c[0]) ||
+        fp8lab_cluster_load(in->h100, &c[1]) || fp8lab_cluster_load(in->h200, &c[2]) ||
+        fp8lab_cluster_load(in->a100, &c[3]))
+        return -1;
+    if (m->arch != FP8LAB_ARCH_DSV3) {
+        FP8LAB_ERR("%s: the claim is about DeepSeek-V3; this file has model_type %s", in->model, m->model_type);
+        return -1;
+    }
+    return needs_fp8("--cluster", in->h800, &c[0], "the claim's FP8 run") ||
+           needs_fp8("--h100", in->h100, &c[1], "the what-if") || needs_fp8("--h200", in->h200, &c[2], "the what-if");
+}
+
 int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
     memset(o, 0, sizeof *o);
     fp8lab_model m;
-    fp8lab_cluster h800, h100, h200;
+    fp8lab_cluster cl[4];
     fp8lab_kernel_model km;
-    if (fp8lab_model_load(in->model, &m) || fp8lab_cluster_load(in->h800, &h800) ||
-        fp8lab_cluster_load(in->h100, &h100) || fp8lab_cluster_load(in->h200, &h200))
-        return -1;
-    if (m.arch != FP8LAB_ARCH_DSV3) {
-        FP8LAB_ERR("%s: the claim is about DeepSeek-V3; this file has model_type %s", in->model, m.model_type);
-        return -1;
-    }
+    if (load_inputs(in, &m, cl)) return -1;
+    const fp8lab_cluster h800 = cl[0], h100 = cl[1], h200 = cl[2], a100 = cl[3];
     fp8lab_kernel_model_default(&km);
     if (in->calibration && fp8lab_kernel_model_calibrate(&km, in->calibration, h800.gpu.sms)) return -1;
     double goodput = in->goodput > 0 && in->goodput <= 1 ? in->goodput : 1;
@@ -127,27 +153,27 @@ int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
     published_plan(&p);
     p.comm_sms = 0, p.recompute = FP8LAB_RECOMPUTE_NONE, p.mtp = 0, p.moe_imbalance = 1.0;
     double h;
-    if (hours_for(&e, &p, 0, 1, &h, NULL)) return -1;
+    if (hours_for(&e, &p, 0, 1, &h, NULL)) return blame("--cluster", in->h800, LAYOUT);
     add_term(o, "ideal: kernel, collective, DualPipe bubble and stage-balance models at batch 15360",
              "gpu-facts.md GEMM table; NVLink 160 / IB 50 GB/s; DeepSeek-V3 Table 2", h);
     p.comm_sms = 20;
-    if (hours_for(&e, &p, 0, 1, &h, NULL)) return -1;
+    if (hours_for(&e, &p, 0, 1, &h, NULL)) return blame("--cluster", in->h800, LAYOUT);
     add_term(o, "20 of 132 SMs reserved for communication", "DeepSeek-V3 sec. 3.2.2", h);
     p.recompute = FP8LAB_RECOMPUTE_SELECTIVE;
-    if (hours_for(&e, &p, 0, 1, &h, NULL)) return -1;
+    if (hours_for(&e, &p, 0, 1, &h, NULL)) return blame("--cluster", in->h800, LAYOUT);
     add_term(o, "recompute RMSNorm, SwiGLU and MLA up-projections", "DeepSeek-V3 sec. 3.2.3, 3.3.4", h);
     p.mtp = 1;
-    if (hours_for(&e, &p, 0, 1, &h, NULL)) return -1;
+    if (hours_for(&e, &p, 0, 1, &h, NULL)) return blame("--cluster", in->h800, LAYOUT);
     add_term(o, "multi-token prediction module (depth 1)", "DeepSeek-V3 sec. 2.2, config num_nextn_predict_layers",
              h);
     p.moe_imbalance = in->moe_imbalance;
-    if (hours_for(&e, &p, 0, 1, &h, NULL)) return -1;
+    if (hours_for(&e, &p, 0, 1, &h, NULL)) return blame("--cluster", in->h800, LAYOUT);
     add_term(o, in->moe_imbalance > 0 ? "MoE load imbalance (--moe-imbalance)"
                                       : "MoE load imbalance (statistical floor, EP64)",
              "balls-in-bins maximum over the EP group; aux-loss-free balancing (sec. 2.1.2) is not perfect", h);
-    if (hours_for(&e, &p, 1, 1, &h, NULL)) return -1;
+    if (hours_for(&e, &p, 1, 1, &h, NULL)) return blame("--cluster", in->h800, LAYOUT);
     add_term(o, "batch ramp 3072 -> 15360 sequences over the first 469B tokens", "DeepSeek-V3 sec. 4.2", h);
-    if (hours_for(&e, &p, 1, goodput, &h, &o->steady)) return -1;
+    if (hours_for(&e, &p, 1, goodput, &h, &o->steady)) return blame("--cluster", in->h800, LAYOUT);
     add_term(o, "effective training time (restarts, checkpoints, failures)",
              "Llama 3 report sec. 3.3.4: > 90 % effective training time", h);
     o->plan = p;
@@ -174,16 +200,18 @@ int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
         const char *name;
         const fp8lab_cluster *c;
         fp8lab_prec prec;
-    } wi[3] = {{"same run in BF16 (H800)", &h800, FP8LAB_PREC_BF16},
-               {"on H100 SXM (FP8)", &h100, FP8LAB_PREC_FP8},
-               {"on H200 (FP8)", &h200, FP8LAB_PREC_FP8}};
+        const char *flag, *file;
+    } wi[3] = {{"same run in BF16 (H800)", &h800, FP8LAB_PREC_BF16, "--cluster", in->h800},
+               {"on H100 SXM (FP8)", &h100, FP8LAB_PREC_FP8, "--h100", in->h100},
+               {"on H200 (FP8)", &h200, FP8LAB_PREC_FP8, "--h200", in->h200}};
     for (int i = 0; i < 3; i++) {
         env_t ew = {&m, wi[i].c, &km};
         fp8lab_plan pw = p;
         pw.prec = wi[i].prec;
         fp8lab_sim_result rw;
         double hw;
-        if (full_run(&ew, &pw, goodput, &hw, &rw)) return -1;
+        if (full_run(&ew, &pw, goodput, &hw, &rw))
+            return blame(wi[i].flag, wi[i].file, "the what-if (the published layout) does not run on this cluster");
         fp8lab_claim_whatif *w = &o->whatif[i];
         w->name = wi[i].name;
         w->gpu_hours = hw;
@@ -197,7 +225,8 @@ int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
         w->fits = rw.mem.fits;
     }
 
-    if (megatron(in->a100, &km, o)) return -1;
+    if (megatron(&a100, &km, o))
+        return blame("--a100", in->a100, "the Megatron-LM run (3072 GPUs, TP8 PP64 DP6) does not run on this cluster");
     o->calibrated_gpu_hours = h * o->megatron_factor;
     o->calibrated_ratio = o->calibrated_gpu_hours / FP8LAB_CLAIM_GPU_HOURS;
 
@@ -212,7 +241,7 @@ int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
             if (which) pp.moe_imbalance = mid;
             else kk.gemm_eff_scale = mid;
             env_t es = {&m, &h800, &kk};
-            if (full_run(&es, &pp, goodput, &hs, NULL)) return -1;
+            if (full_run(&es, &pp, goodput, &hs, NULL)) return blame("--cluster", in->h800, LAYOUT);
             /* GPU-hours fall with GEMM efficiency and rise with imbalance */
             int above = hs > FP8LAB_CLAIM_GPU_HOURS;
             if (which ? above : !above) hi = mid;
@@ -261,7 +290,7 @@ int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
                 }
                 env_t es = {&m, &cc, &kk};
                 double hs;
-                if (full_run(&es, &pp, gp, &hs, NULL)) return -1;
+                if (full_run(&es, &pp, gp, &hs, NULL)) return blame("--cluster", in->h800, LAYOUT);
                 r2[side] = hs / FP8LAB_CLAIM_GPU_HOURS;
             }
             fp8lab_claim_sens *z = &o->sens[o->nsens++];

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* mkostemp */
 #include "sim/plot.h"
 
 #include <errno.h>
@@ -5,90 +6,148 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/subprocess.h"
 
-int fp8lab_gnuplot_available(void) {
-    int rc = system("gnuplot -e 'exit' >/dev/null 2>&1");
-    return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
+/* A chart is a few hundred kB; anything near this is not a chart. */
+#define PLOT_MAX_BYTES (256u << 20)
+
+typedef struct {
+    const char *ext, *terminal, *options;
+    const char *magic; /* how the picture starts */
+    size_t magic_len;
+} plot_format;
+
+static const plot_format FORMATS[] = {
+    {.ext = ".png", .terminal = "pngcairo", .options = "font 'sans,10'", .magic = "\x89PNG\r\n\x1a\n", .magic_len = 8},
+    {.ext = ".svg", .terminal = "svg", .options = "font 'sans,11' background rgb 'white'", .magic = "<?xml",
+     .magic_len = 5},
+};
+
+static const plot_format *format_of(const char *path) {
+    size_t n = strlen(path);
+    for (size_t i = 0; i < sizeof FORMATS / sizeof FORMATS[0]; i++) {
+        size_t e = strlen(FORMATS[i].ext);
+        if (n > e && !strcmp(path + n - e, FORMATS[i].ext)) return &FORMATS[i];
+    }
+    return NULL;
 }
 
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
+int fp8lab_plot_path_check(const char *path) {
+    if (!path || !*path) {
+        FP8LAB_ERR("empty file name");
+        return -1;
+    }
+    if (!format_of(path)) {
+        FP8LAB_ERR("%s: a chart file name must end in .png or .svg", path);
+        return -1;
+    }
+    return 0;
+}
+
+int fp8lab_gnuplot_available(void) {
+    const char *argv[] = {"gnuplot", "-d", "-e", "exit", NULL};
+    fp8lab_subprocess r;
+    if (fp8lab_subprocess_run(argv, 1 << 16, 1 << 10, &r)) {
+        fp8lab_clear_error();
+        return 0;
+    }
+    fp8lab_subprocess_free(&r);
+    return r.status == 0;
+}
+
+/* What may appear between the quotes of a script string or a data field: printable ASCII, minus the
+   characters gnuplot gives a meaning to on some path (command substitution, macros, escapes). A line break
+   would end the command or the datablock, so none can appear. */
+static char safe_char(unsigned char c) {
+    if (c < 0x20 || c == 0x7f) return ' ';
+    if (c >= 0x80 || c == '@') return '?';
+    if (c == '`') return '\'';
+    if (c == '\\') return '/';
+    return (char)c;
+}
+
+static char *quote(char *dst, size_t cap, const char *src, char q) {
+    if (cap < 3) {
+        if (cap) dst[0] = 0;
+        return dst;
+    }
+    size_t n = 0;
+    dst[n++] = q;
+    for (const unsigned char *s = (const unsigned char *)src; s && *s; s++) {
+        char c = safe_char(*s);
+        if (q == '"' && c == '"') c = '\'';
+        size_t w = q == '\'' && c == '\'' ? 2 : 1; /* gnuplot: '' inside '...' is one quote */
+        if (n + w + 2 > cap) break;                /* room for the closing quote and the NUL */
+        while (w--) dst[n++] = c;
+    }
+    dst[n++] = q;
+    dst[n] = 0;
+    return dst;
+}
+
+char *fp8lab_gnuplot_str(char *dst, size_t cap, const char *src) { return quote(dst, cap, src, '\''); }
+
+char *fp8lab_gnuplot_datum(char *dst, size_t cap, const char *src) { return quote(dst, cap, src, '"'); }
+
+/* The script in a private temporary file (0600, O_EXCL): its name is ours, never the user's. */
+static int write_script(char *path, size_t cap, const plot_format *f, int width, int height, const char *body) {
+    snprintf(path, cap, "%s/fp8lab-plot-XXXXXX", fp8lab_tmpdir());
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0) {
+        FP8LAB_ERR_RT("cannot create a gnuplot script in %s: %s", fp8lab_tmpdir(), strerror(errno));
+        return -1;
+    }
+    FILE *s = fdopen(fd, "w");
+    if (!s) {
+        close(fd);
+        unlink(path);
+        FP8LAB_ERR_RT("cannot write the gnuplot script: %s", strerror(errno));
+        return -1;
+    }
+    /* no `set output`: the picture goes to gnuplot's stdout */
+    fprintf(s, "set terminal %s size %d,%d noenhanced %s\n", f->terminal, width, height, f->options);
+    fputs(body, s);
+    fputc('\n', s);
+    int bad = ferror(s);
+    if (fclose(s) || bad) {
+        unlink(path);
+        FP8LAB_ERR_RT("cannot write the gnuplot script: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* gnuplot's complaint, on one line: its last 300 bytes (the offending line and the reason come last). */
+static const char *complaint(char *msg, size_t len) {
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)msg[i] < 0x20 || (unsigned char)msg[i] >= 0x7f) msg[i] = ' ';
+    return len > 300 ? msg + len - 300 : msg;
 }
 
 int fp8lab_gnuplot(const char *out, int width, int height, const char *body) {
-    const char *term;
-    if (ends_with(out, ".png")) term = "pngcairo";
-    else if (ends_with(out, ".svg")) term = "svg";
-    else {
-        FP8LAB_ERR("%s: plot file must end in .png or .svg", out);
-        return -1;
-    }
-    if (strchr(out, '\'') || strchr(out, '\n')) {
-        FP8LAB_ERR("%s: quotes and newlines are not allowed in a plot file name", out);
-        return -1;
-    }
-    char script[] = "/tmp/fp8lab_plotXXXXXX";
-    int fd = mkstemp(script);
-    if (fd < 0) {
-        FP8LAB_ERR("cannot create a temporary gnuplot script: %s", strerror(errno));
-        return -1;
-    }
-    size_t n = strlen(out) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) {
-        close(fd);
-        unlink(script);
-        FP8LAB_ERR_RT("out of memory");
-        return -1;
-    }
-    snprintf(tmp, n, "%s.tmp.%ld", out, (long)getpid());
-    FILE *f = fdopen(fd, "w");
-    fprintf(f, "set terminal %s size %d,%d %s\nset output '%s'\n", term, width, height,
-            term[0] == 'p' ? "font 'sans,10'" : "font 'sans,11' background rgb 'white'", tmp);
-    fputs(body, f);
-    fprintf(f, "\nset output\n");
-    if (fclose(f) != 0) {
-        unlink(script);
-        free(tmp);
-        FP8LAB_ERR("cannot write the gnuplot script");
-        return -1;
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "gnuplot %s 2>&1", script);
-    FILE *p = popen(cmd, "r");
-    char msg[512] = "";
-    if (p) {
-        size_t got = fread(msg, 1, sizeof msg - 1, p);
-        msg[got] = 0;
-    }
-    int rc = p ? pclose(p) : -1;
+    if (fp8lab_plot_path_check(out)) return -1;
+    const plot_format *f = format_of(out);
+    char script[4200];
+    if (write_script(script, sizeof script, f, width, height, body)) return -1;
+    /* -d: no ~/.gnuplot, so the picture depends on the script alone */
+    const char *argv[] = {"gnuplot", "-d", script, NULL};
+    fp8lab_subprocess r;
+    int rc = fp8lab_subprocess_run(argv, PLOT_MAX_BYTES, 4096, &r);
     unlink(script);
-    if (rc != 0 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
-        unlink(tmp);
-        free(tmp);
-        FP8LAB_ERR("gnuplot failed (is gnuplot installed and on PATH?): %.300s", msg);
-        return -1;
+    if (rc) return -1;
+    if (r.status != 0) {
+        FP8LAB_ERR_RT("gnuplot failed (exit status %d): %s", r.status, complaint(r.err, r.err_len));
+        rc = -1;
+    } else if (r.out_len < f->magic_len || memcmp(r.out, f->magic, f->magic_len)) {
+        FP8LAB_ERR_RT("%s: gnuplot wrote no %s picture (%zu bytes)", out, f->ext + 1, r.out_len);
+        rc = -1;
+    } else {
+        rc = fp8lab_write_file_atomic(out, r.out, (long)r.out_len);
     }
-    int tfd = open(tmp, O_RDONLY);
-    if (tfd < 0 || fsync(tfd) != 0) {
-        if (tfd >= 0) close(tfd);
-        unlink(tmp);
-        free(tmp);
-        FP8LAB_ERR("%s: gnuplot wrote no picture", out);
-        return -1;
-    }
-    close(tfd);
-    if (rename(tmp, out) != 0) {
-        FP8LAB_ERR("%s: cannot rename the picture into place: %s", out, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
+    fp8lab_subprocess_free(&r);
+    return rc;
 }
