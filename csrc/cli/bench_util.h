@@ -1,18 +1,35 @@
 /* Pieces shared by the bench commands. */
 #ifndef FP8LAB_BENCH_UTIL_H
 #define FP8LAB_BENCH_UTIL_H
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backend/backend.h"
+
+/* Limits every bench command enforces before it allocates or runs anything (and prints in --help): each
+   dimension fits the backends' int arguments with room to spare, and one matrix stays addressable and within
+   the largest GPU's memory. */
+#define BENCH_MAX_DIM 1048576        /* 2^20: any M, N, K, rows or cols */
+#define BENCH_MAX_ELEMS 4294967296LL /* 2^32 elements per matrix (16 GiB in FP32) */
 
 typedef struct { int m, n, k; } bench_shape;
 
 /* --device value check shared by the commands that pick a backend: 0, or -1 after printing an error. */
 int cli_check_device(const char *device);
 
-/* Parses "M,N,K[;M,N,K...]" (want == 3) or "R,C[;R,C...]" (want == 2, k unused). Every value must be a
-   positive multiple of `mult`. Prints an error naming the flag and value and returns -1 on bad input. */
+/* Parses "M,N,K[;M,N,K...]" (want == 3) or "R,C[;R,C...]" (want == 2, k unused), whole: every item and value
+   must be present, a whole decimal number in [1, BENCH_MAX_DIM] (the strict parser of core/num.h) and a multiple
+   of `mult`, and every matrix of a shape (M*K, N*K, M*N; rows*cols) at most BENCH_MAX_ELEMS elements. Returns the
+   count, or -1 after printing an error naming the flag, the value, the shape and the allowed range. */
 int bench_parse_shapes(const char *flag, const char *s, int want, int mult, bench_shape *out, int max);
+
+/* 0 when `bytes` of host memory can be had on this machine (at most its physical memory), else -1 after printing
+   "error: <what>: out of host memory: needs N bytes ..." (an exit-1 failure: the input is valid, the machine too
+   small). Catches what malloc would grant under overcommit and the OOM killer would end. */
+int bench_host_mem_check(const char *what, double bytes);
+
+/* malloc that prints "error: <what>: out of host memory allocating N bytes for <name>" on failure. */
+void *bench_malloc(const char *what, const char *name, size_t bytes);
 
 /* Median of n doubles (sorts in place). */
 double bench_median(double *t, int n);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/bench.h"
+#include "cli/bench_util.h"
 #include "cli/flags.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -55,6 +56,11 @@ static accum_err errors(const float *D, const double *ref, size_t n) {
     return (accum_err){rmax > 0 ? dmax / rmax : 0, den > 0 ? sqrt(num / den) : 0};
 }
 
+/* Host bytes run_k allocates: FP32 and FP8 operands, the model's FP32 output and the fp64 reference. */
+static double run_bytes(int M, int N, int K) {
+    return (4.0 + 1.0) * ((double)M * K + (double)N * K) + (4.0 + 8.0) * M * N;
+}
+
 /* One K: quantize per tensor (E4M3), fp64 reference from the same quantized values, model twice. */
 static int run_k(int M, int N, int K, int mant_bits, const char *dist, uint64_t seed, accum_row *row) {
     const size_t na = (size_t)M * K, nb = (size_t)N * K, nd = (size_t)M * N;
@@ -63,7 +69,7 @@ static int run_k(int M, int N, int K, int mant_bits, const char *dist, uint64_t 
     double *ref = malloc(nd * sizeof *ref);
     int rc = -1;
     if (!a || !b || !D || !qa || !qb || !ref) {
-        FP8LAB_ERR_RT("bench accum: out of memory for M=%d N=%d K=%d", M, N, K);
+        FP8LAB_ERR_RT("bench accum: out of host memory for M=%d N=%d K=%d (%.0f bytes)", M, N, K, run_bytes(M, N, K));
         goto out;
     }
     fp8lab_rng r;
@@ -165,16 +171,42 @@ static void print_table(int M, int N, int mant_bits, const char *dist, const acc
     printf("\nelapsed %.2f s (CPU)\n", secs);
 }
 
+/* One operand's elements at the largest K: the simulation holds it in FP32 and FP8 on the host (1.25 GiB). */
+#define ACCUM_MAX_ELEMS (1L << 28)
+/* Multiply-adds of the fp64 reference, M·N·K summed over the K sweep; the two model runs cost about twice that
+   (~2.5e8 a second per core): a few minutes at most, where the flags alone would allow days. */
+#define ACCUM_MAX_WORK (1L << 36)
+
+/* Checks the flags against each other and the limits above; "" when fine, else the message in bad[cap]. */
+static void check_accum_flags(int M, int N, int kmin, int kmax, const char *dist, char *bad, size_t cap) {
+    long sum_k = 0;
+    for (long K = kmin; K <= kmax; K *= 2) sum_k += K;
+    if (!is_pow2_ge128(kmin)) snprintf(bad, cap, "--kmin %d: must be a power of two in [128, 1048576]", kmin);
+    else if (!is_pow2_ge128(kmax) || kmax < kmin)
+        snprintf(bad, cap, "--kmax %d: must be a power of two in [--kmin %d, 1048576]", kmax, kmin);
+    else if ((long)M * kmax > ACCUM_MAX_ELEMS || (long)N * kmax > ACCUM_MAX_ELEMS)
+        snprintf(bad, cap, "--%s * --kmax = %ld elements is over the limit of %ld per operand (lower --kmax or --%s)",
+                 M >= N ? "m" : "n", (long)(M >= N ? M : N) * kmax, ACCUM_MAX_ELEMS, M >= N ? "m" : "n");
+    else if ((long)M * N * sum_k > ACCUM_MAX_WORK)
+        snprintf(bad, cap, "--m * --n * (sum of K from --kmin to --kmax) = %ld multiply-adds of work is over the "
+                           "limit of %ld (lower --m, --n or --kmax)", (long)M * N * sum_k, ACCUM_MAX_WORK);
+    else if (strcmp(dist, "pos") && strcmp(dist, "mean") && strcmp(dist, "normal"))
+        snprintf(bad, cap, "--dist '%.40s': must be mean, pos or normal", dist);
+}
+
 int bench_accum(int argc, char **argv) {
     int M = 64, N = 64, mant_bits = FP8_TC_MANT_BITS, kmin = 128, kmax = 16384, json = 0;
     long seed = 1;
     const char *dist = "mean";
     const cli_flag flags[] = {
-        {"m", FLAG_INT, &M, "M: rows of A and of the output", FP8LAB_RANGE(1, 4096)},
+        {"m", FLAG_INT, &M, "M: rows of A and of the output (M*kmax, N*kmax <= 2^28; M*N*sum(K) <= 2^36)",
+         FP8LAB_RANGE(1, 4096)},
         {"n", FLAG_INT, &N, "N: rows of B, columns of the output", FP8LAB_RANGE(1, 4096)},
         {"kmin", FLAG_INT, &kmin, "smallest K (a power of two >= 128)", FP8LAB_RANGE(128, 1 << 20)},
         {"kmax", FLAG_INT, &kmax, "largest K (a power of two >= kmin)", FP8LAB_RANGE(128, 1 << 20)},
-        {"mant-bits", FLAG_INT, &mant_bits, "accumulator bits kept below the largest exponent", FP8LAB_RANGE(1, 23)},
+        {"mant-bits", FLAG_INT, &mant_bits,
+         "accumulator bits kept below the largest exponent (14 = Hopper; 30+ is almost exact FP32 accumulation)",
+         FP8LAB_RANGE(1, FP8_TC_MANT_BITS_MAX)},
         {"dist", FLAG_STR, &dist, "inputs: mean (N(1,1)), pos (|N(0,1)|) or normal (N(0,1))"},
         {"seed", FLAG_LONG, &seed, "random seed", FP8LAB_RANGE(0, 9007199254740992.0)},
         {"json", FLAG_BOOL, &json, "print one JSON object on stdout"},
@@ -182,21 +214,14 @@ int bench_accum(int argc, char **argv) {
     const char *usage = "fp8lab bench accum [flags]";
     const int pr = cli_parse(usage, flags, CLI_NFLAGS(flags), argc, argv);
     if (pr) return pr == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
-    char bad[128] = "";
-    if (M <= 0) snprintf(bad, sizeof bad, "--m %d: must be positive", M);
-    else if (N <= 0) snprintf(bad, sizeof bad, "--n %d: must be positive", N);
-    else if (!is_pow2_ge128(kmin)) snprintf(bad, sizeof bad, "--kmin %d: must be a power of two >= 128", kmin);
-    else if (!is_pow2_ge128(kmax) || kmax < kmin || kmax > (1 << 20))
-        snprintf(bad, sizeof bad, "--kmax %d: must be a power of two in [--kmin, 1048576]", kmax);
-    else if (mant_bits < 1 || mant_bits > FP8_TC_MANT_BITS_MAX)
-        snprintf(bad, sizeof bad, "--mant-bits %d: must be in 1..%d", mant_bits, FP8_TC_MANT_BITS_MAX);
-    else if (strcmp(dist, "pos") && strcmp(dist, "mean") && strcmp(dist, "normal"))
-        snprintf(bad, sizeof bad, "--dist '%.40s': must be mean, pos or normal", dist);
+    char bad[256] = "";
+    check_accum_flags(M, N, kmin, kmax, dist, bad, sizeof bad);
     if (bad[0]) {
         fprintf(stderr, "error: %s\n", bad);
         return FP8LAB_EXIT_USAGE;
     }
-    accum_row rows[32];
+    if (bench_host_mem_check("bench accum", run_bytes(M, N, kmax))) return FP8LAB_EXIT_RUNTIME;
+    accum_row rows[32]; /* K = 128 ... 2^20: 14 rows at most */
     int nrows = 0;
     const double t0 = fp8lab_now();
     for (int K = kmin; K <= kmax; K *= 2, nrows++)

@@ -57,8 +57,13 @@ static void operand_free(fp8lab_backend *be, operand *o) {
     }
 }
 
+/* The backends record every failure with the same error kind; the only bad input a bench run can hand a
+   quantizer is non-finite data, everything else is the device failing. */
+static int backend_failure_status(void) { return strstr(fp8lab_last_error(), "non-finite") ? 2 : 1; }
+
 /* Converts the fp32 operand copies to the recipe's input format. For block recipes, a_side picks 1x128 tiles
-   (activations, or both Wgrad operands) over 128x128 blocks (weights). */
+   (activations, or both Wgrad operands) over 128x128 blocks (weights). Returns 0, 1 (allocation or device
+   failure) or 2 (bad input). */
 static int operand_prepare(fp8lab_backend *be, operand *o, recipe_id r, int a_side, int rows, int cols) {
     const long n = (long)rows * cols;
     if (r == R_FP32) return 0;
@@ -70,14 +75,29 @@ static int operand_prepare(fp8lab_backend *be, operand *o, recipe_id r, int a_si
     for (int k = 0; k < ROT; k++) {
         o->q[k] = be->alloc(be, o->qbytes);
         o->s[k] = r == R_BF16 ? NULL : be->alloc(be, o->sbytes);
-        if (!o->q[k] || (r != R_BF16 && !o->s[k])) return -1;
+        if (!o->q[k] || (r != R_BF16 && !o->s[k])) return 1;
         int rc = r == R_BF16       ? be->cast_f32_to_bf16(be, o->f[k], n, o->q[k])
                  : r == R_FP8_TENSOR ? be->quantize_tensor(be, o->f[k], n, FP8_E4M3, 0, o->q[k], o->s[k])
                  : a_side          ? be->quantize_1x128(be, o->f[k], rows, cols, FP8_E4M3, 0, o->q[k], o->s[k])
                                    : be->quantize_128x128(be, o->f[k], rows, cols, FP8_E4M3, 0, o->q[k], o->s[k]);
-        if (rc) return -1;
+        if (rc) return backend_failure_status();
     }
     return 0;
+}
+
+/* gemm_f32 has no output dtype: the FP32 baseline writes 4-byte floats whatever --out says. */
+static fp8lab_out_dtype recipe_out(recipe_id r, fp8lab_out_dtype out) { return r == R_FP32 ? FP8LAB_F32 : out; }
+
+static size_t out_elem_bytes(fp8lab_out_dtype o) { return o == FP8LAB_F32 ? sizeof(float) : sizeof(uint16_t); }
+
+/* Bytes per output element of the widest output any wanted recipe writes: the one D buffer serves them all. */
+static size_t widest_out(const int *want, fp8lab_out_dtype out) {
+    size_t w = 0;
+    for (int r = 0; r < R_COUNT; r++) {
+        const size_t b = out_elem_bytes(recipe_out((recipe_id)r, out));
+        if (want[r] && b > w) w = b;
+    }
+    return w;
 }
 
 static int run_once(gemm_case *c, recipe_id r, int k) {
@@ -111,7 +131,9 @@ static int operand_values(fp8lab_backend *be, const operand *o, recipe_id r, int
     uint8_t *q = malloc(o->qbytes);
     float *s = o->sbytes ? malloc(o->sbytes) : NULL;
     int rc = -1;
-    if (q && (s || !o->sbytes) && !be->copy_d2h(be, q, o->q[0], o->qbytes) &&
+    if (!q || (!s && o->sbytes))
+        FP8LAB_ERR_RT("out of host memory reading back an operand (%zu + %zu bytes)", o->qbytes, o->sbytes);
+    else if (!be->copy_d2h(be, q, o->q[0], o->qbytes) &&
         (!o->sbytes || !be->copy_d2h(be, s, o->s[0], o->sbytes))) {
         if (r == R_BF16)
             for (size_t i = 0; i < n; i++) out[i] = bf16_to_f32(((uint16_t *)q)[i]);
@@ -134,24 +156,46 @@ static double recipe_peak(const fp8lab_device_info *di, recipe_id r) {
     return r == R_FP32 ? di->peak_tflops_fp32 : r == R_BF16 ? di->peak_tflops_bf16 : di->peak_tflops_fp8;
 }
 
-/* Returns 0, 1 on a device failure, 2 on bad input (e.g. non-finite data refused by a quantizer). */
-static int bench_shape_recipes(fp8lab_backend *be, const fp8lab_device_info *di, bench_shape sh, const int *want,
-                               fp8lab_out_dtype out, int warmup, int iters, double init_scale, unsigned seed,
-                               gemm_result *res, int *nres) {
-    const int M = sh.m, N = sh.n, K = sh.k;
-    const size_t na = (size_t)M * K, nb = (size_t)N * K, nd = (size_t)M * N;
-    float *A = malloc(na * sizeof(float)), *B = malloc(nb * sizeof(float));
-    float *Av = malloc(na * sizeof(float)), *Bv = malloc(nb * sizeof(float)), *D = malloc(nd * sizeof(float));
-    void *Dh = malloc(nd * sizeof(float));
-    gemm_case c = {.be = be, .M = M, .N = N, .K = K, .out = out};
-    int status = 1;
-    if (!A || !B || !Av || !Bv || !D || !Dh) {
-        fprintf(stderr, "error: out of host memory for shape %dx%dx%d\n", M, N, K);
-        goto done;
-    }
-    /* normal inputs; every 1x128 row tile of A gets its own magnitude 2^[-4,4] so block scaling matters. One
-       generator per tile, seeded from (seed, tile): the same inputs whatever the thread count, and the ~1e9
-       samples of the GPU shape set take seconds instead of half a minute. */
+typedef struct {
+    float *A, *B;   /* FP32 inputs */
+    float *Av, *Bv; /* the values a recipe actually multiplied */
+    float *D;       /* its output as floats */
+    void *Dh;       /* its output as the device wrote it (the widest dtype any recipe writes) */
+    double *t;      /* run times */
+} host_bufs;
+
+static void host_bufs_free(host_bufs *h) {
+    free(h->A);
+    free(h->B);
+    free(h->Av);
+    free(h->Bv);
+    free(h->D);
+    free(h->Dh);
+    free(h->t);
+}
+
+/* Host bytes one shape needs: host_bufs, plus, when the device is the host (CPU backend), the operand copies,
+   their widest quantized form (BF16), D and the CPU GEMM's decoded temporaries. */
+static double shape_host_bytes(double na, double nb, double nd, double out_w, int is_cpu) {
+    double h = 4 * (2 * na + 2 * nb + nd) + out_w * nd;
+    if (is_cpu) h += ROT * (4 + 2) * (na + nb) + out_w * nd + 4 * (na + nb + nd);
+    return h;
+}
+
+static int host_bufs_alloc(host_bufs *h, const char *what, size_t na, size_t nb, size_t nd, size_t out_w,
+                           int iters) {
+    return !(h->t = bench_malloc(what, "timings", sizeof(double) * (size_t)iters)) ||
+           !(h->A = bench_malloc(what, "A", na * sizeof(float))) ||
+           !(h->B = bench_malloc(what, "B", nb * sizeof(float))) ||
+           !(h->Av = bench_malloc(what, "A values", na * sizeof(float))) ||
+           !(h->Bv = bench_malloc(what, "B values", nb * sizeof(float))) ||
+           !(h->D = bench_malloc(what, "D", nd * sizeof(float))) || !(h->Dh = bench_malloc(what, "D copy", nd * out_w));
+}
+
+/* normal inputs; every 1x128 row tile of A gets its own magnitude 2^[-4,4] so block scaling matters. One
+   generator per tile, seeded from (seed, tile): the same inputs whatever the thread count, and the ~1e9
+   samples of the GPU shape set take seconds instead of half a minute. */
+static void fill_inputs(float *A, size_t na, float *B, size_t nb, double init_scale, unsigned seed) {
     const long ta = (long)(na / 128), tb = (long)(nb / 128);
 #pragma omp parallel for schedule(static)
     for (long t = 0; t < ta + tb; t++) {
@@ -161,59 +205,97 @@ static int bench_shape_recipes(fp8lab_backend *be, const fp8lab_device_info *di,
         float *dst = t < ta ? A + (size_t)t * 128 : B + (size_t)(t - ta) * 128;
         for (int i = 0; i < 128; i++) dst[i] = (float)(init_scale * mag * fp8lab_rng_normal(&rng));
     }
-    c.d = be->alloc(be, nd * (out == FP8LAB_F32 ? 4 : 2));
-    if (!c.d) goto fail;
-    for (int k = 0; k < ROT; k++) {
-        c.a.f[k] = be->alloc(be, na * sizeof(float));
-        c.b.f[k] = be->alloc(be, nb * sizeof(float));
-        if (!c.a.f[k] || !c.b.f[k] || be->copy_h2d(be, c.a.f[k], A, na * 4) || be->copy_h2d(be, c.b.f[k], B, nb * 4))
-            goto fail;
+}
+
+/* Median milliseconds of `iters` runs after `warmup` (both bounded by their flags, so the sum fits an int).
+   Returns 0, or 1 after a device failure. */
+static int time_recipe(gemm_case *c, recipe_id r, int warmup, int iters, double *t, double *ms) {
+    for (int i = 0; i < warmup + iters; i++) {
+        c->be->sync(c->be);
+        const double t0 = fp8lab_now();
+        if (run_once(c, r, i % ROT) || c->be->sync(c->be)) return 1;
+        if (i >= warmup) t[i - warmup] = fp8lab_now() - t0;
     }
-    double fp32_ms = 0;
-    for (int r = 0; r < R_COUNT; r++) {
-        if (!want[r]) continue;
-        const recipe_id vr = operand_recipe(r);
-        const int b_tiles = r == R_FP8_1x128;
-        if (operand_prepare(be, &c.a, vr, 1, M, K) || operand_prepare(be, &c.b, vr, b_tiles, N, K)) {
-            status = strstr(fp8lab_last_error(), "non-finite") ? 2 : 1;
-            goto fail;
-        }
-        double *t = malloc(sizeof(double) * (size_t)iters);
-        if (!t) goto fail;
-        int bad = 0;
-        for (int i = 0; i < warmup + iters && !bad; i++) {
-            be->sync(be);
-            double t0 = fp8lab_now();
-            bad = run_once(&c, r, i % ROT) || be->sync(be);
-            if (i >= warmup) t[i - warmup] = fp8lab_now() - t0;
-        }
-        double ms = bad ? 0 : 1e3 * bench_median(t, iters);
-        free(t);
-        if (bad) goto fail;
-        /* errors from the last run's inputs: copy 0 or 1 hold identical data */
-        if (be->copy_d2h(be, Dh, c.d, nd * (out == FP8LAB_F32 ? 4 : 2))) goto fail;
+    *ms = 1e3 * bench_median(t, iters);
+    return 0;
+}
+
+/* Reads the last run's output back as floats, in the dtype recipe r wrote. */
+static int read_output(const gemm_case *c, recipe_id r, host_bufs *h) {
+    const fp8lab_out_dtype o = recipe_out(r, c->out);
+    const size_t nd = (size_t)c->M * c->N;
+    if (c->be->copy_d2h(c->be, h->Dh, c->d, nd * out_elem_bytes(o))) return 1;
+    const float *f = h->Dh;
+    const uint16_t *b = h->Dh;
 #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < nd; i++) D[i] = out == FP8LAB_F32 ? ((float *)Dh)[i] : bf16_to_f32(((uint16_t *)Dh)[i]);
-        if (operand_values(be, &c.a, vr, 1, M, K, A, Av) || operand_values(be, &c.b, vr, b_tiles, N, K, B, Bv))
-            goto fail;
+    for (size_t i = 0; i < nd; i++) h->D[i] = o == FP8LAB_F32 ? f[i] : bf16_to_f32(b[i]);
+    return 0;
+}
+
+typedef struct {
+    const fp8lab_device_info *di;
+    const int *want;
+    fp8lab_out_dtype out;
+    int warmup, iters;
+    double init_scale;
+    unsigned seed;
+} gemm_opts;
+
+/* Every wanted recipe on one shape of the prepared case. Returns 0, or 1 (device or memory failure) or 2 (bad
+   input) with fp8lab_last_error() set. */
+static int run_recipes(gemm_case *c, host_bufs *h, const gemm_opts *o, gemm_result *res, int *nres) {
+    double fp32_ms = 0;
+    int status = 0;
+    for (int r = 0; r < R_COUNT && !status; r++) {
+        if (!o->want[r]) continue;
+        const recipe_id vr = operand_recipe((recipe_id)r);
+        const int b_tiles = r == R_FP8_1x128;
+        double ms = 0;
+        status = operand_prepare(c->be, &c->a, vr, 1, c->M, c->K);
+        if (!status) status = operand_prepare(c->be, &c->b, vr, b_tiles, c->N, c->K);
+        if (!status)
+            status = time_recipe(c, (recipe_id)r, o->warmup, o->iters, h->t, &ms) || read_output(c, (recipe_id)r, h);
+        if (!status)
+            status = operand_values(c->be, &c->a, vr, 1, c->M, c->K, h->A, h->Av) ||
+                     operand_values(c->be, &c->b, vr, b_tiles, c->N, c->K, h->B, h->Bv);
+        if (status) break;
         gemm_result *g = &res[(*nres)++];
-        g->sh = sh;
-        g->r = r;
-        g->ms = ms;
-        g->tflops = 2.0 * M * N * K / (ms * 1e-3) / 1e12;
-        double peak = recipe_peak(di, r);
+        *g = (gemm_result){.sh = {c->M, c->N, c->K}, .r = (recipe_id)r, .ms = ms};
+        g->tflops = 2.0 * c->M * c->N * c->K / (ms * 1e-3) / 1e12;
+        const double peak = recipe_peak(o->di, (recipe_id)r);
         g->pct_peak = peak > 0 ? 100.0 * g->tflops / peak : NAN;
-        g->rel_err = bench_rel_err_sampled(Av, Bv, D, M, N, K);
-        g->quant_err = bench_rel_err_sampled(A, B, D, M, N, K);
+        g->rel_err = bench_rel_err_sampled(h->Av, h->Bv, h->D, c->M, c->N, c->K);
+        g->quant_err = bench_rel_err_sampled(h->A, h->B, h->D, c->M, c->N, c->K);
         if (r == R_FP32) fp32_ms = ms;
         g->vs_fp32 = fp32_ms > 0 ? ms / fp32_ms : NAN;
-        operand_free(be, &c.a);
-        operand_free(be, &c.b);
+        operand_free(c->be, &c->a);
+        operand_free(c->be, &c->b);
     }
-    status = 0;
-    goto done;
-fail:
-    fprintf(stderr, "error: bench gemm %dx%dx%d: %s\n", M, N, K, fp8lab_last_error());
+    return status;
+}
+
+/* Returns 0, 1 on a device or memory failure, 2 on bad input (e.g. non-finite data refused by a quantizer). */
+static int bench_shape_recipes(fp8lab_backend *be, bench_shape sh, const gemm_opts *o, gemm_result *res, int *nres) {
+    const int M = sh.m, N = sh.n, K = sh.k;
+    /* sizes within BENCH_MAX_ELEMS (bench_parse_shapes): every product below fits size_t and double exactly */
+    const size_t na = (size_t)M * K, nb = (size_t)N * K, nd = (size_t)M * N, out_w = widest_out(o->want, o->out);
+    char what[96];
+    snprintf(what, sizeof what, "bench gemm %dx%dx%d", M, N, K);
+    host_bufs h = {0};
+    gemm_case c = {.be = be, .M = M, .N = N, .K = K, .out = o->out};
+    int status = 1;
+    if (bench_host_mem_check(what, shape_host_bytes((double)na, (double)nb, (double)nd, (double)out_w,
+                                                    !strcmp(be->name, "cpu"))) ||
+        host_bufs_alloc(&h, what, na, nb, nd, out_w, o->iters))
+        goto done;
+    fill_inputs(h.A, na, h.B, nb, o->init_scale, o->seed);
+    int ready = (c.d = be->alloc(be, nd * out_w)) != NULL;
+    for (int k = 0; k < ROT && ready; k++)
+        ready = (c.a.f[k] = be->alloc(be, na * sizeof(float))) && (c.b.f[k] = be->alloc(be, nb * sizeof(float))) &&
+                !be->copy_h2d(be, c.a.f[k], h.A, na * 4) && !be->copy_h2d(be, c.b.f[k], h.B, nb * 4);
+    /* from here every failure has left its error with the library */
+    status = ready ? run_recipes(&c, &h, o, res, nres) : 1;
+    if (status) fprintf(stderr, "error: %s: %s\n", what, fp8lab_last_error());
 done:
     operand_free(be, &c.a);
     operand_free(be, &c.b);
@@ -222,12 +304,7 @@ done:
         be->free(be, c.b.f[k]);
     }
     be->free(be, c.d);
-    free(A);
-    free(B);
-    free(Av);
-    free(Bv);
-    free(D);
-    free(Dh);
+    host_bufs_free(&h);
     return status;
 }
 
@@ -252,6 +329,7 @@ static void print_json(const fp8lab_device_info *di, const char *backend, fp8lab
         cJSON_AddNumberToObject(o, "n", g->sh.n);
         cJSON_AddNumberToObject(o, "k", g->sh.k);
         cJSON_AddStringToObject(o, "recipe", RECIPE[g->r]);
+        cJSON_AddStringToObject(o, "out_dtype", recipe_out(g->r, out) == FP8LAB_F32 ? "f32" : "bf16");
         cJSON_AddNumberToObject(o, "ms", g->ms);
         cJSON_AddNumberToObject(o, "tflops", g->tflops);
         cJSON_AddItemToObject(o, "pct_peak", num_or_null(g->pct_peak));
@@ -268,8 +346,8 @@ static void print_json(const fp8lab_device_info *di, const char *backend, fp8lab
 
 static void print_table(const fp8lab_device_info *di, const char *backend, fp8lab_out_dtype out, int iters,
                         const gemm_result *res, int nres) {
-    printf("fp8lab bench gemm: measured on %s (backend %s), %s output, median of %d runs\n", di->name, backend,
-           out == FP8LAB_F32 ? "FP32" : "BF16", iters);
+    printf("fp8lab bench gemm: measured on %s (backend %s), %s, median of %d runs\n", di->name, backend,
+           out == FP8LAB_F32 ? "FP32 output" : "BF16 output (FP32 for the fp32 baseline)", iters);
     printf("rel_err: vs fp64 on the recipe's own inputs; quant_err: vs fp64 on the FP32 inputs (%s)\n",
            "Frobenius, sampled rows/cols");
     printf("%6s %6s %6s  %-10s %10s %9s %7s %9s %9s %8s\n", "M", "N", "K", "recipe", "ms", "TFLOP/s", "%peak",
@@ -285,44 +363,75 @@ static void print_table(const fp8lab_device_info *di, const char *backend, fp8la
     if (!(di->peak_tflops_fp8 > 0)) printf("%%peak: no dense peak is known for this device\n");
 }
 
+/* --recipe: "all" or a comma list, parsed whole (no length limit); empty lists and items are refused rather
+   than read as "nothing asked", which used to run the FP32 baseline alone. 0, or -1 after printing an error. */
+static int parse_recipes(const char *s, int *want) {
+    static const char *expected = "expected all or a comma list of fp32, bf16, fp8-tensor, fp8-block, fp8-linear, "
+                                  "fp8-1x128";
+    if (!*s) {
+        fprintf(stderr, "error: --recipe '': empty (%s)\n", expected);
+        return -1;
+    }
+    int item = 1;
+    for (const char *p = s;; item++) {
+        const size_t len = strcspn(p, ",");
+        int found = 0;
+        if (!len) {
+            fprintf(stderr, "error: --recipe '%s': empty item %d (%s)\n", s, item, expected);
+            return -1;
+        }
+        for (int r = 0; r < R_COUNT; r++)
+            if ((strlen(RECIPE[r]) == len && !strncmp(p, RECIPE[r], len)) || (len == 3 && !strncmp(p, "all", 3)))
+                want[r] = found = 1;
+        if (!found) {
+            fprintf(stderr, "error: --recipe: unknown recipe '%.*s' (item %d; %s)\n", (int)len, p, item, expected);
+            return -1;
+        }
+        if (!p[len]) return 0;
+        p += len + 1;
+    }
+}
+
+/* 2·M·N·K FLOP per run, over every run the command would make (recipes x (warmup + iters) x shapes): a typo in
+   --iters or --shapes is refused instead of running for days. The default CUDA set is ~1.5e15. */
+#define GEMM_MAX_FLOP 1e17
+
+static int check_total_work(const bench_shape *sh, int nsh, const int *want, int warmup, int iters) {
+    int nrec = 0;
+    for (int r = 0; r < R_COUNT; r++) nrec += want[r];
+    double flop = 0;
+    for (int i = 0; i < nsh; i++) flop += 2.0 * sh[i].m * sh[i].n * sh[i].k;
+    flop *= (double)nrec * (warmup + iters);
+    if (flop <= GEMM_MAX_FLOP) return 0;
+    fprintf(stderr, "error: --shapes/--iters/--warmup: total work %.3g FLOP (%d recipes x %d runs x shapes) is over "
+                    "the limit of %.0e FLOP; lower --iters or the shapes\n", flop, nrec, warmup + iters, GEMM_MAX_FLOP);
+    return -1;
+}
+
 int bench_gemm(int argc, char **argv) {
     const char *device = "auto", *shapes = NULL, *recipes = "all", *outs = "auto";
     int iters = 10, warmup = 2, json = 0, seed = 1;
     double init_scale = 1.0;
     const cli_flag flags[] = {
         {"device", FLAG_STR, &device, "cpu | cuda | auto"},
-        {"shapes", FLAG_STR, &shapes, "M,N,K[;M,N,K...], multiples of 128 (default: gpu-facts table or CPU set)"},
+        {"shapes", FLAG_STR, &shapes, "M,N,K[;M,N,K...]: up to 64 shapes, each value a multiple of 128 in [128, "
+                                      "1048576], each of M*K, N*K, M*N at most 2^32 (default: gpu-facts table or CPU "
+                                      "set)"},
         {"recipe", FLAG_STR, &recipes, "all or a comma list of fp32,bf16,fp8-tensor,fp8-block,fp8-linear,fp8-1x128"},
-        {"out", FLAG_STR, &outs, "output dtype: f32 | bf16 | auto (bf16 on cuda, f32 on cpu)"},
-        {"iters", FLAG_INT, &iters, "timed runs per case (median reported)", FP8LAB_RANGE(1, 100000)},
+        {"out", FLAG_STR, &outs, "output dtype: f32 | bf16 | auto (bf16 on cuda, f32 on cpu; fp32 rows are FP32)"},
+        {"iters", FLAG_INT, &iters, "timed runs per case (median reported; 2MNK x (warmup + iters) x recipes, "
+                                    "summed over the shapes, must stay <= 1e17 FLOP)", FP8LAB_RANGE(1, 100000)},
         {"warmup", FLAG_INT, &warmup, "untimed runs first", FP8LAB_RANGE(0, 10000)},
-        {"init-scale", FLAG_DOUBLE, &init_scale, "standard deviation multiplier of the random inputs", FP8LAB_RANGE_POS(1e30)},
+        /* inputs stay finite and normal in FP32, BF16 and E4M3 (after scaling) for any K up to 2^20 */
+        {"init-scale", FLAG_DOUBLE, &init_scale, "standard deviation multiplier of the random inputs",
+         FP8LAB_RANGE(1e-6, 1e6)},
         {"seed", FLAG_INT, &seed, "random seed", FP8LAB_RANGE(0, 2147483647)},
         {"json", FLAG_BOOL, &json, "print one JSON object"},
     };
     int rc = cli_parse("fp8lab bench gemm [flags]", flags, CLI_NFLAGS(flags), argc, argv);
     if (rc) return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
-    if (iters < 1 || warmup < 0) {
-        fprintf(stderr, "error: --iters must be >= 1 and --warmup >= 0 (got %d, %d)\n", iters, warmup);
-        return FP8LAB_EXIT_USAGE;
-    }
     int want[R_COUNT] = {0};
-    if (!strcmp(recipes, "all")) {
-        for (int r = 0; r < R_COUNT; r++) want[r] = 1;
-    } else {
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", recipes);
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            int found = 0;
-            for (int r = 0; r < R_COUNT; r++)
-                if (!strcmp(tok, RECIPE[r])) want[r] = found = 1;
-            if (!found) {
-                fprintf(stderr, "error: --recipe: unknown recipe '%s' (expected all, fp32, bf16, fp8-tensor, "
-                                "fp8-block, fp8-linear or fp8-1x128)\n", tok);
-                return FP8LAB_EXIT_USAGE;
-            }
-        }
-    }
+    if (parse_recipes(recipes, want)) return FP8LAB_EXIT_USAGE;
     if (strcmp(outs, "auto") && strcmp(outs, "f32") && strcmp(outs, "bf16")) {
         fprintf(stderr, "error: --out: unknown dtype '%s' (expected f32, bf16 or auto)\n", outs);
         return FP8LAB_EXIT_USAGE;
@@ -337,20 +446,22 @@ int bench_gemm(int argc, char **argv) {
     const int is_cpu = !strcmp(be->name, "cpu");
     if (is_cpu) want[R_FP32] = 1; /* the CPU baseline is always measured */
     int nsh = bench_parse_shapes("shapes", shapes ? shapes : is_cpu ? CPU_SHAPES : CUDA_SHAPES, 3, 128, sh, 64);
-    if (nsh < 0) {
+    if (nsh < 0 || check_total_work(sh, nsh, want, warmup, iters)) {
         be->destroy(be);
         return FP8LAB_EXIT_USAGE;
     }
     fp8lab_out_dtype out = !strcmp(outs, "f32") || (!strcmp(outs, "auto") && is_cpu) ? FP8LAB_F32 : FP8LAB_BF16;
     fp8lab_device_info di;
     be->info(be, &di);
-    gemm_result *res = calloc((size_t)nsh * R_COUNT, sizeof *res);
-    int nres = 0, status = 0;
-    for (int i = 0; i < nsh && !status && res; i++) {
+    const gemm_opts o = {.di = &di, .want = want, .out = out, .warmup = warmup, .iters = iters,
+                         .init_scale = init_scale, .seed = (unsigned)seed};
+    gemm_result *res = bench_malloc("bench gemm", "results", sizeof *res * (size_t)nsh * R_COUNT);
+    int nres = 0, status = res ? 0 : 1;
+    for (int i = 0; i < nsh && !status; i++) {
         if (!json) fprintf(stderr, "bench gemm: %dx%dx%d ...\n", sh[i].m, sh[i].n, sh[i].k);
-        status = bench_shape_recipes(be, &di, sh[i], want, out, warmup, iters, init_scale, (unsigned)seed, res, &nres);
+        status = bench_shape_recipes(be, sh[i], &o, res, &nres);
     }
-    if (!status && res) {
+    if (!status) {
         if (json) print_json(&di, be->name, out, res, nres);
         else print_table(&di, be->name, out, iters, res, nres);
     }

@@ -54,22 +54,104 @@ static int op_run(fp8lab_backend *be, quant_op op, quant_bufs *b, int rows, int 
     }
 }
 
+static void bufs_free(fp8lab_backend *be, quant_bufs *b) {
+    void *p[] = {b->x, b->y, b->q, b->qt, b->s, b->st};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) be->free(be, p[i]);
+    *b = (quant_bufs){0};
+}
+
+/* Device buffers for one rows x cols shape; 0, or 1 with the backend's error (naming the bytes) set. */
+static int bufs_alloc(fp8lab_backend *be, quant_bufs *b, int rows, int cols) {
+    const size_t n = (size_t)rows * cols;
+    return !(b->x = be->alloc(be, n * 4)) || !(b->y = be->alloc(be, n * 4)) || !(b->q = be->alloc(be, n)) ||
+           !(b->qt = be->alloc(be, n)) || !(b->s = be->alloc(be, sizeof(float) * (n / 128 + 4 * (size_t)rows))) ||
+           !(b->st = be->alloc(be, sizeof(float) * (n / 128 + 4 * (size_t)cols)));
+}
+
+/* Host bytes of one shape: the FP32 input staged on the host, plus, when the device is the host (CPU backend),
+   the buffers above and the fused transpose's temporary. */
+static double shape_host_bytes(double n, int is_cpu) {
+    return 4 * n + (is_cpu ? 4 * n + 4 * n + 2 * n + n / 16 + 4 * n : 0);
+}
+
+/* Every op's minimum traffic over every run the command would make: a typo in --iters or --shapes is refused
+   instead of running for days. The default CUDA set moves ~2e11 bytes. */
+#define QUANT_MAX_BYTES 1e15
+
+static int check_total_traffic(const bench_shape *sh, int nsh, int warmup, int iters) {
+    double bytes = 0;
+    for (int i = 0; i < nsh; i++)
+        for (int op = 0; op < Q_COUNT; op++) bytes += op_bytes((quant_op)op, (double)sh[i].m * sh[i].n);
+    bytes *= (double)(warmup + iters);
+    if (bytes <= QUANT_MAX_BYTES) return 0;
+    fprintf(stderr, "error: --shapes/--iters/--warmup: total traffic %.3g bytes (%d ops x %d runs x shapes) is over "
+                    "the limit of %.0e bytes; lower --iters or the shapes\n", bytes, Q_COUNT, warmup + iters,
+            QUANT_MAX_BYTES);
+    return -1;
+}
+
+/* Times every op on one shape, printing or appending its rows. 0, or 1 after printing an error. */
+static int run_shape(fp8lab_backend *be, bench_shape sh, int warmup, int iters, double *t, int json, cJSON *arr) {
+    const int rows = sh.m, cols = sh.n;
+    const size_t n = (size_t)rows * cols; /* <= BENCH_MAX_ELEMS (bench_parse_shapes) */
+    char what[64];
+    snprintf(what, sizeof what, "bench quant %dx%d", rows, cols);
+    if (bench_host_mem_check(what, shape_host_bytes((double)n, !strcmp(be->name, "cpu")))) return 1;
+    quant_bufs b = {0};
+    float *h = bench_malloc(what, "the input", n * 4);
+    int status = h ? bufs_alloc(be, &b, rows, cols) : 1;
+    if (h && !status) {
+        fp8lab_rng rng;
+        fp8lab_rng_seed(&rng, 7);
+        for (size_t j = 0; j < n; j++) h[j] = (float)fp8lab_rng_normal(&rng);
+        status = be->copy_h2d(be, b.x, h, n * 4) != 0;
+    }
+    double copy_gbs = 0;
+    for (int op = 0; op < Q_COUNT && !status; op++) {
+        /* warmup + iters <= 110000: the flags' ranges */
+        for (int it = 0; it < warmup + iters && !status; it++) {
+            be->sync(be);
+            double t0 = fp8lab_now();
+            status = op_run(be, (quant_op)op, &b, rows, cols) || be->sync(be);
+            if (it >= warmup) t[it - warmup] = fp8lab_now() - t0;
+        }
+        if (status) break;
+        double ms = 1e3 * bench_median(t, iters), gbs = op_bytes((quant_op)op, (double)n) / (ms * 1e-3) / 1e9;
+        if (op == Q_COPY) copy_gbs = gbs;
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "rows", rows);
+            cJSON_AddNumberToObject(o, "cols", cols);
+            cJSON_AddStringToObject(o, "op", QOP[op]);
+            cJSON_AddNumberToObject(o, "ms", ms);
+            cJSON_AddNumberToObject(o, "gbps", gbs);
+            cJSON_AddNumberToObject(o, "vs_copy", gbs / copy_gbs);
+            cJSON_AddItemToArray(arr, o);
+        } else {
+            printf("%6d %6d  %-14s %9.4f %9.1f %7.0f%%\n", rows, cols, QOP[op], ms, gbs, 100 * gbs / copy_gbs);
+        }
+    }
+    /* a host allocation failure printed its own message; the rest left theirs with the library */
+    if (status && h) fprintf(stderr, "error: %s: %s\n", what, fp8lab_last_error());
+    bufs_free(be, &b);
+    free(h);
+    return status;
+}
+
 int bench_quant(int argc, char **argv) {
     const char *device = "auto", *shapes = NULL;
     int iters = 20, warmup = 3, json = 0;
     const cli_flag flags[] = {
         {"device", FLAG_STR, &device, "cpu | cuda | auto"},
-        {"shapes", FLAG_STR, &shapes, "ROWS,COLS[;...], multiples of 128"},
-        {"iters", FLAG_INT, &iters, "timed runs per case (median reported)", FP8LAB_RANGE(1, 100000)},
+        {"shapes", FLAG_STR, &shapes, "ROWS,COLS[;...]: up to 32 shapes, each value a multiple of 128 in [128, "
+                                      "1048576], ROWS*COLS at most 2^32"},
+        {"iters", FLAG_INT, &iters, "timed runs per case (median reported; the bytes every op moves x (warmup + "
+                                    "iters), summed over the shapes, must stay <= 1e15)", FP8LAB_RANGE(1, 100000)},
         {"warmup", FLAG_INT, &warmup, "untimed runs first", FP8LAB_RANGE(0, 10000)},
         {"json", FLAG_BOOL, &json, "print one JSON object"},
     };
     int rc = cli_parse("fp8lab bench quant [flags]", flags, CLI_NFLAGS(flags), argc, argv);
     if (rc) return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
-    if (iters < 1 || warmup < 0) {
-        fprintf(stderr, "error: --iters must be >= 1 and --warmup >= 0 (got %d, %d)\n", iters, warmup);
-        return FP8LAB_EXIT_USAGE;
-    }
     if (cli_check_device(device)) return FP8LAB_EXIT_USAGE;
     fp8lab_backend *be = fp8lab_backend_create(device);
     if (!be) {
@@ -79,7 +161,7 @@ int bench_quant(int argc, char **argv) {
     bench_shape sh[32];
     int nsh = bench_parse_shapes("shapes", shapes ? shapes : strcmp(be->name, "cpu") ? CUDA_SHAPES : CPU_SHAPES, 2,
                                  128, sh, 32);
-    if (nsh < 0) {
+    if (nsh < 0 || check_total_traffic(sh, nsh, warmup, iters)) {
         be->destroy(be);
         return FP8LAB_EXIT_USAGE;
     }
@@ -94,59 +176,9 @@ int bench_quant(int argc, char **argv) {
         printf("fp8lab bench quant: measured on %s (backend %s), median of %d runs\n", di.name, be->name, iters);
         printf("%6s %6s  %-14s %9s %9s %8s\n", "rows", "cols", "op", "ms", "GB/s", "vs copy");
     }
-    int status = 0;
-    double *t = malloc(sizeof(double) * (size_t)iters);
-    for (int i = 0; i < nsh && !status && t; i++) {
-        const int rows = sh[i].m, cols = sh[i].n;
-        const size_t n = (size_t)rows * cols;
-        quant_bufs b = {0};
-        b.x = be->alloc(be, n * 4);
-        b.y = be->alloc(be, n * 4);
-        b.q = be->alloc(be, n);
-        b.qt = be->alloc(be, n);
-        b.s = be->alloc(be, sizeof(float) * (n / 128 + 4 * (size_t)rows));
-        b.st = be->alloc(be, sizeof(float) * (n / 128 + 4 * (size_t)cols));
-        float *h = malloc(n * 4);
-        status = !b.x || !b.y || !b.q || !b.qt || !b.s || !b.st || !h;
-        if (!status) {
-            fp8lab_rng rng;
-            fp8lab_rng_seed(&rng, 7);
-            for (size_t j = 0; j < n; j++) h[j] = (float)fp8lab_rng_normal(&rng);
-            status = be->copy_h2d(be, b.x, h, n * 4);
-        }
-        double copy_gbs = 0;
-        for (int op = 0; op < Q_COUNT && !status; op++) {
-            for (int it = 0; it < warmup + iters && !status; it++) {
-                be->sync(be);
-                double t0 = fp8lab_now();
-                status = op_run(be, (quant_op)op, &b, rows, cols) || be->sync(be);
-                if (it >= warmup) t[it - warmup] = fp8lab_now() - t0;
-            }
-            if (status) break;
-            double ms = 1e3 * bench_median(t, iters), gbs = op_bytes((quant_op)op, (double)n) / (ms * 1e-3) / 1e9;
-            if (op == Q_COPY) copy_gbs = gbs;
-            if (json) {
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddNumberToObject(o, "rows", rows);
-                cJSON_AddNumberToObject(o, "cols", cols);
-                cJSON_AddStringToObject(o, "op", QOP[op]);
-                cJSON_AddNumberToObject(o, "ms", ms);
-                cJSON_AddNumberToObject(o, "gbps", gbs);
-                cJSON_AddNumberToObject(o, "vs_copy", gbs / copy_gbs);
-                cJSON_AddItemToArray(arr, o);
-            } else {
-                printf("%6d %6d  %-14s %9.4f %9.1f %7.0f%%\n", rows, cols, QOP[op], ms, gbs, 100 * gbs / copy_gbs);
-            }
-        }
-        if (status) fprintf(stderr, "error: bench quant %dx%d: %s\n", rows, cols, fp8lab_last_error());
-        be->free(be, b.x);
-        be->free(be, b.y);
-        be->free(be, b.q);
-        be->free(be, b.qt);
-        be->free(be, b.s);
-        be->free(be, b.st);
-        free(h);
-    }
+    double *t = bench_malloc("bench quant", "timings", sizeof(double) * (size_t)iters);
+    int status = !t || !root || !arr;
+    for (int i = 0; i < nsh && !status; i++) status = run_shape(be, sh[i], warmup, iters, t, json, arr);
     if (!status && json) {
         char *s = cJSON_Print(root);
         puts(s);

@@ -20,36 +20,57 @@ enum { NFACTS = sizeof FACTS / sizeof FACTS[0], FACTS_SMS = 132 };
 
 static double ceil_div(double a, double b) { return ceil(a / b); }
 
-static double shape_eff(int tile, double m, double n, double k, double k0, int sms) {
+/* Useful share of the output tiles times that of the last wave: the k0-free part of shape_eff. */
+static double shape_q(int tile, double m, double n, int sms) {
     double tm = ceil_div(m, tile), tn = ceil_div(n, tile);
     double q_tile = (m * n) / (tm * tile * tn * tile);
     double tiles = tm * tn, waves = ceil_div(tiles, sms);
-    double q_wave = tiles / (waves * sms);
-    return q_tile * q_wave * k / (k + k0);
+    return q_tile * (tiles / (waves * sms));
 }
 
-void fp8lab_kernel_model_fit(fp8lab_kernel_model *km, int r, const fp8lab_gemm_point *p, int n, int sms) {
+static double shape_eff(int tile, double m, double n, double k, double k0, int sms) {
+    return shape_q(tile, m, n, sms) * k / (k + k0);
+}
+
+/* Points fitted without a heap allocation: the default table and typical bench gemm files. */
+enum { FIT_STACK_POINTS = 64 };
+
+int fp8lab_kernel_model_fit(fp8lab_kernel_model *km, int r, const fp8lab_gemm_point *p, int n, int sms) {
+    if (n < 1 || sms < 1 || r < 0 || r >= FP8LAB_NRECIPES) {
+        FP8LAB_ERR("kernel model fit: recipe %d, %d points, %d SMs (expected a recipe in [0, %d), >= 1 point and "
+                   ">= 1 SM)", r, n, sms, FP8LAB_NRECIPES);
+        return -1;
+    }
+    /* ln(eff / shape_eff) = base_i + ln(k_i + k0): only the last term depends on k0, so each grid step costs one
+       log per point (the calibration loader hands over up to ~10^5 points) */
+    double stack[2 * FIT_STACK_POINTS];
+    double *base = n <= FIT_STACK_POINTS ? stack : malloc(2 * sizeof(double) * (size_t)n);
+    if (!base) {
+        FP8LAB_ERR_RT("kernel model fit: out of memory for %d points (%zu bytes)", n, 2 * sizeof(double) * (size_t)n);
+        return -1;
+    }
+    double *x = base + n;
+    for (int i = 0; i < n; i++) base[i] = log(p[i].eff / (shape_q(km->tile, p[i].m, p[i].n, sms) * p[i].k));
     double best = INFINITY, best_k0 = 0, best_e = 0.7;
-    /* k0 on a grid (the fit is 1-D once e_max is eliminated in closed form) */
+    /* k0 on a grid (the fit is 1-D once e_max is eliminated in closed form: ln e_max = mean of x) */
     for (double k0 = 0; k0 <= 4096; k0 += 8) {
         double sl = 0;
-        for (int i = 0; i < n; i++) sl += log(p[i].eff / shape_eff(km->tile, p[i].m, p[i].n, p[i].k, k0, sms));
+        for (int i = 0; i < n; i++) sl += x[i] = base[i] + log(p[i].k + k0);
         double le = sl / n, err = 0;
-        for (int i = 0; i < n; i++) {
-            double d = le + log(shape_eff(km->tile, p[i].m, p[i].n, p[i].k, k0, sms)) - log(p[i].eff);
-            err += d * d;
-        }
+        for (int i = 0; i < n; i++) err += (le - x[i]) * (le - x[i]);
         if (err < best - 1e-12) {
             best = err;
             best_k0 = k0;
             best_e = exp(le);
         }
     }
+    if (base != stack) free(base);
     km->e_max[r] = best_e > 1 ? 1 : best_e;
     km->k0[r] = best_k0;
     km->rms_log_err[r] = sqrt(best / n);
     km->npoints[r] = n;
     km->fit_sms = sms;
+    return 0;
 }
 
 void fp8lab_kernel_model_default(fp8lab_kernel_model *km) {
@@ -75,90 +96,206 @@ void fp8lab_kernel_model_default(fp8lab_kernel_model *km) {
     snprintf(km->source, sizeof km->source, "cuBLASLt table in shared/gpu-facts.md (H200, %d shapes)", NFACTS);
 }
 
+/* Calibration rows: the four recipes the model fits, then bench gemm's two rows it reads but does not fit
+   (quantize+GEMM, and the Wgrad 1x128 x 1x128 form). */
+enum { RECIPE_LINEAR = FP8LAB_NRECIPES, RECIPE_1x128, RECIPE_NAMES };
+static const char *const RECIPE_NAME[RECIPE_NAMES] = {"bf16", "fp8-tensor", "fp8-block", "fp32", "fp8-linear",
+                                                      "fp8-1x128"};
+/* bench gemm's own bound on M, N and K: a calibration row is a GEMM that command measured */
+#define CALIB_MAX_DIM 1048576
+/* TFLOP/s: far above any dense peak shipped or announced, so a stated peak beyond it is a broken file */
+#define CALIB_MAX_PEAK 1e5
+
+typedef struct {
+    double m, n, k, tflops;
+    int recipe, row;
+} calib_row;
+
+typedef struct {
+    const char *path;
+    const fp8lab_gpu *gpu;
+    double peak[FP8LAB_NRECIPES]; /* the file's peak_tflops per recipe; 0 = not stated */
+} calib_ctx;
+
 static int recipe_index(const char *s) {
-    static const char *names[FP8LAB_NRECIPES] = {"bf16", "fp8-tensor", "fp8-block", "fp32"};
-    for (int i = 0; i < FP8LAB_NRECIPES; i++)
-        if (!strcmp(s, names[i])) return i;
+    for (int i = 0; i < RECIPE_NAMES; i++)
+        if (!strcmp(s, RECIPE_NAME[i])) return i;
     return -1;
 }
 
-int fp8lab_kernel_model_calibrate(fp8lab_kernel_model *km, const char *path, int device_sms) {
-    cJSON *root = fp8lab_json_load(path);
-    if (!root) return -1;
-    int rc = -1;
+static fp8lab_prec recipe_prec(int r) {
+    return r == FP8LAB_RECIPE_BF16 ? FP8LAB_PREC_BF16 : r == FP8LAB_RECIPE_FP32 ? FP8LAB_PREC_FP32 : FP8LAB_PREC_FP8;
+}
+
+static double file_peak(const calib_ctx *c, int r) {
+    return c->peak[r < FP8LAB_NRECIPES ? r : FP8LAB_RECIPE_FP8_BLOCK];
+}
+
+static int read_peaks(calib_ctx *c, const cJSON *root) {
     const cJSON *pk = cJSON_GetObjectItemCaseSensitive(root, "peak_tflops");
-    const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "results");
-    double peaks[FP8LAB_NRECIPES] = {0};
-    char dev[96] = "unknown device";
-    fp8lab_gemm_point *pts = NULL;
-    int *rec = NULL;
     if (!cJSON_IsObject(pk)) {
-        FP8LAB_ERR("%s: key peak_tflops: %s", path, pk ? "expected an object" : "missing");
-        goto done;
+        FP8LAB_ERR("%s: key peak_tflops: %s", c->path, pk ? "expected an object" : "missing");
+        return -1;
     }
-    if (fp8lab_json_num(path, pk, "peak_tflops.", "bf16", 0, FP8LAB_RANGE_POS(1e9), &peaks[0])) {
+    const fp8lab_range r = FP8LAB_RANGE_POS(CALIB_MAX_PEAK);
+    if (fp8lab_json_num(c->path, pk, "peak_tflops.", "bf16", 0, r, &c->peak[FP8LAB_RECIPE_BF16])) {
         /* a CPU run of bench gemm has no dense peak to turn TFLOP/s into efficiency */
         char why[512];
         snprintf(why, sizeof why, "%s", fp8lab_last_error());
         FP8LAB_ERR("%s (hint: calibrate from a GPU run of fp8lab bench gemm --json; CPU runs have no peak)", why);
-        goto done;
+        return -1;
     }
-    if (fp8lab_json_num(path, pk, "peak_tflops.", "fp8", 1, FP8LAB_RANGE_POS(1e9), &peaks[1]) < 0) goto done;
-    peaks[2] = peaks[1];
-    if (fp8lab_json_num(path, pk, "peak_tflops.", "fp32", 1, FP8LAB_RANGE_POS(1e9), &peaks[3]) < 0) goto done;
-    if (fp8lab_json_str(path, root, "", "device", 1, dev, sizeof dev) < 0) goto done;
-    int n = cJSON_GetArraySize(res);
-    if (!cJSON_IsArray(res) || n == 0) {
+    if (fp8lab_json_num(c->path, pk, "peak_tflops.", "fp8", 1, r, &c->peak[FP8LAB_RECIPE_FP8_TENSOR]) < 0 ||
+        fp8lab_json_num(c->path, pk, "peak_tflops.", "fp32", 1, r, &c->peak[FP8LAB_RECIPE_FP32]) < 0)
+        return -1;
+    c->peak[FP8LAB_RECIPE_FP8_BLOCK] = c->peak[FP8LAB_RECIPE_FP8_TENSOR];
+    return 0;
+}
+
+/* TFLOP/s of row i: within the file's own peak for its precision (every row, fitted or not: one above it says
+   the file is wrong), and within the cluster GPU's peak when the caller gave one. */
+static int read_tflops(const calib_ctx *c, const cJSON *it, const char *pre, int recipe, double *out) {
+    const double peak = file_peak(c, recipe);
+    if (!(peak > 0) && recipe < FP8LAB_NRECIPES) {
+        FP8LAB_ERR("%s: key peak_tflops.%s: missing, needed for %srecipe %s", c->path,
+                   recipe == FP8LAB_RECIPE_FP32 ? "fp32" : "fp8", pre, RECIPE_NAME[recipe]);
+        return -1;
+    }
+    if (fp8lab_json_num(c->path, it, pre, "tflops", 0, FP8LAB_RANGE_POS(peak > 0 ? peak : CALIB_MAX_PEAK), out))
+        return -1;
+    const double gpu_peak = recipe < FP8LAB_NRECIPES && c->gpu ? c->gpu->peak_tflops[recipe_prec(recipe)] : 0;
+    if (gpu_peak > 0 && *out > gpu_peak) {
+        FP8LAB_ERR("%s: key %stflops: %.17g is above the %s peak %g TFLOP/s of the cluster's GPU (allowed (0, %g]; "
+                   "calibrate from a run on that GPU)", c->path, pre, *out, c->gpu->name, gpu_peak, gpu_peak);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_row(const calib_ctx *c, const cJSON *it, int i, calib_row *row) {
+    char pre[40], rn[32];
+    snprintf(pre, sizeof pre, "results[%d].", i);
+    if (!cJSON_IsObject(it)) {
+        FP8LAB_ERR("%s: key results[%d]: expected an object with m, n, k, recipe and tflops", c->path, i);
+        return -1;
+    }
+    if (fp8lab_json_str(c->path, it, pre, "recipe", 0, rn, sizeof rn)) return -1;
+    row->recipe = recipe_index(rn);
+    row->row = i;
+    if (row->recipe < 0) {
+        FP8LAB_ERR("%s: key %srecipe: unknown recipe '%s' (expected bf16, fp8-tensor, fp8-block, fp32, or "
+                   "fp8-linear / fp8-1x128, which are read and not fitted)", c->path, pre, rn);
+        return -1;
+    }
+    /* whole numbers: m = 1e-300 once made a 1e296 s step */
+    const fp8lab_range dim = FP8LAB_RANGE(1, CALIB_MAX_DIM);
+    long m, n, k;
+    if (fp8lab_json_int(c->path, it, pre, "m", 0, dim, &m) || fp8lab_json_int(c->path, it, pre, "n", 0, dim, &n) ||
+        fp8lab_json_int(c->path, it, pre, "k", 0, dim, &k) || read_tflops(c, it, pre, row->recipe, &row->tflops))
+        return -1;
+    row->m = (double)m, row->n = (double)n, row->k = (double)k;
+    return 0;
+}
+
+/* Orders rows by recipe, then shape, then position: each recipe's rows become one slice and duplicates
+   neighbours. */
+static int cmp_row(const void *pa, const void *pb) {
+    const calib_row *a = pa, *b = pb;
+    if (a->recipe != b->recipe) return a->recipe < b->recipe ? -1 : 1;
+    const double d[3][2] = {{a->m, b->m}, {a->n, b->n}, {a->k, b->k}};
+    for (int i = 0; i < 3; i++)
+        if (d[i][0] != d[i][1]) return d[i][0] < d[i][1] ? -1 : 1;
+    return (a->row > b->row) - (a->row < b->row);
+}
+
+static int same_shape(const calib_row *a, const calib_row *b) {
+    return a->recipe == b->recipe && a->m == b->m && a->n == b->n && a->k == b->k;
+}
+
+/* Two measurements of one GEMM would weigh that shape twice in the fit; bench gemm never writes them. */
+static int refuse_duplicates(const calib_ctx *c, const calib_row *rows, int n) {
+    for (int i = 1; i < n; i++)
+        if (same_shape(&rows[i - 1], &rows[i])) {
+            FP8LAB_ERR("%s: results[%d] and results[%d] both measure recipe %s at m=%.0f n=%.0f k=%.0f (duplicate "
+                       "rows; keep one)", c->path, rows[i - 1].row, rows[i].row, RECIPE_NAME[rows[i].recipe],
+                       rows[i].m, rows[i].n, rows[i].k);
+            return -1;
+        }
+    return 0;
+}
+
+/* Fits every recipe that has rows into *fit (rows sorted by recipe); *used counts the points fitted. */
+static int fit_recipes(const calib_ctx *c, const calib_row *rows, int n, fp8lab_kernel_model *fit, int *used) {
+    fp8lab_gemm_point *pts = malloc(sizeof *pts * (size_t)n);
+    if (!pts) {
+        FP8LAB_ERR_RT("%s: out of memory for %d points (%zu bytes)", c->path, n, sizeof *pts * (size_t)n);
+        return -1;
+    }
+    int rc = 0, lo = 0;
+    *used = 0;
+    while (lo < n && !rc && rows[lo].recipe < FP8LAB_NRECIPES) {
+        const int r = rows[lo].recipe;
+        int hi = lo;
+        for (; hi < n && rows[hi].recipe == r; hi++)
+            pts[hi - lo] = (fp8lab_gemm_point){rows[hi].m, rows[hi].n, rows[hi].k, rows[hi].tflops / c->peak[r]};
+        rc = fp8lab_kernel_model_fit(fit, r, pts, hi - lo, c->gpu->sms);
+        *used += hi - lo;
+        lo = hi;
+    }
+    free(pts);
+    return rc;
+}
+
+int fp8lab_kernel_model_calibrate_gpu(fp8lab_kernel_model *km, const char *path, const fp8lab_gpu *gpu) {
+    if (gpu->sms < 1) {
+        FP8LAB_ERR("%s: cannot calibrate for GPU %s with SM count %d (expected >= 1)", path, gpu->name, gpu->sms);
+        return -1;
+    }
+    cJSON *root = fp8lab_json_load(path);
+    if (!root) return -1;
+    int rc = -1, used = 0;
+    calib_ctx c = {.path = path, .gpu = gpu};
+    calib_row *rows = NULL;
+    char dev[96] = "unknown device";
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "results");
+    const int n = cJSON_GetArraySize(res);
+    if (read_peaks(&c, root) || fp8lab_json_str(path, root, "", "device", 1, dev, sizeof dev) < 0) goto done;
+    if (!cJSON_IsArray(res) || n <= 0) {
         FP8LAB_ERR("%s: key results: expected a non-empty array", path);
         goto done;
     }
-    pts = calloc((size_t)n, sizeof *pts);
-    rec = calloc((size_t)n, sizeof *rec);
-    if (!pts || !rec) {
-        FP8LAB_ERR_RT("%s: out of memory", path);
+    rows = calloc((size_t)n, sizeof *rows);
+    if (!rows) {
+        FP8LAB_ERR_RT("%s: out of memory for %d rows (%zu bytes)", path, n, sizeof *rows * (size_t)n);
         goto done;
     }
-    for (int i = 0; i < n; i++) {
-        const cJSON *it = cJSON_GetArrayItem(res, i);
-        char pre[32], rn[32];
-        double tf;
-        snprintf(pre, sizeof pre, "results[%d].", i);
-        if (fp8lab_json_str(path, it, pre, "recipe", 0, rn, sizeof rn) ||
-            fp8lab_json_num(path, it, pre, "m", 0, FP8LAB_RANGE_POS(1e9), &pts[i].m) ||
-            fp8lab_json_num(path, it, pre, "n", 0, FP8LAB_RANGE_POS(1e9), &pts[i].n) ||
-            fp8lab_json_num(path, it, pre, "k", 0, FP8LAB_RANGE_POS(1e9), &pts[i].k) || fp8lab_json_num(path, it, pre, "tflops", 0, FP8LAB_RANGE_POS(1e9), &tf))
-            goto done;
-        rec[i] = recipe_index(rn);
-        /* bench gemm rows the kernel model has no use for: quantize+GEMM and the Wgrad (1x128 x 1x128) form */
-        if (rec[i] < 0 && (!strcmp(rn, "fp8-linear") || !strcmp(rn, "fp8-1x128"))) continue;
-        if (rec[i] < 0) {
-            FP8LAB_ERR("%s: key %srecipe: unknown recipe '%s' (expected bf16, fp8-tensor, fp8-block, fp32)", path,
-                       pre, rn);
-            goto done;
-        }
-        if (peaks[rec[i]] <= 0) {
-            FP8LAB_ERR("%s: key peak_tflops.%s: missing, needed for %srecipe %s", path, rec[i] == 3 ? "fp32" : "fp8",
-                       pre, rn);
-            goto done;
-        }
-        pts[i].eff = tf / peaks[rec[i]];
+    /* walk the list: cJSON_GetArrayItem(res, i) starts from the head each time, quadratic in the rows */
+    int i = 0;
+    for (const cJSON *it = res->child; it && i < n; it = it->next, i++)
+        if (read_row(&c, it, i, &rows[i])) goto done;
+    qsort(rows, (size_t)n, sizeof *rows, cmp_row);
+    if (refuse_duplicates(&c, rows, n)) goto done;
+    if (rows[0].recipe >= FP8LAB_NRECIPES) {
+        FP8LAB_ERR("%s: no usable row: the kernel model fits recipes bf16, fp8-tensor, fp8-block, fp32 and the file "
+                   "has only fp8-linear / fp8-1x128 rows", path);
+        goto done;
     }
-    for (int r = 0; r < FP8LAB_NRECIPES; r++) {
-        fp8lab_gemm_point sel[256];
-        int ns = 0;
-        for (int i = 0; i < n && ns < 256; i++)
-            if (rec[i] == r) sel[ns++] = pts[i];
-        if (ns) fp8lab_kernel_model_fit(km, r, sel, ns, device_sms);
-    }
-    int used = 0;
-    for (int i = 0; i < n; i++) used += rec[i] >= 0;
-    snprintf(km->source, sizeof km->source, "calibration %s (%s, %d points)", path, dev, used);
+    /* fit a copy: a failure leaves the caller's model as it was */
+    fp8lab_kernel_model fit = *km;
+    if (fit_recipes(&c, rows, n, &fit, &used)) goto done;
+    snprintf(fit.source, sizeof fit.source, "calibration %s (%s, %d points)", path, dev, used);
+    *km = fit;
     rc = 0;
 done:
-    free(pts);
-    free(rec);
+    free(rows);
     cJSON_Delete(root);
     return rc;
+}
+
+int fp8lab_kernel_model_calibrate(fp8lab_kernel_model *km, const char *path, int device_sms) {
+    /* no GPU peaks: rows are checked against the peaks the file states */
+    const fp8lab_gpu gpu = {.name = "measured", .sms = device_sms};
+    return fp8lab_kernel_model_calibrate_gpu(km, path, &gpu);
 }
 
 int fp8lab_recipe_for(fp8lab_prec p) {

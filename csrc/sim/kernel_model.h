@@ -34,10 +34,18 @@ typedef struct {
 /* Defaults fitted to the measured table in shared/gpu-facts.md. */
 void fp8lab_kernel_model_default(fp8lab_kernel_model *km);
 /* Refits every recipe that has points in a `fp8lab bench gemm --json` file (recipes "bf16", "fp8-tensor",
-   "fp8-block", "fp32"); recipes without points keep their defaults. 0, or -1 with an error naming the file. */
+   "fp8-block", "fp32"; "fp8-linear" and "fp8-1x128" rows are checked and not fitted); recipes without points keep
+   their defaults. Every row must hold whole m, n, k in [1, 1048576] and tflops in (0, the file's peak_tflops for
+   its precision], peaks in (0, 1e5]; no two rows may measure the same recipe and shape, and at least one row must
+   be fitted. O(n log n) in the rows. 0, or -1 with an error naming the file, row, key, value and range (exit 2;
+   exit 1 for out of memory), *km untouched. The points are taken as measured on a GPU with device_sms SMs. */
 int fp8lab_kernel_model_calibrate(fp8lab_kernel_model *km, const char *path, int device_sms);
-/* Fits one recipe to n points measured on a device with `sms` SMs. */
-void fp8lab_kernel_model_fit(fp8lab_kernel_model *km, int recipe, const fp8lab_gemm_point *p, int n, int sms);
+/* Same, for the cluster's GPU: its SM count, and each row's tflops must also be within gpu->peak_tflops of its
+   precision where that peak is > 0 (a row faster than the GPU was not measured on it). */
+int fp8lab_kernel_model_calibrate_gpu(fp8lab_kernel_model *km, const char *path, const fp8lab_gpu *gpu);
+/* Fits one recipe to n >= 1 points (eff in (0, 1], m, n, k >= 1) measured on a device with `sms` SMs. 0, or -1
+   with an error (bad arguments, out of memory). */
+int fp8lab_kernel_model_fit(fp8lab_kernel_model *km, int recipe, const fp8lab_gemm_point *p, int n, int sms);
 
 /* Recipe a training precision uses for its GEMMs (fp8 = 1x128 activations, 128x128 weights, as DeepSeek-V3). */
 int fp8lab_recipe_for(fp8lab_prec p);
