@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Hostile text on its way into a chart: cluster names, --title, gpu=FILE names and output paths must reach
 # gnuplot as text, never as script. Every payload tries to create a marker file; none may appear, and every
-# run still succeeds (or fails cleanly with status 2). A normal run still draws a real PNG and SVG.
+# run still succeeds (or fails cleanly with status 2). A normal run still draws a real PNG and SVG. Labels in
+# the CSV never read as spreadsheet formulas.
 set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 src=${FP8LAB_SOURCE_DIR:?run through ctest}
-command -v gnuplot >/dev/null 2>&1 || { echo "skipped: no gnuplot"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
@@ -18,6 +18,31 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 cluster_named() {
     { echo '{'; printf '  "name": %s,\n' "$2"; sed 1d "$base" | grep -v '^  "name":'; } >"$1"
 }
+
+# CSV formula injection (no chart needed): a gpu label that a spreadsheet would run as a formula reaches the
+# CSV as text, behind a single quote. gpu=NAME is NAME.json next to --cluster, so a NAME with a slash is a
+# file in a subdirectory, and the whole NAME is the label.
+evil="=cmd|' /C calc'!A0"
+mkdir -p "csvinj/${evil%%/*}"
+cluster_named "csvinj/base.json" '"=cmd|'"'"' /C calc'"'"'!A0"'
+cp "csvinj/base.json" "csvinj/$evil.json"
+cp "$base" "csvinj/@SUM(1+1).json"
+gpus="gpu=$evil,@SUM(1+1)"
+for how in vary vary2; do
+    args=(--vary "$gpus")
+    [ "$how" = vary ] || args=(--vary mfu=0.3 --vary2 "$gpus")
+    rm -f inj.csv
+    "$bin" cost curve --model "$model" --cluster csvinj/base.json --gpus 8 "${args[@]}" --csv inj.csv --plot none \
+        >/dev/null 2>err.txt || { fail "CSV injection (--$how gpu): $(cat err.txt)"; continue; }
+    cells=$(tail -n +2 inj.csv | cut -d, -f1-2)
+    if grep -qF "'$evil" <<<"$cells" && grep -qF "'@SUM(1+1)" <<<"$cells" && ! grep -qE '(^|,)[=@+-]' <<<"$cells"; then
+        echo "ok: CSV injection (--$how gpu): the labels start with a quote"
+    else
+        fail "CSV injection (--$how gpu): formula cells in: $cells"
+    fi
+done
+
+command -v gnuplot >/dev/null 2>&1 || { echo "skipped: no gnuplot"; [ "$fails" -eq 0 ] || exit 1; exit 77; }
 is_png() { [ "$(head -c 8 "$1" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; }
 markers() { ls -A "$tmp" | grep '^pwn' || true; }
 

@@ -16,6 +16,7 @@
 #include "core/num.h"
 #include "sim/curve.h"
 #include "sim/plot.h"
+#include "sim/sweep.h"
 #include "test_util.h"
 
 static char g_src[1024];
@@ -157,6 +158,56 @@ static void gpu_file_labels(void **st) {
     rmdir(dir);
 }
 
+/* copies the h100-sxm cluster file to path */
+static void copy_cluster(const char *path) {
+    char src[1200];
+    snprintf(src, sizeof src, "%s/configs/clusters/h100-sxm.json", g_src);
+    FILE *in = fopen(src, "r"), *out = fopen(path, "w");
+    assert_true(in && out);
+    for (int ch; (ch = fgetc(in)) != EOF;) fputc(ch, out);
+    fclose(in), fclose(out);
+}
+
+/* CSV injection: a text label a spreadsheet would run as a formula is written with a leading quote; numbers,
+   even "-0", are written as they are. */
+static void csv_formula_cells(void **st) {
+    (void)st;
+    const char *stems[] = {"=1+2", "+3", "-4+5", "@SUM(A1)", "=a\"b", "plain"};
+    const char *cells[] = {"\n'=1+2,", "\n'+3,", "\n'-4+5,", "\n'@SUM(A1),", "\n\"'=a\"\"b\",", "\nplain,"};
+    enum { N = sizeof stems / sizeof stems[0] };
+    char dir[] = "/tmp/fp8lab_sweep_XXXXXX", path[N][1200], spec[8000] = "gpu=";
+    assert_non_null(mkdtemp(dir));
+    for (int k = 0; k < N; k++) {
+        snprintf(path[k], sizeof path[k], "%s/%s.json", dir, stems[k]);
+        copy_cluster(path[k]);
+        snprintf(spec + strlen(spec), sizeof spec - strlen(spec), "%s%s", k ? "," : "", path[k]);
+    }
+    assert_int_equal(parse(spec), 0);
+    fp8lab_curve_point pts[N] = {{0}};
+    for (int k = 0; k < N; k++) pts[k] = (fp8lab_curve_point){.ok = 1, .i1 = k, .gpus = 8};
+    char *csv = fp8lab_curve_csv(g_s, NULL, pts);
+    assert_non_null(csv);
+    for (int k = 0; k < N; k++)
+        if (!strstr(csv, cells[k])) fail_msg("no cell %s in:\n%s", cells[k] + 1, csv);
+    free(csv);
+    /* the same label as sweep 2 */
+    assert_int_equal(fp8lab_sweep_parse_flag("--vary2", spec, ".", 16, g_s2), 0);
+    assert_int_equal(parse("mfu=0.5"), 0);
+    pts[0] = (fp8lab_curve_point){.ok = 1, .i1 = 0, .i2 = 0, .gpus = 8};
+    csv = fp8lab_curve_csv(g_s, g_s2, pts);
+    assert_non_null(strstr(csv, "\n0.5,'=1+2,8,"));
+    free(csv);
+    fp8lab_sweep_free(g_s2);
+    /* numeric cells are left alone */
+    assert_int_equal(parse("price=-0,1"), 0);
+    pts[1] = (fp8lab_curve_point){.ok = 1, .i1 = 1, .gpus = 8};
+    csv = fp8lab_curve_csv(g_s, NULL, pts);
+    assert_non_null(strstr(csv, "\n-0,8,"));
+    free(csv);
+    for (int k = 0; k < N; k++) unlink(path[k]);
+    rmdir(dir);
+}
+
 /* Whatever goes in, the gnuplot literal is one line, closed, with no backquote, macro or backslash. */
 static void gnuplot_quoting(void **st) {
     (void)st;
@@ -229,6 +280,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(out_of_range_values), cmocka_unit_test(bad_ranges),    cmocka_unit_test(labels_are_values),
         cmocka_unit_test(gpu_file_labels),     cmocka_unit_test(gnuplot_quoting), cmocka_unit_test(curve_run_checks),
+        cmocka_unit_test(csv_formula_cells),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fp8lab_sweep_free(g_s);

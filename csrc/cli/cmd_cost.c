@@ -15,6 +15,7 @@
 #include "sim/curve.h"
 #include "sim/plot.h"
 #include "sim/report.h"
+#include "sim/sweep.h"
 
 /* Output names that cannot work are refused before the sweep runs, not after the CSV is written. */
 static int check_outputs(const char *csv_path, const char *plot_path) {
