@@ -114,7 +114,7 @@ void *cuda_alloc(fp8lab_backend *be, size_t bytes) {
         size_t free_b = 0, total_b = 0;
         cudaMemGetInfo(&free_b, &total_b);
         cudaGetLastError(); /* clear a non-sticky OOM so later launches do not report it */
-        FP8LAB_ERR("cudaMalloc(%zu bytes = %.1f MiB) failed: %s: %s (%.1f of %.1f MiB free on device %d) (hint: %s)",
+        FP8LAB_ERR_RT("cudaMalloc(%zu bytes = %.1f MiB) failed: %s: %s (%.1f of %.1f MiB free on device %d) (hint: %s)",
                    bytes, (double)bytes / 1048576.0, cudaGetErrorName(e), cudaGetErrorString(e),
                    (double)free_b / 1048576.0, (double)total_b / 1048576.0, c->device, fp8lab_cuda_hint(e));
         return NULL;
@@ -128,7 +128,7 @@ void cuda_free(fp8lab_backend *be, void *p) {
     cudaSetDevice(c->device);
     const cudaError_t e = cudaFree(p);
     if (e != cudaSuccess)
-        FP8LAB_ERR("cudaFree(%p) failed: %s: %s (hint: %s)", p, cudaGetErrorName(e), cudaGetErrorString(e),
+        FP8LAB_ERR_RT("cudaFree(%p) failed: %s: %s (hint: %s)", p, cudaGetErrorName(e), cudaGetErrorString(e),
                    fp8lab_cuda_hint(e));
 }
 
@@ -176,16 +176,16 @@ int init_ctx(fp8lab_cuda_ctx *c, int device) {
     const cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
         cudaGetLastError();
-        FP8LAB_ERR("no GPU: cudaGetDeviceCount failed: %s: %s (hint: %s)", cudaGetErrorName(e),
+        FP8LAB_ERR_RT("no GPU: cudaGetDeviceCount failed: %s: %s (hint: %s)", cudaGetErrorName(e),
                    cudaGetErrorString(e), fp8lab_cuda_hint(e));
         return -1;
     }
     if (count == 0) {
-        FP8LAB_ERR("no GPU: cudaGetDeviceCount reports 0 devices (hint: %s)", fp8lab_cuda_hint(cudaErrorNoDevice));
+        FP8LAB_ERR_RT("no GPU: cudaGetDeviceCount reports 0 devices (hint: %s)", fp8lab_cuda_hint(cudaErrorNoDevice));
         return -1;
     }
     if (device < 0 || device >= count) {
-        FP8LAB_ERR("no GPU: device %d requested but %d visible (hint: %s)", device, count,
+        FP8LAB_ERR_RT("no GPU: device %d requested but %d visible (hint: %s)", device, count,
                    fp8lab_cuda_hint(cudaErrorInvalidDevice));
         return -1;
     }
@@ -226,7 +226,7 @@ extern "C" fp8lab_backend *fp8lab_cuda_backend_create(int device) {
     if (!be || !c) {
         free(be);
         free(c);
-        FP8LAB_ERR("out of host memory creating the CUDA backend");
+        FP8LAB_ERR_RT("out of host memory creating the CUDA backend");
         return NULL;
     }
     be->name = "cuda";

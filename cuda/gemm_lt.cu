@@ -124,7 +124,7 @@ int plan_heuristic(fp8lab_cuda_ctx *c, fp8lab_gemm_plan *p, const fp8lab_gemm_ke
     if (st != CUBLAS_STATUS_SUCCESS || n < 1) {
         char what[192];
         describe(k, what, sizeof what);
-        FP8LAB_ERR("cuBLASLt has no algorithm for the %s (pointer alignment %d B): %s (hint: %s)", what, k->align,
+        FP8LAB_ERR_RT("cuBLASLt has no algorithm for the %s (pointer alignment %d B): %s (hint: %s)", what, k->align,
                    st != CUBLAS_STATUS_SUCCESS ? cublasLtGetStatusString(st) : "the heuristic returned 0 results",
                    k->kind == FP8LAB_GEMM_FP8_BLOCK
                        ? "block-scaled FP8 needs an sm_90 GPU, cuBLASLt >= 12.9, M, N, K multiples of 128"
@@ -164,7 +164,7 @@ fp8lab_gemm_plan *plan_get(fp8lab_cuda_ctx *c, const fp8lab_gemm_key *k, const v
                                            sizeof scale_a) != CUBLAS_STATUS_SUCCESS ||
             cublasLtMatmulDescSetAttribute(victim->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &scale_b,
                                            sizeof scale_b) != CUBLAS_STATUS_SUCCESS) {
-            FP8LAB_ERR("cublasLtMatmulDescSetAttribute(A/B_SCALE_POINTER) failed");
+            FP8LAB_ERR_RT("cublasLtMatmulDescSetAttribute(A/B_SCALE_POINTER) failed");
             plan_release(victim);
             return NULL;
         }

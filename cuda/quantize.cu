@@ -409,7 +409,7 @@ int fp8lab_cuda_quant_init(fp8lab_cuda_ctx *c) {
     int optin = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, c->device));
     if ((size_t)optin < kTSmemBytes + kTile * sizeof(float)) {
-        FP8LAB_ERR("device %d allows %d bytes of shared memory per block; the fused cast+transpose kernel needs "
+        FP8LAB_ERR_RT("device %d allows %d bytes of shared memory per block; the fused cast+transpose kernel needs "
                    "%zu (hint: sm_89/sm_90 devices allow at least 99 KiB)",
                    c->device, optin, kTSmemBytes + kTile * sizeof(float));
         return -1;

@@ -20,7 +20,7 @@ static void *cpu_alloc(fp8lab_backend *be, size_t bytes) {
     (void)be;
     void *p = NULL;
     if (posix_memalign(&p, 256, bytes ? bytes : 1)) {
-        FP8LAB_ERR("out of host memory allocating %zu bytes", bytes);
+        FP8LAB_ERR_RT("out of host memory allocating %zu bytes", bytes);
         return NULL;
     }
     return p;
@@ -129,7 +129,7 @@ static int quantize_1x128_backend_layout(const float *x, int rows, int cols, int
                                          float *s) {
     float *tmp = malloc(sizeof(float) * (size_t)rows * (size_t)(cols / 128 > 0 ? cols / 128 : 1));
     if (!tmp) {
-        FP8LAB_ERR("out of host memory for %dx%d scales", rows, cols / 128);
+        FP8LAB_ERR_RT("out of host memory for %dx%d scales", rows, cols / 128);
         return -1;
     }
     int rc = fp8_quantize_1x128(x, rows, cols, fmt, pow2, q, tmp);
@@ -155,7 +155,7 @@ static int cpu_quantize_1x128_t(fp8lab_backend *be, const float *x, int rows, in
     if (quantize_1x128_backend_layout(x, rows, cols, fmt, pow2, q, s)) return -1;
     float *xt = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
     if (!xt) {
-        FP8LAB_ERR("out of host memory for a %dx%d transpose", cols, rows);
+        FP8LAB_ERR_RT("out of host memory for a %dx%d transpose", cols, rows);
         return -1;
     }
     transpose_f32(x, rows, cols, xt);
@@ -172,7 +172,7 @@ static int cpu_quantize_128x128(fp8lab_backend *be, const float *x, int rows, in
     const int kb = cols / 128, ld = fp8lab_blk_scale_ld(cols);
     float *tmp = malloc(sizeof(float) * (size_t)(rows / 128) * (size_t)kb);
     if (!tmp) {
-        FP8LAB_ERR("out of host memory for %dx%d scales", rows / 128, kb);
+        FP8LAB_ERR_RT("out of host memory for %dx%d scales", rows / 128, kb);
         return -1;
     }
     int rc = fp8_quantize_128x128(x, rows, cols, fmt, pow2, q, tmp);
@@ -214,14 +214,14 @@ static void store_out(const float *acc, long n, fp8lab_out_dtype out, void *d) {
 static float *out_accumulator(fp8lab_out_dtype out, void *d, long n) {
     if (out == FP8LAB_F32) return d;
     float *t = malloc(sizeof(float) * (size_t)n);
-    if (!t) FP8LAB_ERR("out of host memory for a %ld-element accumulator", n);
+    if (!t) FP8LAB_ERR_RT("out of host memory for a %ld-element accumulator", n);
     return t;
 }
 
 static float *decode_all(const void *src, long n, int kind /* 0 bf16, 1 e4m3, 2 e5m2 */) {
     float *f = malloc(sizeof(float) * (size_t)n);
     if (!f) {
-        FP8LAB_ERR("out of host memory decoding %ld elements", n);
+        FP8LAB_ERR_RT("out of host memory decoding %ld elements", n);
         return NULL;
     }
     float lut[256];
@@ -327,7 +327,7 @@ static int cpu_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const float
             free(panel);
         }
         openblas_set_num_threads(blas_threads);
-        if (oom) FP8LAB_ERR("out of host memory for %dx%d panels", CPU_GEMM_MB, N);
+        if (oom) FP8LAB_ERR_RT("out of host memory for %dx%d panels", CPU_GEMM_MB, N);
         else {
             store_out(acc, (long)M * N, out, d);
             rc = 0;
@@ -342,7 +342,7 @@ static int cpu_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const float
 fp8lab_backend *fp8lab_cpu_backend_create(void) {
     fp8lab_backend *be = calloc(1, sizeof *be);
     if (!be) {
-        FP8LAB_ERR("out of host memory");
+        FP8LAB_ERR_RT("out of host memory");
         return NULL;
     }
     be->name = "cpu";

@@ -48,7 +48,7 @@ int plan_args_load(const plan_args *a, const char *usage, fp8lab_model *m, fp8la
     p->zero = a->zero, p->comm_sms = a->comm_sms, p->moe_imbalance = a->moe_imb, p->mtp = !a->no_mtp;
     fp8lab_kernel_model_default(km);
     if (fp8lab_model_load(a->model, m) || fp8lab_cluster_load(a->cluster, c) ||
-        (a->calib && fp8lab_kernel_model_calibrate(km, a->calib, c->gpu.sms)) ||
+        (a->calib && fp8lab_kernel_model_calibrate_gpu(km, a->calib, &c->gpu)) ||
         fp8lab_parse_precision(a->precision, p) || fp8lab_parse_schedule(a->schedule, p) ||
         fp8lab_parse_recompute(a->recompute, p)) {
         fprintf(stderr, "error: %s\n", fp8lab_last_error());

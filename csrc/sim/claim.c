@@ -142,7 +142,7 @@ int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
     if (load_inputs(in, &m, cl)) return -1;
     const fp8lab_cluster h800 = cl[0], h100 = cl[1], h200 = cl[2], a100 = cl[3];
     fp8lab_kernel_model_default(&km);
-    if (in->calibration && fp8lab_kernel_model_calibrate(&km, in->calibration, h800.gpu.sms)) return -1;
+    if (in->calibration && fp8lab_kernel_model_calibrate_gpu(&km, in->calibration, &h800.gpu)) return -1;
     double goodput = in->goodput > 0 && in->goodput <= 1 ? in->goodput : 1;
     env_t e = {&m, &h800, &km};
     snprintf(o->cluster_name, sizeof o->cluster_name, "%s", h800.name);
