@@ -55,7 +55,8 @@ static int cost_curve(int argc, char **argv) {
     const char *usage = "fp8lab cost curve --model FILE --cluster FILE --vary NAME=VALUES [flags]";
     int rc = cli_parse(usage, flags, nf, argc, argv);
     if (rc == 1) {
-        printf("\nvariables: %s\n", fp8lab_sweep_names());
+        printf("\nvariables (--vary NAME=FROM:TO[:POINTS] or NAME=V1,V2,...):\n");
+        fp8lab_sweep_print_vars(stdout);
         return FP8LAB_EXIT_OK;
     }
     if (rc) return FP8LAB_EXIT_USAGE;

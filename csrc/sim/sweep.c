@@ -54,6 +54,22 @@ const char *fp8lab_sweep_names(void) {
            "hbm, gemm-eff, moe-imbalance, schedule, recompute";
 }
 
+void fp8lab_sweep_print_vars(FILE *f) {
+    for (int v = 0; v < FP8LAB_NVARS; v++) {
+        const var_info *vi = &VARS[v];
+        char rs[96] = "";
+        if (!vi->categorical) fp8lab_range_str(vi->range, rs, sizeof rs);
+        fprintf(f, "  %-14s %s%s%s\n", vi->name,
+                vi->categorical ? "names: " : vi->integer ? "whole numbers in " : "numbers in ",
+                vi->categorical ? (v == FP8LAB_VAR_GPU ? "cluster files next to --cluster, or paths to .json"
+                                   : v == FP8LAB_VAR_PRECISION ? "bf16, fp16, fp8, fp32"
+                                   : v == FP8LAB_VAR_SCHEDULE ? "1f1b, interleaved:V, dualpipe"
+                                                               : "none, selective, full")
+                                : rs,
+                vi->zero_is_floor ? ", or 0 (the statistical floor)" : "");
+    }
+}
+
 void fp8lab_sweep_free(fp8lab_sweep *s) {
     if (!s) return;
     free(s->clusters);

@@ -2,6 +2,7 @@
    simulator accepts for it), their labels, and how one value changes what a point simulates. */
 #ifndef FP8LAB_SIM_SWEEP_H
 #define FP8LAB_SIM_SWEEP_H
+#include <stdio.h>
 #include "sim/step.h"
 
 typedef enum { FP8LAB_VAR_GPUS, FP8LAB_VAR_PRECISION, FP8LAB_VAR_GPU, FP8LAB_VAR_MFU, FP8LAB_VAR_GLOBAL_BATCH,
@@ -40,6 +41,8 @@ int fp8lab_sweep_parse_flag(const char *flag, const char *spec, const char *clus
                             fp8lab_sweep *s);
 void fp8lab_sweep_free(fp8lab_sweep *s);
 /* names accepted after --vary, comma separated (for --help) */
+/* One line per variable with the values it takes (for --help). */
+void fp8lab_sweep_print_vars(FILE *f);
 const char *fp8lab_sweep_names(void);
 
 /* What one point of a curve simulates; starts as the base run, then each sweep's value is applied. */
