@@ -45,7 +45,7 @@ static int cost_curve(int argc, char **argv) {
         else if (!strcmp(flags[i].name, "global-batch")) flags[i].help = "sequences per step (swept gpus keep the sequences per DP rank)";
     int nf = PLAN_ARGS_NFLAGS;
     flags[nf++] = (cli_flag){"vary", FLAG_STR, &vary, "NAME=FROM:TO[:POINTS] or NAME=V1,V2,...: the x axis"};
-    flags[nf++] = (cli_flag){"vary2", FLAG_STR, &vary2, "optional second variable: one line per value"};
+    flags[nf++] = (cli_flag){"vary2", FLAG_STR, &vary2, "optional second variable: one line per value (at most 16384 points in all)"};
     flags[nf++] = (cli_flag){"points", FLAG_INT, &points, "points for FROM:TO ranges without :POINTS", FP8LAB_RANGE(2, FP8LAB_SWEEP_MAX)};
     flags[nf++] = (cli_flag){"csv", FLAG_STR, &csv_path, "CSV output file"};
     flags[nf++] = (cli_flag){"plot", FLAG_STR, &plot_path, "chart file (.png or .svg), or 'none'"};
@@ -94,8 +94,8 @@ static int cost_curve(int argc, char **argv) {
     }
     rc = FP8LAB_EXIT_USAGE;
     int n = s1->n * (s2 ? s2->n : 1);
-    if (n > 100000) {
-        fprintf(stderr, "error: --vary/--vary2: %d points, more than 100000\n", n);
+    if (n > FP8LAB_CURVE_MAX_POINTS) {
+        fprintf(stderr, "error: --vary/--vary2: %d points, more than %d\n", n, FP8LAB_CURVE_MAX_POINTS);
         goto out;
     }
     pts = calloc((size_t)n, sizeof *pts);

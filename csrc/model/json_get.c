@@ -31,20 +31,27 @@ cJSON *fp8lab_json_load(const char *path) {
         FP8LAB_ERR_RT("%s: cannot read: %s", path, strerror(errno));
         return NULL;
     }
-    /* config files are small; cap what we read so a wrong path to a huge file fails fast */
+    /* config files are small; cap what we read so a wrong path to a huge file fails fast. The buffer is the
+       file's size (it may still grow while we read: the cap and the EOF check below hold either way). */
     enum { CAP = 8 << 20 };
-    char *buf = malloc(CAP + 1);
+    if (st.st_size > CAP) {
+        fclose(f);
+        FP8LAB_ERR("%s: file larger than 8 MiB, not a config file", path);
+        return NULL;
+    }
+    size_t cap = (size_t)st.st_size;
+    char *buf = malloc(cap + 1);
     if (!buf) {
         fclose(f);
         FP8LAB_ERR_RT("%s: out of memory", path);
         return NULL;
     }
-    size_t n = fread(buf, 1, CAP, f);
-    int big = n == CAP && fgetc(f) != EOF;
+    size_t n = fread(buf, 1, cap, f);
+    int grew = fgetc(f) != EOF;
     fclose(f);
-    if (big) {
+    if (grew) {
         free(buf);
-        FP8LAB_ERR("%s: file larger than 8 MiB, not a config file", path);
+        FP8LAB_ERR_RT("%s: the file changed while it was being read", path);
         return NULL;
     }
     buf[n] = 0;

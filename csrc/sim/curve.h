@@ -5,6 +5,10 @@
 #include "sim/step.h"
 #include "sim/sweep.h"
 
+/* Points of one curve (sweep 1 x sweep 2): a chart shows no more, and the largest model simulates this many in
+   well under a second. */
+#define FP8LAB_CURVE_MAX_POINTS 16384
+
 typedef struct {
     int i1, i2;         /* indices into the sweeps */
     int ok;             /* 0: the layout is impossible at this point (error in `why`) */
