@@ -95,5 +95,16 @@ for flag in --h100 --h200 --cluster; do
 done
 expect 2 "needs an FP8-capable cluster" claim --no-sensitivity --h100 "$a100"
 
+# nothing written outside the paths given: gnuplot's script and output travel through memory, so a TMPDIR that
+# does not exist changes nothing; no temporary file is left beside the outputs
+if command -v gnuplot >/dev/null; then
+    mkdir -p outdir
+    TMPDIR=$tmp/no-such-tmpdir "$bin" "${curve[@]}" --csv outdir/c.csv --plot outdir/c.png >/dev/null 2>&1 ||
+        fail "cost curve needs a temporary directory"
+    [ ! -e no-such-tmpdir ] || fail "TMPDIR was created"
+    [ "$(ls -A outdir | sort | tr '\n' ' ')" = "c.csv c.png " ] || fail "outdir holds $(ls -A outdir)"
+else
+    echo "skipped part: no gnuplot"
+fi
 echo "$fails failure(s)"
 exit $((fails > 0))

@@ -1,4 +1,4 @@
-#define _GNU_SOURCE /* mkostemp */
+#define _GNU_SOURCE /* memfd_create */
 #include "core/subprocess.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,20 +16,28 @@
 
 extern char **environ;
 
-const char *fp8lab_tmpdir(void) {
-    const char *d = getenv("TMPDIR");
-    return d && d[0] == '/' ? d : "/tmp";
-}
+/* An anonymous in-memory file: nothing is written to any file system, and it vanishes with its descriptors. */
+static int scratch_fd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
-/* An unlinked scratch file: nobody else can open it by name, and it vanishes with the descriptor. */
-static int scratch_fd(void) {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/fp8lab-capture-XXXXXX", fp8lab_tmpdir()) >= (int)sizeof path) {
-        errno = ENAMETOOLONG;
+/* The child's standard input: `input` in a scratch file read from its start, or /dev/null. */
+static int input_fd(const char *input, size_t len) {
+    if (!input) return open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int fd = scratch_fd("fp8lab-input");
+    if (fd < 0) return -1;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, input + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    if (lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
         return -1;
     }
-    int fd = mkostemp(path, O_CLOEXEC);
-    if (fd >= 0) unlink(path);
     return fd;
 }
 
@@ -53,10 +62,10 @@ static char *slurp(int fd, size_t max, size_t *len, int *too_big) {
     return buf;
 }
 
-static int spawn(const char *const argv[], int out_fd, int err_fd, pid_t *pid) {
+static int spawn(const char *const argv[], int in_fd, int out_fd, int err_fd, pid_t *pid) {
     posix_spawn_file_actions_t fa;
     if (posix_spawn_file_actions_init(&fa)) return ENOMEM;
-    int rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    int rc = posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
     if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
     if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
     /* argv is not modified by exec; the prototype predates const */
@@ -73,15 +82,16 @@ static int wait_for(pid_t pid, int *status) {
     return 0;
 }
 
-int fp8lab_subprocess_run(const char *const argv[], size_t out_max, size_t err_max, fp8lab_subprocess *r) {
+int fp8lab_subprocess_run(const char *const argv[], const fp8lab_subprocess_io *io, fp8lab_subprocess *r) {
     *r = (fp8lab_subprocess){.status = -1};
-    int out_fd = scratch_fd(), err_fd = out_fd >= 0 ? scratch_fd() : -1, rc = -1;
-    if (out_fd < 0 || err_fd < 0) {
-        FP8LAB_ERR_RT("%s: cannot create a capture file in %s: %s", argv[0], fp8lab_tmpdir(), strerror(errno));
+    int in_fd = input_fd(io->input, io->input_len);
+    int out_fd = scratch_fd("fp8lab-stdout"), err_fd = scratch_fd("fp8lab-stderr"), rc = -1;
+    if (in_fd < 0 || out_fd < 0 || err_fd < 0) {
+        FP8LAB_ERR_RT("%s: cannot set up its input and output: %s", argv[0], strerror(errno));
         goto out;
     }
     pid_t pid;
-    int e = spawn(argv, out_fd, err_fd, &pid);
+    int e = spawn(argv, in_fd, out_fd, err_fd, &pid);
     if (e) {
         FP8LAB_ERR_RT("%s: cannot run it%s: %s", argv[0], e == ENOENT ? " (is it installed and on PATH?)" : "",
                       strerror(e));
@@ -92,18 +102,19 @@ int fp8lab_subprocess_run(const char *const argv[], size_t out_max, size_t err_m
         goto out;
     }
     int out_big = 0, err_big = 0;
-    r->out = slurp(out_fd, out_max, &r->out_len, &out_big);
-    r->err = slurp(err_fd, err_max, &r->err_len, &err_big);
+    r->out = slurp(out_fd, io->out_max, &r->out_len, &out_big);
+    r->err = slurp(err_fd, io->err_max, &r->err_len, &err_big);
     if (!r->out || !r->err) {
         FP8LAB_ERR_RT("%s: cannot read its output: %s", argv[0], strerror(errno));
         goto out;
     }
     if (out_big) {
-        FP8LAB_ERR_RT("%s: wrote more than %zu bytes", argv[0], out_max);
+        FP8LAB_ERR_RT("%s: wrote more than %zu bytes", argv[0], io->out_max);
         goto out;
     }
     rc = 0;
 out:
+    if (in_fd >= 0) close(in_fd);
     if (out_fd >= 0) close(out_fd);
     if (err_fd >= 0) close(err_fd);
     if (rc) fp8lab_subprocess_free(r);

@@ -1,4 +1,4 @@
-#define _GNU_SOURCE /* mkostemp */
+#define _GNU_SOURCE /* open_memstream */
 #include "sim/plot.h"
 
 #include <errno.h>
@@ -51,7 +51,7 @@ int fp8lab_plot_path_check(const char *path) {
 int fp8lab_gnuplot_available(void) {
     const char *argv[] = {"gnuplot", "-d", "-e", "exit", NULL};
     fp8lab_subprocess r;
-    if (fp8lab_subprocess_run(argv, 1 << 16, 1 << 10, &r)) {
+    if (fp8lab_subprocess_run(argv, &(fp8lab_subprocess_io){.out_max = 1 << 16, .err_max = 1 << 10}, &r)) {
         fp8lab_clear_error();
         return 0;
     }
@@ -93,32 +93,22 @@ char *fp8lab_gnuplot_str(char *dst, size_t cap, const char *src) { return quote(
 
 char *fp8lab_gnuplot_datum(char *dst, size_t cap, const char *src) { return quote(dst, cap, src, '"'); }
 
-/* The script in a private temporary file (0600, O_EXCL): its name is ours, never the user's. */
-static int write_script(char *path, size_t cap, const plot_format *f, int width, int height, const char *body) {
-    snprintf(path, cap, "%s/fp8lab-plot-XXXXXX", fp8lab_tmpdir());
-    int fd = mkostemp(path, O_CLOEXEC);
-    if (fd < 0) {
-        FP8LAB_ERR_RT("cannot create a gnuplot script in %s: %s", fp8lab_tmpdir(), strerror(errno));
-        return -1;
-    }
-    FILE *s = fdopen(fd, "w");
-    if (!s) {
-        close(fd);
-        unlink(path);
-        FP8LAB_ERR_RT("cannot write the gnuplot script: %s", strerror(errno));
-        return -1;
-    }
+/* The whole script in memory (it goes to gnuplot's standard input, so it is never a file anyone can touch);
+   NULL when out of memory. Free with free(). */
+static char *build_script(const plot_format *f, int width, int height, const char *body, size_t *len) {
+    char *text = NULL;
+    FILE *s = open_memstream(&text, len);
+    if (!s) return NULL;
     /* no `set output`: the picture goes to gnuplot's stdout */
     fprintf(s, "set terminal %s size %d,%d noenhanced %s\n", f->terminal, width, height, f->options);
     fputs(body, s);
     fputc('\n', s);
     int bad = ferror(s);
     if (fclose(s) || bad) {
-        unlink(path);
-        FP8LAB_ERR_RT("cannot write the gnuplot script: %s", strerror(errno));
-        return -1;
+        free(text);
+        return NULL;
     }
-    return 0;
+    return text;
 }
 
 /* gnuplot's complaint, on one line: its last 300 bytes (the offending line and the reason come last). */
@@ -131,13 +121,18 @@ static const char *complaint(char *msg, size_t len) {
 int fp8lab_gnuplot(const char *out, int width, int height, const char *body) {
     if (fp8lab_plot_path_check(out)) return -1;
     const plot_format *f = format_of(out);
-    char script[4200];
-    if (write_script(script, sizeof script, f, width, height, body)) return -1;
-    /* -d: no ~/.gnuplot, so the picture depends on the script alone */
-    const char *argv[] = {"gnuplot", "-d", script, NULL};
+    size_t len = 0;
+    char *script = build_script(f, width, height, body, &len);
+    if (!script) {
+        FP8LAB_ERR_RT("out of memory for the gnuplot script");
+        return -1;
+    }
+    /* -d: no ~/.gnuplot, so the picture depends on the script alone; the script comes on stdin */
+    const char *argv[] = {"gnuplot", "-d", NULL};
     fp8lab_subprocess r;
-    int rc = fp8lab_subprocess_run(argv, PLOT_MAX_BYTES, 4096, &r);
-    unlink(script);
+    fp8lab_subprocess_io io = {.input = script, .input_len = len, .out_max = PLOT_MAX_BYTES, .err_max = 4096};
+    int rc = fp8lab_subprocess_run(argv, &io, &r);
+    free(script);
     if (rc) return -1;
     if (r.status != 0) {
         FP8LAB_ERR_RT("gnuplot failed (exit status %d): %s", r.status, complaint(r.err, r.err_len));
