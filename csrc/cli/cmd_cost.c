@@ -11,7 +11,6 @@
 #include "cli/plan_args.h"
 #include "core/error.h"
 #include "core/atomic_file.h"
-#include "model/json_get.h"
 #include "sim/curve.h"
 #include "sim/plot.h"
 #include "sim/report.h"

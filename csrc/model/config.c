@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "model/json_get.h"
+#include "core/json.h"
 
 /* The sizes fp8lab accepts. They are generous (several times the largest published models) and keep every
    product the simulator forms (layers x tokens x hidden x ffn ...) far inside 64 bits and exact in a double;

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "model/json_get.h"
+#include "core/json.h"
 
 /* What a cluster file may say: wide enough for any GPU, small enough that nothing downstream overflows. */
 enum { MAX_SMS = 1024, MAX_GPUS_PER_NODE = 1024 };

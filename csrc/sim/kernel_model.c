@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "model/json_get.h"
+#include "core/json.h"
 
 /* shared/gpu-facts.md, cuBLASLt on an H200 (132 SMs), TFLOP/s: M, N, K, BF16, FP8 per-tensor, FP8 1x128·128x128.
    Peaks: BF16 989, FP8 1979 (datasheet). */

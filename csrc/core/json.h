@@ -1,7 +1,7 @@
-/* Reading JSON config files with errors that name the file and the key (exit-code-2 style messages).
-   Shared by the model loader and the simulator's cluster/calibration loaders. */
-#ifndef FP8LAB_JSON_GET_H
-#define FP8LAB_JSON_GET_H
+/* Reading JSON files (configs, calibration, and soon checkpoints' metadata) with errors that name the file, the key,
+   the value and its allowed range. Every number goes through the ranges of core/num.h. */
+#ifndef FP8LAB_CORE_JSON_H
+#define FP8LAB_CORE_JSON_H
 #include <cjson/cJSON.h>
 
 #include "core/num.h"

@@ -1,4 +1,4 @@
-#include "model/json_get.h"
+#include "core/json.h"
 
 #include <errno.h>
 #include <fcntl.h>
