@@ -45,4 +45,15 @@ expect 2 "--tokens: bad value '1.5'" "${sim[@]}" --tokens 1.5
 expect 2 "98304 points, more than 16384" cost curve --model "$src/configs/models/deepseek-v3.json" \
     --cluster "$src/configs/clusters/h800-2048.json" --vary hbm=1000:5000:4096 --vary2 nvlink=100:900:24 --plot none \
     --csv /dev/null
+# cost curve sweeps: every value inside its variable's range (these printed rows for 2048 GPUs, -nan or 200 %)
+curve=(cost curve --model "$src/configs/models/gpt2-124m.json" --cluster "$src/configs/clusters/h100-sxm.json"
+       --plot none --csv /dev/null)
+expect 2 "gpus=1e19 is not a whole number in [1, 1048576]" "${curve[@]}" --vary gpus=1e19,1e20
+expect 2 "gpus=inf is not a whole number" "${curve[@]}" --vary gpus=inf
+expect 2 "gpus=0 is not a whole number" "${curve[@]}" --vary gpus=0,8
+expect 2 "hbm=0 is not a number in (0, 1000000]" "${curve[@]}" --vary hbm=0,100
+expect 2 "ib=0 is not a number in (0, 1000000]" "${curve[@]}" --vary ib=0,10
+expect 2 "nvlink=0 is not a number" "${curve[@]}" --vary nvlink=0,10
+expect 2 "gemm-eff=0 is not a number" "${curve[@]}" --vary gemm-eff=0,1
+expect 2 "mfu=2 is not a number in (0, 1]" "${curve[@]}" --vary mfu=0.5:2
 exit $((fails > 0))
