@@ -39,8 +39,11 @@ build_targets() { # build_targets TARGET...
         echo "fuzz.sh: $cc not found (Debian: apt-get install clang libclang-rt-dev llvm)" >&2
         exit 1
     fi
+    # one configure and build at a time: fuzz.sh runs side by side share the build folder
+    mkdir -p "$build"
+    exec 9>"$build/.fuzz-build.lock"
+    flock 9
     if [ ! -f "$build/CMakeCache.txt" ]; then
-        mkdir -p "$build"
         echo "== fuzz.sh: configuring $build ($cc, libFuzzer, ASan+UBSan, CPU only)"
         cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER="$cc" \
             -DCMAKE_CXX_COMPILER="$cxx" -DFP8LAB_CUDA=OFF -DFP8LAB_SANITIZE=ON -DFP8LAB_FUZZ=ON \
@@ -57,6 +60,7 @@ build_targets() { # build_targets TARGET...
         echo "fuzz.sh: build failed (full log: $build/fuzz-build.log)" >&2
         exit 1
     }
+    exec 9>&- # the runs themselves go side by side
 }
 
 # Sanitizer settings for every run: stop at the first report, with a symbolized stack.
