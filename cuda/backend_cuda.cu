@@ -1,10 +1,12 @@
-/* The CUDA backend: construction, device info, memory, synchronisation, and the function table.
-   Kernels live in cast.cu and quantize.cu, cuBLASLt glue in gemm_lt.cu. All work is issued on one stream per
-   backend; ops are asynchronous and errors from running kernels surface at sync/copy_d2h. */
+/* The CUDA backend: construction, device info, and the library's one exported symbol (backend/cuda_module.h).
+   The op tables live with their code: memory in mem.cu, kernels in cast.cu and quantize.cu, cuBLASLt glue in
+   gemm_lt.cu. All work is issued on one stream per backend; ops are asynchronous and errors from running
+   kernels surface at sync/copy_d2h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_api.cuh"
 #include "internal.cuh"
 
 namespace {
@@ -31,34 +33,7 @@ const peak_row *find_peaks(const char *name) {
     return NULL;
 }
 
-/* ---- status word ------------------------------------------------------------------------------------------ */
-const char *status_op(unsigned code) {
-    switch (code) {
-    case FP8LAB_STATUS_NONFINITE_TENSOR: return "quantize_tensor";
-    case FP8LAB_STATUS_NONFINITE_1x128: return "quantize_1x128";
-    case FP8LAB_STATUS_NONFINITE_1x128_T: return "quantize_1x128_t";
-    case FP8LAB_STATUS_NONFINITE_128x128: return "quantize_128x128";
-    default: return "a quantizer";
-    }
-}
-
-/* Waits for the stream, then reports (and clears) a status recorded by the kernels. */
-int sync_and_check(fp8lab_cuda_ctx *c) {
-    CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    volatile unsigned *st = c->status_host;
-    const unsigned code = *st;
-    if (code != FP8LAB_STATUS_OK) {
-        *st = 0; /* the stream is idle: no kernel can be writing it */
-        FP8LAB_ERR("non-finite value (NaN or Inf) in the input of %s, detected on the device: its scales and FP8 "
-                   "outputs are invalid (hint: check the producer of that tensor for overflow; the CPU backend "
-                   "names the element)",
-                   status_op(code));
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- table entries --------------------------------------------------------------------------------------- */
+/* ---- lifetime and device info ----------------------------------------------------------------------------- */
 void cuda_destroy(fp8lab_backend *be) {
     if (!be) return;
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
@@ -103,72 +78,6 @@ int cuda_info(fp8lab_backend *be, fp8lab_device_info *out) {
              lt / 10000, (lt / 100) % 100, lt % 100, rt / 1000, (rt % 1000) / 10, drv / 1000, (drv % 1000) / 10,
              c->cc_major, c->cc_minor, c->sm_count);
     return 0;
-}
-
-void *cuda_alloc(fp8lab_backend *be, size_t bytes) {
-    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    CUDA_CHECK_RET(cudaSetDevice(c->device), NULL);
-    void *p = NULL;
-    const cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1); /* cudaMalloc is 256-byte aligned */
-    if (e != cudaSuccess) {
-        size_t free_b = 0, total_b = 0;
-        cudaMemGetInfo(&free_b, &total_b);
-        cudaGetLastError(); /* clear a non-sticky OOM so later launches do not report it */
-        FP8LAB_ERR_RT("cudaMalloc(%zu bytes = %.1f MiB) failed: %s: %s (%.1f of %.1f MiB free on device %d) (hint: %s)",
-                   bytes, (double)bytes / 1048576.0, cudaGetErrorName(e), cudaGetErrorString(e),
-                   (double)free_b / 1048576.0, (double)total_b / 1048576.0, c->device, fp8lab_cuda_hint(e));
-        return NULL;
-    }
-    return p;
-}
-
-void cuda_free(fp8lab_backend *be, void *p) {
-    if (!p) return;
-    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    cudaSetDevice(c->device);
-    const cudaError_t e = cudaFree(p);
-    if (e != cudaSuccess)
-        FP8LAB_ERR_RT("cudaFree(%p) failed: %s: %s (hint: %s)", p, cudaGetErrorName(e), cudaGetErrorString(e),
-                   fp8lab_cuda_hint(e));
-}
-
-/* h2d from pageable memory returns once the source has been staged, so the caller may reuse it at once;
-   from pinned memory the copy is asynchronous (keep the buffer until sync). */
-int cuda_copy_h2d(fp8lab_backend *be, void *dst, const void *src, size_t bytes) {
-    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (!bytes) return 0;
-    CUDA_USE_DEVICE(c);
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
-    return 0;
-}
-
-int cuda_copy_d2h(fp8lab_backend *be, void *dst, const void *src, size_t bytes) {
-    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    CUDA_USE_DEVICE(c);
-    if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
-    return sync_and_check(c);
-}
-
-int cuda_copy_d2d(fp8lab_backend *be, void *dst, const void *src, size_t bytes) {
-    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (!bytes) return 0;
-    CUDA_USE_DEVICE(c);
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream));
-    return 0;
-}
-
-int cuda_memset0(fp8lab_backend *be, void *dst, size_t bytes) {
-    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (!bytes) return 0;
-    CUDA_USE_DEVICE(c);
-    CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, c->stream));
-    return 0;
-}
-
-int cuda_sync(fp8lab_backend *be) {
-    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    CUDA_USE_DEVICE(c);
-    return sync_and_check(c);
 }
 
 int init_ctx(fp8lab_cuda_ctx *c, int device) {
@@ -218,9 +127,7 @@ int init_ctx(fp8lab_cuda_ctx *c, int device) {
     return 0;
 }
 
-} // namespace
-
-extern "C" fp8lab_backend *fp8lab_cuda_backend_create(int device) {
+fp8lab_backend *create(int device) {
     fp8lab_backend *be = (fp8lab_backend *)calloc(1, sizeof *be);
     fp8lab_cuda_ctx *c = (fp8lab_cuda_ctx *)calloc(1, sizeof *c);
     if (!be || !c) {
@@ -244,24 +151,24 @@ extern "C" fp8lab_backend *fp8lab_cuda_backend_create(int device) {
     }
     be->destroy = cuda_destroy;
     be->info = cuda_info;
-    be->alloc = cuda_alloc;
-    be->free = cuda_free;
-    be->copy_h2d = cuda_copy_h2d;
-    be->copy_d2h = cuda_copy_d2h;
-    be->copy_d2d = cuda_copy_d2d;
-    be->memset0 = cuda_memset0;
-    be->sync = cuda_sync;
-    be->cast_f32_to_bf16 = fp8lab_cuda_cast_f32_to_bf16;
-    be->cast_bf16_to_f32 = fp8lab_cuda_cast_bf16_to_f32;
-    be->amax = fp8lab_cuda_amax;
-    be->quantize_tensor = fp8lab_cuda_quantize_tensor;
-    be->cast_fp8_scaled = fp8lab_cuda_cast_fp8_scaled;
-    be->quantize_1x128 = fp8lab_cuda_quantize_1x128;
-    be->quantize_1x128_t = fp8lab_cuda_quantize_1x128_t;
-    be->quantize_128x128 = fp8lab_cuda_quantize_128x128;
-    be->gemm_f32 = fp8lab_cuda_gemm_f32;
-    be->gemm_bf16 = fp8lab_cuda_gemm_bf16;
-    be->gemm_fp8_tensor = fp8lab_cuda_gemm_fp8_tensor;
-    be->gemm_fp8_block = fp8lab_cuda_gemm_fp8_block;
+    be->mem = &fp8lab_cuda_mem_ops;
+    be->quant = &fp8lab_cuda_quant_ops;
+    be->gemm = &fp8lab_cuda_gemm_ops;
     return be;
+}
+
+} // namespace
+
+/* The library's one exported symbol (FP8LAB_CUDA_ENTRY); everything else is hidden. */
+extern "C" __attribute__((visibility("default"))) fp8lab_backend *
+fp8lab_cuda_backend_entry(int abi, const fp8lab_host_api *host, int device) {
+    if (!host || !host->set_error) return NULL;
+    fp8lab_cuda_set_host(host);
+    if (abi != FP8LAB_BACKEND_ABI) {
+        FP8LAB_ERR_RT("no GPU: %s was built for backend ABI %d, this fp8lab uses %d (hint: rebuild them together; "
+                      "a stale copy may sit next to the executable or in FP8LAB_CUDA_LIB)",
+                      FP8LAB_CUDA_LIB_NAME, FP8LAB_BACKEND_ABI, abi);
+        return NULL;
+    }
+    return create(device);
 }

@@ -1,4 +1,5 @@
-/* cuBLASLt GEMMs: D[M][N] = A[M][K] . B[N][K]^T, all row-major (backend.h "NT").
+/* cuBLASLt GEMMs: D[M][N] = A[M][K] . B[N][K]^T, all row-major (backend/gemm_ops.h "NT"). Arguments were
+   checked by the front functions (gemm_ops.h: what cuBLASLt accepts), so failures here are the library's.
 
    Mapping (the TN form FP8 requires on Hopper, used for every dtype so there is one code path): cuBLAS is
    column-major, so our row-major B[N][K] is a column-major K x N matrix with ld K, and our A[M][K] a
@@ -194,32 +195,6 @@ int run_plan(fp8lab_cuda_ctx *c, fp8lab_gemm_plan *p, const void *a, const void 
     return 0;
 }
 
-int check_dims(const char *op, int M, int N, int K, int mult) {
-    if (M <= 0 || N <= 0 || K <= 0 || M % mult || N % mult || K % mult) {
-        const char *d = (M <= 0 || M % mult) ? "M" : (N <= 0 || N % mult) ? "N" : "K";
-        const int v = d[0] == 'M' ? M : d[0] == 'N' ? N : K;
-        FP8LAB_ERR("%s: %s = %d must be a positive multiple of %d", op, d, v, mult);
-        return -1;
-    }
-    return 0;
-}
-
-int check_out(const char *op, fp8lab_out_dtype out) {
-    if (out != FP8LAB_F32 && out != FP8LAB_BF16) {
-        FP8LAB_ERR("%s: bad output dtype %d (expected FP8LAB_F32 or FP8LAB_BF16)", op, (int)out);
-        return -1;
-    }
-    return 0;
-}
-
-int check_ptrs(const char *op, const void *a, const void *b, const void *d) {
-    if (!a || !b || !d) {
-        FP8LAB_ERR("%s: NULL %s", op, !a ? "A" : !b ? "B" : "D");
-        return -1;
-    }
-    return 0;
-}
-
 fp8lab_gemm_key make_key(int kind, int M, int N, int K, int fmt_a, int fmt_b, int out, int bscal, const void *a,
                          const void *b, const void *d) {
     fp8lab_gemm_key k;
@@ -236,16 +211,8 @@ fp8lab_gemm_key make_key(int kind, int M, int N, int K, int fmt_a, int fmt_b, in
     return k;
 }
 
-} // namespace
-
-void fp8lab_cuda_gemm_cache_clear(fp8lab_cuda_ctx *c) {
-    for (int i = 0; i < FP8LAB_GEMM_CACHE_SIZE; i++)
-        if (c->plans[i].used || c->plans[i].op) plan_release(&c->plans[i]);
-}
-
-int fp8lab_cuda_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d) {
+int cuda_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d) {
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (check_dims("gemm_f32", M, N, K, 1) || check_ptrs("gemm_f32", a, b, d)) return -1;
     CUDA_USE_DEVICE(c);
     const fp8lab_gemm_key k = make_key(FP8LAB_GEMM_F32, M, N, K, -1, -1, FP8LAB_F32, -1, a, b, d);
     fp8lab_gemm_plan *p = plan_get(c, &k, NULL, NULL);
@@ -253,11 +220,9 @@ int fp8lab_cuda_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int
     return run_plan(c, p, a, b, d, NULL, NULL);
 }
 
-int fp8lab_cuda_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K,
-                          fp8lab_out_dtype out, void *d) {
+int cuda_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K, fp8lab_out_dtype out,
+                   void *d) {
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (check_dims("gemm_bf16", M, N, K, 1) || check_out("gemm_bf16", out) || check_ptrs("gemm_bf16", a, b, d))
-        return -1;
     CUDA_USE_DEVICE(c);
     const fp8lab_gemm_key k = make_key(FP8LAB_GEMM_BF16, M, N, K, -1, -1, out, -1, a, b, d);
     fp8lab_gemm_plan *p = plan_get(c, &k, NULL, NULL);
@@ -265,30 +230,9 @@ int fp8lab_cuda_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t 
     return run_plan(c, p, a, b, d, NULL, NULL);
 }
 
-int fp8lab_cuda_gemm_fp8_tensor(fp8lab_backend *be, const uint8_t *qa, int fmt_a, const float *sa_dev,
-                                const uint8_t *qb, int fmt_b, const float *sb_dev, int M, int N, int K,
-                                fp8lab_out_dtype out, void *d) {
-    static const char *op = "gemm_fp8_tensor";
+int cuda_gemm_fp8_tensor(fp8lab_backend *be, const uint8_t *qa, int fmt_a, const float *sa_dev, const uint8_t *qb,
+                         int fmt_b, const float *sb_dev, int M, int N, int K, fp8lab_out_dtype out, void *d) {
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (check_dims(op, M, N, K, 1) || check_out(op, out) || check_ptrs(op, qa, qb, d)) return -1;
-    if ((fmt_a != FP8_E4M3 && fmt_a != FP8_E5M2) || (fmt_b != FP8_E4M3 && fmt_b != FP8_E5M2)) {
-        FP8LAB_ERR("%s: bad operand format (%d, %d) (expected FP8_E4M3=0 or FP8_E5M2=1)", op, fmt_a, fmt_b);
-        return -1;
-    }
-    if (fmt_a == FP8_E5M2 && fmt_b == FP8_E5M2) {
-        FP8LAB_ERR("%s: E5M2 x E5M2 is not supported by cuBLASLt (hint: keep one operand E4M3, e.g. E4M3 "
-                   "activations/weights with E5M2 gradients)",
-                   op);
-        return -1;
-    }
-    if (K % 16) {
-        FP8LAB_ERR("%s: K = %d must be a multiple of 16 (FP8 rows must be 16-byte aligned for cuBLASLt)", op, K);
-        return -1;
-    }
-    if (!sa_dev || !sb_dev) {
-        FP8LAB_ERR("%s: NULL scale pointer (%s)", op, !sa_dev ? "sa_dev" : "sb_dev");
-        return -1;
-    }
     CUDA_USE_DEVICE(c);
     const fp8lab_gemm_key k = make_key(FP8LAB_GEMM_FP8_TENSOR, M, N, K, fmt_a, fmt_b, out, -1, qa, qb, d);
     /* cuBLAS-A is our B: sb -> A_SCALE_POINTER, sa -> B_SCALE_POINTER */
@@ -297,21 +241,9 @@ int fp8lab_cuda_gemm_fp8_tensor(fp8lab_backend *be, const uint8_t *qa, int fmt_a
     return run_plan(c, p, qa, qb, d, sb_dev, sa_dev);
 }
 
-int fp8lab_cuda_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const float *sa, const uint8_t *qb,
-                               const float *sb, fp8lab_b_scaling bscal, int M, int N, int K, fp8lab_out_dtype out,
-                               void *d) {
-    static const char *op = "gemm_fp8_block";
+int cuda_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const float *sa, const uint8_t *qb, const float *sb,
+                        fp8lab_b_scaling bscal, int M, int N, int K, fp8lab_out_dtype out, void *d) {
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (check_dims(op, M, N, K, 128) || check_out(op, out) || check_ptrs(op, qa, qb, d)) return -1;
-    if (bscal != FP8LAB_B_128x128 && bscal != FP8LAB_B_1x128) {
-        FP8LAB_ERR("%s: bad B scaling %d (expected FP8LAB_B_128x128 or FP8LAB_B_1x128)", op, (int)bscal);
-        return -1;
-    }
-    if (!sa || !sb || !fp8lab_is_aligned(sa, 16) || !fp8lab_is_aligned(sb, 16)) {
-        FP8LAB_ERR("%s: scale tensor %s is NULL or not 16-byte aligned (cuBLASLt block scaling requires 16 B)", op,
-                   (!sa || !fp8lab_is_aligned(sa, 16)) ? "sa" : "sb");
-        return -1;
-    }
     CUDA_USE_DEVICE(c);
     const fp8lab_gemm_key k = make_key(FP8LAB_GEMM_FP8_BLOCK, M, N, K, FP8_E4M3, FP8_E4M3, out, (int)bscal, qa, qb, d);
     /* cuBLAS-A = our B (weights, sb), cuBLAS-B = our A (activations, sa) */
@@ -319,3 +251,17 @@ int fp8lab_cuda_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const floa
     if (!p) return -1;
     return run_plan(c, p, qa, qb, d, sb, sa);
 }
+
+} // namespace
+
+void fp8lab_cuda_gemm_cache_clear(fp8lab_cuda_ctx *c) {
+    for (int i = 0; i < FP8LAB_GEMM_CACHE_SIZE; i++)
+        if (c->plans[i].used || c->plans[i].op) plan_release(&c->plans[i]);
+}
+
+const fp8lab_gemm_ops fp8lab_cuda_gemm_ops = {
+    .gemm_f32 = cuda_gemm_f32,
+    .gemm_bf16 = cuda_gemm_bf16,
+    .gemm_fp8_tensor = cuda_gemm_fp8_tensor,
+    .gemm_fp8_block = cuda_gemm_fp8_block,
+};

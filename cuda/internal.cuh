@@ -1,5 +1,8 @@
-/* Private to the CUDA backend: the context behind fp8lab_backend.ctx and the entry points of each .cu file.
-   One backend = one device, one stream, one cuBLASLt handle; not thread-safe (use one backend per thread). */
+/* Private to the CUDA backend: the context behind fp8lab_backend.ctx and what each .cu file provides: the op
+   tables (mem.cu, quantize.cu with cast.cu, gemm_lt.cu) and their helpers. The ops trust their arguments: the
+   front functions in csrc/backend have checked the contract (quant_ops.h, gemm_ops.h); only limits of one
+   launch are checked here. One backend = one device, one stream, one cuBLASLt handle; not thread-safe (use
+   one backend per thread). */
 #ifndef FP8LAB_CUDA_INTERNAL_CUH
 #define FP8LAB_CUDA_INTERNAL_CUH
 
@@ -10,8 +13,9 @@
 
 #include "backend/backend.h"
 #include "check.cuh"
+#include "fp8/scale_layout.h"
 
-/* ---- cuBLASLt plan cache --------------------------------------------------------------------------------- */
+/* ---- cuBLASLt plan cache ---------------------------------------------------------------------------------- */
 enum { FP8LAB_GEMM_F32 = 0, FP8LAB_GEMM_BF16 = 1, FP8LAB_GEMM_FP8_TENSOR = 2, FP8LAB_GEMM_FP8_BLOCK = 3 };
 #define FP8LAB_GEMM_CACHE_SIZE 64
 #define FP8LAB_CUDA_WORKSPACE_BYTES ((size_t)32 << 20) /* 32 MiB: what cuBLASLt recommends on Hopper */
@@ -45,6 +49,7 @@ enum {
     FP8LAB_STATUS_NONFINITE_1x128 = 2,
     FP8LAB_STATUS_NONFINITE_1x128_T = 3,
     FP8LAB_STATUS_NONFINITE_128x128 = 4,
+    FP8LAB_STATUS_BAD_SCALE = 5, /* cast_fp8_scaled: scale_inv not a positive finite number */
 };
 
 typedef struct fp8lab_cuda_ctx {
@@ -67,37 +72,20 @@ static inline fp8lab_cuda_ctx *fp8lab_cuda_ctx_of(fp8lab_backend *be) { return (
 /* Make the backend's device current for this host thread (cheap; needed when one process drives several). */
 #define CUDA_USE_DEVICE(c) CUDA_CHECK(cudaSetDevice((c)->device))
 
-/* ---- cast.cu --------------------------------------------------------------------------------------------- */
+/* ---- the op tables ---------------------------------------------------------------------------------------- */
+extern const fp8lab_mem_ops fp8lab_cuda_mem_ops;     /* mem.cu */
+extern const fp8lab_quant_ops fp8lab_cuda_quant_ops; /* quantize.cu */
+extern const fp8lab_gemm_ops fp8lab_cuda_gemm_ops;   /* gemm_lt.cu */
+
+/* ---- cast.cu (entries of the quant table) ----------------------------------------------------------------- */
 int fp8lab_cuda_cast_f32_to_bf16(fp8lab_backend *be, const float *x, long n, uint16_t *y);
 int fp8lab_cuda_cast_bf16_to_f32(fp8lab_backend *be, const uint16_t *x, long n, float *y);
 
-/* ---- quantize.cu ----------------------------------------------------------------------------------------- */
-int fp8lab_cuda_quant_init(fp8lab_cuda_ctx *c); /* per-device kernel attributes (opt-in shared memory) */
-int fp8lab_cuda_amax(fp8lab_backend *be, const float *x, long n, float *amax_dev);
-int fp8lab_cuda_quantize_tensor(fp8lab_backend *be, const float *x, long n, int fmt, int pow2, uint8_t *q,
-                                float *scale_inv_dev);
-int fp8lab_cuda_cast_fp8_scaled(fp8lab_backend *be, const float *x, long n, int fmt, const float *scale_inv_dev,
-                                uint8_t *q);
-int fp8lab_cuda_quantize_1x128(fp8lab_backend *be, const float *x, int rows, int cols, int fmt, int pow2,
-                               uint8_t *q, float *s);
-int fp8lab_cuda_quantize_1x128_t(fp8lab_backend *be, const float *x, int rows, int cols, int fmt, int pow2,
-                                 uint8_t *q, float *s, uint8_t *qt, float *st);
-int fp8lab_cuda_quantize_128x128(fp8lab_backend *be, const float *x, int rows, int cols, int fmt, int pow2,
-                                 uint8_t *q, float *s);
+/* ---- set-up and tear-down --------------------------------------------------------------------------------- */
+int fp8lab_cuda_quant_init(fp8lab_cuda_ctx *c); /* quantize.cu: per-device kernel attributes (opt-in smem) */
+void fp8lab_cuda_gemm_cache_clear(fp8lab_cuda_ctx *c); /* gemm_lt.cu */
 
-/* ---- gemm_lt.cu ------------------------------------------------------------------------------------------ */
-void fp8lab_cuda_gemm_cache_clear(fp8lab_cuda_ctx *c);
-int fp8lab_cuda_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d);
-int fp8lab_cuda_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K,
-                          fp8lab_out_dtype out, void *d);
-int fp8lab_cuda_gemm_fp8_tensor(fp8lab_backend *be, const uint8_t *qa, int fmt_a, const float *sa_dev,
-                                const uint8_t *qb, int fmt_b, const float *sb_dev, int M, int N, int K,
-                                fp8lab_out_dtype out, void *d);
-int fp8lab_cuda_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const float *sa, const uint8_t *qb,
-                               const float *sb, fp8lab_b_scaling bscal, int M, int N, int K, fp8lab_out_dtype out,
-                               void *d);
-
-/* ---- helpers --------------------------------------------------------------------------------------------- */
+/* ---- helpers ---------------------------------------------------------------------------------------------- */
 static inline int fp8lab_is_aligned(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
 
 #endif

@@ -11,8 +11,11 @@
    quantizers then record it in the device status word (reported by sync/copy_d2h, as the CPU quantizers
    report it as an error).
 
-   Scale layouts (backend.h): 1x128 of x[rows][cols] -> s[cols/128][rows]; 128x128 -> s[rows/128][ld],
-   ld = roundup(cols/128, 4), padding zeroed. */
+   Scale layouts (fp8/scale_layout.h): 1x128 of x[rows][cols] -> s[cols/128][rows]; 128x128 -> s[rows/128][ld],
+   ld = roundup(cols/128, 4), padding zeroed.
+
+   Arguments were checked by the front functions (backend/quant_ops.h: shapes, formats, alignment); the host
+   side here checks only what one launch can cover. */
 #include <cuda_fp8.h>
 
 #include "fp8/fp8.h"
@@ -128,8 +131,9 @@ __global__ void __launch_bounds__(256) amax_kernel(const float *__restrict__ x, 
 }
 
 /* ---- per-tensor cast: q = cvt(x / s) with s read from the device ----------------------------------------
-   src_is_amax: s = scale_inv_from_amax(*src) and block 0 stores it to scale_out (current scaling);
-   otherwise s = *src (delayed scaling). */
+   src_is_amax: s = scale_inv_from_amax(*src) and block 0 stores it to scale_out (current scaling); a
+   non-finite amax is recorded in the status word. Otherwise s = *src (delayed scaling), and an s that is not
+   a positive finite number is recorded (the CPU backend refuses it). */
 template <__nv_fp8_interpretation_t I, bool VEC>
 __global__ void __launch_bounds__(256) cast_fp8_kernel(const float *__restrict__ x, long long n,
                                                        const float *__restrict__ src, int src_is_amax, float fmax,
@@ -145,6 +149,8 @@ __global__ void __launch_bounds__(256) cast_fp8_kernel(const float *__restrict__
         }
     } else {
         s = *src;
+        if (blockIdx.x == 0 && threadIdx.x == 0 && !(s > 0.0f && __float_as_uint(s) < kInfBits))
+            flag_status(status, FP8LAB_STATUS_BAD_SCALE);
     }
     const Divider dv = make_divider(s);
     const long long tid = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -175,6 +181,7 @@ __global__ void __launch_bounds__(256) quant_1x128_kernel(const float *__restric
     const int ntiles = rows * (cols / kTile);
     float4 v[kTilesPerWarp];
     long long off[kTilesPerWarp];
+    size_t s_at[kTilesPerWarp] = {};
 #pragma unroll
     for (int j = 0; j < kTilesPerWarp; j++) {
         const int t = warp * kTilesPerWarp + j;
@@ -182,6 +189,7 @@ __global__ void __launch_bounds__(256) quant_1x128_kernel(const float *__restric
         if (t < ntiles) {
             const int tc = t / rows, r = t - tc * rows;
             off[j] = (long long)r * cols + (long long)tc * kTile;
+            s_at[j] = fp8lab_scale_1x128_tile(r, tc, rows); /* == t: neighbouring warps, neighbouring scales */
             v[j] = __ldg(reinterpret_cast<const float4 *>(x + off[j]) + lane);
         }
     }
@@ -193,7 +201,7 @@ __global__ void __launch_bounds__(256) quant_1x128_kernel(const float *__restric
         const float sc = scale_inv_from_amax(__uint_as_float(m), fmax, pow2);
         bad |= m >= kInfBits;
         reinterpret_cast<uint32_t *>(q + off[j])[lane] = cvt4<I>(v[j], make_divider(sc));
-        if (lane == 0) s[warp * kTilesPerWarp + j] = sc; /* t = tc * rows + r: exactly the [cols/128][rows] index */
+        if (lane == 0) s[s_at[j]] = sc;
     }
     if (bad && lane == 0) flag_status(status, FP8LAB_STATUS_NONFINITE_1x128);
 }
@@ -246,9 +254,10 @@ __global__ void __launch_bounds__(kTThreads) quant_1x128_t_kernel(const float *_
         }
     }
     __syncthreads();
-    /* s[bj][bi*128 + r]: 128 contiguous floats */
+    /* the 128 row tiles' scales are contiguous in s: rows r0 .. r0+127 of column block bj */
     if (warp == 0)
-        reinterpret_cast<float4 *>(s + (size_t)bj * rows + r0)[lane] = reinterpret_cast<const float4 *>(row_scale)[lane];
+        reinterpret_cast<float4 *>(s + fp8lab_scale_1x128_tile(r0, bj, rows))[lane] =
+            reinterpret_cast<const float4 *>(row_scale)[lane];
 
     /* phase 2: columns */
 #pragma unroll
@@ -271,8 +280,9 @@ __global__ void __launch_bounds__(kTThreads) quant_1x128_t_kernel(const float *_
         const float s2 = scale_inv_from_amax(__uint_as_float(m2), fmax, pow2);
         const float s3 = scale_inv_from_amax(__uint_as_float(m3), fmax, pow2);
         const Divider d0 = make_divider(s0), d1 = make_divider(s1), d2 = make_divider(s2), d3 = make_divider(s3);
-        /* st[bi][bj*128 + 4k + j] */
-        if (lane == 0) reinterpret_cast<float4 *>(st + r0 / kTile * cols + c0)[k] = make_float4(s0, s1, s2, s3);
+        /* x^T is [cols][rows], tiled along rows: its rows c0+4k .. c0+4k+3 in column block bi */
+        if (lane == 0)
+            reinterpret_cast<float4 *>(st + fp8lab_scale_1x128_tile(c0, bi, cols))[k] = make_float4(s0, s1, s2, s3);
         /* qt[bj*128 + 4k + j][bi*128 + 4*lane .. +3] */
         uint8_t *qrow = qt + (c0 + 4 * (size_t)k) * rows + r0;
         reinterpret_cast<uint32_t *>(qrow)[lane] = cvt4<I>(make_float4(v[0].x, v[1].x, v[2].x, v[3].x), d0);
@@ -316,54 +326,14 @@ __global__ void __launch_bounds__(kBThreads) quant_128x128_kernel(const float *_
         reinterpret_cast<uint32_t *>(q + (r0 + r) * cols + c0)[lane] = cvt4<I>(v[t], dv);
     }
     if (threadIdx.x == 0) {
-        s[(size_t)bi * ld + bj] = sc;
+        s[fp8lab_scale_128x128_tile(bi, bj, ld)] = sc;
         if (bj == (int)gridDim.x - 1)
-            for (int j = bj + 1; j < ld; j++) s[(size_t)bi * ld + j] = 0.0f; /* padding */
+            for (int j = bj + 1; j < ld; j++) s[fp8lab_scale_128x128_tile(bi, j, ld)] = 0.0f; /* padding */
         if (m >= kInfBits) flag_status(status, FP8LAB_STATUS_NONFINITE_128x128);
     }
 }
 
 /* ---- host side ------------------------------------------------------------------------------------------ */
-int check_fmt(const char *op, int fmt) {
-    if (fmt != FP8_E4M3 && fmt != FP8_E5M2) {
-        FP8LAB_ERR("%s: unknown fp8 format %d (expected FP8_E4M3=0 or FP8_E5M2=1)", op, fmt);
-        return -1;
-    }
-    return 0;
-}
-
-int check_n(const char *op, long n) {
-    if (n <= 0) {
-        FP8LAB_ERR("%s: n = %ld must be positive", op, n);
-        return -1;
-    }
-    return 0;
-}
-
-int check_block_dims(const char *op, int rows, int cols, int rows_mult) {
-    if (rows <= 0 || cols <= 0 || rows % rows_mult || cols % kTile) {
-        const int bad_rows = rows <= 0 || rows % rows_mult;
-        FP8LAB_ERR("%s: %s = %d must be a positive multiple of %d", op, bad_rows ? "rows" : "cols",
-                   bad_rows ? rows : cols, bad_rows ? rows_mult : kTile);
-        return -1;
-    }
-    return 0;
-}
-
-int check_align(const char *op, const char *what, const void *p, size_t a) {
-    if (!p) {
-        FP8LAB_ERR("%s: %s is NULL", op, what);
-        return -1;
-    }
-    if (!fp8lab_is_aligned(p, a)) {
-        FP8LAB_ERR("%s: %s = %p is not %zu-byte aligned (hint: pass be->alloc pointers, or offsets that keep "
-                   "the alignment)",
-                   op, what, p, a);
-        return -1;
-    }
-    return 0;
-}
-
 /* Grid for the grid-stride kernels: enough blocks to fill the device, at least one. */
 unsigned grid_for(const fp8lab_cuda_ctx *c, long long work_items, int threads) {
     long long b = (work_items + threads - 1) / threads;
@@ -421,45 +391,34 @@ int fp8lab_cuda_quant_init(fp8lab_cuda_ctx *c) {
     return 0;
 }
 
-int fp8lab_cuda_amax(fp8lab_backend *be, const float *x, long n, float *amax_dev) {
+namespace {
+
+int cuda_amax(fp8lab_backend *be, const float *x, long n, float *amax_dev) {
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (check_n("amax", n) || check_align("amax", "x", x, 4) || check_align("amax", "amax_dev", amax_dev, 4))
-        return -1;
     CUDA_USE_DEVICE(c);
     return launch_amax(c, x, n, reinterpret_cast<unsigned *>(amax_dev));
 }
 
-int fp8lab_cuda_quantize_tensor(fp8lab_backend *be, const float *x, long n, int fmt, int pow2, uint8_t *q,
+int cuda_quantize_tensor(fp8lab_backend *be, const float *x, long n, int fmt, int pow2, uint8_t *q,
                                 float *scale_inv_dev) {
-    static const char *op = "quantize_tensor";
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (check_fmt(op, fmt) || check_n(op, n) || check_align(op, "x", x, 4) || check_align(op, "q", q, 1) ||
-        check_align(op, "scale_inv_dev", scale_inv_dev, 4))
-        return -1;
     CUDA_USE_DEVICE(c);
     unsigned *amax_bits = c->scratch; /* stream-ordered: safe to reuse across calls */
     if (launch_amax(c, x, n, amax_bits)) return -1;
     return launch_cast_fp8(c, x, n, fmt, reinterpret_cast<const float *>(amax_bits), 1, pow2, q, scale_inv_dev);
 }
 
-int fp8lab_cuda_cast_fp8_scaled(fp8lab_backend *be, const float *x, long n, int fmt, const float *scale_inv_dev,
+int cuda_cast_fp8_scaled(fp8lab_backend *be, const float *x, long n, int fmt, const float *scale_inv_dev,
                                 uint8_t *q) {
-    static const char *op = "cast_fp8_scaled";
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (check_fmt(op, fmt) || check_n(op, n) || check_align(op, "x", x, 4) || check_align(op, "q", q, 1) ||
-        check_align(op, "scale_inv_dev", scale_inv_dev, 4))
-        return -1;
     CUDA_USE_DEVICE(c);
     return launch_cast_fp8(c, x, n, fmt, scale_inv_dev, 0, 0, q, nullptr);
 }
 
-int fp8lab_cuda_quantize_1x128(fp8lab_backend *be, const float *x, int rows, int cols, int fmt, int pow2,
+int cuda_quantize_1x128(fp8lab_backend *be, const float *x, int rows, int cols, int fmt, int pow2,
                                uint8_t *q, float *s) {
     static const char *op = "quantize_1x128";
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (check_fmt(op, fmt) || check_block_dims(op, rows, cols, 1) || check_align(op, "x", x, 16) ||
-        check_align(op, "q", q, 4) || check_align(op, "s", s, 4))
-        return -1;
     CUDA_USE_DEVICE(c);
     const long long ntiles = (long long)rows * (cols / kTile);
     const long long warps = (ntiles + kTilesPerWarp - 1) / kTilesPerWarp;
@@ -479,14 +438,10 @@ int fp8lab_cuda_quantize_1x128(fp8lab_backend *be, const float *x, int rows, int
     return 0;
 }
 
-int fp8lab_cuda_quantize_1x128_t(fp8lab_backend *be, const float *x, int rows, int cols, int fmt, int pow2,
+int cuda_quantize_1x128_t(fp8lab_backend *be, const float *x, int rows, int cols, int fmt, int pow2,
                                  uint8_t *q, float *s, uint8_t *qt, float *st) {
     static const char *op = "quantize_1x128_t";
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (check_fmt(op, fmt) || check_block_dims(op, rows, cols, kTile) || check_align(op, "x", x, 16) ||
-        check_align(op, "q", q, 4) || check_align(op, "s", s, 16) || check_align(op, "qt", qt, 4) ||
-        check_align(op, "st", st, 16))
-        return -1;
     if (rows / kTile > 65535) {
         FP8LAB_ERR("%s: rows = %d exceeds the %d rows one launch handles", op, rows, 65535 * kTile);
         return -1;
@@ -504,13 +459,10 @@ int fp8lab_cuda_quantize_1x128_t(fp8lab_backend *be, const float *x, int rows, i
     return 0;
 }
 
-int fp8lab_cuda_quantize_128x128(fp8lab_backend *be, const float *x, int rows, int cols, int fmt, int pow2,
+int cuda_quantize_128x128(fp8lab_backend *be, const float *x, int rows, int cols, int fmt, int pow2,
                                  uint8_t *q, float *s) {
     static const char *op = "quantize_128x128";
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
-    if (check_fmt(op, fmt) || check_block_dims(op, rows, cols, kTile) || check_align(op, "x", x, 16) ||
-        check_align(op, "q", q, 4) || check_align(op, "s", s, 4))
-        return -1;
     if (rows / kTile > 65535) {
         FP8LAB_ERR("%s: rows = %d exceeds the %d rows one launch handles", op, rows, 65535 * kTile);
         return -1;
@@ -528,3 +480,16 @@ int fp8lab_cuda_quantize_128x128(fp8lab_backend *be, const float *x, int rows, i
     CUDA_CHECK_LAUNCH("quant_128x128_kernel");
     return 0;
 }
+
+} // namespace
+
+const fp8lab_quant_ops fp8lab_cuda_quant_ops = {
+    .cast_f32_to_bf16 = fp8lab_cuda_cast_f32_to_bf16,
+    .cast_bf16_to_f32 = fp8lab_cuda_cast_bf16_to_f32,
+    .amax = cuda_amax,
+    .quantize_tensor = cuda_quantize_tensor,
+    .cast_fp8_scaled = cuda_cast_fp8_scaled,
+    .quantize_1x128 = cuda_quantize_1x128,
+    .quantize_1x128_t = cuda_quantize_1x128_t,
+    .quantize_128x128 = cuda_quantize_128x128,
+};

@@ -31,6 +31,9 @@ if ! { cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DFP8LAB_CUDA=ON -DFP8
        cmake --build build-gpu -j"$(nproc)"; } >"$OUT/build.log" 2>&1; then
     tail -40 "$OUT/build.log"; echo "build failed"; exit 1
 fi
+# the CUDA backend is build-gpu/libfp8lab_cuda.so, opened on first use; the test binaries run directly below
+# (compute-sanitizer) live in build-gpu/tests, so name it
+export FP8LAB_CUDA_LIB=$PWD/build-gpu/libfp8lab_cuda.so
 step "ctest"
 ctest --test-dir build-gpu --output-on-failure -j4 >"$OUT/ctest.log" 2>&1 || status=1
 tail -25 "$OUT/ctest.log"

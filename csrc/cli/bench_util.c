@@ -170,13 +170,12 @@ double bench_median(double *t, int n) {
 }
 
 void bench_dequant(const uint8_t *q, const float *s, char scaling, int fmt, int rows, int cols, float *out) {
-    const int ld = fp8lab_blk_scale_ld(cols);
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) {
-            float sc = scaling == 't' ? s[0]
-                       : scaling == 'r' ? s[(size_t)(c / 128) * rows + r]
-                                        : s[(size_t)(r / 128) * ld + c / 128];
+            float sc = scaling == 't'   ? s[0]
+                       : scaling == 'r' ? s[fp8lab_scale_1x128_at(r, c, rows)]
+                                        : s[fp8lab_scale_128x128_at(r, c, cols)];
             out[(size_t)r * cols + c] = fp8_decode(fmt, q[(size_t)r * cols + c]) * sc;
         }
 }

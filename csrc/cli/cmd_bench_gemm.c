@@ -50,8 +50,8 @@ typedef struct {
 
 static void operand_free(fp8lab_backend *be, operand *o) {
     for (int r = 0; r < ROT; r++) {
-        be->free(be, o->q[r]);
-        be->free(be, o->s[r]);
+        fp8lab_free(be, o->q[r]);
+        fp8lab_free(be, o->s[r]);
         o->q[r] = NULL;
         o->s[r] = NULL;
     }
@@ -70,16 +70,16 @@ static int operand_prepare(fp8lab_backend *be, operand *o, recipe_id r, int a_si
     o->qbytes = r == R_BF16 ? 2 * (size_t)n : (size_t)n;
     o->sbytes = r == R_BF16         ? 0
                 : r == R_FP8_TENSOR ? sizeof(float)
-                : a_side          ? sizeof(float) * (size_t)(cols / 128) * rows
-                                  : sizeof(float) * (size_t)(rows / 128) * fp8lab_blk_scale_ld(cols);
+                : a_side            ? sizeof(float) * fp8lab_scale_1x128_count(rows, cols)
+                                    : sizeof(float) * fp8lab_scale_128x128_count(rows, cols);
     for (int k = 0; k < ROT; k++) {
-        o->q[k] = be->alloc(be, o->qbytes);
-        o->s[k] = r == R_BF16 ? NULL : be->alloc(be, o->sbytes);
+        o->q[k] = fp8lab_alloc(be, o->qbytes);
+        o->s[k] = r == R_BF16 ? NULL : fp8lab_alloc(be, o->sbytes);
         if (!o->q[k] || (r != R_BF16 && !o->s[k])) return 1;
-        int rc = r == R_BF16       ? be->cast_f32_to_bf16(be, o->f[k], n, o->q[k])
-                 : r == R_FP8_TENSOR ? be->quantize_tensor(be, o->f[k], n, FP8_E4M3, 0, o->q[k], o->s[k])
-                 : a_side          ? be->quantize_1x128(be, o->f[k], rows, cols, FP8_E4M3, 0, o->q[k], o->s[k])
-                                   : be->quantize_128x128(be, o->f[k], rows, cols, FP8_E4M3, 0, o->q[k], o->s[k]);
+        int rc = r == R_BF16         ? fp8lab_cast_f32_to_bf16(be, o->f[k], n, o->q[k])
+                 : r == R_FP8_TENSOR ? fp8lab_quantize_tensor(be, o->f[k], n, FP8_E4M3, 0, o->q[k], o->s[k])
+                 : a_side ? fp8lab_quantize_1x128(be, o->f[k], rows, cols, FP8_E4M3, 0, o->q[k], o->s[k])
+                          : fp8lab_quantize_128x128(be, o->f[k], rows, cols, FP8_E4M3, 0, o->q[k], o->s[k]);
         if (rc) return backend_failure_status();
     }
     return 0;
@@ -104,18 +104,19 @@ static int run_once(gemm_case *c, recipe_id r, int k) {
     fp8lab_backend *be = c->be;
     operand *a = &c->a, *b = &c->b;
     switch (r) {
-    case R_FP32: return be->gemm_f32(be, a->f[k], b->f[k], c->M, c->N, c->K, c->d);
-    case R_BF16: return be->gemm_bf16(be, a->q[k], b->q[k], c->M, c->N, c->K, c->out, c->d);
+    case R_FP32: return fp8lab_gemm_f32(be, a->f[k], b->f[k], c->M, c->N, c->K, c->d);
+    case R_BF16: return fp8lab_gemm_bf16(be, a->q[k], b->q[k], c->M, c->N, c->K, c->out, c->d);
     case R_FP8_TENSOR:
-        return be->gemm_fp8_tensor(be, a->q[k], FP8_E4M3, a->s[k], b->q[k], FP8_E4M3, b->s[k], c->M, c->N, c->K,
-                                   c->out, c->d);
+        return fp8lab_gemm_fp8_tensor(be, a->q[k], FP8_E4M3, a->s[k], b->q[k], FP8_E4M3, b->s[k], c->M, c->N,
+                                      c->K, c->out, c->d);
     case R_FP8_LINEAR:
-        if (be->quantize_1x128(be, a->f[k], c->M, c->K, FP8_E4M3, 0, a->q[k], a->s[k])) return -1;
+        if (fp8lab_quantize_1x128(be, a->f[k], c->M, c->K, FP8_E4M3, 0, a->q[k], a->s[k])) return -1;
         /* fall through */
     case R_FP8_BLOCK:
     case R_FP8_1x128:
-        return be->gemm_fp8_block(be, a->q[k], a->s[k], b->q[k], b->s[k],
-                                  r == R_FP8_1x128 ? FP8LAB_B_1x128 : FP8LAB_B_128x128, c->M, c->N, c->K, c->out, c->d);
+        return fp8lab_gemm_fp8_block(be, a->q[k], a->s[k], b->q[k], b->s[k],
+                                     r == R_FP8_1x128 ? FP8LAB_B_1x128 : FP8LAB_B_128x128, c->M, c->N, c->K, c->out,
+                                     c->d);
     default: return -1;
     }
 }
@@ -133,8 +134,8 @@ static int operand_values(fp8lab_backend *be, const operand *o, recipe_id r, int
     int rc = -1;
     if (!q || (!s && o->sbytes))
         FP8LAB_ERR_RT("out of host memory reading back an operand (%zu + %zu bytes)", o->qbytes, o->sbytes);
-    else if (!be->copy_d2h(be, q, o->q[0], o->qbytes) &&
-        (!o->sbytes || !be->copy_d2h(be, s, o->s[0], o->sbytes))) {
+    else if (!fp8lab_copy_d2h(be, q, o->q[0], o->qbytes) &&
+        (!o->sbytes || !fp8lab_copy_d2h(be, s, o->s[0], o->sbytes))) {
         if (r == R_BF16)
             for (size_t i = 0; i < n; i++) out[i] = bf16_to_f32(((uint16_t *)q)[i]);
         else
@@ -211,9 +212,9 @@ static void fill_inputs(float *A, size_t na, float *B, size_t nb, double init_sc
    Returns 0, or 1 after a device failure. */
 static int time_recipe(gemm_case *c, recipe_id r, int warmup, int iters, double *t, double *ms) {
     for (int i = 0; i < warmup + iters; i++) {
-        c->be->sync(c->be);
+        fp8lab_sync(c->be);
         const double t0 = fp8lab_now();
-        if (run_once(c, r, i % ROT) || c->be->sync(c->be)) return 1;
+        if (run_once(c, r, i % ROT) || fp8lab_sync(c->be)) return 1;
         if (i >= warmup) t[i - warmup] = fp8lab_now() - t0;
     }
     *ms = 1e3 * bench_median(t, iters);
@@ -224,7 +225,7 @@ static int time_recipe(gemm_case *c, recipe_id r, int warmup, int iters, double 
 static int read_output(const gemm_case *c, recipe_id r, host_bufs *h) {
     const fp8lab_out_dtype o = recipe_out(r, c->out);
     const size_t nd = (size_t)c->M * c->N;
-    if (c->be->copy_d2h(c->be, h->Dh, c->d, nd * out_elem_bytes(o))) return 1;
+    if (fp8lab_copy_d2h(c->be, h->Dh, c->d, nd * out_elem_bytes(o))) return 1;
     const float *f = h->Dh;
     const uint16_t *b = h->Dh;
 #pragma omp parallel for schedule(static)
@@ -289,10 +290,11 @@ static int bench_shape_recipes(fp8lab_backend *be, bench_shape sh, const gemm_op
         host_bufs_alloc(&h, what, na, nb, nd, out_w, o->iters))
         goto done;
     fill_inputs(h.A, na, h.B, nb, o->init_scale, o->seed);
-    int ready = (c.d = be->alloc(be, nd * out_w)) != NULL;
+    int ready = (c.d = fp8lab_alloc(be, nd * out_w)) != NULL;
     for (int k = 0; k < ROT && ready; k++)
-        ready = (c.a.f[k] = be->alloc(be, na * sizeof(float))) && (c.b.f[k] = be->alloc(be, nb * sizeof(float))) &&
-                !be->copy_h2d(be, c.a.f[k], h.A, na * 4) && !be->copy_h2d(be, c.b.f[k], h.B, nb * 4);
+        ready = (c.a.f[k] = fp8lab_alloc(be, na * sizeof(float))) &&
+                (c.b.f[k] = fp8lab_alloc(be, nb * sizeof(float))) && !fp8lab_copy_h2d(be, c.a.f[k], h.A, na * 4) &&
+                !fp8lab_copy_h2d(be, c.b.f[k], h.B, nb * 4);
     /* from here every failure has left its error with the library */
     status = ready ? run_recipes(&c, &h, o, res, nres) : 1;
     if (status) fprintf(stderr, "error: %s: %s\n", what, fp8lab_last_error());
@@ -300,10 +302,10 @@ done:
     operand_free(be, &c.a);
     operand_free(be, &c.b);
     for (int k = 0; k < ROT; k++) {
-        be->free(be, c.a.f[k]);
-        be->free(be, c.b.f[k]);
+        fp8lab_free(be, c.a.f[k]);
+        fp8lab_free(be, c.b.f[k]);
     }
-    be->free(be, c.d);
+    fp8lab_free(be, c.d);
     host_bufs_free(&h);
     return status;
 }
@@ -447,12 +449,12 @@ int bench_gemm(int argc, char **argv) {
     if (is_cpu) want[R_FP32] = 1; /* the CPU baseline is always measured */
     int nsh = bench_parse_shapes("shapes", shapes ? shapes : is_cpu ? CPU_SHAPES : CUDA_SHAPES, 3, 128, sh, 64);
     if (nsh < 0 || check_total_work(sh, nsh, want, warmup, iters)) {
-        be->destroy(be);
+        fp8lab_backend_destroy(be);
         return FP8LAB_EXIT_USAGE;
     }
     fp8lab_out_dtype out = !strcmp(outs, "f32") || (!strcmp(outs, "auto") && is_cpu) ? FP8LAB_F32 : FP8LAB_BF16;
     fp8lab_device_info di;
-    be->info(be, &di);
+    fp8lab_backend_info(be, &di);
     const gemm_opts o = {.di = &di, .want = want, .out = out, .warmup = warmup, .iters = iters,
                          .init_scale = init_scale, .seed = (unsigned)seed};
     gemm_result *res = bench_malloc("bench gemm", "results", sizeof *res * (size_t)nsh * R_COUNT);
@@ -466,6 +468,6 @@ int bench_gemm(int argc, char **argv) {
         else print_table(&di, be->name, out, iters, res, nres);
     }
     free(res);
-    be->destroy(be);
+    fp8lab_backend_destroy(be);
     return status == 2 ? FP8LAB_EXIT_USAGE : status ? FP8LAB_EXIT_RUNTIME : FP8LAB_EXIT_OK;
 }

@@ -44,28 +44,30 @@ static double op_bytes(quant_op op, double n) {
 static int op_run(fp8lab_backend *be, quant_op op, quant_bufs *b, int rows, int cols) {
     const long n = (long)rows * cols;
     switch (op) {
-    case Q_COPY: return be->copy_d2d(be, b->y, b->x, (size_t)n * 4);
-    case Q_BF16: return be->cast_f32_to_bf16(be, b->x, n, (uint16_t *)b->y);
-    case Q_TENSOR: return be->quantize_tensor(be, b->x, n, FP8_E4M3, 0, b->q, b->s);
-    case Q_1x128: return be->quantize_1x128(be, b->x, rows, cols, FP8_E4M3, 0, b->q, b->s);
-    case Q_1x128_T: return be->quantize_1x128_t(be, b->x, rows, cols, FP8_E4M3, 0, b->q, b->s, b->qt, b->st);
-    case Q_128x128: return be->quantize_128x128(be, b->x, rows, cols, FP8_E4M3, 0, b->q, b->s);
+    case Q_COPY: return fp8lab_copy_d2d(be, b->y, b->x, (size_t)n * 4);
+    case Q_BF16: return fp8lab_cast_f32_to_bf16(be, b->x, n, (uint16_t *)b->y);
+    case Q_TENSOR: return fp8lab_quantize_tensor(be, b->x, n, FP8_E4M3, 0, b->q, b->s);
+    case Q_1x128: return fp8lab_quantize_1x128(be, b->x, rows, cols, FP8_E4M3, 0, b->q, b->s);
+    case Q_1x128_T: return fp8lab_quantize_1x128_t(be, b->x, rows, cols, FP8_E4M3, 0, b->q, b->s, b->qt, b->st);
+    case Q_128x128: return fp8lab_quantize_128x128(be, b->x, rows, cols, FP8_E4M3, 0, b->q, b->s);
     default: return -1;
     }
 }
 
 static void bufs_free(fp8lab_backend *be, quant_bufs *b) {
     void *p[] = {b->x, b->y, b->q, b->qt, b->s, b->st};
-    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) be->free(be, p[i]);
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) fp8lab_free(be, p[i]);
     *b = (quant_bufs){0};
 }
 
-/* Device buffers for one rows x cols shape; 0, or 1 with the backend's error (naming the bytes) set. */
+/* Device buffers for one rows x cols shape; 0, or 1 with the backend's error (naming the bytes) set. s holds
+   the 1x128 or the 128x128 scales of x, st the 1x128 scales of x^T. */
 static int bufs_alloc(fp8lab_backend *be, quant_bufs *b, int rows, int cols) {
-    const size_t n = (size_t)rows * cols;
-    return !(b->x = be->alloc(be, n * 4)) || !(b->y = be->alloc(be, n * 4)) || !(b->q = be->alloc(be, n)) ||
-           !(b->qt = be->alloc(be, n)) || !(b->s = be->alloc(be, sizeof(float) * (n / 128 + 4 * (size_t)rows))) ||
-           !(b->st = be->alloc(be, sizeof(float) * (n / 128 + 4 * (size_t)cols)));
+    const size_t n = (size_t)rows * cols, s1 = fp8lab_scale_1x128_count(rows, cols),
+                 s128 = fp8lab_scale_128x128_count(rows, cols);
+    return !(b->x = fp8lab_alloc(be, n * 4)) || !(b->y = fp8lab_alloc(be, n * 4)) || !(b->q = fp8lab_alloc(be, n)) ||
+           !(b->qt = fp8lab_alloc(be, n)) || !(b->s = fp8lab_alloc(be, sizeof(float) * (s1 > s128 ? s1 : s128))) ||
+           !(b->st = fp8lab_alloc(be, sizeof(float) * fp8lab_scale_1x128_count(cols, rows)));
 }
 
 /* Host bytes of one shape: the FP32 input staged on the host, plus, when the device is the host (CPU backend),
@@ -104,15 +106,15 @@ static int run_shape(fp8lab_backend *be, bench_shape sh, int warmup, int iters, 
         fp8lab_rng rng;
         fp8lab_rng_seed(&rng, 7);
         for (size_t j = 0; j < n; j++) h[j] = (float)fp8lab_rng_normal(&rng);
-        status = be->copy_h2d(be, b.x, h, n * 4) != 0;
+        status = fp8lab_copy_h2d(be, b.x, h, n * 4) != 0;
     }
     double copy_gbs = 0;
     for (int op = 0; op < Q_COUNT && !status; op++) {
         /* warmup + iters <= 110000: the flags' ranges */
         for (int it = 0; it < warmup + iters && !status; it++) {
-            be->sync(be);
+            fp8lab_sync(be);
             double t0 = fp8lab_now();
-            status = op_run(be, (quant_op)op, &b, rows, cols) || be->sync(be);
+            status = op_run(be, (quant_op)op, &b, rows, cols) || fp8lab_sync(be);
             if (it >= warmup) t[it - warmup] = fp8lab_now() - t0;
         }
         if (status) break;
@@ -162,11 +164,11 @@ int bench_quant(int argc, char **argv) {
     int nsh = bench_parse_shapes("shapes", shapes ? shapes : strcmp(be->name, "cpu") ? CUDA_SHAPES : CPU_SHAPES, 2,
                                  128, sh, 32);
     if (nsh < 0 || check_total_traffic(sh, nsh, warmup, iters)) {
-        be->destroy(be);
+        fp8lab_backend_destroy(be);
         return FP8LAB_EXIT_USAGE;
     }
     fp8lab_device_info di;
-    be->info(be, &di);
+    fp8lab_backend_info(be, &di);
     cJSON *root = cJSON_CreateObject(), *arr = NULL;
     cJSON_AddStringToObject(root, "device", di.name);
     cJSON_AddStringToObject(root, "backend", be->name);
@@ -187,6 +189,6 @@ int bench_quant(int argc, char **argv) {
     if (!json && !status) printf("bytes: FP32 input read once + outputs written once; copy counts read + write\n");
     cJSON_Delete(root);
     free(t);
-    be->destroy(be);
+    fp8lab_backend_destroy(be);
     return status ? FP8LAB_EXIT_RUNTIME : FP8LAB_EXIT_OK;
 }

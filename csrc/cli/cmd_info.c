@@ -30,9 +30,9 @@ int cmd_info(int argc, char **argv) {
         return FP8LAB_EXIT_RUNTIME;
     }
     fp8lab_backend *be = gpu && strcmp(device, "cpu") ? gpu : fp8lab_cpu_backend_create();
-    if (be != gpu && gpu) gpu->destroy(gpu);
+    if (be != gpu && gpu) fp8lab_backend_destroy(gpu);
     fp8lab_device_info di;
-    be->info(be, &di);
+    fp8lab_backend_info(be, &di);
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "backend", be->name);
@@ -58,6 +58,6 @@ int cmd_info(int argc, char **argv) {
             printf("peaks:    unknown for this device (%%-of-peak is not reported)\n");
         printf("libs:     %s; cJSON %s\n", di.libs, cJSON_Version());
     }
-    be->destroy(be);
+    fp8lab_backend_destroy(be);
     return FP8LAB_EXIT_OK;
 }

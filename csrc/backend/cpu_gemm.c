@@ -1,0 +1,169 @@
+/* CPU backend, GEMM group. FP32 GEMMs go through OpenBLAS; BF16 and per-tensor FP8 operands are decoded to FP32
+   first (alpha carries the per-tensor scales, applied after the FP32 sums as cuBLASLt does). FP8 block GEMMs
+   run sgemm on 128-wide K panels of the (unscaled) FP8 values and scale each panel's FP32 partial sums into an
+   FP32 accumulator: the semantics of fp8_gemm_block_ref with promote_k = 128. BF16 output is rounded. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu_internal.h"
+#include "core/error.h"
+#include "fp8/fp8.h"
+#include "fp8/quant.h"
+#include "fp8/scale_layout.h"
+
+/* Rows per panel block: keeps the panel's partial sums (MB x N floats) in cache while they are scaled. */
+enum { CPU_GEMM_MB = 128 };
+
+typedef enum { DEC_BF16, DEC_E4M3, DEC_E5M2 } decode_kind;
+
+static int cpu_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d) {
+    (void)be;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, d, N);
+    return 0;
+}
+
+static void store_out(const float *acc, long n, fp8lab_out_dtype out, void *d) {
+    if (out == FP8LAB_F32) {
+        if ((const void *)acc != d) memcpy(d, acc, sizeof(float) * (size_t)n);
+        return;
+    }
+    uint16_t *y = d;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) y[i] = bf16_from_f32(acc[i]);
+}
+
+/* sgemm writes into the float output directly when out is FP32, else into a temporary that is then rounded. */
+static float *out_accumulator(fp8lab_out_dtype out, void *d, long n) {
+    if (out == FP8LAB_F32) return d;
+    float *t = malloc(sizeof(float) * (size_t)n);
+    if (!t) FP8LAB_ERR_RT("out of host memory for a %ld-element accumulator", n);
+    return t;
+}
+
+static float *decode_all(const void *src, long n, decode_kind kind) {
+    float *f = malloc(sizeof(float) * (size_t)n);
+    if (!f) {
+        FP8LAB_ERR_RT("out of host memory decoding %ld elements", n);
+        return NULL;
+    }
+    if (kind == DEC_BF16) {
+        const uint16_t *h = src;
+#pragma omp parallel for schedule(static)
+        for (long i = 0; i < n; i++) f[i] = bf16_to_f32(h[i]);
+        return f;
+    }
+    float lut[256];
+    for (int i = 0; i < 256; i++)
+        lut[i] = kind == DEC_E4M3 ? fp8_e4m3_to_f32((uint8_t)i) : fp8_e5m2_to_f32((uint8_t)i);
+    const uint8_t *q = src;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) f[i] = lut[q[i]];
+    return f;
+}
+
+static int gemm_decoded(const void *a, decode_kind kind_a, const void *b, decode_kind kind_b, float alpha, int M,
+                        int N, int K, fp8lab_out_dtype out, void *d) {
+    float *fa = decode_all(a, (long)M * K, kind_a), *fb = decode_all(b, (long)N * K, kind_b);
+    float *acc = out_accumulator(out, d, (long)M * N);
+    int rc = -1;
+    if (fa && fb && acc) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, fa, K, fb, K, 0.0f, acc, N);
+        store_out(acc, (long)M * N, out, d);
+        rc = 0;
+    }
+    free(fa);
+    free(fb);
+    if (acc != d) free(acc);
+    return rc;
+}
+
+static int cpu_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K,
+                         fp8lab_out_dtype out, void *d) {
+    (void)be;
+    return gemm_decoded(a, DEC_BF16, b, DEC_BF16, 1.0f, M, N, K, out, d);
+}
+
+static decode_kind fp8_kind(int fmt) { return fmt == FP8_E5M2 ? DEC_E5M2 : DEC_E4M3; }
+
+static int cpu_gemm_fp8_tensor(fp8lab_backend *be, const uint8_t *qa, int fmt_a, const float *sa, const uint8_t *qb,
+                               int fmt_b, const float *sb, int M, int N, int K, fp8lab_out_dtype out, void *d) {
+    (void)be;
+    return gemm_decoded(qa, fp8_kind(fmt_a), qb, fp8_kind(fmt_b), (*sa) * (*sb), M, N, K, out, d);
+}
+
+/* Adds one row of a panel's FP32 partial sums into the accumulator, scaled by sa * sb as the reference does
+   (the first panel initializes it). */
+static void scale_panel_row(const float *p, float *o, int N, int kb, float a_s, const float *sb,
+                            fp8lab_b_scaling bscal, int ld) {
+    for (int n0 = 0; n0 < N; n0 += FP8LAB_TILE) {
+        float c[FP8LAB_TILE];
+        if (bscal == FP8LAB_B_128x128) {
+            const float cb = a_s * sb[fp8lab_scale_128x128_tile(n0 / FP8LAB_TILE, kb, ld)];
+            for (int j = 0; j < FP8LAB_TILE; j++) c[j] = cb;
+        } else {
+            for (int j = 0; j < FP8LAB_TILE; j++) c[j] = a_s * sb[fp8lab_scale_1x128_tile(n0 + j, kb, N)];
+        }
+        if (kb == 0)
+            for (int j = 0; j < FP8LAB_TILE; j++) o[n0 + j] = p[n0 + j] * c[j];
+        else
+            for (int j = 0; j < FP8LAB_TILE; j++) o[n0 + j] += p[n0 + j] * c[j];
+    }
+}
+
+/* The panel loop over decoded operands; 0, or -1 when a thread could not get its panel buffer. */
+static int block_panels(const float *fa, const float *sa, const float *fb, const float *sb, fp8lab_b_scaling bscal,
+                        int M, int N, int K, float *acc) {
+    const int KB = K / FP8LAB_TILE, ld = fp8lab_blk_scale_ld(K);
+    int oom = 0;
+    /* One OpenMP thread per row block, each calling single-threaded sgemm: OpenBLAS's own pool and libgomp's
+       would otherwise spin against each other on the same cores for every small panel. */
+    const int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel reduction(| : oom)
+    {
+        float *panel = malloc(sizeof(float) * (size_t)CPU_GEMM_MB * (size_t)N);
+        oom = !panel;
+#pragma omp for schedule(dynamic)
+        for (int m0 = 0; m0 < M; m0 += CPU_GEMM_MB) {
+            if (!panel) continue;
+            const int mb = M - m0 < CPU_GEMM_MB ? M - m0 : CPU_GEMM_MB;
+            for (int kb = 0; kb < KB; kb++) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mb, N, FP8LAB_TILE, 1.0f,
+                            fa + (size_t)m0 * K + (size_t)kb * FP8LAB_TILE, K, fb + (size_t)kb * FP8LAB_TILE, K,
+                            0.0f, panel, N);
+                for (int i = 0; i < mb; i++)
+                    scale_panel_row(panel + (size_t)i * N, acc + (size_t)(m0 + i) * N, N, kb,
+                                    sa[fp8lab_scale_1x128_tile(m0 + i, kb, M)], sb, bscal, ld);
+            }
+        }
+        free(panel);
+    }
+    openblas_set_num_threads(blas_threads);
+    if (oom) FP8LAB_ERR_RT("out of host memory for %dx%d panels", CPU_GEMM_MB, N);
+    return oom ? -1 : 0;
+}
+
+static int cpu_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const float *sa, const uint8_t *qb,
+                              const float *sb, fp8lab_b_scaling bscal, int M, int N, int K, fp8lab_out_dtype out,
+                              void *d) {
+    (void)be;
+    float *fa = decode_all(qa, (long)M * K, DEC_E4M3), *fb = decode_all(qb, (long)N * K, DEC_E4M3);
+    float *acc = out_accumulator(out, d, (long)M * N);
+    int rc = -1;
+    if (fa && fb && acc && block_panels(fa, sa, fb, sb, bscal, M, N, K, acc) == 0) {
+        store_out(acc, (long)M * N, out, d);
+        rc = 0;
+    }
+    free(fa);
+    free(fb);
+    if (acc != d) free(acc);
+    return rc;
+}
+
+const fp8lab_gemm_ops fp8lab_cpu_gemm_ops = {
+    .gemm_f32 = cpu_gemm_f32,
+    .gemm_bf16 = cpu_gemm_bf16,
+    .gemm_fp8_tensor = cpu_gemm_fp8_tensor,
+    .gemm_fp8_block = cpu_gemm_fp8_block,
+};

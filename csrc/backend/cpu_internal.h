@@ -1,0 +1,12 @@
+/* Private to the CPU backend: its op tables, one file each (cpu_mem.c, cpu_quant.c, cpu_gemm.c). The ops trust
+   their arguments: the front functions have checked them (quant_ops.h, gemm_ops.h). */
+#ifndef FP8LAB_CPU_INTERNAL_H
+#define FP8LAB_CPU_INTERNAL_H
+
+#include "backend/backend.h"
+
+extern const fp8lab_mem_ops fp8lab_cpu_mem_ops;
+extern const fp8lab_quant_ops fp8lab_cpu_quant_ops;
+extern const fp8lab_gemm_ops fp8lab_cpu_gemm_ops;
+
+#endif

@@ -1,0 +1,48 @@
+/* CPU backend, memory group: "device" memory is host memory, and every op is done when it returns. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu_internal.h"
+#include "core/error.h"
+
+static void *cpu_alloc(fp8lab_backend *be, size_t bytes) {
+    (void)be;
+    void *p = NULL;
+    if (posix_memalign(&p, 256, bytes ? bytes : 1)) {
+        FP8LAB_ERR_RT("out of host memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+    return p;
+}
+
+static void cpu_free(fp8lab_backend *be, void *p) {
+    (void)be;
+    free(p);
+}
+
+static int cpu_copy(fp8lab_backend *be, void *dst, const void *src, size_t bytes) {
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+    return 0;
+}
+
+static int cpu_memset0(fp8lab_backend *be, void *dst, size_t bytes) {
+    (void)be;
+    if (bytes) memset(dst, 0, bytes);
+    return 0;
+}
+
+static int cpu_sync(fp8lab_backend *be) {
+    (void)be;
+    return 0;
+}
+
+const fp8lab_mem_ops fp8lab_cpu_mem_ops = {
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .copy_h2d = cpu_copy,
+    .copy_d2h = cpu_copy,
+    .copy_d2d = cpu_copy,
+    .memset0 = cpu_memset0,
+    .sync = cpu_sync,
+};

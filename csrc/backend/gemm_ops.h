@@ -1,0 +1,44 @@
+/* Backend ops, GEMM group: D[M][N] = A[M][K] . B[N][K]^T ("NT", both operands K-contiguous, row-major); D is
+   float or bf16 per out. Scale layouts: fp8/scale_layout.h; per-tensor scales are one device float.
+
+   The contract, checked once by the front functions (what cuBLASLt accepts, so a program that runs on the CPU
+   backend runs on a GPU): M, N, K >= 1; no NULL pointer; out and formats valid;
+   - gemm_fp8_tensor: K a multiple of 16 (16-byte FP8 rows), not both operands E5M2;
+   - gemm_fp8_block: E4M3 operands, A scaled 1x128, B 128x128 or 1x128 (bscal); M, N, K multiples of 128;
+     scale tensors 16-byte aligned. */
+#ifndef FP8LAB_GEMM_OPS_H
+#define FP8LAB_GEMM_OPS_H
+#include <stdint.h>
+
+#include "backend/backend_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fp8lab_gemm_ops {
+    int (*gemm_f32)(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d);
+    int (*gemm_bf16)(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K,
+                     fp8lab_out_dtype out, void *d);
+    int (*gemm_fp8_tensor)(fp8lab_backend *be, const uint8_t *qa, int fmt_a, const float *sa_dev,
+                           const uint8_t *qb, int fmt_b, const float *sb_dev, int M, int N, int K,
+                           fp8lab_out_dtype out, void *d);
+    int (*gemm_fp8_block)(fp8lab_backend *be, const uint8_t *qa, const float *sa, const uint8_t *qb,
+                          const float *sb, fp8lab_b_scaling bscal, int M, int N, int K, fp8lab_out_dtype out,
+                          void *d);
+} fp8lab_gemm_ops;
+
+int fp8lab_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d);
+int fp8lab_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K,
+                     fp8lab_out_dtype out, void *d);
+int fp8lab_gemm_fp8_tensor(fp8lab_backend *be, const uint8_t *qa, int fmt_a, const float *sa_dev,
+                           const uint8_t *qb, int fmt_b, const float *sb_dev, int M, int N, int K,
+                           fp8lab_out_dtype out, void *d);
+int fp8lab_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const float *sa, const uint8_t *qb,
+                          const float *sb, fp8lab_b_scaling bscal, int M, int N, int K, fp8lab_out_dtype out,
+                          void *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,38 @@
+/* Backend ops, memory group: device allocations, copies and the stream's synchronisation point.
+   "Device" pointers come from fp8lab_alloc (host memory on the CPU backend). Copies of 0 bytes are no-ops
+   (copy_d2h still synchronises); a non-empty copy needs both pointers. */
+#ifndef FP8LAB_MEM_OPS_H
+#define FP8LAB_MEM_OPS_H
+#include <stddef.h>
+
+#include "backend/backend_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fp8lab_mem_ops {
+    void *(*alloc)(fp8lab_backend *be, size_t bytes); /* NULL + error on failure; 256-byte aligned */
+    void (*free)(fp8lab_backend *be, void *p);         /* never called with NULL */
+    int (*copy_h2d)(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
+    /* waits for the stream, then reports errors recorded by earlier ops (non-finite quantizer input) */
+    int (*copy_d2h)(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
+    int (*copy_d2d)(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
+    int (*memset0)(fp8lab_backend *be, void *dst, size_t bytes);
+    int (*sync)(fp8lab_backend *be); /* as copy_d2h, without the copy */
+} fp8lab_mem_ops;
+
+/* Front functions: what every caller uses (argument checks, then the backend's op). alloc(0) gives a valid,
+   distinct pointer; free(NULL) does nothing. */
+void *fp8lab_alloc(fp8lab_backend *be, size_t bytes);
+void fp8lab_free(fp8lab_backend *be, void *p);
+int fp8lab_copy_h2d(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
+int fp8lab_copy_d2h(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
+int fp8lab_copy_d2d(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
+int fp8lab_memset0(fp8lab_backend *be, void *dst, size_t bytes);
+int fp8lab_sync(fp8lab_backend *be);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

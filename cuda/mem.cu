@@ -1,0 +1,112 @@
+/* The CUDA backend's memory group: cudaMalloc'd device memory, copies and memsets on the backend's stream, and
+   the synchronisation points (sync, copy_d2h) that report what the kernels recorded in the status word. */
+#include "internal.cuh"
+
+namespace {
+
+const char *status_op(unsigned code) {
+    switch (code) {
+    case FP8LAB_STATUS_NONFINITE_TENSOR: return "quantize_tensor";
+    case FP8LAB_STATUS_NONFINITE_1x128: return "quantize_1x128";
+    case FP8LAB_STATUS_NONFINITE_1x128_T: return "quantize_1x128_t";
+    case FP8LAB_STATUS_NONFINITE_128x128: return "quantize_128x128";
+    case FP8LAB_STATUS_BAD_SCALE: return "cast_fp8_scaled";
+    default: return "a quantizer";
+    }
+}
+
+/* Waits for the stream, then reports (and clears) a status recorded by the kernels. */
+int sync_and_check(fp8lab_cuda_ctx *c) {
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    volatile unsigned *st = c->status_host;
+    const unsigned code = *st;
+    if (code == FP8LAB_STATUS_OK) return 0;
+    *st = 0; /* the stream is idle: no kernel can be writing it */
+    if (code == FP8LAB_STATUS_BAD_SCALE)
+        FP8LAB_ERR("cast_fp8_scaled: scale_inv is not a positive finite number, detected on the device: its FP8 "
+                   "outputs are invalid (hint: a NaN or Inf amax upstream gives one; amax propagates NaN)");
+    else
+        FP8LAB_ERR("non-finite value (NaN or Inf) in the input of %s, detected on the device: its scales and FP8 "
+                   "outputs are invalid (hint: check the producer of that tensor for overflow; the CPU backend "
+                   "names the element)",
+                   status_op(code));
+    return -1;
+}
+
+void *cuda_alloc(fp8lab_backend *be, size_t bytes) {
+    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
+    CUDA_CHECK_RET(cudaSetDevice(c->device), NULL);
+    void *p = NULL;
+    const cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1); /* cudaMalloc is 256-byte aligned */
+    if (e != cudaSuccess) {
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        cudaGetLastError(); /* clear a non-sticky OOM so later launches do not report it */
+        FP8LAB_ERR_RT("cudaMalloc(%zu bytes = %.1f MiB) failed: %s: %s (%.1f of %.1f MiB free on device %d) "
+                      "(hint: %s)",
+                      bytes, (double)bytes / 1048576.0, cudaGetErrorName(e), cudaGetErrorString(e),
+                      (double)free_b / 1048576.0, (double)total_b / 1048576.0, c->device, fp8lab_cuda_hint(e));
+        return NULL;
+    }
+    return p;
+}
+
+void cuda_free(fp8lab_backend *be, void *p) {
+    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
+    cudaSetDevice(c->device);
+    const cudaError_t e = cudaFree(p);
+    if (e != cudaSuccess)
+        FP8LAB_ERR_RT("cudaFree(%p) failed: %s: %s (hint: %s)", p, cudaGetErrorName(e), cudaGetErrorString(e),
+                      fp8lab_cuda_hint(e));
+}
+
+/* h2d from pageable memory returns once the source has been staged, so the caller may reuse it at once;
+   from pinned memory the copy is asynchronous (keep the buffer until sync). */
+int cuda_copy_h2d(fp8lab_backend *be, void *dst, const void *src, size_t bytes) {
+    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
+    if (!bytes) return 0;
+    CUDA_USE_DEVICE(c);
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
+    return 0;
+}
+
+int cuda_copy_d2h(fp8lab_backend *be, void *dst, const void *src, size_t bytes) {
+    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
+    CUDA_USE_DEVICE(c);
+    if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    return sync_and_check(c);
+}
+
+int cuda_copy_d2d(fp8lab_backend *be, void *dst, const void *src, size_t bytes) {
+    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
+    if (!bytes) return 0;
+    CUDA_USE_DEVICE(c);
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream));
+    return 0;
+}
+
+int cuda_memset0(fp8lab_backend *be, void *dst, size_t bytes) {
+    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
+    if (!bytes) return 0;
+    CUDA_USE_DEVICE(c);
+    CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, c->stream));
+    return 0;
+}
+
+int cuda_sync(fp8lab_backend *be) {
+    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
+    CUDA_USE_DEVICE(c);
+    return sync_and_check(c);
+}
+
+} // namespace
+
+const fp8lab_mem_ops fp8lab_cuda_mem_ops = {
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .copy_h2d = cuda_copy_h2d,
+    .copy_d2h = cuda_copy_d2h,
+    .copy_d2d = cuda_copy_d2d,
+    .memset0 = cuda_memset0,
+    .sync = cuda_sync,
+};
