@@ -2,7 +2,8 @@
      mem    (mem_ops.h)    allocations, copies, sync
      quant  (quant_ops.h)  BF16 casts, amax, FP8 quantizers
      gemm   (gemm_ops.h)   FP32, BF16, FP8 per-tensor and block-scaled GEMMs
-     layers (layer_ops.h), optim (optim_ops.h): filled in by the trainer's issue
+     layers (layer_ops.h)  embedding, norms, GELU/SwiGLU, RoPE, attention, cross-entropy, forward and backward
+     optim  (optim_ops.h)  AdamW, gradient norm, non-finite check
    The CPU backend (csrc/backend/cpu_*.c) and the CUDA backend (cuda/, a shared library loaded on first use:
    cuda_module.h) fill them in; callers never see CUDA types.
 
@@ -36,7 +37,7 @@ extern "C" {
 
 /* The CUDA backend is built separately (libfp8lab_cuda.so) and must agree with this struct and its tables:
    bump this whenever either changes, and the loader refuses a library built from other headers. */
-#define FP8LAB_BACKEND_ABI 2
+#define FP8LAB_BACKEND_ABI 3
 
 struct fp8lab_backend {
     const char *name; /* "cpu" or "cuda" */
@@ -46,8 +47,8 @@ struct fp8lab_backend {
     const fp8lab_mem_ops *mem;
     const fp8lab_quant_ops *quant;
     const fp8lab_gemm_ops *gemm;
-    const fp8lab_layer_ops *layers; /* NULL: no backend has layer ops yet */
-    const fp8lab_optim_ops *optim;  /* NULL: likewise */
+    const fp8lab_layer_ops *layers;
+    const fp8lab_optim_ops *optim;
 };
 
 /* Constructors. Each returns NULL with fp8lab_last_error() set (exit status 1) when the backend is unavailable

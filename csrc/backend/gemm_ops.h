@@ -16,7 +16,15 @@
 extern "C" {
 #endif
 
+/* matmul_f32: the general FP32 product the FP32 and BF16 Linear paths need for their three GEMMs,
+   C[M][N] = alpha * op(A)[M][K] . op(B)[K][N] + beta * C, row-major; op(A) is A stored [M][K] (N) or [K][M]
+   (T), op(B) is B stored [K][N] (N) or [N][K] (T). Fprop x . W^T = (N, T); Dgrad dY . W = (N, N); Wgrad
+   dW += dY^T . x = (T, N) with beta 1. */
+typedef enum { FP8LAB_OP_N = 0, FP8LAB_OP_T = 1 } fp8lab_op_t;
+
 typedef struct fp8lab_gemm_ops {
+    int (*matmul_f32)(fp8lab_backend *be, fp8lab_op_t ta, fp8lab_op_t tb, int M, int N, int K, float alpha,
+                      const float *a, const float *b, float beta, float *c);
     int (*gemm_f32)(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d);
     int (*gemm_bf16)(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K,
                      fp8lab_out_dtype out, void *d);
@@ -28,6 +36,8 @@ typedef struct fp8lab_gemm_ops {
                           void *d);
 } fp8lab_gemm_ops;
 
+int fp8lab_matmul_f32(fp8lab_backend *be, fp8lab_op_t ta, fp8lab_op_t tb, int M, int N, int K, float alpha,
+                      const float *a, const float *b, float beta, float *c);
 int fp8lab_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d);
 int fp8lab_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K,
                      fp8lab_out_dtype out, void *d);
