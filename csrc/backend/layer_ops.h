@@ -1,6 +1,6 @@
 /* Backend ops, layers group: the non-GEMM layers of GPT-2 and Llama, each forward and backward, in FP32 (the
    recipe keeps embedding, norms and attention out of FP8). The CPU backend (cpu_layers.c) is the readable
-   reference; the CUDA backend (cuda/*.cu, one file per layer family) must agree with it (tests/
+   reference; the CUDA backend (cuda/, one .cu file per layer family) must agree with it (tests/
    test_backend_ops.c). Callers use the front functions below; a backend that leaves an entry NULL gets
    "op X is not implemented by backend Y".
 
