@@ -1,5 +1,6 @@
 #include "backend/check.h"
 
+#include <math.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -54,5 +55,29 @@ int fp8lab_check_fmt(const char *op, const char *name, int fmt) {
 int fp8lab_check_out(const char *op, fp8lab_out_dtype out) {
     if (out == FP8LAB_F32 || out == FP8LAB_BF16) return 0;
     FP8LAB_ERR("%s: unknown output dtype %d (expected FP8LAB_F32=0 or FP8LAB_BF16=1)", op, (int)out);
+    return -1;
+}
+
+int fp8lab_check_finite(const char *op, const char *name, double v) {
+    if (isfinite(v)) return 0;
+    FP8LAB_ERR("%s: %s = %g must be finite", op, name, v);
+    return -1;
+}
+
+int fp8lab_check_positive(const char *op, const char *name, double v) {
+    if (isfinite(v) && v > 0) return 0;
+    FP8LAB_ERR("%s: %s = %g must be positive and finite", op, name, v);
+    return -1;
+}
+
+int fp8lab_check_nonneg(const char *op, const char *name, double v) {
+    if (isfinite(v) && v >= 0) return 0;
+    FP8LAB_ERR("%s: %s = %g must be finite and >= 0", op, name, v);
+    return -1;
+}
+
+int fp8lab_check_unit(const char *op, const char *name, double v) {
+    if (v >= 0 && v < 1) return 0;
+    FP8LAB_ERR("%s: %s = %g must be in [0, 1)", op, name, v);
     return -1;
 }

@@ -1,4 +1,4 @@
-/* Argument checks of the front functions (mem_ops.c, quant_ops.c, gemm_ops.c): each returns 0, or -1 after
+/* Argument checks of the front functions (mem_ops.c, quant_ops.c, gemm_ops.c, layer_ops.c, optim_ops.c): each returns 0, or -1 after
    recording a message that names the op and the argument. Bad arguments are the caller's input (exit status
    2); an op the backend lacks is a limit of the machine (exit status 1). */
 #ifndef FP8LAB_BACKEND_CHECK_H
@@ -21,5 +21,10 @@ int fp8lab_check_count(const char *op, long n);
 int fp8lab_check_dim(const char *op, const char *name, int v, int mult);
 int fp8lab_check_fmt(const char *op, const char *name, int fmt);
 int fp8lab_check_out(const char *op, fp8lab_out_dtype out);
+/* real-valued arguments (eps, theta, learning rates, ...), as "op: name = v must be ..." */
+int fp8lab_check_finite(const char *op, const char *name, double v);  /* finite */
+int fp8lab_check_positive(const char *op, const char *name, double v); /* finite and > 0 */
+int fp8lab_check_nonneg(const char *op, const char *name, double v);   /* finite and >= 0 */
+int fp8lab_check_unit(const char *op, const char *name, double v);     /* in [0, 1) */
 
 #endif

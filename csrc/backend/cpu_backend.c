@@ -1,5 +1,5 @@
-/* CPU backend: the numerics of the CUDA backend on the host (cpu_quant.c, cpu_gemm.c), memory in host RAM
-   (cpu_mem.c). This file builds the backend and describes the machine. */
+/* CPU backend: the numerics of the CUDA backend on the host (cpu_quant.c, cpu_gemm.c, cpu_layers.c,
+   cpu_optim.c), memory in host RAM (cpu_mem.c). This file builds the backend and describes the machine. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +54,8 @@ fp8lab_backend *fp8lab_cpu_backend_create(void) {
         .mem = &fp8lab_cpu_mem_ops,
         .quant = &fp8lab_cpu_quant_ops,
         .gemm = &fp8lab_cpu_gemm_ops,
+        .layers = &fp8lab_cpu_layer_ops,
+        .optim = &fp8lab_cpu_optim_ops,
     };
     return be;
 }

@@ -23,6 +23,17 @@ static int cpu_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int 
     return 0;
 }
 
+/* C = alpha op(A) op(B) + beta C, row-major: OpenBLAS's sgemm with the leading dimensions of the stored
+   operands (A [M][K] or [K][M], B [K][N] or [N][K]). With beta = 0, C is not read (BLAS semantics). */
+static int cpu_matmul_f32(fp8lab_backend *be, fp8lab_op_t ta, fp8lab_op_t tb, int M, int N, int K, float alpha,
+                          const float *a, const float *b, float beta, float *c) {
+    (void)be;
+    const int lda = ta == FP8LAB_OP_T ? M : K, ldb = tb == FP8LAB_OP_T ? K : N;
+    cblas_sgemm(CblasRowMajor, ta == FP8LAB_OP_T ? CblasTrans : CblasNoTrans,
+                tb == FP8LAB_OP_T ? CblasTrans : CblasNoTrans, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
+    return 0;
+}
+
 static void store_out(const float *acc, long n, fp8lab_out_dtype out, void *d) {
     if (out == FP8LAB_F32) {
         if ((const void *)acc != d) memcpy(d, acc, sizeof(float) * (size_t)n);
@@ -162,6 +173,7 @@ static int cpu_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const float
 }
 
 const fp8lab_gemm_ops fp8lab_cpu_gemm_ops = {
+    .matmul_f32 = cpu_matmul_f32,
     .gemm_f32 = cpu_gemm_f32,
     .gemm_bf16 = cpu_gemm_bf16,
     .gemm_fp8_tensor = cpu_gemm_fp8_tensor,

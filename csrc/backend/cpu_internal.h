@@ -1,5 +1,6 @@
-/* Private to the CPU backend: its op tables, one file each (cpu_mem.c, cpu_quant.c, cpu_gemm.c). The ops trust
-   their arguments: the front functions have checked them (quant_ops.h, gemm_ops.h). */
+/* Private to the CPU backend: its op tables, one file each (cpu_mem.c, cpu_quant.c, cpu_gemm.c, cpu_layers.c,
+   cpu_optim.c). The ops trust their arguments: the front functions have checked them (quant_ops.h, gemm_ops.h,
+   layer_ops.h, optim_ops.h); only what lives in memory (token ids, targets) is checked by the ops. */
 #ifndef FP8LAB_CPU_INTERNAL_H
 #define FP8LAB_CPU_INTERNAL_H
 
@@ -8,5 +9,7 @@
 extern const fp8lab_mem_ops fp8lab_cpu_mem_ops;
 extern const fp8lab_quant_ops fp8lab_cpu_quant_ops;
 extern const fp8lab_gemm_ops fp8lab_cpu_gemm_ops;
+extern const fp8lab_layer_ops fp8lab_cpu_layer_ops;
+extern const fp8lab_optim_ops fp8lab_cpu_optim_ops;
 
 #endif

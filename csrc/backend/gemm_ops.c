@@ -13,6 +13,23 @@ static int check_shape(const char *op, int M, int N, int K, int mult, const void
            fp8lab_check_ptr(op, "D", d);
 }
 
+int fp8lab_matmul_f32(fp8lab_backend *be, fp8lab_op_t ta, fp8lab_op_t tb, int M, int N, int K, float alpha,
+                      const float *a, const float *b, float beta, float *c) {
+    static const char op[] = "matmul_f32";
+    if (fp8lab_check_op(be, op, FP8LAB_HAS_OP(be, gemm, matmul_f32)) || fp8lab_check_dim(op, "M", M, 1) ||
+        fp8lab_check_dim(op, "N", N, 1) || fp8lab_check_dim(op, "K", K, 1) || fp8lab_check_align(op, "A", a, 4) ||
+        fp8lab_check_align(op, "B", b, 4) || fp8lab_check_align(op, "C", c, 4) ||
+        fp8lab_check_finite(op, "alpha", alpha) || fp8lab_check_finite(op, "beta", beta))
+        return -1;
+    if ((ta != FP8LAB_OP_N && ta != FP8LAB_OP_T) || (tb != FP8LAB_OP_N && tb != FP8LAB_OP_T)) {
+        FP8LAB_ERR("%s: unknown transpose %s = %d (expected FP8LAB_OP_N=0 or FP8LAB_OP_T=1)", op,
+                   ta != FP8LAB_OP_N && ta != FP8LAB_OP_T ? "ta" : "tb",
+                   ta != FP8LAB_OP_N && ta != FP8LAB_OP_T ? (int)ta : (int)tb);
+        return -1;
+    }
+    return be->gemm->matmul_f32(be, ta, tb, M, N, K, alpha, a, b, beta, c);
+}
+
 int fp8lab_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d) {
     static const char op[] = "gemm_f32";
     if (fp8lab_check_op(be, op, FP8LAB_HAS_OP(be, gemm, gemm_f32)) || check_shape(op, M, N, K, 1, a, b, d)) return -1;
