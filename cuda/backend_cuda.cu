@@ -1,6 +1,6 @@
 /* The CUDA backend: construction, device info, and the library's one exported symbol (backend/cuda_module.h).
    The op tables live with their code: memory in mem.cu, kernels in cast.cu and quantize.cu, cuBLASLt glue in
-   gemm_lt.cu. All work is issued on one stream per backend; ops are asynchronous and errors from running
+   gemm_lt.cu; the layer and optimizer tables are wired here (end of file) from one .cu file per family. All work is issued on one stream per backend; ops are asynchronous and errors from running
    kernels surface at sync/copy_d2h. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +46,10 @@ void cuda_destroy(fp8lab_backend *be) {
         if (c->workspace) cudaFree(c->workspace);
         if (c->scratch) cudaFree(c->scratch);
         if (c->status_host) cudaFreeHost(c->status_host);
+        if (c->tmp && c->stream) { /* from cudaMallocAsync on the stream: freed the same way */
+            cudaFreeAsync(c->tmp, c->stream);
+            cudaStreamSynchronize(c->stream);
+        }
         if (c->stream) cudaStreamDestroy(c->stream);
         free(c);
     }
@@ -154,10 +158,40 @@ fp8lab_backend *create(int device) {
     be->mem = &fp8lab_cuda_mem_ops;
     be->quant = &fp8lab_cuda_quant_ops;
     be->gemm = &fp8lab_cuda_gemm_ops;
+    be->layers = &fp8lab_cuda_layer_ops;
+    be->optim = &fp8lab_cuda_optim_ops;
     return be;
 }
 
 } // namespace
+
+const fp8lab_layer_ops fp8lab_cuda_layer_ops = {
+    .embed_fwd = fp8lab_cuda_embed_fwd,         /* embed.cu */
+    .embed_bwd = fp8lab_cuda_embed_bwd,
+    .layernorm_fwd = fp8lab_cuda_layernorm_fwd, /* norm.cu */
+    .layernorm_bwd = fp8lab_cuda_layernorm_bwd,
+    .rmsnorm_fwd = fp8lab_cuda_rmsnorm_fwd,
+    .rmsnorm_bwd = fp8lab_cuda_rmsnorm_bwd,
+    .gelu_fwd = fp8lab_cuda_gelu_fwd,           /* act.cu */
+    .gelu_bwd = fp8lab_cuda_gelu_bwd,
+    .swiglu_fwd = fp8lab_cuda_swiglu_fwd,
+    .swiglu_bwd = fp8lab_cuda_swiglu_bwd,
+    .rope_fwd = fp8lab_cuda_rope_fwd,           /* rope.cu */
+    .rope_bwd = fp8lab_cuda_rope_bwd,
+    .attn_fwd = fp8lab_cuda_attn_fwd,           /* attention.cu */
+    .attn_bwd = fp8lab_cuda_attn_bwd,
+    .xent_fwd = fp8lab_cuda_xent_fwd,           /* xent.cu */
+    .xent_bwd = fp8lab_cuda_xent_bwd,
+    .add = fp8lab_cuda_add,                     /* eltwise.cu */
+    .bias_fwd = fp8lab_cuda_bias_fwd,
+    .bias_bwd = fp8lab_cuda_bias_bwd,
+};
+
+const fp8lab_optim_ops fp8lab_cuda_optim_ops = {
+    .adamw = fp8lab_cuda_adamw, /* adamw.cu */
+    .sumsq = fp8lab_cuda_sumsq,
+    .count_nonfinite = fp8lab_cuda_count_nonfinite,
+};
 
 /* The library's one exported symbol (FP8LAB_CUDA_ENTRY); everything else is hidden. */
 extern "C" __attribute__((visibility("default"))) fp8lab_backend *

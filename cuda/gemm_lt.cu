@@ -13,6 +13,14 @@
    BLK128x128_32F on cuBLAS-A (or VEC128_32F [K/128][N] when bscal == FP8LAB_B_1x128, the Wgrad case).
    No fast accumulation for FP8 (cuBLASLt then promotes partial sums to FP32 periodically).
 
+   matmul_f32 (gemm_ops.h: row-major C[M][N] = alpha op(A) op(B) + beta C) uses the same swap with its own
+   transposes: column-major, C^T (N x M, ld N) = op(B)^T . op(A)^T, so
+       cuBLAS-A = our B: tb N -> B[K][N] is column-major N x K, ld N, transa N;
+                         tb T -> B[N][K] is column-major K x N, ld K, transa T
+       cuBLAS-B = our A: ta N -> A[M][K] is column-major K x M, ld K, transb N;
+                         ta T -> A[K][M] is column-major M x K, ld M, transb T
+   and C is read (as D's layout) when beta != 0.
+
    Plans (matmul descriptor, the three layouts, the heuristic's algorithm) are cached per
    (kind, M, N, K, formats, out dtype, B scaling, pointer alignment) in a small LRU table in the context; the
    per-call scale pointers are set on the cached descriptor before each launch. */
@@ -29,6 +37,7 @@ const char *kind_name(int kind) {
     case FP8LAB_GEMM_F32: return "f32";
     case FP8LAB_GEMM_BF16: return "bf16";
     case FP8LAB_GEMM_FP8_TENSOR: return "fp8 per-tensor";
+    case FP8LAB_GEMM_MATMUL_F32: return "matmul_f32";
     default: return "fp8 block";
     }
 }
@@ -44,6 +53,9 @@ void describe(const fp8lab_gemm_key *k, char *buf, size_t n) {
     else if (k->kind == FP8LAB_GEMM_FP8_BLOCK)
         snprintf(buf, n, "%s GEMM (A 1x128 e4m3, B %s e4m3) M=%d N=%d K=%d -> %s", kind_name(k->kind),
                  k->bscal == FP8LAB_B_1x128 ? "1x128" : "128x128", k->M, k->N, k->K, out);
+    else if (k->kind == FP8LAB_GEMM_MATMUL_F32)
+        snprintf(buf, n, "%s (%s, %s) M=%d N=%d K=%d", kind_name(k->kind), k->ta ? "T" : "N", k->tb ? "T" : "N", k->M,
+                 k->N, k->K);
     else
         snprintf(buf, n, "%s GEMM M=%d N=%d K=%d -> %s", kind_name(k->kind), k->M, k->N, k->K, out);
 }
@@ -60,7 +72,8 @@ void plan_release(fp8lab_gemm_plan *p) {
 
 int key_equal(const fp8lab_gemm_key *a, const fp8lab_gemm_key *b) {
     return a->kind == b->kind && a->M == b->M && a->N == b->N && a->K == b->K && a->fmt_a == b->fmt_a &&
-           a->fmt_b == b->fmt_b && a->out == b->out && a->bscal == b->bscal && a->align == b->align;
+           a->fmt_b == b->fmt_b && a->out == b->out && a->bscal == b->bscal && a->align == b->align &&
+           a->ta == b->ta && a->tb == b->tb;
 }
 
 /* Largest power of two (<= 256) dividing every pointer: the alignment the algorithm may assume. */
@@ -79,7 +92,8 @@ int pointer_alignment(const void *a, const void *b, const void *d) {
 int plan_build(fp8lab_cuda_ctx *c, fp8lab_gemm_plan *p, const fp8lab_gemm_key *k) {
     cudaDataType_t ta, tb; /* cuBLAS-A (our B), cuBLAS-B (our A) */
     switch (k->kind) {
-    case FP8LAB_GEMM_F32: ta = tb = CUDA_R_32F; break;
+    case FP8LAB_GEMM_F32:
+    case FP8LAB_GEMM_MATMUL_F32: ta = tb = CUDA_R_32F; break;
     case FP8LAB_GEMM_BF16: ta = tb = CUDA_R_16BF; break;
     case FP8LAB_GEMM_FP8_TENSOR: ta = fp8_type(k->fmt_b); tb = fp8_type(k->fmt_a); break;
     default: ta = tb = CUDA_R_8F_E4M3; break;
@@ -87,6 +101,17 @@ int plan_build(fp8lab_cuda_ctx *c, fp8lab_gemm_plan *p, const fp8lab_gemm_key *k
     const cudaDataType_t td = k->out == FP8LAB_BF16 ? CUDA_R_16BF : CUDA_R_32F; /* C has D's type */
     /* CUBLAS_COMPUTE_32F (not ..._FAST_TF32): FP32 inputs are multiplied in full FP32, no TF32. */
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    if (k->kind == FP8LAB_GEMM_MATMUL_F32) {
+        /* see the mapping at the top: cuBLAS-A = our B, cuBLAS-B = our A, D = C^T column-major N x M */
+        SET_DESC(p, CUBLASLT_MATMUL_DESC_TRANSA, (int32_t)(k->tb ? CUBLAS_OP_T : CUBLAS_OP_N));
+        SET_DESC(p, CUBLASLT_MATMUL_DESC_TRANSB, (int32_t)(k->ta ? CUBLAS_OP_T : CUBLAS_OP_N));
+        if (k->tb) CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->la, ta, (uint64_t)k->K, (uint64_t)k->N, (int64_t)k->K));
+        else CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->la, ta, (uint64_t)k->N, (uint64_t)k->K, (int64_t)k->N));
+        if (k->ta) CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lb, tb, (uint64_t)k->M, (uint64_t)k->K, (int64_t)k->M));
+        else CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lb, tb, (uint64_t)k->K, (uint64_t)k->M, (int64_t)k->K));
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->ld, td, (uint64_t)k->N, (uint64_t)k->M, (int64_t)k->N));
+        return 0;
+    }
     SET_DESC(p, CUBLASLT_MATMUL_DESC_TRANSA, (int32_t)CUBLAS_OP_T);
     SET_DESC(p, CUBLASLT_MATMUL_DESC_TRANSB, (int32_t)CUBLAS_OP_N);
     if (k->kind == FP8LAB_GEMM_FP8_TENSOR || k->kind == FP8LAB_GEMM_FP8_BLOCK)
@@ -220,6 +245,22 @@ int cuda_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int M, int
     return run_plan(c, p, a, b, d, NULL, NULL);
 }
 
+/* C[M][N] = alpha op(A) op(B) + beta C (gemm_ops.h); the plan's layouts carry the transposes. */
+int cuda_matmul_f32(fp8lab_backend *be, fp8lab_op_t ta, fp8lab_op_t tb, int M, int N, int K, float alpha,
+                    const float *a, const float *b, float beta, float *cm) {
+    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
+    CUDA_USE_DEVICE(c);
+    fp8lab_gemm_key k = make_key(FP8LAB_GEMM_MATMUL_F32, M, N, K, -1, -1, FP8LAB_F32, -1, a, b, cm);
+    k.ta = ta == FP8LAB_OP_T;
+    k.tb = tb == FP8LAB_OP_T;
+    fp8lab_gemm_plan *p = plan_get(c, &k, NULL, NULL);
+    if (!p) return -1;
+    /* cuBLAS-A = our B, cuBLAS-B = our A; C and D are both our C (in place; beta == 0: C is not read) */
+    CUBLAS_CHECK(cublasLtMatmul(c->lt, p->op, &alpha, b, p->la, a, p->lb, &beta, cm, p->ld, cm, p->ld, &p->algo,
+                                c->workspace, c->workspace_bytes, c->stream));
+    return 0;
+}
+
 int cuda_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K, fp8lab_out_dtype out,
                    void *d) {
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
@@ -260,6 +301,7 @@ void fp8lab_cuda_gemm_cache_clear(fp8lab_cuda_ctx *c) {
 }
 
 const fp8lab_gemm_ops fp8lab_cuda_gemm_ops = {
+    .matmul_f32 = cuda_matmul_f32,
     .gemm_f32 = cuda_gemm_f32,
     .gemm_bf16 = cuda_gemm_bf16,
     .gemm_fp8_tensor = cuda_gemm_fp8_tensor,

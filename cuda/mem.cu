@@ -11,6 +11,10 @@ const char *status_op(unsigned code) {
     case FP8LAB_STATUS_NONFINITE_1x128_T: return "quantize_1x128_t";
     case FP8LAB_STATUS_NONFINITE_128x128: return "quantize_128x128";
     case FP8LAB_STATUS_BAD_SCALE: return "cast_fp8_scaled";
+    case FP8LAB_STATUS_BAD_TOKEN_EMBED_FWD: return "embed_fwd";
+    case FP8LAB_STATUS_BAD_TOKEN_EMBED_BWD: return "embed_bwd";
+    case FP8LAB_STATUS_BAD_TARGET_XENT_FWD: return "xent_fwd";
+    case FP8LAB_STATUS_BAD_TARGET_XENT_BWD: return "xent_bwd";
     default: return "a quantizer";
     }
 }
@@ -22,7 +26,15 @@ int sync_and_check(fp8lab_cuda_ctx *c) {
     const unsigned code = *st;
     if (code == FP8LAB_STATUS_OK) return 0;
     *st = 0; /* the stream is idle: no kernel can be writing it */
-    if (code == FP8LAB_STATUS_BAD_SCALE)
+    if (code >= FP8LAB_STATUS_BAD_TOKEN_EMBED_FWD && code <= FP8LAB_STATUS_BAD_TARGET_XENT_BWD)
+        FP8LAB_ERR("%s: a token id is out of [0, V) (a %s), detected on the device: the affected rows were %s "
+                   "(hint: check the data against the model's vocab_size; the CPU backend names the position)",
+                   status_op(code), code <= FP8LAB_STATUS_BAD_TOKEN_EMBED_BWD ? "token" : "target >= V",
+                   code == FP8LAB_STATUS_BAD_TOKEN_EMBED_FWD   ? "written as zeros"
+                   : code == FP8LAB_STATUS_BAD_TOKEN_EMBED_BWD ? "not accumulated"
+                   : code == FP8LAB_STATUS_BAD_TARGET_XENT_FWD ? "given loss 0"
+                                                               : "given zero gradients");
+    else if (code == FP8LAB_STATUS_BAD_SCALE)
         FP8LAB_ERR("cast_fp8_scaled: scale_inv is not a positive finite number, detected on the device: its FP8 "
                    "outputs are invalid (hint: a NaN or Inf amax upstream gives one; amax propagates NaN)");
     else
@@ -100,6 +112,25 @@ int cuda_sync(fp8lab_backend *be) {
 }
 
 } // namespace
+
+int fp8lab_cuda_tmp(fp8lab_cuda_ctx *c, size_t bytes, void **out) {
+    if (bytes > c->tmp_bytes) {
+        if (c->tmp) CUDA_CHECK(cudaFreeAsync(c->tmp, c->stream));
+        c->tmp = NULL;
+        c->tmp_bytes = 0;
+        const cudaError_t e = cudaMallocAsync(&c->tmp, bytes, c->stream);
+        if (e != cudaSuccess) {
+            c->tmp = NULL;
+            cudaGetLastError(); /* clear a non-sticky OOM */
+            FP8LAB_ERR_RT("cudaMallocAsync(%zu bytes = %.1f MiB) of scratch failed: %s: %s (hint: %s)", bytes,
+                          (double)bytes / 1048576.0, cudaGetErrorName(e), cudaGetErrorString(e), fp8lab_cuda_hint(e));
+            return -1;
+        }
+        c->tmp_bytes = bytes;
+    }
+    *out = c->tmp;
+    return 0;
+}
 
 const fp8lab_mem_ops fp8lab_cuda_mem_ops = {
     .alloc = cuda_alloc,

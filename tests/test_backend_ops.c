@@ -2,7 +2,8 @@
    functions: one table of {op, shape, formats, pow2, output dtype, tolerance}; each row runs on both backends
    from the same random inputs and the results are compared. Casts, amax (NaN and Inf included) and all
    quantizers must be bit-identical (q bytes and scales); GEMMs must agree to a stated relative Frobenius
-   error. The CUDA backend is libfp8lab_cuda.so, loaded as fp8lab loads it (a link beside this binary).
+   error. A second table covers the layer ops (layer_ops.h), the optimizer ops (optim_ops.h) and matmul_f32
+   in its four transpose combinations, each output compared by relative Frobenius error (integers exactly). The CUDA backend is libfp8lab_cuda.so, loaded as fp8lab loads it (a link beside this binary).
    Without a GPU (or in a build without CUDA) the CUDA backend cannot be created: the test prints
    "skipped: no GPU (<reason>)" and exits 77. */
 #include <math.h>
@@ -689,6 +690,571 @@ static void test_gemms(void **state) {
     run_group(GROUP_GEMM);
 }
 
+/* ---- layers, optimizer, matmul_f32 ------------------------------------------------------------------------
+   Tolerances: relative Frobenius error ||cuda - cpu|| / ||cpu|| of every output (parameter gradients included:
+   they start from random values, so "+=" is checked too). */
+/* Elementwise ops, embedding, RoPE (cos/sin in double on both sides): same FP32 formula, differences are FMA
+   contraction and the last ulp of expf/tanhf (~1e-7). */
+#define TOL_POINTWISE 1e-6
+/* Row reductions (norms, softmax) and column sums in another order: ~sqrt(C) * 2^-24 plus cancellation. */
+#define TOL_REDUCE 1e-5
+/* Attention forward: online vs two-pass softmax, warp-tree dot products. */
+#define TOL_ATTN_FWD 1e-5
+/* Attention backward: dS = P (dP - dsum) cancels, sums over up to T keys/queries. */
+#define TOL_ATTN_BWD 1e-4
+/* AdamW with FP32 moments: one formula, FMA contraction only. */
+#define TOL_ADAMW_F32 1e-6
+/* BF16 moments: an ulp of FP32 difference before rounding flips a BF16 rounding (2^-8 relative) on rare
+   elements. */
+#define TOL_ADAMW_BF16 1e-4
+/* Sum of squares: FP32 partials (CUDA) vs FP64 (CPU), n ~ 1e6. */
+#define TOL_SUMSQ 1e-5
+
+typedef enum {
+    L_EMBED_FWD, L_EMBED_BWD, L_LN_FWD, L_LN_BWD, L_RMS_FWD, L_RMS_BWD, L_GELU_FWD, L_GELU_BWD, L_SWIGLU_FWD,
+    L_SWIGLU_BWD, L_ROPE_FWD, L_ROPE_BWD, L_ATTN_FWD, L_ATTN_BWD, L_XENT_FWD, L_XENT_BWD, L_ADD, L_BIAS_FWD,
+    L_BIAS_BWD, L_ADAMW, L_SUMSQ, L_NONFINITE, L_MATMUL,
+} lop_t;
+
+static const char *lop_name(lop_t op) {
+    static const char *names[] = {"embed_fwd",   "embed_bwd",  "layernorm_fwd", "layernorm_bwd", "rmsnorm_fwd",
+                                  "rmsnorm_bwd", "gelu_fwd",   "gelu_bwd",      "swiglu_fwd",    "swiglu_bwd",
+                                  "rope_fwd",    "rope_bwd",   "attn_fwd",      "attn_bwd",      "xent_fwd",
+                                  "xent_bwd",    "add",        "bias_fwd",      "bias_bwd",      "adamw",
+                                  "sumsq",       "count_nonfinite", "matmul_f32"};
+    return names[op];
+}
+
+/* Shape fields per op:
+   embed: a=B b=T c=C d=V, flag: learned positions (wpe)      layernorm/rmsnorm: a=N b=C, flag: bias (layernorm)
+   gelu/add/sumsq/count_nonfinite: a=n (add flag: out aliases a)   swiglu: a=N b=F     bias: a=N b=C
+   rope: a=B b=T c=H d=D        attn: a=B b=T c=Hq d=Hkv e=D      xent: a=N b=V, flag: dlogits aliases logits
+   adamw: a=n b=step, flag: FP8LAB_MOMENTS_*, e: weight decay on   matmul: a=M b=N c=K d=ta e=tb, flag: beta != 0 */
+typedef struct {
+    lop_t op;
+    int a, b, c, d, e;
+    int flag;
+    double tol;
+} lrow_t;
+
+#define LR(op_, a_, b_, c_, d_, e_, flag_, tol_) {op_, a_, b_, c_, d_, e_, flag_, tol_}
+
+static const lrow_t LROWS[] = {
+    LR(L_EMBED_FWD, 4, 64, 96, 500, 0, 1, TOL_POINTWISE),
+    LR(L_EMBED_FWD, 3, 17, 33, 50, 0, 0, TOL_POINTWISE),
+    LR(L_EMBED_BWD, 4, 64, 96, 40, 0, 1, TOL_POINTWISE), /* V = 40: tokens repeat, atomics collide */
+    LR(L_EMBED_BWD, 2, 9, 130, 7, 0, 0, TOL_POINTWISE),
+    LR(L_LN_FWD, 256, 768, 0, 0, 0, 1, TOL_REDUCE),
+    LR(L_LN_FWD, 7, 33, 0, 0, 0, 0, TOL_REDUCE),
+    LR(L_LN_FWD, 3, 5000, 0, 0, 0, 1, TOL_REDUCE),
+    LR(L_LN_BWD, 256, 768, 0, 0, 0, 1, TOL_REDUCE),
+    LR(L_LN_BWD, 2000, 40, 0, 0, 0, 0, TOL_REDUCE), /* several row slabs: atomic column sums */
+    LR(L_LN_BWD, 5, 3001, 0, 0, 0, 1, TOL_REDUCE),
+    LR(L_RMS_FWD, 256, 1024, 0, 0, 0, 0, TOL_REDUCE),
+    LR(L_RMS_FWD, 9, 31, 0, 0, 0, 0, TOL_REDUCE),
+    LR(L_RMS_BWD, 256, 1024, 0, 0, 0, 0, TOL_REDUCE),
+    LR(L_RMS_BWD, 3000, 65, 0, 0, 0, 0, TOL_REDUCE),
+    LR(L_GELU_FWD, 1000003, 0, 0, 0, 0, 0, TOL_POINTWISE),
+    LR(L_GELU_BWD, 1000003, 0, 0, 0, 0, 0, TOL_POINTWISE),
+    LR(L_SWIGLU_FWD, 128, 688, 0, 0, 0, 0, TOL_POINTWISE),
+    LR(L_SWIGLU_FWD, 5, 7, 0, 0, 0, 0, TOL_POINTWISE),
+    LR(L_SWIGLU_BWD, 128, 688, 0, 0, 0, 0, TOL_POINTWISE),
+    LR(L_SWIGLU_BWD, 3, 300, 0, 0, 0, 0, TOL_POINTWISE),
+    LR(L_ROPE_FWD, 2, 1024, 4, 128, 0, 0, TOL_POINTWISE),
+    LR(L_ROPE_FWD, 3, 37, 5, 6, 0, 0, TOL_POINTWISE),
+    LR(L_ROPE_BWD, 2, 1024, 4, 128, 0, 0, TOL_POINTWISE),
+    LR(L_ROPE_BWD, 1, 5, 3, 66, 0, 0, TOL_POINTWISE),
+    LR(L_ATTN_FWD, 2, 128, 4, 4, 64, 0, TOL_ATTN_FWD),
+    LR(L_ATTN_FWD, 2, 77, 8, 2, 128, 0, TOL_ATTN_FWD),   /* grouped-query, ragged T */
+    LR(L_ATTN_FWD, 1, 33, 3, 1, 20, 0, TOL_ATTN_FWD),    /* D < 32, multi-query */
+    LR(L_ATTN_FWD, 1, 40, 2, 2, 300, 0, TOL_ATTN_FWD),   /* D > 256: the wide kernels */
+    LR(L_ATTN_FWD, 1, 300, 2, 1, 256, 0, TOL_ATTN_FWD),
+    LR(L_ATTN_BWD, 2, 128, 4, 4, 64, 0, TOL_ATTN_BWD),
+    LR(L_ATTN_BWD, 2, 77, 8, 2, 128, 0, TOL_ATTN_BWD),
+    LR(L_ATTN_BWD, 1, 33, 3, 1, 20, 0, TOL_ATTN_BWD),
+    LR(L_ATTN_BWD, 1, 40, 2, 2, 300, 0, TOL_ATTN_BWD),
+    LR(L_ATTN_BWD, 1, 300, 2, 1, 256, 0, TOL_ATTN_BWD),
+    LR(L_XENT_FWD, 64, 50257, 0, 0, 0, 0, TOL_REDUCE),
+    LR(L_XENT_FWD, 7, 10, 0, 0, 0, 0, TOL_REDUCE),
+    LR(L_XENT_BWD, 64, 50257, 0, 0, 0, 0, TOL_REDUCE),
+    LR(L_XENT_BWD, 64, 5000, 0, 0, 0, 1, TOL_REDUCE), /* in place */
+    LR(L_XENT_BWD, 7, 10, 0, 0, 0, 0, TOL_REDUCE),
+    LR(L_ADD, 1000003, 0, 0, 0, 0, 0, TOL_POINTWISE),
+    LR(L_ADD, 4097, 0, 0, 0, 0, 1, TOL_POINTWISE), /* out aliases a */
+    LR(L_BIAS_FWD, 300, 770, 0, 0, 0, 0, TOL_POINTWISE),
+    LR(L_BIAS_BWD, 300, 770, 0, 0, 0, 0, TOL_REDUCE),
+    LR(L_BIAS_BWD, 5000, 33, 0, 0, 0, 0, TOL_REDUCE),
+    LR(L_ADAMW, 1000003, 1, 0, 0, 1, FP8LAB_MOMENTS_F32, TOL_ADAMW_F32),
+    LR(L_ADAMW, 100003, 1000, 0, 0, 0, FP8LAB_MOMENTS_F32, TOL_ADAMW_F32),
+    LR(L_ADAMW, 1000003, 7, 0, 0, 1, FP8LAB_MOMENTS_BF16, TOL_ADAMW_BF16),
+    LR(L_ADAMW, 33, 1, 0, 0, 0, FP8LAB_MOMENTS_BF16, TOL_ADAMW_BF16),
+    LR(L_SUMSQ, 1000003, 0, 0, 0, 0, 0, TOL_SUMSQ),
+    LR(L_SUMSQ, 5, 0, 0, 0, 0, 0, TOL_SUMSQ),
+    LR(L_NONFINITE, 1000003, 0, 0, 0, 0, 0, TOL_EXACT),
+    LR(L_NONFINITE, 3, 0, 0, 0, 0, 0, TOL_EXACT),
+    /* matmul_f32: C[M][N] = alpha op(A) op(B) + beta C, all four transpose combinations, beta 0 and 1 */
+    LR(L_MATMUL, 256, 384, 512, FP8LAB_OP_N, FP8LAB_OP_T, 0, TOL_GEMM_F32), /* fprop x W^T */
+    LR(L_MATMUL, 256, 384, 512, FP8LAB_OP_N, FP8LAB_OP_N, 0, TOL_GEMM_F32), /* dgrad dY W */
+    LR(L_MATMUL, 384, 512, 256, FP8LAB_OP_T, FP8LAB_OP_N, 1, TOL_GEMM_F32), /* wgrad dW += dY^T x */
+    LR(L_MATMUL, 256, 384, 512, FP8LAB_OP_T, FP8LAB_OP_T, 1, TOL_GEMM_F32),
+    LR(L_MATMUL, 100, 60, 72, FP8LAB_OP_N, FP8LAB_OP_T, 1, TOL_GEMM_F32),
+    LR(L_MATMUL, 37, 19, 5, FP8LAB_OP_N, FP8LAB_OP_N, 1, TOL_GEMM_F32),
+    LR(L_MATMUL, 3, 129, 65, FP8LAB_OP_T, FP8LAB_OP_N, 0, TOL_GEMM_F32),
+    LR(L_MATMUL, 65, 3, 129, FP8LAB_OP_T, FP8LAB_OP_T, 0, TOL_GEMM_F32),
+};
+#define NLROWS ((int)(sizeof LROWS / sizeof LROWS[0]))
+
+/* A case is a list of buffers, uploaded to each backend from the same host data (outputs too: parameter
+   gradients and in-place tensors have meaningful initial values); the op's outputs are downloaded and
+   compared. */
+enum { BT_F32, BT_I32, BT_BF16, BT_F64, BT_I64 };
+#define MAX_LBUF 10
+typedef struct {
+    int type;
+    size_t n;
+    void *host; /* initial contents (NULL: an absent optional pointer) */
+    int out;    /* compared after the op */
+    const char *name;
+} lbuf_t;
+typedef struct {
+    lbuf_t b[MAX_LBUF];
+    int nb;
+} lcase_t;
+
+static size_t lbuf_elem(int type) {
+    switch (type) {
+    case BT_BF16: return 2;
+    case BT_F64:
+    case BT_I64: return 8;
+    default: return 4;
+    }
+}
+
+static void *lc_add(lcase_t *lc, int type, size_t n, int out, const char *name) {
+    lbuf_t *b = &lc->b[lc->nb++];
+    b->type = type;
+    b->n = n;
+    b->out = out;
+    b->name = name;
+    b->host = xmalloc(lbuf_elem(type) * (n ? n : 1));
+    return b->host;
+}
+
+static void lc_add_null(lcase_t *lc, const char *name) {
+    lbuf_t *b = &lc->b[lc->nb++];
+    memset(b, 0, sizeof *b);
+    b->name = name;
+}
+
+static void lcase_free(lcase_t *lc) {
+    for (int i = 0; i < lc->nb; i++) free(lc->b[i].host);
+    memset(lc, 0, sizeof *lc);
+}
+
+static void fill_normal(float *x, size_t n, double sd, double mean, fp8lab_rng *r) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(mean + sd * fp8lab_rng_normal(r));
+}
+
+static void fill_tokens(int32_t *t, size_t n, int V, int allow_negative, fp8lab_rng *r) {
+    for (size_t i = 0; i < n; i++)
+        t[i] = allow_negative && i % 5 == 3 ? -1 : (int32_t)(fp8lab_rng_u32(r) % (uint32_t)V);
+}
+
+static fp8lab_attn_shape lrow_attn(const lrow_t *rw) {
+    fp8lab_attn_shape s = {rw->a, rw->b, rw->c, rw->d, rw->e};
+    return s;
+}
+
+static fp8lab_adamw_args lrow_adamw(const lrow_t *rw) {
+    fp8lab_adamw_args a = {1e-3f, 0.9f, 0.95f, 1e-8f, rw->e ? 0.1f : 0.0f, rw->b, 0.7f,
+                           (fp8lab_moment_dtype)rw->flag};
+    return a;
+}
+
+/* Builds a row's buffers in the order lrun_op passes them. Returns 0, or -1 (the CPU forward failed). */
+static int lmake(const lrow_t *rw, uint64_t seed, lcase_t *lc) {
+    fp8lab_rng r;
+    fp8lab_rng_seed(&r, seed);
+    memset(lc, 0, sizeof *lc);
+    const size_t A = (size_t)rw->a, B = (size_t)rw->b;
+    switch (rw->op) {
+    case L_EMBED_FWD:
+    case L_EMBED_BWD: {
+        const size_t N = A * B, C = (size_t)rw->c, V = (size_t)rw->d;
+        const int fwd = rw->op == L_EMBED_FWD;
+        if (fwd) {
+            lc_add(lc, BT_F32, N * C, 1, "out");
+            fill_tokens(lc_add(lc, BT_I32, N, 0, "tok"), N, (int)V, 0, &r);
+            fill_normal(lc_add(lc, BT_F32, V * C, 0, "wte"), V * C, 1, 0, &r);
+            if (rw->flag) fill_normal(lc_add(lc, BT_F32, B * C, 0, "wpe"), B * C, 0.5, 0, &r);
+            else lc_add_null(lc, "wpe");
+        } else {
+            fill_normal(lc_add(lc, BT_F32, V * C, 1, "dwte"), V * C, 1, 0, &r);
+            if (rw->flag) fill_normal(lc_add(lc, BT_F32, B * C, 1, "dwpe"), B * C, 1, 0, &r);
+            else lc_add_null(lc, "dwpe");
+            fill_normal(lc_add(lc, BT_F32, N * C, 0, "dout"), N * C, 1, 0, &r);
+            fill_tokens(lc_add(lc, BT_I32, N, 0, "tok"), N, (int)V, 0, &r);
+        }
+        return 0;
+    }
+    case L_LN_FWD:
+    case L_RMS_FWD: {
+        const int ln = rw->op == L_LN_FWD;
+        lc_add(lc, BT_F32, A * B, 1, "out");
+        if (ln) lc_add(lc, BT_F32, A, 1, "mean");
+        lc_add(lc, BT_F32, A, 1, "rstd");
+        fill_normal(lc_add(lc, BT_F32, A * B, 0, "x"), A * B, 2, 0.5, &r);
+        fill_normal(lc_add(lc, BT_F32, B, 0, "w"), B, 0.2, 1, &r);
+        if (ln) {
+            if (rw->flag) fill_normal(lc_add(lc, BT_F32, B, 0, "b"), B, 0.2, 0, &r);
+            else lc_add_null(lc, "b");
+        }
+        return 0;
+    }
+    case L_LN_BWD:
+    case L_RMS_BWD: {
+        const int ln = rw->op == L_LN_BWD;
+        const int N = rw->a, C = rw->b;
+        lc_add(lc, BT_F32, A * B, 1, "dx");
+        fill_normal(lc_add(lc, BT_F32, B, 1, "dw"), B, 1, 0, &r);
+        if (ln) {
+            if (rw->flag) fill_normal(lc_add(lc, BT_F32, B, 1, "db"), B, 1, 0, &r);
+            else lc_add_null(lc, "db");
+        }
+        fill_normal(lc_add(lc, BT_F32, A * B, 0, "dout"), A * B, 1, 0, &r);
+        float *x = lc_add(lc, BT_F32, A * B, 0, "x");
+        fill_normal(x, A * B, 2, 0.5, &r);
+        float *w = lc_add(lc, BT_F32, B, 0, "w");
+        fill_normal(w, B, 0.2, 1, &r);
+        float *y = xmalloc(sizeof(float) * A * B);
+        int rc;
+        if (ln) {
+            float *mean = lc_add(lc, BT_F32, A, 0, "mean"), *rstd = lc_add(lc, BT_F32, A, 0, "rstd");
+            rc = fp8lab_layernorm_fwd(g_cpu, y, mean, rstd, x, w, NULL, N, C, 1e-5f);
+        } else {
+            rc = fp8lab_rmsnorm_fwd(g_cpu, y, lc_add(lc, BT_F32, A, 0, "rstd"), x, w, N, C, 1e-5f);
+        }
+        free(y);
+        return rc;
+    }
+    case L_GELU_FWD:
+    case L_GELU_BWD:
+        lc_add(lc, BT_F32, A, 1, rw->op == L_GELU_FWD ? "out" : "dx");
+        if (rw->op == L_GELU_BWD) fill_normal(lc_add(lc, BT_F32, A, 0, "dout"), A, 1, 0, &r);
+        fill_normal(lc_add(lc, BT_F32, A, 0, "x"), A, 3, 0, &r);
+        return 0;
+    case L_SWIGLU_FWD:
+    case L_SWIGLU_BWD:
+        lc_add(lc, BT_F32, rw->op == L_SWIGLU_FWD ? A * B : A * 2 * B, 1,
+               rw->op == L_SWIGLU_FWD ? "out" : "dgate_up");
+        if (rw->op == L_SWIGLU_BWD) fill_normal(lc_add(lc, BT_F32, A * B, 0, "dout"), A * B, 1, 0, &r);
+        fill_normal(lc_add(lc, BT_F32, A * 2 * B, 0, "gate_up"), A * 2 * B, 3, 0, &r);
+        return 0;
+    case L_ROPE_FWD:
+    case L_ROPE_BWD: {
+        const size_t n = A * B * (size_t)rw->c * (size_t)rw->d;
+        fill_normal(lc_add(lc, BT_F32, n, 1, "x"), n, 1, 0, &r);
+        return 0;
+    }
+    case L_ATTN_FWD:
+    case L_ATTN_BWD: {
+        const fp8lab_attn_shape s = lrow_attn(rw);
+        const size_t nq = (size_t)s.B * s.T * s.Hq * s.D, nkv = (size_t)s.B * s.T * s.Hkv * s.D;
+        const size_t nl = (size_t)s.B * s.Hq * s.T;
+        if (rw->op == L_ATTN_FWD) {
+            lc_add(lc, BT_F32, nq, 1, "out");
+            lc_add(lc, BT_F32, nl, 1, "lse");
+            fill_normal(lc_add(lc, BT_F32, nq, 0, "q"), nq, 1, 0, &r);
+            fill_normal(lc_add(lc, BT_F32, nkv, 0, "k"), nkv, 1, 0, &r);
+            fill_normal(lc_add(lc, BT_F32, nkv, 0, "v"), nkv, 1, 0, &r);
+            return 0;
+        }
+        lc_add(lc, BT_F32, nq, 1, "dq");
+        lc_add(lc, BT_F32, nkv, 1, "dk");
+        lc_add(lc, BT_F32, nkv, 1, "dv");
+        fill_normal(lc_add(lc, BT_F32, nq, 0, "dout"), nq, 1, 0, &r);
+        float *out = lc_add(lc, BT_F32, nq, 0, "out"), *lse = lc_add(lc, BT_F32, nl, 0, "lse");
+        float *q = lc_add(lc, BT_F32, nq, 0, "q"), *k = lc_add(lc, BT_F32, nkv, 0, "k");
+        float *v = lc_add(lc, BT_F32, nkv, 0, "v");
+        fill_normal(q, nq, 1, 0, &r);
+        fill_normal(k, nkv, 1, 0, &r);
+        fill_normal(v, nkv, 1, 0, &r);
+        return fp8lab_attn_fwd(g_cpu, out, lse, q, k, v, s);
+    }
+    case L_XENT_FWD:
+    case L_XENT_BWD: {
+        if (rw->op == L_XENT_FWD) lc_add(lc, BT_F32, A, 1, "loss");
+        else if (!rw->flag) lc_add(lc, BT_F32, A * B, 1, "dlogits");
+        fill_normal(lc_add(lc, BT_F32, A * B, rw->flag, "logits"), A * B, 3, 0, &r);
+        fill_tokens(lc_add(lc, BT_I32, A, 0, "targets"), A, rw->b, 1, &r);
+        return 0;
+    }
+    case L_ADD:
+        if (!rw->flag) lc_add(lc, BT_F32, A, 1, "out");
+        fill_normal(lc_add(lc, BT_F32, A, rw->flag, "a"), A, 1, 0, &r);
+        fill_normal(lc_add(lc, BT_F32, A, 0, "b"), A, 1, 0, &r);
+        return 0;
+    case L_BIAS_FWD:
+    case L_BIAS_BWD:
+        if (rw->op == L_BIAS_FWD) {
+            fill_normal(lc_add(lc, BT_F32, A * B, 1, "out"), A * B, 1, 0, &r);
+            fill_normal(lc_add(lc, BT_F32, B, 0, "bias"), B, 1, 0, &r);
+        } else {
+            fill_normal(lc_add(lc, BT_F32, B, 1, "dbias"), B, 1, 0, &r);
+            fill_normal(lc_add(lc, BT_F32, A * B, 0, "dout"), A * B, 1, 0, &r);
+        }
+        return 0;
+    case L_ADAMW: {
+        fill_normal(lc_add(lc, BT_F32, A, 1, "param"), A, 0.1, 0, &r);
+        fill_normal(lc_add(lc, BT_F32, A, 0, "grad"), A, 0.01, 0, &r);
+        const int bf = rw->flag == FP8LAB_MOMENTS_BF16;
+        float *m = xmalloc(sizeof(float) * A), *v = xmalloc(sizeof(float) * A);
+        fill_normal(m, A, 0.005, 0, &r);
+        for (size_t i = 0; i < A; i++) v[i] = m[i] * m[i] * (float)(0.5 + fp8lab_rng_uniform(&r));
+        if (bf) {
+            uint16_t *mh = lc_add(lc, BT_BF16, A, 1, "m"), *vh = lc_add(lc, BT_BF16, A, 1, "v");
+            for (size_t i = 0; i < A; i++) {
+                mh[i] = bf16_from_f32(m[i]);
+                vh[i] = bf16_from_f32(v[i]);
+            }
+        } else {
+            memcpy(lc_add(lc, BT_F32, A, 1, "m"), m, sizeof(float) * A);
+            memcpy(lc_add(lc, BT_F32, A, 1, "v"), v, sizeof(float) * A);
+        }
+        free(m);
+        free(v);
+        return 0;
+    }
+    case L_SUMSQ:
+    case L_NONFINITE: {
+        float *x = lc_add(lc, BT_F32, A, 0, "x");
+        fill_normal(x, A, 2, 0, &r);
+        if (rw->op == L_SUMSQ) {
+            *(double *)lc_add(lc, BT_F64, 1, 1, "sumsq") = 12.5; /* accumulates */
+        } else {
+            const uint32_t bad[] = {0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00123u};
+            for (size_t i = 0; i < A; i += 997) memcpy(&x[i], &bad[(i / 997) % 4], sizeof(uint32_t));
+            *(int64_t *)lc_add(lc, BT_I64, 1, 1, "count") = 3; /* accumulates */
+        }
+        return 0;
+    }
+    case L_MATMUL: {
+        const size_t M = A, N = B, K = (size_t)rw->c;
+        fill_normal(lc_add(lc, BT_F32, M * K, 0, "a"), M * K, 1, 0, &r);
+        fill_normal(lc_add(lc, BT_F32, K * N, 0, "b"), K * N, 1, 0, &r);
+        float *cm = lc_add(lc, BT_F32, M * N, 1, "c");
+        if (rw->flag) fill_normal(cm, M * N, 1, 0, &r);
+        else for (size_t i = 0; i < M * N; i++) cm[i] = NAN; /* beta 0: C must not be read */
+        return 0;
+    }
+    }
+    return -1;
+}
+
+/* Runs a row's op with the buffers' device copies p[i] (in lmake's order). */
+static int lcall(fp8lab_backend *be, const lrow_t *rw, void **p) {
+#define F(i) ((float *)p[i])
+#define I(i) ((const int32_t *)p[i])
+    switch (rw->op) {
+    case L_EMBED_FWD: return fp8lab_embed_fwd(be, F(0), I(1), F(2), F(3), rw->a, rw->b, rw->c, rw->d);
+    case L_EMBED_BWD: return fp8lab_embed_bwd(be, F(0), F(1), F(2), I(3), rw->a, rw->b, rw->c, rw->d);
+    case L_LN_FWD: return fp8lab_layernorm_fwd(be, F(0), F(1), F(2), F(3), F(4), F(5), rw->a, rw->b, 1e-5f);
+    case L_LN_BWD: return fp8lab_layernorm_bwd(be, F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), rw->a, rw->b);
+    case L_RMS_FWD: return fp8lab_rmsnorm_fwd(be, F(0), F(1), F(2), F(3), rw->a, rw->b, 1e-5f);
+    case L_RMS_BWD: return fp8lab_rmsnorm_bwd(be, F(0), F(1), F(2), F(3), F(4), F(5), rw->a, rw->b);
+    case L_GELU_FWD: return fp8lab_gelu_fwd(be, F(0), F(1), rw->a);
+    case L_GELU_BWD: return fp8lab_gelu_bwd(be, F(0), F(1), F(2), rw->a);
+    case L_SWIGLU_FWD: return fp8lab_swiglu_fwd(be, F(0), F(1), rw->a, rw->b);
+    case L_SWIGLU_BWD: return fp8lab_swiglu_bwd(be, F(0), F(1), F(2), rw->a, rw->b);
+    case L_ROPE_FWD: return fp8lab_rope_fwd(be, F(0), rw->a, rw->b, rw->c, rw->d, 10000.0f);
+    case L_ROPE_BWD: return fp8lab_rope_bwd(be, F(0), rw->a, rw->b, rw->c, rw->d, 500000.0f);
+    case L_ATTN_FWD: return fp8lab_attn_fwd(be, F(0), F(1), F(2), F(3), F(4), lrow_attn(rw));
+    case L_ATTN_BWD:
+        return fp8lab_attn_bwd(be, F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), lrow_attn(rw));
+    case L_XENT_FWD: return fp8lab_xent_fwd(be, F(0), F(1), I(2), rw->a, rw->b);
+    case L_XENT_BWD:
+        return rw->flag ? fp8lab_xent_bwd(be, F(0), F(0), I(1), rw->a, rw->b, 1.0f / 51)
+                        : fp8lab_xent_bwd(be, F(0), F(1), I(2), rw->a, rw->b, 1.0f / 51);
+    case L_ADD: return rw->flag ? fp8lab_add(be, F(0), F(0), F(1), rw->a) : fp8lab_add(be, F(0), F(1), F(2), rw->a);
+    case L_BIAS_FWD: return fp8lab_bias_fwd(be, F(0), F(1), rw->a, rw->b);
+    case L_BIAS_BWD: return fp8lab_bias_bwd(be, F(0), F(1), rw->a, rw->b);
+    case L_ADAMW: {
+        const fp8lab_adamw_args a = lrow_adamw(rw);
+        return fp8lab_adamw(be, F(0), F(1), p[2], p[3], rw->a, &a);
+    }
+    case L_SUMSQ: return fp8lab_sumsq(be, F(0), rw->a, (double *)p[1]);
+    case L_NONFINITE: return fp8lab_count_nonfinite(be, F(0), rw->a, (int64_t *)p[1]);
+    case L_MATMUL:
+        return fp8lab_matmul_f32(be, (fp8lab_op_t)rw->d, (fp8lab_op_t)rw->e, rw->a, rw->b, rw->c, 0.75f, F(0), F(1),
+                                 rw->flag ? 1.0f : 0.0f, F(2));
+    }
+#undef F
+#undef I
+    return -1;
+}
+
+/* Uploads the case, runs the op, downloads the outputs into res[i] (host buffers allocated here). */
+static int lrun(fp8lab_backend *be, const lrow_t *rw, const lcase_t *lc, void **res) {
+    void *p[MAX_LBUF] = {0};
+    int rc = -1;
+    for (int i = 0; i < lc->nb; i++) {
+        const lbuf_t *b = &lc->b[i];
+        if (!b->host) continue;
+        const size_t bytes = lbuf_elem(b->type) * b->n;
+        if (!(p[i] = fp8lab_alloc(be, bytes)) || fp8lab_copy_h2d(be, p[i], b->host, bytes)) goto done;
+    }
+    if (lcall(be, rw, p)) goto done;
+    for (int i = 0; i < lc->nb; i++) {
+        const lbuf_t *b = &lc->b[i];
+        if (!b->out) continue;
+        res[i] = xmalloc(lbuf_elem(b->type) * b->n);
+        if (fp8lab_copy_d2h(be, res[i], p[i], lbuf_elem(b->type) * b->n)) goto done;
+    }
+    rc = fp8lab_sync(be);
+done:
+    for (int i = 0; i < lc->nb; i++)
+        if (p[i]) fp8lab_free(be, p[i]);
+    return rc;
+}
+
+static double lvalue(const lbuf_t *b, const void *data, size_t i) {
+    switch (b->type) {
+    case BT_BF16: return bf16_to_f32(((const uint16_t *)data)[i]);
+    case BT_F64: return ((const double *)data)[i];
+    case BT_I64: return (double)((const int64_t *)data)[i];
+    case BT_I32: return ((const int32_t *)data)[i];
+    default: return ((const float *)data)[i];
+    }
+}
+
+static void lshape_str(const lrow_t *rw, char *buf, size_t n) {
+    switch (rw->op) {
+    case L_EMBED_FWD:
+    case L_EMBED_BWD: snprintf(buf, n, "B%d T%d C%d V%d%s", rw->a, rw->b, rw->c, rw->d, rw->flag ? " wpe" : ""); break;
+    case L_LN_FWD:
+    case L_LN_BWD: snprintf(buf, n, "N%d C%d%s", rw->a, rw->b, rw->flag ? " bias" : ""); break;
+    case L_ROPE_FWD:
+    case L_ROPE_BWD: snprintf(buf, n, "B%d T%d H%d D%d", rw->a, rw->b, rw->c, rw->d); break;
+    case L_ATTN_FWD:
+    case L_ATTN_BWD: snprintf(buf, n, "B%d T%d Hq%d Hkv%d D%d", rw->a, rw->b, rw->c, rw->d, rw->e); break;
+    case L_XENT_FWD:
+    case L_XENT_BWD: snprintf(buf, n, "N%d V%d%s", rw->a, rw->b, rw->flag ? " in-place" : ""); break;
+    case L_GELU_FWD:
+    case L_GELU_BWD:
+    case L_SUMSQ:
+    case L_NONFINITE: snprintf(buf, n, "n=%d", rw->a); break;
+    case L_ADD: snprintf(buf, n, "n=%d%s", rw->a, rw->flag ? " in-place" : ""); break;
+    case L_ADAMW:
+        snprintf(buf, n, "n=%d step %d %s%s", rw->a, rw->b, rw->flag == FP8LAB_MOMENTS_BF16 ? "bf16" : "f32",
+                 rw->e ? " wd" : "");
+        break;
+    case L_MATMUL:
+        snprintf(buf, n, "%dx%dx%d (%s,%s)%s", rw->a, rw->b, rw->c, rw->d ? "T" : "N", rw->e ? "T" : "N",
+                 rw->flag ? " beta 1" : "");
+        break;
+    default: snprintf(buf, n, "%dx%d", rw->a, rw->b); break;
+    }
+}
+
+static int run_lrow(int idx) {
+    const lrow_t *rw = &LROWS[idx];
+    char shape[96];
+    lshape_str(rw, shape, sizeof shape);
+    lcase_t lc;
+    void *rc_cpu[MAX_LBUF] = {0}, *rc_gpu[MAX_LBUF] = {0};
+    int pass = 0;
+    if (lmake(rw, 5000 + (uint64_t)idx, &lc)) {
+        printf("%-18s %-31s FAIL (making inputs: %s)\n", lop_name(rw->op), shape, fp8lab_last_error());
+    } else if (lrun(g_cpu, rw, &lc, rc_cpu)) {
+        printf("%-18s %-31s FAIL (cpu: %s)\n", lop_name(rw->op), shape, fp8lab_last_error());
+    } else if (lrun(g_cuda, rw, &lc, rc_gpu)) {
+        printf("%-18s %-31s FAIL (cuda: %s)\n", lop_name(rw->op), shape, fp8lab_last_error());
+    } else {
+        pass = 1;
+        for (int i = 0; i < lc.nb; i++) {
+            const lbuf_t *b = &lc.b[i];
+            if (!b->out) continue;
+            double num = 0, den = 0, max_abs = 0;
+            long mismatches = 0;
+            for (size_t j = 0; j < b->n; j++) {
+                const double g = lvalue(b, rc_gpu[i], j), c = lvalue(b, rc_cpu[i], j);
+                const double d = fabs(g - c);
+                if (d > max_abs || d != d) max_abs = d;
+                if (!(g == c) && !(g != g && c != c)) mismatches++;
+                num += d * d;
+                den += c * c;
+            }
+            const double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+            const int ok = rw->tol == TOL_EXACT ? mismatches == 0 : (rel <= rw->tol && isfinite(rel));
+            printf("%-18s %-31s %-8s max|d|=%.3e rel=%.3e (tol %.0e) %s\n", lop_name(rw->op), shape, b->name, max_abs,
+                   rel, rw->tol, ok ? "PASS" : "FAIL");
+            pass &= ok;
+        }
+    }
+    fflush(stdout);
+    for (int i = 0; i < MAX_LBUF; i++) {
+        free(rc_cpu[i]);
+        free(rc_gpu[i]);
+    }
+    lcase_free(&lc);
+    return pass;
+}
+
+static void test_layers_optim_matmul(void **state) {
+    (void)state;
+    int failed = 0;
+    for (int i = 0; i < NLROWS; i++)
+        if (!run_lrow(i)) failed++;
+    assert_int_equal(failed, 0);
+}
+
+/* Token ids out of [0, V): the CPU backend refuses them at once; the CUDA kernels cannot return an error
+   without a host sync, so they skip the row (reading nothing out of bounds) and the next sync/copy_d2h
+   reports the op; the sync after is clean. */
+static void test_bad_tokens_reported(void **state) {
+    (void)state;
+    const int B = 2, T = 8, C = 16, V = 10, N = B * T;
+    int32_t tok[16];
+    for (int i = 0; i < N; i++) tok[i] = i % V;
+    tok[5] = V; /* one past the end */
+    float *wte = fp8lab_alloc(g_cuda, sizeof(float) * V * C), *out = fp8lab_alloc(g_cuda, sizeof(float) * N * C);
+    float *logits = fp8lab_alloc(g_cuda, sizeof(float) * N * V), *loss = fp8lab_alloc(g_cuda, sizeof(float) * N);
+    int32_t *dtok = fp8lab_alloc(g_cuda, sizeof tok);
+    assert_true(wte && out && logits && loss && dtok);
+    assert_int_equal(fp8lab_memset0(g_cuda, wte, sizeof(float) * V * C), 0);
+    assert_int_equal(fp8lab_memset0(g_cuda, logits, sizeof(float) * N * V), 0);
+    assert_int_equal(fp8lab_copy_h2d(g_cuda, dtok, tok, sizeof tok), 0);
+    struct {
+        const char *op;
+        int which;
+    } cases[] = {{"embed_fwd", 0}, {"embed_bwd", 1}, {"xent_fwd", 2}, {"xent_bwd", 3}};
+    for (int k = 0; k < 4; k++) {
+        int rc = 0;
+        switch (cases[k].which) {
+        case 0: rc = fp8lab_embed_fwd(g_cuda, out, dtok, wte, NULL, B, T, C, V); break;
+        case 1: rc = fp8lab_embed_bwd(g_cuda, wte, NULL, out, dtok, B, T, C, V); break;
+        case 2: rc = fp8lab_xent_fwd(g_cuda, loss, logits, dtok, N, V); break;
+        default: rc = fp8lab_xent_bwd(g_cuda, logits, logits, dtok, N, V, 1.0f); break;
+        }
+        assert_int_equal(rc ? rc : fp8lab_sync(g_cuda), -1);
+        printf("cuda: %s\n", fp8lab_last_error());
+        assert_non_null(strstr(fp8lab_last_error(), cases[k].op));
+        assert_non_null(strstr(fp8lab_last_error(), "out of [0, V)"));
+        assert_int_equal(fp8lab_sync(g_cuda), 0);
+    }
+    /* the CPU backend reports the position at once */
+    float *hw = xmalloc(sizeof(float) * V * C), *ho = xmalloc(sizeof(float) * N * C);
+    assert_int_equal(fp8lab_embed_fwd(g_cpu, ho, tok, hw, NULL, B, T, C, V), -1);
+    printf("cpu:  %s\n", fp8lab_last_error());
+    free(hw);
+    free(ho);
+    fp8lab_free(g_cuda, wte);
+    fp8lab_free(g_cuda, out);
+    fp8lab_free(g_cuda, logits);
+    fp8lab_free(g_cuda, loss);
+    fp8lab_free(g_cuda, dtok);
+}
+
 /* Non-finite input: the CPU quantizer fails at once; the CUDA one cannot without a host sync, so it records the
    offending op on the device and the next sync/copy_d2h reports it (and clears it: the sync after is clean).
    The message names the op either way. */
@@ -794,6 +1360,8 @@ int main(void) {
         cmocka_unit_test(test_casts_and_amax),
         cmocka_unit_test(test_quantizers),
         cmocka_unit_test(test_gemms),
+        cmocka_unit_test(test_layers_optim_matmul),
+        cmocka_unit_test(test_bad_tokens_reported),
         cmocka_unit_test(test_nonfinite_reported),
         cmocka_unit_test(test_same_validation),
     };
