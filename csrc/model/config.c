@@ -26,6 +26,18 @@ static const struct {
     {"n_shared_experts", 0, 1024},      {"first_k_dense_replace", 0, 4096},
     {"moe_layer_freq", 1, 4096},        {"n_group", 1, 1L << 16},
     {"topk_group", 1, 1L << 16},        {"num_nextn_predict_layers", 0, 64},
+    {"head_dim", 1, 4096},
+};
+
+/* Real-valued keys: (lo, hi] when lo_open. */
+static const struct {
+    const char *key;
+    double lo, hi;
+    int lo_open;
+} REAL_RANGES[] = {
+    {"layer_norm_epsilon", 0, 1, 1},
+    {"rms_norm_eps", 0, 1, 1},
+    {"rope_theta", 1, 1e9, 0},
 };
 
 static fp8lab_range key_range(const char *key) {
@@ -42,6 +54,16 @@ static int read_int(const cJSON *root, const char *name, const char *key, int op
     }
     return fp8lab_json_int(name, root, "", key, optional, r, dst);
 }
+static int read_real(const cJSON *root, const char *name, const char *key, double *dst) {
+    for (size_t i = 0; i < sizeof REAL_RANGES / sizeof REAL_RANGES[0]; i++)
+        if (!strcmp(REAL_RANGES[i].key, key)) {
+            fp8lab_range r = {REAL_RANGES[i].lo, REAL_RANGES[i].hi, REAL_RANGES[i].lo_open};
+            return fp8lab_json_num(name, root, "", key, 1, r, dst);
+        }
+    FP8LAB_ERR("%s: key %s: internal: no range for this key", name, key);
+    return -1;
+}
+
 #define NUM(key, dst) read_int(root, name, key, 0, dst)
 #define OPT(key, dst) read_int(root, name, key, 1, dst)
 #define OPT0(key, dst) read_int(root, name, key, 1, dst)
@@ -71,6 +93,8 @@ static int load_gpt2(const cJSON *root, const char *name, fp8lab_model *m) {
     m->kv_heads = m->heads;
     m->bias = 1;
     m->learned_pos = 1;
+    m->norm_eps = 1e-5;
+    if (read_real(root, name, "layer_norm_epsilon", &m->norm_eps) < 0) return -1;
     return tied_flag(root, name, 1, &m->tied);
 }
 
@@ -84,6 +108,13 @@ static int load_llama(const cJSON *root, const char *name, fp8lab_model *m) {
     m->max_pos = 4096;
     if (OPT("max_position_embeddings", &m->max_pos) < 0) return -1;
     m->gated_mlp = 1;
+    m->norm_eps = 1e-6;
+    m->rope_theta = 10000;
+    if (read_real(root, name, "rms_norm_eps", &m->norm_eps) < 0 ||
+        read_real(root, name, "rope_theta", &m->rope_theta) < 0)
+        return -1;
+    m->head_dim = 0; /* 0: hidden / heads (set by the caller) */
+    if (OPT("head_dim", &m->head_dim) < 0) return -1;
     return tied_flag(root, name, 0, &m->tied);
 }
 
@@ -143,7 +174,9 @@ int fp8lab_model_from_json(const cJSON *root, const char *name, fp8lab_model *m)
         return -1;
     }
     if (rc) return -1;
-    if (m->hidden % m->heads && !m->mla) {
+    /* an explicit head_dim (Llama) decouples heads x head_dim from the hidden size; MLA uses its own dims */
+    const long explicit_hd = m->mla ? 0 : m->head_dim;
+    if (m->hidden % m->heads && !m->mla && !explicit_hd) {
         FP8LAB_ERR("%s: key num_attention_heads: %ld does not divide the hidden size %ld", name, m->heads,
                    m->hidden);
         return -1;
@@ -153,7 +186,7 @@ int fp8lab_model_from_json(const cJSON *root, const char *name, fp8lab_model *m)
                    m->heads);
         return -1;
     }
-    m->head_dim = m->hidden / m->heads;
+    m->head_dim = explicit_hd ? explicit_hd : m->hidden / m->heads;
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* Model architecture read from a Hugging Face config.json (model_type gpt2, llama or deepseek_v3).
-   Only the keys the FLOP, memory and schedule models need; everything is in elements, not bytes. */
+   The keys the FLOP, memory and schedule models need, and those the trainer (csrc/nn/) needs to run the model:
+   norm epsilon, RoPE base, an explicit head_dim. Everything is in elements, not bytes. */
 #ifndef FP8LAB_MODEL_CONFIG_H
 #define FP8LAB_MODEL_CONFIG_H
 
@@ -8,7 +9,9 @@ typedef enum { FP8LAB_ARCH_GPT2 = 0, FP8LAB_ARCH_LLAMA = 1, FP8LAB_ARCH_DSV3 = 2
 typedef struct {
     fp8lab_arch arch;
     char model_type[32];
-    long vocab, hidden, layers, heads, kv_heads, head_dim;
+    long vocab, hidden, layers, heads, kv_heads;
+    long head_dim;     /* hidden / heads, or Llama's explicit head_dim (then heads * head_dim may differ from
+                          hidden) */
     long ffn;          /* dense MLP intermediate size */
     int gated_mlp;     /* SwiGLU (three matrices) instead of GELU (two) */
     int bias;          /* GPT-2 linear layers and LayerNorms carry biases */
@@ -21,6 +24,9 @@ typedef struct {
     /* Mixture of experts; n_routed 0 means a dense model */
     long moe_ffn, n_routed, n_shared, topk, first_dense, moe_freq, n_group, topk_group;
     long mtp_layers;   /* DeepSeek-V3 multi-token-prediction modules (num_nextn_predict_layers) */
+    /* What the trainer needs beyond the shapes */
+    double norm_eps;   /* GPT-2 layer_norm_epsilon (default 1e-5); Llama/DeepSeek rms_norm_eps (default 1e-6) */
+    double rope_theta; /* Llama/DeepSeek rope_theta (default 10000); 0 for GPT-2 (learned positions) */
 } fp8lab_model;
 
 /* Returns 0, or -1 with an error naming the file and key. */

@@ -1,0 +1,43 @@
+/* One pre-norm transformer block (GPT-2 and Llama):
+     res_mid = x + attn(norm1(x)),  res_out = res_mid + mlp(norm2(res_mid))
+   norm = LayerNorm with bias (GPT-2) or RMSNorm (Llama). The backward walks it in reverse, carrying the residual
+   gradient in one buffer that each branch's input gradient is added into. */
+#include "nn/nn_internal.h"
+
+int fp8lab_nn_norm_fwd(const fp8lab_nn_dims *d, float *out, float *mean, float *rstd, const float *x,
+                       const float *w, const float *b) {
+    if (d->gpt2) return fp8lab_layernorm_fwd(d->be, out, mean, rstd, x, w, b, d->N, d->C, d->eps);
+    return fp8lab_rmsnorm_fwd(d->be, out, rstd, x, w, d->N, d->C, d->eps);
+}
+
+int fp8lab_nn_norm_bwd(const fp8lab_nn_dims *d, float *dx, float *dw, float *db, const float *dout, const float *x,
+                       const float *w, const float *mean, const float *rstd) {
+    if (d->gpt2) return fp8lab_layernorm_bwd(d->be, dx, dw, db, dout, x, w, mean, rstd, d->N, d->C);
+    return fp8lab_rmsnorm_bwd(d->be, dx, dw, dout, x, w, rstd, d->N, d->C);
+}
+
+int fp8lab_block_fwd(const fp8lab_nn_dims *d, const fp8lab_block_tensors *w, fp8lab_block_acts *a,
+                     fp8lab_block_scratch *s, const float *x, float *res_out) {
+    const long NC = (long)d->N * d->C;
+    return fp8lab_nn_norm_fwd(d, a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln1_w, w->ln1_b) ||
+                   fp8lab_attn_block_fwd(d, w, a, s, a->res_mid) || fp8lab_add(d->be, a->res_mid, a->res_mid, x, NC) ||
+                   fp8lab_nn_norm_fwd(d, a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, w->ln2_w, w->ln2_b) ||
+                   fp8lab_mlp_fwd(d, w, a, res_out) || fp8lab_add(d->be, res_out, res_out, a->res_mid, NC)
+               ? -1
+               : 0;
+}
+
+int fp8lab_block_bwd(const fp8lab_nn_dims *d, const fp8lab_block_tensors *w, const fp8lab_block_tensors *g,
+                     const fp8lab_block_acts *a, fp8lab_block_scratch *s, const float *x, float *dres) {
+    const long NC = (long)d->N * d->C;
+    return fp8lab_mlp_bwd(d, w, g, a, s, dres, s->dln) ||
+                   fp8lab_nn_norm_bwd(d, s->dtmp, g->ln2_w, g->ln2_b, s->dln, a->res_mid, w->ln2_w, a->ln2_mean,
+                                      a->ln2_rstd) ||
+                   fp8lab_add(d->be, dres, dres, s->dtmp, NC) || /* dres: gradient of res_mid */
+                   fp8lab_attn_block_bwd(d, w, g, a, s, dres, s->dln) ||
+                   fp8lab_nn_norm_bwd(d, s->dtmp, g->ln1_w, g->ln1_b, s->dln, x, w->ln1_w, a->ln1_mean,
+                                      a->ln1_rstd) ||
+                   fp8lab_add(d->be, dres, dres, s->dtmp, NC) /* dres: gradient of x */
+               ? -1
+               : 0;
+}

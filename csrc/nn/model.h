@@ -1,0 +1,78 @@
+/* A GPT-2 or Llama causal language model for training on one backend: parameters in ONE device buffer (each
+   tensor under its Hugging Face name and shape, params.h), gradients in a second buffer of the same layout,
+   AdamW moments in two more (allocated on the first step), and the activations the backward needs in one arena
+   sized from (B, T) on the first forward (grown when a larger batch comes).
+
+     g = fp8lab_gpt_create(be, &cfg, seed);          // GPT-2 init: N(0, 0.02), residual projections / sqrt(2L)
+     for each step:
+       fp8lab_gpt_zero_grad(g);
+       for each micro-batch: fp8lab_gpt_forward(g, tok, tgt, B, T, &loss); fp8lab_gpt_backward(g);
+       fp8lab_gpt_step(g, &adamw, clip, &norm);      // adamw.grad_scale = 1 / micro-batches
+     fp8lab_gpt_destroy(g);
+
+   Linears run the recipe set by fp8lab_gpt_set_recipe (FP32 only so far: linear.h); embeddings, norms,
+   attention, softmax and the output head always run in FP32 (DeepSeek-V3 §3.3.1 keeps them out of FP8).
+   Every function returns 0, or -1 with fp8lab_last_error() set (exit status 2 for bad input, 1 for the
+   machine), unless it says otherwise. */
+#ifndef FP8LAB_NN_MODEL_H
+#define FP8LAB_NN_MODEL_H
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "model/config.h"
+#include "nn/linear.h"
+#include "nn/params.h"
+
+typedef struct fp8lab_gpt fp8lab_gpt;
+
+/* One tensor of the model: name and shape as the Hugging Face checkpoint has them; param and grad point into
+   the model's device buffers. */
+typedef struct fp8lab_gpt_tensor {
+    const char *name;
+    int ndim;
+    int64_t shape[2];
+    int64_t numel;
+    float *param, *grad;
+    int decay; /* AdamW weight decay applies (2-D tensors) */
+} fp8lab_gpt_tensor;
+
+/* The parameter count of the model fp8lab_gpt_create would build, without building it (-1: unsupported). */
+int64_t fp8lab_gpt_param_count(const fp8lab_model *cfg);
+
+/* gpt2 and llama configs (deepseek_v3 is refused). cfg->norm_eps / rope_theta of 0 (a config not read by
+   fp8lab_model_load) mean the Hugging Face defaults: 1e-5 (GPT-2) / 1e-6 (Llama), 10000. NULL on failure. */
+fp8lab_gpt *fp8lab_gpt_create(fp8lab_backend *be, const fp8lab_model *cfg, uint64_t seed);
+void fp8lab_gpt_destroy(fp8lab_gpt *g); /* NULL: nothing */
+
+int fp8lab_gpt_set_recipe(fp8lab_gpt *g, fp8lab_recipe r);
+const fp8lab_model *fp8lab_gpt_config(const fp8lab_gpt *g);
+
+/* Tensors, in checkpoint order. _get returns -1 (no error set) when there is no tensor of that name. */
+int fp8lab_gpt_tensor_count(const fp8lab_gpt *g);
+int fp8lab_gpt_tensor_at(const fp8lab_gpt *g, int i, fp8lab_gpt_tensor *out);
+int fp8lab_gpt_tensor_get(const fp8lab_gpt *g, const char *name, fp8lab_gpt_tensor *out);
+/* The whole buffers (device pointers) and their size in floats, alignment padding (zeros) included. */
+float *fp8lab_gpt_params(const fp8lab_gpt *g);
+float *fp8lab_gpt_grads(const fp8lab_gpt *g);
+int64_t fp8lab_gpt_buffer_floats(const fp8lab_gpt *g);
+/* Bytes of the activation arena for (B, T), without allocating it (-1 with an error: bad sizes). */
+int64_t fp8lab_gpt_activation_bytes(const fp8lab_model *cfg, int B, int T);
+
+/* tokens[B*T] (host, in [0, V)); targets[B*T] (host; negative: no loss there) or NULL for logits only.
+   T <= n_positions for GPT-2. *loss (may be NULL) = mean cross-entropy over the targets >= 0 (0 when none). */
+int fp8lab_gpt_forward(fp8lab_gpt *g, const int32_t *tokens, const int32_t *targets, int B, int T, float *loss);
+/* logits [B*T][V] on the device after a forward; the backward overwrites them with their gradient */
+const float *fp8lab_gpt_logits(const fp8lab_gpt *g);
+/* Gradients of the last forward's mean loss, ADDED into the gradient buffer (micro-batches accumulate); needs a
+   forward with targets since the last backward. */
+int fp8lab_gpt_backward(fp8lab_gpt *g);
+int fp8lab_gpt_zero_grad(fp8lab_gpt *g);
+
+/* One AdamW step over every tensor: the global gradient norm comes from fp8lab_sumsq (times a->grad_scale); when
+   clip > 0 and the norm exceeds it, the gradients are scaled by clip / norm through grad_scale. Weight decay
+   (a->weight_decay) only on 2-D tensors, embeddings included; a->step is the 1-based step the caller keeps.
+   Moments are allocated on the first call in a->moments' dtype. *grad_norm (may be NULL) gets the norm before
+   clipping. Returns 0 after a step, 1 when the norm is not finite (step skipped, nothing changed), -1 on error. */
+int fp8lab_gpt_step(fp8lab_gpt *g, const fp8lab_adamw_args *a, float clip, float *grad_norm);
+
+#endif
