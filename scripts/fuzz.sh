@@ -43,15 +43,14 @@ build_targets() { # build_targets TARGET...
     mkdir -p "$build"
     exec 9>"$build/.fuzz-build.lock"
     flock 9
-    if [ ! -f "$build/CMakeCache.txt" ]; then
-        echo "== fuzz.sh: configuring $build ($cc, libFuzzer, ASan+UBSan, CPU only)"
-        cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER="$cc" \
-            -DCMAKE_CXX_COMPILER="$cxx" -DFP8LAB_CUDA=OFF -DFP8LAB_SANITIZE=ON -DFP8LAB_FUZZ=ON \
-            -DFP8LAB_WERROR=ON >"$build/fuzz-configure.log" 2>&1 || {
-            cat "$build/fuzz-configure.log" >&2
-            exit 1
-        }
-    fi
+    # configured every time (a few seconds): a target added since the last run must exist for the build below
+    echo "== fuzz.sh: configuring $build ($cc, libFuzzer, ASan+UBSan, CPU only)"
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER="$cc" \
+        -DCMAKE_CXX_COMPILER="$cxx" -DFP8LAB_CUDA=OFF -DFP8LAB_SANITIZE=ON -DFP8LAB_FUZZ=ON \
+        -DFP8LAB_WERROR=ON >"$build/fuzz-configure.log" 2>&1 || {
+        cat "$build/fuzz-configure.log" >&2
+        exit 1
+    }
     local t names=()
     for t in "$@"; do names+=("fuzz_$t"); done
     echo "== fuzz.sh: building ${names[*]}"
