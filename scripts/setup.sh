@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
+# fortunes: the built-in training corpus (plain English text in /usr/share/games/fortunes)
 pkgs=(build-essential cmake pkg-config libcmocka-dev libopenblas-dev libcjson-dev gnuplot-nox libopenmpi-dev
-      openmpi-bin)
+      openmpi-bin fortunes)
 # a mirror hiccup should not fail a fresh set-up: three tries
 for try in 1 2 3; do
     if $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null; then

@@ -8,5 +8,6 @@ int cmd_bench(int argc, char **argv);   /* bench gemm | quant | accum */
 int cmd_sim(int argc, char **argv);
 int cmd_claim(int argc, char **argv);
 int cmd_cost(int argc, char **argv);    /* cost curve */
+int cmd_data(int argc, char **argv);    /* data build | info | builtin */
 
 #endif

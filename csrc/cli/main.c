@@ -16,6 +16,7 @@ static const command COMMANDS[] = {
     {"sim", cmd_sim, "simulate a training run on a modelled cluster: step time, tokens/GPU-hour, MFU, cost"},
     {"claim", cmd_claim, "test DeepSeek-V3's 2.664M H800 GPU-hour pre-training claim on the simulator"},
     {"cost", cmd_cost, "cost curve: sweep a variable, write CSV and a gnuplot chart"},
+    {"data", cmd_data, "data build | info | builtin: llm.c token shards from text, and what a shard holds"},
 };
 
 static void usage(FILE *f) {
