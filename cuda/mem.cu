@@ -105,6 +105,36 @@ int cuda_memset0(fp8lab_backend *be, void *dst, size_t bytes) {
     return 0;
 }
 
+/* 32x32 tiles through shared memory (padded against bank conflicts), 32x8 threads; y tiles grid-strided. */
+__global__ void transpose_f32_kernel(const float *__restrict__ x, int rows, int cols, float *__restrict__ y) {
+    __shared__ float tile[32][33];
+    const int tiles_y = (rows + 31) / 32;
+    const int c0 = blockIdx.x * 32;
+    for (int by = blockIdx.y; by < tiles_y; by += gridDim.y) {
+        const int r0 = by * 32;
+        for (int i = threadIdx.y; i < 32; i += 8) {
+            const int r = r0 + i, c = c0 + threadIdx.x;
+            if (r < rows && c < cols) tile[i][threadIdx.x] = x[(size_t)r * cols + c];
+        }
+        __syncthreads();
+        for (int i = threadIdx.y; i < 32; i += 8) {
+            const int c = c0 + i, r = r0 + threadIdx.x;
+            if (r < rows && c < cols) y[(size_t)c * rows + r] = tile[threadIdx.x][i];
+        }
+        __syncthreads();
+    }
+}
+
+int cuda_transpose_f32(fp8lab_backend *be, const float *x, int rows, int cols, float *y) {
+    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
+    CUDA_USE_DEVICE(c);
+    const int tiles_x = (cols + 31) / 32, tiles_y = (rows + 31) / 32;
+    const dim3 grid((unsigned)tiles_x, (unsigned)(tiles_y < 65535 ? tiles_y : 65535));
+    transpose_f32_kernel<<<grid, dim3(32, 8), 0, c->stream>>>(x, rows, cols, y);
+    CUDA_CHECK_LAUNCH("transpose_f32_kernel");
+    return 0;
+}
+
 int cuda_sync(fp8lab_backend *be) {
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
     CUDA_USE_DEVICE(c);
@@ -140,4 +170,5 @@ const fp8lab_mem_ops fp8lab_cuda_mem_ops = {
     .copy_d2d = cuda_copy_d2d,
     .memset0 = cuda_memset0,
     .sync = cuda_sync,
+    .transpose_f32 = cuda_transpose_f32,
 };

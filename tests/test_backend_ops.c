@@ -713,7 +713,7 @@ static void test_gemms(void **state) {
 typedef enum {
     L_EMBED_FWD, L_EMBED_BWD, L_LN_FWD, L_LN_BWD, L_RMS_FWD, L_RMS_BWD, L_GELU_FWD, L_GELU_BWD, L_SWIGLU_FWD,
     L_SWIGLU_BWD, L_ROPE_FWD, L_ROPE_BWD, L_ATTN_FWD, L_ATTN_BWD, L_XENT_FWD, L_XENT_BWD, L_ADD, L_BIAS_FWD,
-    L_BIAS_BWD, L_ADAMW, L_SUMSQ, L_NONFINITE, L_MATMUL,
+    L_BIAS_BWD, L_ADAMW, L_SUMSQ, L_NONFINITE, L_MATMUL, L_TRANSPOSE,
 } lop_t;
 
 static const char *lop_name(lop_t op) {
@@ -721,7 +721,7 @@ static const char *lop_name(lop_t op) {
                                   "rmsnorm_bwd", "gelu_fwd",   "gelu_bwd",      "swiglu_fwd",    "swiglu_bwd",
                                   "rope_fwd",    "rope_bwd",   "attn_fwd",      "attn_bwd",      "xent_fwd",
                                   "xent_bwd",    "add",        "bias_fwd",      "bias_bwd",      "adamw",
-                                  "sumsq",       "count_nonfinite", "matmul_f32"};
+                                  "sumsq",       "count_nonfinite", "matmul_f32", "transpose_f32"};
     return names[op];
 }
 
@@ -801,6 +801,11 @@ static const lrow_t LROWS[] = {
     LR(L_MATMUL, 37, 19, 5, FP8LAB_OP_N, FP8LAB_OP_N, 1, TOL_GEMM_F32),
     LR(L_MATMUL, 3, 129, 65, FP8LAB_OP_T, FP8LAB_OP_N, 0, TOL_GEMM_F32),
     LR(L_MATMUL, 65, 3, 129, FP8LAB_OP_T, FP8LAB_OP_T, 0, TOL_GEMM_F32),
+    /* transpose_f32: a=rows b=cols; exact */
+    LR(L_TRANSPOSE, 384, 256, 0, 0, 0, 0, TOL_EXACT),
+    LR(L_TRANSPOSE, 37, 1001, 0, 0, 0, 0, TOL_EXACT),
+    LR(L_TRANSPOSE, 70000, 3, 0, 0, 0, 0, TOL_EXACT), /* more row tiles than one grid dimension takes */
+    LR(L_TRANSPOSE, 1, 1, 0, 0, 0, 0, TOL_EXACT),
 };
 #define NLROWS ((int)(sizeof LROWS / sizeof LROWS[0]))
 
@@ -1038,6 +1043,12 @@ static int lmake(const lrow_t *rw, uint64_t seed, lcase_t *lc) {
         }
         return 0;
     }
+    case L_TRANSPOSE: {
+        fill_normal(lc_add(lc, BT_F32, A * B, 0, "x"), A * B, 1, 0, &r);
+        float *y = lc_add(lc, BT_F32, A * B, 1, "y");
+        for (size_t i = 0; i < A * B; i++) y[i] = NAN; /* every element must be written */
+        return 0;
+    }
     case L_MATMUL: {
         const size_t M = A, N = B, K = (size_t)rw->c;
         fill_normal(lc_add(lc, BT_F32, M * K, 0, "a"), M * K, 1, 0, &r);
@@ -1083,6 +1094,7 @@ static int lcall(fp8lab_backend *be, const lrow_t *rw, void **p) {
         return fp8lab_adamw(be, F(0), F(1), p[2], p[3], rw->a, &a);
     }
     case L_SUMSQ: return fp8lab_sumsq(be, F(0), rw->a, (double *)p[1]);
+    case L_TRANSPOSE: return fp8lab_transpose_f32(be, F(0), rw->a, rw->b, F(1));
     case L_NONFINITE: return fp8lab_count_nonfinite(be, F(0), rw->a, (int64_t *)p[1]);
     case L_MATMUL:
         return fp8lab_matmul_f32(be, (fp8lab_op_t)rw->d, (fp8lab_op_t)rw->e, rw->a, rw->b, rw->c, 0.75f, F(0), F(1),

@@ -37,6 +37,21 @@ static int cpu_sync(fp8lab_backend *be) {
     return 0;
 }
 
+/* 32x32 tiles: both the reads and the writes stay within a few cache lines per tile. */
+static int cpu_transpose_f32(fp8lab_backend *be, const float *x, int rows, int cols, float *y) {
+    (void)be;
+    enum { TB = 32 };
+    const long R = rows, C = cols;
+#pragma omp parallel for schedule(static) collapse(2)
+    for (long r0 = 0; r0 < R; r0 += TB)
+        for (long c0 = 0; c0 < C; c0 += TB) {
+            const long r1 = r0 + TB < R ? r0 + TB : R, c1 = c0 + TB < C ? c0 + TB : C;
+            for (long c = c0; c < c1; c++)
+                for (long r = r0; r < r1; r++) y[c * R + r] = x[r * C + c];
+        }
+    return 0;
+}
+
 const fp8lab_mem_ops fp8lab_cpu_mem_ops = {
     .alloc = cpu_alloc,
     .free = cpu_free,
@@ -45,4 +60,5 @@ const fp8lab_mem_ops fp8lab_cpu_mem_ops = {
     .copy_d2d = cpu_copy,
     .memset0 = cpu_memset0,
     .sync = cpu_sync,
+    .transpose_f32 = cpu_transpose_f32,
 };

@@ -2,6 +2,7 @@
 #include "backend/mem_ops.h"
 
 #include "backend/check.h"
+#include "core/error.h"
 
 void *fp8lab_alloc(fp8lab_backend *be, size_t bytes) {
     if (fp8lab_check_op(be, "alloc", FP8LAB_HAS_OP(be, mem, alloc))) return NULL;
@@ -45,4 +46,18 @@ int fp8lab_memset0(fp8lab_backend *be, void *dst, size_t bytes) {
 int fp8lab_sync(fp8lab_backend *be) {
     if (fp8lab_check_op(be, "sync", FP8LAB_HAS_OP(be, mem, sync))) return -1;
     return be->mem->sync(be);
+}
+
+int fp8lab_transpose_f32(fp8lab_backend *be, const float *x, int rows, int cols, float *y) {
+    static const char op[] = "transpose_f32";
+    if (fp8lab_check_op(be, op, FP8LAB_HAS_OP(be, mem, transpose_f32)) || fp8lab_check_dim(op, "rows", rows, 1) ||
+        fp8lab_check_dim(op, "cols", cols, 1) || fp8lab_check_ptr(op, "x", x) || fp8lab_check_ptr(op, "y", y))
+        return -1;
+    const char *xb = (const char *)x, *yb = (const char *)y;
+    const size_t bytes = sizeof(float) * (size_t)rows * (size_t)cols;
+    if (xb < yb + bytes && yb < xb + bytes) {
+        FP8LAB_ERR("%s: y overlaps x (the transpose is not in place)", op);
+        return -1;
+    }
+    return be->mem->transpose_f32(be, x, rows, cols, y);
 }

@@ -20,6 +20,8 @@ typedef struct fp8lab_mem_ops {
     int (*copy_d2d)(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
     int (*memset0)(fp8lab_backend *be, void *dst, size_t bytes);
     int (*sync)(fp8lab_backend *be); /* as copy_d2h, without the copy */
+    /* y[cols][rows] = x[rows][cols]^T (not in place): the FP8 Linear's operand transposes (nn/linear.c) */
+    int (*transpose_f32)(fp8lab_backend *be, const float *x, int rows, int cols, float *y);
 } fp8lab_mem_ops;
 
 /* Front functions: what every caller uses (argument checks, then the backend's op). alloc(0) gives a valid,
@@ -31,6 +33,8 @@ int fp8lab_copy_d2h(fp8lab_backend *be, void *dst, const void *src, size_t bytes
 int fp8lab_copy_d2d(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
 int fp8lab_memset0(fp8lab_backend *be, void *dst, size_t bytes);
 int fp8lab_sync(fp8lab_backend *be);
+/* rows, cols >= 1; x and y distinct, non-overlapping */
+int fp8lab_transpose_f32(fp8lab_backend *be, const float *x, int rows, int cols, float *y);
 
 #ifdef __cplusplus
 }

@@ -1,48 +1,547 @@
+/* The Linear's recipes (linear.h): FP32 through matmul_f32, BF16 and FP8 through the NT GEMMs of gemm_ops.h,
+   with the weight operands cached per step in a context. */
 #include "nn/linear.h"
 
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "core/error.h"
+#include "fp8/quant.h"
+
+static const char *const RECIPE_NAMES[FP8LAB_RECIPE_COUNT] = {
+    [FP8LAB_RECIPE_FP32] = "fp32",
+    [FP8LAB_RECIPE_BF16] = "bf16",
+    [FP8LAB_RECIPE_FP8_TENSOR] = "fp8-tensor",
+    [FP8LAB_RECIPE_FP8_BLOCK] = "fp8-block",
+    [FP8LAB_RECIPE_FP8_TENSOR_DELAYED] = "fp8-tensor-delayed",
+};
 
 const char *fp8lab_recipe_name(fp8lab_recipe r) {
-    switch (r) {
-    case FP8LAB_RECIPE_FP32: return "fp32";
-    case FP8LAB_RECIPE_BF16: return "bf16";
-    case FP8LAB_RECIPE_FP8_TENSOR: return "fp8-tensor";
-    case FP8LAB_RECIPE_FP8_BLOCK: return "fp8-block";
-    }
-    return "unknown";
+    return (unsigned)r < FP8LAB_RECIPE_COUNT ? RECIPE_NAMES[r] : "unknown";
 }
 
-static int check_recipe(const fp8lab_linear *l) {
-    if (l->recipe == FP8LAB_RECIPE_FP32) return 0;
-    if (l->recipe == FP8LAB_RECIPE_BF16 || l->recipe == FP8LAB_RECIPE_FP8_TENSOR ||
-        l->recipe == FP8LAB_RECIPE_FP8_BLOCK) {
-        FP8LAB_ERR_RT("linear: recipe %s is not implemented yet (only fp32)", fp8lab_recipe_name(l->recipe));
+int fp8lab_recipe_parse(const char *s, fp8lab_recipe *out) {
+    for (int i = 0; s && i < FP8LAB_RECIPE_COUNT; i++)
+        if (!strcmp(s, RECIPE_NAMES[i])) {
+            *out = (fp8lab_recipe)i;
+            return 0;
+        }
+    FP8LAB_ERR("recipe '%s': expected fp32, bf16, fp8-tensor, fp8-tensor-delayed or fp8-block", s ? s : "(null)");
+    return -1;
+}
+
+static int per_tensor(fp8lab_recipe r) {
+    return r == FP8LAB_RECIPE_FP8_TENSOR || r == FP8LAB_RECIPE_FP8_TENSOR_DELAYED;
+}
+
+int fp8lab_recipe_dim_multiple(fp8lab_recipe r) {
+    return r == FP8LAB_RECIPE_FP8_BLOCK ? FP8LAB_TILE : per_tensor(r) ? 16 : 1;
+}
+
+static int check_known(fp8lab_recipe r) {
+    if ((unsigned)r < FP8LAB_RECIPE_COUNT) return 0;
+    FP8LAB_ERR("linear: unknown recipe %d", (int)r);
+    return -1;
+}
+
+static int check_dim(fp8lab_recipe r, const char *name, const char *dim, long v) {
+    const int m = fp8lab_recipe_dim_multiple(r);
+    if (v >= 1 && v % m == 0) return 0;
+    FP8LAB_ERR("%s: %s = %ld is not a multiple of %d, which recipe %s needs (%s; the fp32 and bf16 recipes take "
+               "any size)",
+               name, dim, v, m, fp8lab_recipe_name(r),
+               r == FP8LAB_RECIPE_FP8_BLOCK ? "128x128 weight blocks, 1x128 activation tiles"
+                                            : "16-byte FP8 rows for the per-tensor GEMM");
+    return -1;
+}
+
+int fp8lab_linear_check(const fp8lab_linear *l, const char *name) {
+    if (check_known(l->recipe)) return -1;
+    if (l->layout != FP8LAB_W_OUT_IN && l->layout != FP8LAB_W_IN_OUT) {
+        FP8LAB_ERR("%s: unknown weight layout %d", name, (int)l->layout);
         return -1;
     }
-    FP8LAB_ERR("linear: unknown recipe %d", (int)l->recipe);
-    return -1;
+    return check_dim(l->recipe, name, "in", l->in) || check_dim(l->recipe, name, "out", l->out);
+}
+
+/* ---- the context ----------------------------------------------------------------------------------------- */
+
+/* Scratch slots, each grown on demand (one Linear runs at a time). */
+enum {
+    S_T0,   /* f32 transposes: a weight, x^T */
+    S_T1,   /* f32 transpose dy^T */
+    S_QA,   /* first GEMM operand of Fprop/Dgrad (FP8 or BF16); the discarded half of quantize_1x128_t(x) */
+    S_SA,   /* its scales */
+    S_QB,   /* Wgrad: x^T */
+    S_SB,
+    S_QC,   /* Wgrad: dy^T */
+    S_SC,
+    S_ACC,  /* f32 GEMM output to be added (Wgrad, accumulated Dgrad) */
+    S_OUT,  /* BF16 GEMM output */
+    S_AMAX, /* delayed scaling: one device float */
+    S_NSLOT
+};
+
+/* device floats of a per-tensor entry */
+enum { T_X, T_W, T_DY, T_NT };
+
+typedef struct wentry {
+    const float *w;
+    int in, out;
+    fp8lab_wlayout layout;
+    fp8lab_recipe recipe;
+    /* [0]: Wo ([out][in], Fprop's B), [1]: Wi ([in][out], Dgrad's B) */
+    void *q[2];
+    float *s[2];               /* 128x128 scales (fp8-block) */
+    unsigned long gen[2];      /* context generation each was made in (0: never) */
+    float *tscale;             /* device [T_NT]: per-tensor scale_inv of x, W, dy */
+    float host_scale[T_NT];    /* the same on the host (delayed: what was used; current: 0) */
+    float *hist[T_NT];         /* delayed: host rings of amax_history */
+    int hist_n[T_NT], hist_pos[T_NT];
+    unsigned long w_scaled_gen; /* delayed: the generation W's history was updated in */
+} wentry;
+
+struct fp8lab_linear_ctx {
+    fp8lab_backend *be;
+    fp8lab_linear_opts opts;
+    unsigned long gen;
+    wentry *e;
+    int n, cap;
+    void *slot[S_NSLOT];
+    size_t slot_bytes[S_NSLOT];
+    fp8lab_linear_stats stats;
+};
+
+static _Thread_local fp8lab_linear_ctx *g_bound;
+
+fp8lab_linear_ctx *fp8lab_linear_ctx_bind(fp8lab_linear_ctx *c) {
+    fp8lab_linear_ctx *prev = g_bound;
+    g_bound = c;
+    return prev;
+}
+
+fp8lab_linear_ctx *fp8lab_linear_ctx_create(fp8lab_backend *be, const fp8lab_linear_opts *opts) {
+    fp8lab_linear_opts o = opts ? *opts : (fp8lab_linear_opts){0};
+    if (!o.amax_history) o.amax_history = FP8LAB_AMAX_HISTORY_DEFAULT;
+    if (!be || o.amax_history < 1 || o.amax_history > FP8LAB_AMAX_HISTORY_MAX) {
+        FP8LAB_ERR("linear context: %s (amax history %d must be in [1, %d])", be ? "bad options" : "NULL backend",
+                   o.amax_history, FP8LAB_AMAX_HISTORY_MAX);
+        return NULL;
+    }
+    fp8lab_linear_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        FP8LAB_ERR_RT("linear context: out of host memory");
+        return NULL;
+    }
+    c->be = be;
+    c->opts = o;
+    c->gen = 1;
+    return c;
+}
+
+static void entry_free_buffers(fp8lab_backend *be, wentry *e) {
+    for (int k = 0; k < 2; k++) {
+        fp8lab_free(be, e->q[k]);
+        fp8lab_free(be, e->s[k]);
+        e->q[k] = NULL;
+        e->s[k] = NULL;
+        e->gen[k] = 0;
+    }
+    fp8lab_free(be, e->tscale);
+    e->tscale = NULL;
+    for (int t = 0; t < T_NT; t++) {
+        free(e->hist[t]);
+        e->hist[t] = NULL;
+        e->hist_n[t] = e->hist_pos[t] = 0;
+        e->host_scale[t] = 0;
+    }
+    e->w_scaled_gen = 0;
+}
+
+void fp8lab_linear_ctx_destroy(fp8lab_linear_ctx *c) {
+    if (!c) return;
+    if (g_bound == c) g_bound = NULL;
+    for (int i = 0; i < c->n; i++) entry_free_buffers(c->be, &c->e[i]);
+    free(c->e);
+    for (int i = 0; i < S_NSLOT; i++) fp8lab_free(c->be, c->slot[i]);
+    free(c);
+}
+
+void fp8lab_linear_ctx_invalidate(fp8lab_linear_ctx *c) {
+    if (c) c->gen++;
+}
+
+void fp8lab_linear_ctx_stats(const fp8lab_linear_ctx *c, fp8lab_linear_stats *out) {
+    *out = c ? c->stats : (fp8lab_linear_stats){0};
+}
+
+static wentry *find_entry(const fp8lab_linear_ctx *c, const float *w) {
+    for (int i = 0; i < c->n; i++)
+        if (c->e[i].w == w) return &c->e[i];
+    return NULL;
+}
+
+int fp8lab_linear_ctx_scales(const fp8lab_linear_ctx *c, const float *w, float *sx, float *sw, float *sdy) {
+    const wentry *e = c ? find_entry(c, w) : NULL;
+    if (!e) {
+        FP8LAB_ERR("linear context: no entry for weight %p", (const void *)w);
+        return -1;
+    }
+    float s[T_NT] = {0};
+    if (e->tscale && fp8lab_copy_d2h(c->be, s, e->tscale, sizeof s)) return -1;
+    *sx = s[T_X];
+    *sw = s[T_W];
+    *sdy = s[T_DY];
+    return 0;
+}
+
+static void *scratch(fp8lab_linear_ctx *c, int slot, size_t bytes) {
+    if (bytes > c->slot_bytes[slot]) {
+        fp8lab_free(c->be, c->slot[slot]);
+        c->slot_bytes[slot] = 0;
+        bytes += bytes / 4; /* headroom against regrowing for a slightly larger layer */
+        if (!(c->slot[slot] = fp8lab_alloc(c->be, bytes))) return NULL;
+        c->slot_bytes[slot] = bytes;
+    }
+    return c->slot[slot];
+}
+
+/* The entry of weight w for Linear l (created, or remade when the Linear's shape or recipe changed). */
+static wentry *get_entry(fp8lab_linear_ctx *c, const fp8lab_linear *l, const float *w) {
+    wentry *e = find_entry(c, w);
+    if (e && (e->in != l->in || e->out != l->out || e->layout != l->layout || e->recipe != l->recipe)) {
+        entry_free_buffers(c->be, e);
+        const float *kw = e->w;
+        memset(e, 0, sizeof *e);
+        e->w = kw;
+    } else if (e) {
+        return e;
+    } else {
+        if (c->n == c->cap) {
+            const int cap = c->cap ? 2 * c->cap : 32;
+            wentry *ne = realloc(c->e, sizeof *ne * (size_t)cap);
+            if (!ne) {
+                FP8LAB_ERR_RT("linear context: out of host memory");
+                return NULL;
+            }
+            c->e = ne;
+            c->cap = cap;
+        }
+        e = &c->e[c->n++];
+        memset(e, 0, sizeof *e);
+        e->w = w;
+    }
+    e->in = l->in;
+    e->out = l->out;
+    e->layout = l->layout;
+    e->recipe = l->recipe;
+    const size_t n = (size_t)l->in * (size_t)l->out, es = l->recipe == FP8LAB_RECIPE_BF16 ? 2 : 1;
+    for (int k = 0; k < 2; k++) {
+        const int rows = k == 0 ? l->out : l->in, cols = k == 0 ? l->in : l->out;
+        if (!(e->q[k] = fp8lab_alloc(c->be, es * n))) goto fail;
+        if (l->recipe == FP8LAB_RECIPE_FP8_BLOCK &&
+            !(e->s[k] = fp8lab_alloc(c->be, sizeof(float) * fp8lab_scale_128x128_count((size_t)rows, cols))))
+            goto fail;
+    }
+    if (per_tensor(l->recipe)) {
+        if (!(e->tscale = fp8lab_alloc(c->be, sizeof(float) * T_NT)) ||
+            fp8lab_memset0(c->be, e->tscale, sizeof(float) * T_NT))
+            goto fail;
+        if (l->recipe == FP8LAB_RECIPE_FP8_TENSOR_DELAYED)
+            for (int t = 0; t < T_NT; t++)
+                if (!(e->hist[t] = calloc((size_t)c->opts.amax_history, sizeof(float)))) {
+                    FP8LAB_ERR_RT("linear context: out of host memory");
+                    goto fail;
+                }
+    }
+    return e;
+fail:
+    entry_free_buffers(c->be, e);
+    e->recipe = (fp8lab_recipe)-1; /* remade on the next use */
+    return NULL;
+}
+
+/* ---- per-tensor scaling ------------------------------------------------------------------------------------ */
+
+/* Delayed scaling of tensor t of entry e: the scale_inv from the history (the current amax when the history
+   is empty), written to e->tscale[t]; then the current amax joins the history. */
+static int delayed_scale(fp8lab_linear_ctx *c, wentry *e, int t, const float *x, long n, int fmt) {
+    float *amax_dev = scratch(c, S_AMAX, sizeof(float)), amax = 0;
+    if (!amax_dev || fp8lab_amax(c->be, x, n, amax_dev) || fp8lab_copy_d2h(c->be, &amax, amax_dev, sizeof amax))
+        return -1;
+    if (!isfinite(amax)) {
+        FP8LAB_ERR("linear %dx%d (fp8-tensor-delayed): the %s has a non-finite value (amax %g)", e->in, e->out,
+                   t == T_X ? "input x" : t == T_W ? "weight" : "output gradient dy", (double)amax);
+        return -1;
+    }
+    float h = 0;
+    for (int i = 0; i < e->hist_n[t]; i++) h = fmaxf(h, e->hist[t][i]);
+    const float s = fp8_scale_inv_from_amax(e->hist_n[t] ? h : amax, fmt, 0);
+    e->hist[t][e->hist_pos[t]] = amax;
+    e->hist_pos[t] = (e->hist_pos[t] + 1) % c->opts.amax_history;
+    if (e->hist_n[t] < c->opts.amax_history) e->hist_n[t]++;
+    e->host_scale[t] = s;
+    return fp8lab_copy_h2d(c->be, e->tscale + t, &s, sizeof s);
+}
+
+/* x[n] to FP8 with tensor t's scale: current scaling (quantize_tensor), or delayed (update_history: take a new
+   scale from the history, else reuse the one set last). */
+static int quant_tensor(fp8lab_linear_ctx *c, wentry *e, int t, const float *x, long n, int fmt, int update_history,
+                        uint8_t *q) {
+    if (e->recipe == FP8LAB_RECIPE_FP8_TENSOR) return fp8lab_quantize_tensor(c->be, x, n, fmt, 0, q, e->tscale + t);
+    if (update_history && delayed_scale(c, e, t, x, n, fmt)) return -1;
+    return fp8lab_cast_fp8_scaled(c->be, x, n, fmt, e->tscale + t, q);
+}
+
+/* ---- weight operands, once per context generation ---------------------------------------------------------- */
+
+/* Makes e->q[k] (k 0: Wo [out][in], 1: Wi [in][out]) from the FP32 weight, unless it is current. */
+static int weight_operand(fp8lab_linear_ctx *c, wentry *e, int k) {
+    if (e->gen[k] == c->gen) {
+        c->stats.weight_reuses++;
+        return 0;
+    }
+    fp8lab_backend *be = c->be;
+    const int rows = k == 0 ? e->out : e->in, cols = k == 0 ? e->in : e->out;
+    const long n = (long)rows * cols;
+    const int stored = e->layout == FP8LAB_W_OUT_IN ? 0 : 1;
+    const float *src = e->w;
+    if (k != stored) { /* the other orientation: transpose the FP32 weight (its stored [cols][rows]) */
+        float *t = scratch(c, S_T0, sizeof(float) * (size_t)n);
+        if (!t || fp8lab_transpose_f32(be, e->w, cols, rows, t)) return -1;
+        src = t;
+    }
+    int rc;
+    switch (e->recipe) {
+    case FP8LAB_RECIPE_BF16: rc = fp8lab_cast_f32_to_bf16(be, src, n, e->q[k]); break;
+    case FP8LAB_RECIPE_FP8_BLOCK:
+        rc = fp8lab_quantize_128x128(be, src, rows, cols, FP8_E4M3, 0, e->q[k], e->s[k]);
+        break;
+    case FP8LAB_RECIPE_FP8_TENSOR:
+    case FP8LAB_RECIPE_FP8_TENSOR_DELAYED: {
+        /* both orientations share one scale: the history takes W's amax once per generation */
+        const int update = e->w_scaled_gen != c->gen;
+        rc = quant_tensor(c, e, T_W, src, n, FP8_E4M3, update, e->q[k]);
+        if (!rc) e->w_scaled_gen = c->gen;
+        break;
+    }
+    default: rc = -1; FP8LAB_ERR("linear: recipe %s has no weight operand", fp8lab_recipe_name(e->recipe));
+    }
+    if (rc) return -1;
+    e->gen[k] = c->gen;
+    c->stats.weight_quants++;
+    return 0;
+}
+
+/* ---- GEMM output ------------------------------------------------------------------------------------------- */
+
+/* Where a Fprop/Dgrad GEMM writes: dst itself (F32, not accumulated), or a scratch that finish_out moves. */
+typedef struct {
+    float *dst;
+    long n;
+    int accumulate;
+    fp8lab_out_dtype dt;
+    void *buf;
+} gemm_out;
+
+static int start_out(fp8lab_linear_ctx *c, gemm_out *o, float *dst, long n, int accumulate) {
+    o->dst = dst;
+    o->n = n;
+    o->accumulate = accumulate;
+    o->dt = c->opts.out_f32 ? FP8LAB_F32 : FP8LAB_BF16;
+    if (o->dt == FP8LAB_BF16) o->buf = scratch(c, S_OUT, sizeof(uint16_t) * (size_t)n);
+    else o->buf = accumulate ? scratch(c, S_ACC, sizeof(float) * (size_t)n) : dst;
+    return o->buf ? 0 : -1;
+}
+
+static int finish_out(fp8lab_linear_ctx *c, const gemm_out *o) {
+    if (o->dt == FP8LAB_F32) return o->accumulate ? fp8lab_add(c->be, o->dst, o->dst, o->buf, o->n) : 0;
+    if (!o->accumulate) return fp8lab_cast_bf16_to_f32(c->be, o->buf, o->n, o->dst);
+    float *t = scratch(c, S_ACC, sizeof(float) * (size_t)o->n);
+    return !t || fp8lab_cast_bf16_to_f32(c->be, o->buf, o->n, t) || fp8lab_add(c->be, o->dst, o->dst, t, o->n);
+}
+
+/* ---- the Linear -------------------------------------------------------------------------------------------- */
+
+static fp8lab_linear_ctx *ctx_of(const fp8lab_linear *l) {
+    fp8lab_linear_ctx *c = l->ctx ? l->ctx : g_bound;
+    if (!c)
+        FP8LAB_ERR("linear %dx%d: recipe %s needs a linear context (fp8lab_linear_ctx_create, and the Linear's "
+                   "ctx or fp8lab_linear_ctx_bind; the model binds its own)",
+                   l->in, l->out, fp8lab_recipe_name(l->recipe));
+    return c;
+}
+
+/* The checks of both directions; the context and entry for non-fp32 recipes. */
+static int prepare(fp8lab_backend *be, const fp8lab_linear *l, const float *w, int N, fp8lab_linear_ctx **c,
+                   wentry **e) {
+    char name[64];
+    snprintf(name, sizeof name, "linear %dx%d", l->in, l->out);
+    if (fp8lab_linear_check(l, name) || check_dim(l->recipe, name, "N (tokens: B*T)", N)) return -1;
+    if (l->recipe == FP8LAB_RECIPE_FP32) return 0;
+    if (!(*c = ctx_of(l))) return -1;
+    if ((*c)->be != be) {
+        FP8LAB_ERR("%s: its linear context belongs to another backend", name);
+        return -1;
+    }
+    if (!w) {
+        FP8LAB_ERR("%s: NULL weight", name);
+        return -1;
+    }
+    return (*e = get_entry(*c, l, w)) ? 0 : -1;
+}
+
+/* BF16 operand: x[n] cast into a scratch slot */
+static uint16_t *to_bf16(fp8lab_linear_ctx *c, int slot, const float *x, long n) {
+    uint16_t *h = scratch(c, slot, sizeof(uint16_t) * (size_t)n);
+    return h && !fp8lab_cast_f32_to_bf16(c->be, x, n, h) ? h : NULL;
 }
 
 int fp8lab_linear_fwd(fp8lab_backend *be, const fp8lab_linear *l, float *y, const float *x, const float *w,
                       const float *b, int N) {
-    if (check_recipe(l)) return -1;
-    /* y[N][out] = x[N][in] . op(W)[in][out]: W[out][in] is read transposed, W[in][out] as is */
-    const fp8lab_op_t tw = l->layout == FP8LAB_W_OUT_IN ? FP8LAB_OP_T : FP8LAB_OP_N;
-    if (fp8lab_matmul_f32(be, FP8LAB_OP_N, tw, N, l->out, l->in, 1.0f, x, w, 0.0f, y)) return -1;
-    return b ? fp8lab_bias_fwd(be, y, b, N, l->out) : 0;
+    fp8lab_linear_ctx *c = NULL;
+    wentry *e = NULL;
+    if (prepare(be, l, w, N, &c, &e)) return -1;
+    const int I = l->in, O = l->out;
+    if (l->recipe == FP8LAB_RECIPE_FP32) {
+        /* y[N][out] = x[N][in] . op(W)[in][out]: W[out][in] is read transposed, W[in][out] as is */
+        const fp8lab_op_t tw = l->layout == FP8LAB_W_OUT_IN ? FP8LAB_OP_T : FP8LAB_OP_N;
+        if (fp8lab_matmul_f32(be, FP8LAB_OP_N, tw, N, O, I, 1.0f, x, w, 0.0f, y)) return -1;
+        return b ? fp8lab_bias_fwd(be, y, b, N, O) : 0;
+    }
+    /* y[N][O] = x[N][I] . Wo[O][I]^T */
+    const long nx = (long)N * I;
+    gemm_out o;
+    if (weight_operand(c, e, 0) || start_out(c, &o, y, (long)N * O, 0)) return -1;
+    int rc = -1;
+    switch (l->recipe) {
+    case FP8LAB_RECIPE_BF16: {
+        const uint16_t *xa = to_bf16(c, S_QA, x, nx);
+        rc = !xa || fp8lab_gemm_bf16(be, xa, e->q[0], N, O, I, o.dt, o.buf);
+        break;
+    }
+    case FP8LAB_RECIPE_FP8_TENSOR:
+    case FP8LAB_RECIPE_FP8_TENSOR_DELAYED: {
+        uint8_t *qa = scratch(c, S_QA, (size_t)nx);
+        rc = !qa || quant_tensor(c, e, T_X, x, nx, FP8_E4M3, 1, qa) ||
+             fp8lab_gemm_fp8_tensor(be, qa, FP8_E4M3, e->tscale + T_X, e->q[0], FP8_E4M3, e->tscale + T_W, N, O, I,
+                                    o.dt, o.buf);
+        break;
+    }
+    case FP8LAB_RECIPE_FP8_BLOCK: {
+        uint8_t *qa = scratch(c, S_QA, (size_t)nx);
+        float *sa = scratch(c, S_SA, sizeof(float) * fp8lab_scale_1x128_count((size_t)N, (size_t)I));
+        rc = !qa || !sa || fp8lab_quantize_1x128(be, x, N, I, FP8_E4M3, 0, qa, sa) ||
+             fp8lab_gemm_fp8_block(be, qa, sa, e->q[0], e->s[0], FP8LAB_B_128x128, N, O, I, o.dt, o.buf);
+        break;
+    }
+    default: break;
+    }
+    if (rc || finish_out(c, &o)) return -1;
+    return b ? fp8lab_bias_fwd(be, y, b, N, O) : 0;
+}
+
+/* Wgrad of the non-fp32 recipes: dW += A . B^T into an FP32 scratch, then added. With at[O][N] = dy^T and
+   bt[I][N] = x^T (operands as the recipe has them): W[out][in] takes (A, B) = (dy^T, x^T), W[in][out]
+   (x^T, dy^T). */
+static int wgrad_add(fp8lab_linear_ctx *c, const fp8lab_linear *l, float *dw, int N, const void *dyt,
+                     const float *sdyt, int fmt_dy, const void *xt, const float *sxt) {
+    const int oi = l->layout == FP8LAB_W_OUT_IN, M = oi ? l->out : l->in, Nn = oi ? l->in : l->out;
+    const void *A = oi ? dyt : xt, *B = oi ? xt : dyt;
+    const float *sA = oi ? sdyt : sxt, *sB = oi ? sxt : sdyt;
+    const long n = (long)l->in * l->out;
+    float *acc = scratch(c, S_ACC, sizeof(float) * (size_t)n);
+    if (!acc) return -1;
+    int rc;
+    switch (l->recipe) {
+    case FP8LAB_RECIPE_BF16: rc = fp8lab_gemm_bf16(c->be, A, B, M, Nn, N, FP8LAB_F32, acc); break;
+    case FP8LAB_RECIPE_FP8_BLOCK:
+        rc = fp8lab_gemm_fp8_block(c->be, A, sA, B, sB, FP8LAB_B_1x128, M, Nn, N, FP8LAB_F32, acc);
+        break;
+    default:
+        rc = fp8lab_gemm_fp8_tensor(c->be, A, oi ? fmt_dy : FP8_E4M3, sA, B, oi ? FP8_E4M3 : fmt_dy, sB, M, Nn, N,
+                                    FP8LAB_F32, acc);
+    }
+    return rc || fp8lab_add(c->be, dw, dw, acc, n);
 }
 
 int fp8lab_linear_bwd(fp8lab_backend *be, const fp8lab_linear *l, float *dx, int dx_accumulate, float *dw,
                       float *db, const float *dy, const float *x, const float *w, int N) {
-    if (check_recipe(l)) return -1;
-    const int oi = l->layout == FP8LAB_W_OUT_IN;
-    /* Dgrad: dx[N][in] = dy[N][out] . op(W)[out][in]; W[out][in] as is, W[in][out] transposed */
-    if (dx && fp8lab_matmul_f32(be, FP8LAB_OP_N, oi ? FP8LAB_OP_N : FP8LAB_OP_T, N, l->in, l->out, 1.0f, dy, w,
-                                dx_accumulate ? 1.0f : 0.0f, dx))
-        return -1;
-    /* Wgrad, accumulated: dW[out][in] += dy^T . x, or dW[in][out] += x^T . dy */
-    if (oi ? fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, l->out, l->in, N, 1.0f, dy, x, 1.0f, dw)
-           : fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, l->in, l->out, N, 1.0f, x, dy, 1.0f, dw))
-        return -1;
-    return db ? fp8lab_bias_bwd(be, db, dy, N, l->out) : 0;
+    fp8lab_linear_ctx *c = NULL;
+    wentry *e = NULL;
+    if (prepare(be, l, w, N, &c, &e)) return -1;
+    const int I = l->in, O = l->out, oi = l->layout == FP8LAB_W_OUT_IN;
+    if (l->recipe == FP8LAB_RECIPE_FP32) {
+        /* Dgrad: dx[N][in] = dy[N][out] . op(W)[out][in]; W[out][in] as is, W[in][out] transposed */
+        if (dx && fp8lab_matmul_f32(be, FP8LAB_OP_N, oi ? FP8LAB_OP_N : FP8LAB_OP_T, N, I, O, 1.0f, dy, w,
+                                    dx_accumulate ? 1.0f : 0.0f, dx))
+            return -1;
+        /* Wgrad, accumulated: dW[out][in] += dy^T . x, or dW[in][out] += x^T . dy */
+        if (oi ? fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, O, I, N, 1.0f, dy, x, 1.0f, dw)
+               : fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, I, O, N, 1.0f, x, dy, 1.0f, dw))
+            return -1;
+        return db ? fp8lab_bias_bwd(be, db, dy, N, O) : 0;
+    }
+    const long ndy = (long)N * O, nx = (long)N * I;
+    gemm_out o = {0};
+    if (dx && (weight_operand(c, e, 1) || start_out(c, &o, dx, nx, dx_accumulate))) return -1;
+    switch (l->recipe) {
+    case FP8LAB_RECIPE_BF16: {
+        /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T */
+        if (dx) {
+            const uint16_t *da = to_bf16(c, S_QA, dy, ndy);
+            if (!da || fp8lab_gemm_bf16(be, da, e->q[1], N, I, O, o.dt, o.buf) || finish_out(c, &o)) return -1;
+        }
+        float *dyt = scratch(c, S_T1, sizeof(float) * (size_t)ndy), *xt = scratch(c, S_T0, sizeof(float) * (size_t)nx);
+        if (!dyt || !xt || fp8lab_transpose_f32(be, dy, N, O, dyt) || fp8lab_transpose_f32(be, x, N, I, xt)) return -1;
+        const uint16_t *hdyt = to_bf16(c, S_QC, dyt, ndy), *hxt = hdyt ? to_bf16(c, S_QB, xt, nx) : NULL;
+        if (!hxt || wgrad_add(c, l, dw, N, hdyt, NULL, 0, hxt, NULL)) return -1;
+        break;
+    }
+    case FP8LAB_RECIPE_FP8_TENSOR:
+    case FP8LAB_RECIPE_FP8_TENSOR_DELAYED: {
+        /* gradients in E5M2; dy's scale is taken once here (history updated once per backward) and serves dy^T
+           too (a transpose keeps the amax); x^T reuses the forward's scale of x under delayed scaling */
+        uint8_t *qdy = scratch(c, S_QA, (size_t)ndy);
+        if (!qdy || quant_tensor(c, e, T_DY, dy, ndy, FP8_E5M2, 1, qdy)) return -1;
+        if (dx && (fp8lab_gemm_fp8_tensor(be, qdy, FP8_E5M2, e->tscale + T_DY, e->q[1], FP8_E4M3, e->tscale + T_W, N,
+                                          I, O, o.dt, o.buf) ||
+                   finish_out(c, &o)))
+            return -1;
+        float *dyt = scratch(c, S_T1, sizeof(float) * (size_t)ndy), *xt = scratch(c, S_T0, sizeof(float) * (size_t)nx);
+        uint8_t *qdyt = scratch(c, S_QC, (size_t)ndy), *qxt = scratch(c, S_QB, (size_t)nx);
+        if (!dyt || !xt || !qdyt || !qxt || fp8lab_transpose_f32(be, dy, N, O, dyt) ||
+            fp8lab_transpose_f32(be, x, N, I, xt) || quant_tensor(c, e, T_DY, dyt, ndy, FP8_E5M2, 0, qdyt) ||
+            quant_tensor(c, e, T_X, xt, nx, FP8_E4M3, 0, qxt) ||
+            wgrad_add(c, l, dw, N, qdyt, e->tscale + T_DY, FP8_E5M2, qxt, e->tscale + T_X))
+            return -1;
+        break;
+    }
+    case FP8LAB_RECIPE_FP8_BLOCK: {
+        /* dy once through the fused quantizer: 1x128 along O for Dgrad, dy^T 1x128 along N for Wgrad */
+        uint8_t *qdy = scratch(c, S_QA, (size_t)(ndy > nx ? ndy : nx)), *qdyt = scratch(c, S_QC, (size_t)ndy),
+                *qxt = scratch(c, S_QB, (size_t)nx);
+        const size_t ns = fp8lab_scale_1x128_count((size_t)N, (size_t)(O > I ? O : I));
+        float *sdy = scratch(c, S_SA, sizeof(float) * ns),
+              *sdyt = scratch(c, S_SC, sizeof(float) * fp8lab_scale_1x128_count((size_t)O, (size_t)N)),
+              *sxt = scratch(c, S_SB, sizeof(float) * fp8lab_scale_1x128_count((size_t)I, (size_t)N));
+        if (!qdy || !qdyt || !qxt || !sdy || !sdyt || !sxt ||
+            fp8lab_quantize_1x128_t(be, dy, N, O, FP8_E4M3, 0, qdy, sdy, qdyt, sdyt))
+            return -1;
+        /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T */
+        if (dx && (fp8lab_gemm_fp8_block(be, qdy, sdy, e->q[1], e->s[1], FP8LAB_B_128x128, N, I, O, o.dt, o.buf) ||
+                   finish_out(c, &o)))
+            return -1;
+        /* x^T [I][N] 1x128 along N (the fused quantizer's transposed half; its plain half lands in S_QA/S_SA) */
+        if (fp8lab_quantize_1x128_t(be, x, N, I, FP8_E4M3, 0, qdy, sdy, qxt, sxt) ||
+            wgrad_add(c, l, dw, N, qdyt, sdyt, FP8_E4M3, qxt, sxt))
+            return -1;
+        break;
+    }
+    default: return -1;
+    }
+    return db ? fp8lab_bias_bwd(be, db, dy, N, O) : 0;
 }

@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ struct fp8lab_gpt {
     fp8lab_model cfg;
     fp8lab_param_layout layout;
     fp8lab_recipe recipe;
+    fp8lab_linear_ctx *lin; /* weight operands cached per step, delayed-scaling histories (non-fp32 recipes) */
     float eps, theta;
 
     float *params, *grads; /* device, layout.floats each */
@@ -295,6 +297,7 @@ void fp8lab_gpt_destroy(fp8lab_gpt *g) {
     fp8lab_free(g->be, g->m);
     fp8lab_free(g->be, g->v);
     fp8lab_free(g->be, g->arena);
+    fp8lab_linear_ctx_destroy(g->lin);
     fp8lab_param_layout_free(&g->layout);
     free(g->wb);
     free(g->gb);
@@ -304,14 +307,47 @@ void fp8lab_gpt_destroy(fp8lab_gpt *g) {
     free(g);
 }
 
-int fp8lab_gpt_set_recipe(fp8lab_gpt *g, fp8lab_recipe r) {
-    if (r != FP8LAB_RECIPE_FP32) {
-        FP8LAB_ERR_RT("model: recipe %s is not implemented yet (only fp32)", fp8lab_recipe_name(r));
-        return -1;
+/* Every Linear of the blocks must fit the recipe's tiles (the output head stays FP32). */
+static int check_linears(const fp8lab_gpt *g, fp8lab_recipe r) {
+    const fp8lab_model *m = &g->cfg;
+    const int C = (int)m->hidden, QD = (int)(m->heads * m->head_dim), KD = (int)(m->kv_heads * m->head_dim),
+              F = (int)m->ffn;
+    const fp8lab_wlayout io = FP8LAB_W_IN_OUT, oi = FP8LAB_W_OUT_IN;
+    const struct {
+        const char *name;
+        fp8lab_linear l;
+    } gpt2[] = {{"attn.c_attn", {C, 3 * C, io, r}}, {"attn.c_proj", {C, C, io, r}}, {"mlp.c_fc", {C, F, io, r}},
+                {"mlp.c_proj", {F, C, io, r}}},
+      llama[] = {{"self_attn.q_proj", {C, QD, oi, r}}, {"self_attn.k_proj", {C, KD, oi, r}},
+                 {"self_attn.o_proj", {QD, C, oi, r}}, {"mlp.gate_up_proj", {C, 2 * F, oi, r}},
+                 {"mlp.down_proj", {F, C, oi, r}}};
+    const int gp = m->arch == FP8LAB_ARCH_GPT2, n = gp ? 4 : 5;
+    for (int i = 0; i < n; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "model %s, layer %s", m->model_type, gp ? gpt2[i].name : llama[i].name);
+        if (fp8lab_linear_check(gp ? &gpt2[i].l : &llama[i].l, name)) return -1;
     }
-    g->recipe = r;
     return 0;
 }
+
+int fp8lab_gpt_set_recipe_opts(fp8lab_gpt *g, fp8lab_recipe r, const fp8lab_linear_opts *opts) {
+    if (check_linears(g, r)) return -1;
+    fp8lab_linear_ctx *lin = NULL;
+    if (r != FP8LAB_RECIPE_FP32 && !(lin = fp8lab_linear_ctx_create(g->be, opts))) return -1;
+    fp8lab_linear_ctx_destroy(g->lin); /* a new recipe starts with fresh caches and histories */
+    g->lin = lin;
+    g->recipe = r;
+    g->dims.recipe = r;
+    return 0;
+}
+
+int fp8lab_gpt_set_recipe(fp8lab_gpt *g, fp8lab_recipe r) { return fp8lab_gpt_set_recipe_opts(g, r, NULL); }
+
+fp8lab_recipe fp8lab_gpt_recipe(const fp8lab_gpt *g) { return g->recipe; }
+
+void fp8lab_gpt_weights_changed(fp8lab_gpt *g) { fp8lab_linear_ctx_invalidate(g->lin); }
+
+fp8lab_linear_ctx *fp8lab_gpt_linear_ctx(const fp8lab_gpt *g) { return g->lin; }
 
 const fp8lab_model *fp8lab_gpt_config(const fp8lab_gpt *g) { return &g->cfg; }
 
@@ -373,7 +409,7 @@ static int ensure_arena(fp8lab_gpt *g, int B, int T) {
     return 0;
 }
 
-int fp8lab_gpt_forward(fp8lab_gpt *g, const int32_t *tokens, const int32_t *targets, int B, int T, float *loss) {
+static int forward(fp8lab_gpt *g, const int32_t *tokens, const int32_t *targets, int B, int T, float *loss) {
     g->ready = 0;
     if (!tokens) {
         FP8LAB_ERR("model forward: NULL tokens");
@@ -393,6 +429,12 @@ int fp8lab_gpt_forward(fp8lab_gpt *g, const int32_t *tokens, const int32_t *targ
             return -1;
         }
         counted += targets && targets[i] >= 0;
+    }
+    const int mult = fp8lab_recipe_dim_multiple(g->recipe);
+    if (N % mult) {
+        FP8LAB_ERR("model forward: recipe %s tiles the token dimension: B*T = %d*%d = %ld must be a multiple of %d",
+                   fp8lab_recipe_name(g->recipe), B, T, N, mult);
+        return -1;
     }
     if (ensure_arena(g, B, T)) return -1;
     fp8lab_backend *be = g->be;
@@ -422,7 +464,14 @@ int fp8lab_gpt_forward(fp8lab_gpt *g, const int32_t *tokens, const int32_t *targ
     return 0;
 }
 
-int fp8lab_gpt_backward(fp8lab_gpt *g) {
+int fp8lab_gpt_forward(fp8lab_gpt *g, const int32_t *tokens, const int32_t *targets, int B, int T, float *loss) {
+    fp8lab_linear_ctx *prev = fp8lab_linear_ctx_bind(g->lin);
+    const int rc = forward(g, tokens, targets, B, T, loss);
+    fp8lab_linear_ctx_bind(prev);
+    return rc;
+}
+
+static int backward(fp8lab_gpt *g) {
     if (!g->ready) {
         FP8LAB_ERR("model backward: needs a forward with targets first (once per forward)");
         return -1;
@@ -444,7 +493,17 @@ int fp8lab_gpt_backward(fp8lab_gpt *g) {
     return fp8lab_embed_bwd(be, g->d_wte, g->d_wpe, g->dres, g->tok, d->B, d->T, d->C, d->V);
 }
 
+int fp8lab_gpt_backward(fp8lab_gpt *g) {
+    fp8lab_linear_ctx *prev = fp8lab_linear_ctx_bind(g->lin);
+    const int rc = backward(g);
+    fp8lab_linear_ctx_bind(prev);
+    return rc;
+}
+
 int fp8lab_gpt_zero_grad(fp8lab_gpt *g) {
+    /* a step begins: whatever optimizer ran since the last one (fp8lab_gpt_step or the caller's own) may have
+       changed the weights, so their FP8/BF16 copies are remade on the next forward */
+    fp8lab_linear_ctx_invalidate(g->lin);
     return fp8lab_memset0(g->be, g->grads, sizeof(float) * (size_t)g->layout.floats);
 }
 
@@ -505,5 +564,6 @@ int fp8lab_gpt_step(fp8lab_gpt *g, const fp8lab_adamw_args *a, float clip, float
             return -1;
         i = j;
     }
+    fp8lab_linear_ctx_invalidate(g->lin); /* the weights changed: requantize them on the next forward */
     return 0;
 }

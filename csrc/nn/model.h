@@ -10,7 +10,7 @@
        fp8lab_gpt_step(g, &adamw, clip, &norm);      // adamw.grad_scale = 1 / micro-batches
      fp8lab_gpt_destroy(g);
 
-   Linears run the recipe set by fp8lab_gpt_set_recipe (FP32 only so far: linear.h); embeddings, norms,
+   Linears run the recipe set by fp8lab_gpt_set_recipe (linear.h); embeddings, norms,
    attention, softmax and the output head always run in FP32 (DeepSeek-V3 §3.3.1 keeps them out of FP8).
    Every function returns 0, or -1 with fp8lab_last_error() set (exit status 2 for bad input, 1 for the
    machine), unless it says otherwise. */
@@ -44,7 +44,19 @@ int64_t fp8lab_gpt_param_count(const fp8lab_model *cfg);
 fp8lab_gpt *fp8lab_gpt_create(fp8lab_backend *be, const fp8lab_model *cfg, uint64_t seed);
 void fp8lab_gpt_destroy(fp8lab_gpt *g); /* NULL: nothing */
 
+/* The recipe of the blocks' Linears (linear.h; default fp32). Refused (nothing changed) when a Linear's size
+   does not fit it: fp8-block needs every in/out a multiple of 128, fp8-tensor* of 16, naming the layer; the
+   forward then also needs B*T a multiple of it. A new recipe starts with empty weight caches and amax
+   histories. opts NULL: defaults (amax history 16, BF16 GEMM outputs). */
 int fp8lab_gpt_set_recipe(fp8lab_gpt *g, fp8lab_recipe r);
+int fp8lab_gpt_set_recipe_opts(fp8lab_gpt *g, fp8lab_recipe r, const fp8lab_linear_opts *opts);
+fp8lab_recipe fp8lab_gpt_recipe(const fp8lab_gpt *g);
+/* Weights are quantized once per step, on first use after fp8lab_gpt_step or fp8lab_gpt_zero_grad (so an
+   optimizer of the caller's own between steps is covered): whoever writes parameters at another time (a
+   checkpoint load into fp8lab_gpt_params before an evaluation) calls this so the next forward requantizes. */
+void fp8lab_gpt_weights_changed(fp8lab_gpt *g);
+/* The model's linear context (NULL for fp32): counters and scales for tests (linear.h). */
+fp8lab_linear_ctx *fp8lab_gpt_linear_ctx(const fp8lab_gpt *g);
 const fp8lab_model *fp8lab_gpt_config(const fp8lab_gpt *g);
 
 /* Tensors, in checkpoint order. _get returns -1 (no error set) when there is no tensor of that name. */
