@@ -9,5 +9,6 @@ int cmd_sim(int argc, char **argv);
 int cmd_claim(int argc, char **argv);
 int cmd_cost(int argc, char **argv);    /* cost curve */
 int cmd_data(int argc, char **argv);    /* data build | info | builtin */
+int cmd_train(int argc, char **argv);   /* train */ int cmd_eval(int argc, char **argv); /* eval */
 
 #endif

@@ -17,6 +17,7 @@ static const command COMMANDS[] = {
     {"claim", cmd_claim, "test DeepSeek-V3's 2.664M H800 GPU-hour pre-training claim on the simulator"},
     {"cost", cmd_cost, "cost curve: sweep a variable, write CSV and a gnuplot chart"},
     {"data", cmd_data, "data build | info | builtin: llm.c token shards from text, and what a shard holds"},
+    {"train", cmd_train, "train a GPT-2/Llama on llm.c shards (default: byte-level GPT on the built-in corpus)"}, {"eval", cmd_eval, "loss of a checkpoint over llm.c shards"},
 };
 
 static void usage(FILE *f) {

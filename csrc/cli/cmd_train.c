@@ -1,0 +1,178 @@
+/* fp8lab train: train a GPT-2 or Llama model on llm.c shards (by default a byte-level GPT-2 on the built-in
+   corpus, a few minutes on a laptop CPU). The flags are train/config.h's option table plus the few below; a run
+   file (--config) is applied first and the flags override it. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "core/error.h"
+#include "core/paths.h"
+#include "train/config.h"
+#include "train/loop.h"
+
+#define USAGE "fp8lab train [--config configs/runs/NAME.json] [flags]"
+
+static volatile sig_atomic_t g_interrupt = 0;
+
+static void on_signal(int sig) {
+    (void)sig;
+    g_interrupt = 1;
+}
+
+static void add_num(cJSON *o, const char *k, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+static void print_json(cJSON *o) {
+    char *s = cJSON_Print(o);
+    if (s) puts(s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static int dry_run(const fp8lab_train_cfg *cfg, int json) {
+    fp8lab_model m;
+    if (fp8lab_train_load_model(cfg, &m)) return -1;
+    fp8lab_train_mem mem;
+    if (fp8lab_train_memory(&m, cfg->batch, cfg->seq, cfg->fp32_moments, &mem)) return -1;
+    const double G = 1024.0 * 1024.0 * 1024.0;
+    const char *name = cfg->init_from ? cfg->init_from : cfg->model ? cfg->model : "default (gpt2-tiny-bytes)";
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "model", name);
+        cJSON_AddStringToObject(o, "model_type", m.model_type);
+        cJSON_AddNumberToObject(o, "params", (double)mem.params);
+        cJSON_AddNumberToObject(o, "batch", cfg->batch);
+        cJSON_AddNumberToObject(o, "seq", cfg->seq);
+        cJSON_AddStringToObject(o, "moments", cfg->fp32_moments ? "f32" : "bf16");
+        cJSON *b = cJSON_AddObjectToObject(o, "bytes_per_gpu");
+        cJSON_AddNumberToObject(b, "params", mem.param_bytes);
+        cJSON_AddNumberToObject(b, "grads", mem.grad_bytes);
+        cJSON_AddNumberToObject(b, "moments", mem.moment_bytes);
+        cJSON_AddNumberToObject(b, "activations", mem.activation_bytes);
+        cJSON_AddNumberToObject(b, "total", mem.total_bytes);
+        print_json(o);
+        return 0;
+    }
+    printf("dry run (nothing allocated): %s, %s\n", name, m.model_type);
+    printf("parameters:   %lld (%.3f B)\n", (long long)mem.params, (double)mem.params / 1e9);
+    printf("memory per GPU for B = %d x T = %d (FP32 master weights and gradients, %s AdamW moments):\n",
+           cfg->batch, cfg->seq, cfg->fp32_moments ? "FP32" : "BF16");
+    printf("  params       %10.3f GiB\n", mem.param_bytes / G);
+    printf("  grads        %10.3f GiB\n", mem.grad_bytes / G);
+    printf("  moments      %10.3f GiB\n", mem.moment_bytes / G);
+    printf("  activations  %10.3f GiB\n", mem.activation_bytes / G);
+    printf("  total        %10.3f GiB\n", mem.total_bytes / G);
+    return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+    fp8lab_train_cfg cfg;
+    fp8lab_train_cfg_default(&cfg);
+    /* the run file first, so that every flag overrides it */
+    const char *config = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) config = argv[i + 1];
+        else if (!strncmp(argv[i], "--config=", 9)) config = argv[i] + 9;
+    }
+    char cbuf[4200];
+    if (config) {
+        config = fp8lab_resolve_data(config, cbuf, sizeof cbuf);
+        if (fp8lab_train_cfg_load(&cfg, config)) {
+            fprintf(stderr, "error: --config: %s\n", fp8lab_last_error());
+            fp8lab_train_cfg_free(&cfg);
+            return FP8LAB_EXIT_USAGE;
+        }
+    }
+    int resume = 0, json = 0, dry = 0;
+    long stop_at = 0;
+    const char *config_flag = config;
+    cli_flag flags[64];
+    int nf = 0;
+    flags[nf++] = (cli_flag){"config", FLAG_STR, &config_flag, "run file (configs/runs/NAME.json): keys are these flags "
+                                                               "with _ for -; flags override it"};
+    for (int i = 0; i < FP8LAB_TRAIN_NOPTS; i++) {
+        const fp8lab_train_opt *o = &FP8LAB_TRAIN_OPTS[i];
+        const cli_flag_kind k = o->kind == FP8LAB_OPT_INT      ? FLAG_INT
+                                : o->kind == FP8LAB_OPT_LONG   ? FLAG_LONG
+                                : o->kind == FP8LAB_OPT_DOUBLE ? FLAG_DOUBLE
+                                : o->kind == FP8LAB_OPT_BOOL   ? FLAG_BOOL
+                                                               : FLAG_STR;
+        flags[nf++] = (cli_flag){o->name, k, (char *)&cfg + o->offset, o->help, o->range};
+    }
+    flags[nf++] = (cli_flag){"resume", FLAG_BOOL, &resume,
+                             "continue from the newest valid checkpoint in --out (same flags as the run)"};
+    flags[nf++] = (cli_flag){"stop-at", FLAG_LONG, &stop_at,
+                             "stop after this step with a checkpoint, as if interrupted; the schedule still runs to "
+                             "--steps (0: no)",
+                             FP8LAB_RANGE(0, 1e9)};
+    flags[nf++] = (cli_flag){"dry-run", FLAG_BOOL, &dry,
+                             "print the parameter count and memory per GPU for B x T; allocate nothing"};
+    flags[nf++] = (cli_flag){"json", FLAG_BOOL, &json, "print one JSON object (progress goes to stderr)"};
+    int rc = cli_parse(USAGE, flags, nf, argc, argv);
+    if (rc) {
+        fp8lab_train_cfg_free(&cfg);
+        return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
+    }
+    char mbuf[4200];
+    if (cfg.model) cfg.model = fp8lab_resolve_data(cfg.model, mbuf, sizeof mbuf);
+    if (fp8lab_train_cfg_check(&cfg)) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        fp8lab_train_cfg_free(&cfg);
+        return FP8LAB_EXIT_USAGE;
+    }
+    if (dry) {
+        rc = dry_run(&cfg, json);
+        if (rc) fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        fp8lab_train_cfg_free(&cfg);
+        return rc ? fp8lab_last_error_exit() : FP8LAB_EXIT_OK;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the process at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    fp8lab_run_opts ro = {.resume = resume, .stop_at = stop_at, .json = json, .interrupt = &g_interrupt};
+    fp8lab_run_result r;
+    rc = fp8lab_train_run(&cfg, &ro, &r);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (rc) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        fp8lab_train_cfg_free(&cfg);
+        return fp8lab_last_error_exit();
+    }
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "device", r.device);
+        cJSON_AddNumberToObject(o, "params", (double)r.params);
+        cJSON_AddNumberToObject(o, "step", (double)r.step);
+        cJSON_AddNumberToObject(o, "steps", (double)r.steps);
+        cJSON_AddBoolToObject(o, "interrupted", r.interrupted);
+        if (r.resumed_from >= 0) cJSON_AddNumberToObject(o, "resumed_from", (double)r.resumed_from);
+        else cJSON_AddNullToObject(o, "resumed_from");
+        add_num(o, "first_loss", r.first_loss);
+        add_num(o, "loss", r.last_loss);
+        add_num(o, "first_val_loss", r.first_val_loss);
+        add_num(o, "val_loss", r.val_loss);
+        cJSON_AddNumberToObject(o, "tokens", (double)r.tokens);
+        add_num(o, "wall_s", r.wall_s);
+        add_num(o, "train_s", r.train_s);
+        add_num(o, "tokens_per_s", r.tokens_per_s);
+        add_num(o, "sim_step_ms", r.sim_step_ms);
+        cJSON_AddStringToObject(o, "sim_note", r.sim_note);
+        cJSON_AddStringToObject(o, "checkpoint", r.checkpoint);
+        cJSON_AddStringToObject(o, "metrics", r.metrics);
+        print_json(o);
+    }
+    fp8lab_train_cfg_free(&cfg);
+    return g_interrupt ? 130 : FP8LAB_EXIT_OK;
+}

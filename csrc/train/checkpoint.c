@@ -1,0 +1,482 @@
+#define _GNU_SOURCE
+#include "train/checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "io/crc32c.h"
+#include "io/safetensors.h"
+
+#define STATE_FORMAT "fp8lab-trainer-state"
+#define STATE_VERSION 1
+
+/* ---- the Hugging Face config ------------------------------------------------------------------------------- */
+
+cJSON *fp8lab_hf_config(const fp8lab_model *m) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    const int gpt2 = m->arch == FP8LAB_ARCH_GPT2;
+    cJSON *arch = cJSON_AddArrayToObject(o, "architectures");
+    cJSON_AddItemToArray(arch, cJSON_CreateString(gpt2 ? "GPT2LMHeadModel" : "LlamaForCausalLM"));
+    cJSON_AddStringToObject(o, "model_type", gpt2 ? "gpt2" : "llama");
+    cJSON_AddNumberToObject(o, "vocab_size", (double)m->vocab);
+    if (gpt2) {
+        cJSON_AddNumberToObject(o, "n_embd", (double)m->hidden);
+        cJSON_AddNumberToObject(o, "n_layer", (double)m->layers);
+        cJSON_AddNumberToObject(o, "n_head", (double)m->heads);
+        cJSON_AddNumberToObject(o, "n_inner", (double)m->ffn);
+        cJSON_AddNumberToObject(o, "n_positions", (double)m->max_pos);
+        cJSON_AddNumberToObject(o, "n_ctx", (double)m->max_pos);
+        cJSON_AddNumberToObject(o, "layer_norm_epsilon", m->norm_eps > 0 ? m->norm_eps : 1e-5);
+        cJSON_AddStringToObject(o, "activation_function", "gelu_new");
+    } else {
+        cJSON_AddNumberToObject(o, "hidden_size", (double)m->hidden);
+        cJSON_AddNumberToObject(o, "intermediate_size", (double)m->ffn);
+        cJSON_AddNumberToObject(o, "num_hidden_layers", (double)m->layers);
+        cJSON_AddNumberToObject(o, "num_attention_heads", (double)m->heads);
+        cJSON_AddNumberToObject(o, "num_key_value_heads", (double)m->kv_heads);
+        cJSON_AddNumberToObject(o, "head_dim", (double)m->head_dim);
+        cJSON_AddNumberToObject(o, "max_position_embeddings", (double)m->max_pos);
+        cJSON_AddNumberToObject(o, "rms_norm_eps", m->norm_eps > 0 ? m->norm_eps : 1e-6);
+        cJSON_AddNumberToObject(o, "rope_theta", m->rope_theta > 0 ? m->rope_theta : 10000.0);
+        cJSON_AddStringToObject(o, "hidden_act", "silu");
+    }
+    cJSON_AddBoolToObject(o, "tie_word_embeddings", m->tied);
+    cJSON_AddStringToObject(o, "torch_dtype", "float32");
+    return o;
+}
+
+/* ---- small file helpers -------------------------------------------------------------------------------------- */
+
+static int write_json(const char *path, const cJSON *o) {
+    char *s = cJSON_Print(o);
+    if (!s) {
+        FP8LAB_ERR_RT("%s: out of memory", path);
+        return -1;
+    }
+    size_t n = strlen(s);
+    char *t = realloc(s, n + 2);
+    if (!t) {
+        free(s);
+        FP8LAB_ERR_RT("%s: out of memory", path);
+        return -1;
+    }
+    t[n] = '\n';
+    t[n + 1] = 0;
+    int rc = fp8lab_write_file_atomic(path, t, (long)n + 1);
+    free(t);
+    return rc;
+}
+
+static int fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        FP8LAB_ERR_RT("%s: cannot open the folder to fsync it: %s", dir, strerror(errno));
+        return -1;
+    }
+    int rc = fsync(fd);
+    close(fd);
+    if (rc) {
+        FP8LAB_ERR_RT("%s: fsync: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Removes a folder holding only files (our temp and replaced checkpoint folders). */
+static void remove_flat_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char p[FP8LAB_TRAIN_PATH_MAX + 300];
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static void hex64(uint64_t v, char out[17]) { snprintf(out, 17, "%016" PRIx64, v); }
+
+static int parse_hex64(const char *s, uint64_t *v) {
+    if (!s || strlen(s) != 16) return -1;
+    uint64_t x = 0;
+    for (int i = 0; i < 16; i++) {
+        const char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        x = x << 4 | (uint64_t)d;
+    }
+    *v = x;
+    return 0;
+}
+
+/* ---- save ---------------------------------------------------------------------------------------------------- */
+
+static int save_model(fp8lab_trainer *t, const char *path, const float *host) {
+    const int n = fp8lab_gpt_tensor_count(t->g);
+    fp8lab_st_entry *e = calloc((size_t)n, sizeof *e);
+    if (!e) {
+        FP8LAB_ERR_RT("%s: out of memory", path);
+        return -1;
+    }
+    const float *base = fp8lab_gpt_params(t->g);
+    fp8lab_gpt_tensor *ts = calloc((size_t)n, sizeof *ts);
+    if (!ts) {
+        free(e);
+        FP8LAB_ERR_RT("%s: out of memory", path);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        rc = fp8lab_gpt_tensor_at(t->g, i, &ts[i]);
+        e[i] = (fp8lab_st_entry){ts[i].name, FP8LAB_ST_F32, ts[i].ndim, ts[i].shape, host + (ts[i].param - base)};
+    }
+    const fp8lab_st_kv meta[] = {{"format", "pt"}, {"fp8lab", "model"}};
+    if (!rc) rc = fp8lab_st_write(path, e, n, meta, 2);
+    free(ts);
+    free(e);
+    return rc;
+}
+
+static int save_optimizer(fp8lab_trainer *t, const char *path, void *hm, void *hv) {
+    const int64_t shape[1] = {t->opt.floats};
+    const int64_t step = t->step;
+    const fp8lab_st_dtype dt = t->opt.dtype == FP8LAB_MOMENTS_BF16 ? FP8LAB_ST_BF16 : FP8LAB_ST_F32;
+    const fp8lab_st_entry e[3] = {
+        {"exp_avg", dt, 1, shape, hm}, {"exp_avg_sq", dt, 1, shape, hv}, {"step", FP8LAB_ST_I64, 0, NULL, &step}};
+    const fp8lab_st_kv meta[] = {{"format", "pt"}, {"fp8lab", "adamw"}};
+    return fp8lab_st_write(path, e, 3, meta, 2);
+}
+
+static cJSON *state_json(fp8lab_trainer *t) {
+    cJSON *s = cJSON_CreateObject();
+    if (!s) return NULL;
+    cJSON_AddNumberToObject(s, "step", (double)t->step);
+    cJSON_AddNumberToObject(s, "seed", (double)t->cfg.seed);
+    cJSON_AddNumberToObject(s, "skipped", (double)t->skipped);
+    cJSON_AddStringToObject(s, "moments", t->opt.dtype == FP8LAB_MOMENTS_BF16 ? "bf16" : "f32");
+    cJSON_AddStringToObject(s, "recipe", fp8lab_recipe_name(t->recipe));
+    cJSON_AddNumberToObject(s, "params", (double)fp8lab_gpt_param_count(&t->model));
+    cJSON_AddNumberToObject(s, "buffer_floats", (double)t->opt.floats);
+    cJSON *lp = fp8lab_loader_pos_to_json(&t->train);
+    if (lp) cJSON_AddItemToObject(s, "loader", lp);
+    char h[17];
+    hex64(t->sample_rng.s, h);
+    cJSON *rng = cJSON_AddObjectToObject(s, "rng");
+    cJSON_AddStringToObject(rng, "sample", h);
+    cJSON *c = fp8lab_train_cfg_to_json(&t->cfg);
+    if (c) cJSON_AddItemToObject(s, "config", c);
+    if (!lp || !c || !cJSON_GetObjectItem(s, "rng")) {
+        cJSON_Delete(s);
+        return NULL;
+    }
+    return s;
+}
+
+int fp8lab_checkpoint_save(fp8lab_trainer *t, char *path, size_t cap) {
+    const char *out = t->cfg.out;
+    if (mkdir(out, 0777) && errno != EEXIST) {
+        FP8LAB_ERR_RT("%s: cannot create the run folder: %s", out, strerror(errno));
+        return -1;
+    }
+    char tmp[FP8LAB_TRAIN_PATH_MAX], final[FP8LAB_TRAIN_PATH_MAX], old[FP8LAB_TRAIN_PATH_MAX],
+        f[FP8LAB_TRAIN_PATH_MAX + 64];
+    snprintf(tmp, sizeof tmp, "%s/.checkpoint-%ld.tmp-XXXXXX", out, t->step);
+    snprintf(final, sizeof final, "%s/checkpoint-%ld", out, t->step);
+    if (!mkdtemp(tmp)) {
+        FP8LAB_ERR_RT("%s: cannot create a temporary checkpoint folder: %s", out, strerror(errno));
+        return -1;
+    }
+    const size_t pbytes = sizeof(float) * (size_t)t->opt.floats, mbytes = fp8lab_optim_moment_bytes(&t->opt);
+    float *hp = malloc(pbytes);
+    void *hm = malloc(mbytes), *hv = malloc(mbytes);
+    cJSON *state = NULL, *doc = NULL, *cfg = NULL;
+    char *st = NULL;
+    int rc = -1;
+    if (!hp || !hm || !hv) {
+        FP8LAB_ERR_RT("checkpoint: out of host memory (%zu bytes)", pbytes + 2 * mbytes);
+        goto done;
+    }
+    if (fp8lab_copy_d2h(t->be, hp, fp8lab_gpt_params(t->g), pbytes) ||
+        fp8lab_copy_d2h(t->be, hm, t->opt.m, mbytes) || fp8lab_copy_d2h(t->be, hv, t->opt.v, mbytes))
+        goto done;
+    snprintf(f, sizeof f, "%s/model.safetensors", tmp);
+    if (save_model(t, f, hp)) goto done;
+    snprintf(f, sizeof f, "%s/optimizer.safetensors", tmp);
+    if (save_optimizer(t, f, hm, hv)) goto done;
+    cfg = fp8lab_hf_config(&t->model);
+    snprintf(f, sizeof f, "%s/config.json", tmp);
+    if (!cfg || write_json(f, cfg)) goto done;
+    state = state_json(t);
+    st = state ? cJSON_PrintUnformatted(state) : NULL;
+    doc = cJSON_CreateObject();
+    if (!st || !doc) {
+        FP8LAB_ERR_RT("checkpoint: out of memory");
+        goto done;
+    }
+    char crc[9];
+    snprintf(crc, sizeof crc, "%08x", fp8lab_crc32c(0, st, strlen(st)));
+    cJSON_AddStringToObject(doc, "format", STATE_FORMAT);
+    cJSON_AddNumberToObject(doc, "version", STATE_VERSION);
+    cJSON_AddItemToObject(doc, "state", state);
+    state = NULL;
+    cJSON_AddStringToObject(doc, "crc32c", crc);
+    snprintf(f, sizeof f, "%s/trainer_state.json", tmp);
+    if (write_json(f, doc) || fsync_dir(tmp)) goto done;
+    /* into place; a checkpoint of the same step (a resumed run saving again) is moved aside first */
+    struct stat sb;
+    old[0] = 0;
+    if (lstat(final, &sb) == 0) {
+        snprintf(old, sizeof old, "%s/.checkpoint-%ld.old-XXXXXX", out, t->step);
+        if (!mkdtemp(old) || rename(final, old)) {
+            FP8LAB_ERR_RT("%s: cannot move the previous checkpoint aside: %s", final, strerror(errno));
+            if (old[0]) rmdir(old);
+            goto done;
+        }
+    }
+    if (rename(tmp, final)) {
+        FP8LAB_ERR_RT("%s: cannot rename %s into place: %s", final, tmp, strerror(errno));
+        goto done;
+    }
+    tmp[0] = 0;
+    if (fsync_dir(out)) goto done;
+    if (old[0]) remove_flat_dir(old);
+    if (path) snprintf(path, cap, "%s", final);
+    rc = 0;
+done:
+    if (tmp[0] && rc) remove_flat_dir(tmp);
+    free(hp);
+    free(hm);
+    free(hv);
+    free(st);
+    cJSON_Delete(state);
+    cJSON_Delete(doc);
+    cJSON_Delete(cfg);
+    return rc;
+}
+
+/* ---- load ---------------------------------------------------------------------------------------------------- */
+
+/* Reads every tensor of g from st into host (the parameter buffer's layout). */
+static int read_params(fp8lab_gpt *g, const fp8lab_st *st, float *host, int allow_prefixless) {
+    const int n = fp8lab_gpt_tensor_count(g);
+    const float *base = fp8lab_gpt_params(g);
+    for (int i = 0; i < n; i++) {
+        fp8lab_gpt_tensor t;
+        if (fp8lab_gpt_tensor_at(g, i, &t)) return -1;
+        const char *name = t.name;
+        if (!fp8lab_st_find(st, name) && allow_prefixless && !strncmp(name, "transformer.", 12) &&
+            fp8lab_st_find(st, name + 12))
+            name += 12;
+        if (!fp8lab_st_find(st, name)) {
+            FP8LAB_ERR("%s: tensor %s is missing", fp8lab_st_path(st), t.name);
+            return -1;
+        }
+        if (fp8lab_st_read_f32(st, name, host + (t.param - base), t.ndim, t.shape)) return -1;
+        for (int64_t j = 0; j < t.numel; j++)
+            if (!isfinite(host[(t.param - base) + j])) {
+                FP8LAB_ERR("%s: tensor %s holds a non-finite value at %lld", fp8lab_st_path(st), name,
+                           (long long)j);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+int fp8lab_load_weights(fp8lab_gpt *g, fp8lab_backend *be, const char *dir) {
+    char path[FP8LAB_TRAIN_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    fp8lab_st *st = NULL;
+    if (fp8lab_st_open(path, &st)) return -1;
+    const size_t bytes = sizeof(float) * (size_t)fp8lab_gpt_buffer_floats(g);
+    float *host = calloc(1, bytes);
+    int rc = -1;
+    if (!host) FP8LAB_ERR_RT("%s: out of host memory (%zu bytes)", path, bytes);
+    else if (!read_params(g, st, host, 1)) rc = fp8lab_copy_h2d(be, fp8lab_gpt_params(g), host, bytes);
+    free(host);
+    fp8lab_st_close(st);
+    return rc;
+}
+
+static int read_moment(const fp8lab_st *st, const char *name, const fp8lab_optim *o, void *dst) {
+    const fp8lab_st_tensor *t = fp8lab_st_find(st, name);
+    const fp8lab_st_dtype want = o->dtype == FP8LAB_MOMENTS_BF16 ? FP8LAB_ST_BF16 : FP8LAB_ST_F32;
+    if (!t) {
+        FP8LAB_ERR("%s: tensor %s is missing", fp8lab_st_path(st), name);
+        return -1;
+    }
+    if (t->dtype != want || t->ndim != 1 || t->shape[0] != o->floats) {
+        FP8LAB_ERR("%s: %s is %s [%lld], this run needs %s [%lld] (--fp32-moments must match the run's)",
+                   fp8lab_st_path(st), name, fp8lab_st_dtype_name(t->dtype), (long long)(t->ndim ? t->shape[0] : 0),
+                   fp8lab_st_dtype_name(want), (long long)o->floats);
+        return -1;
+    }
+    memcpy(dst, t->data, t->nbytes);
+    return 0;
+}
+
+int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir) {
+    char path[FP8LAB_TRAIN_PATH_MAX + 64];
+    fp8lab_st *ms = NULL, *os = NULL;
+    cJSON *doc = NULL;
+    char *st_text = NULL;
+    const size_t pbytes = sizeof(float) * (size_t)t->opt.floats, mbytes = fp8lab_optim_moment_bytes(&t->opt);
+    float *hp = calloc(1, pbytes);
+    void *hm = malloc(mbytes), *hv = malloc(mbytes);
+    int rc = -1;
+    if (!hp || !hm || !hv) {
+        FP8LAB_ERR_RT("checkpoint: out of host memory");
+        goto done;
+    }
+    /* trainer_state.json: format, checksum, step */
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    doc = fp8lab_json_load(path);
+    if (!doc) goto done;
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(doc, "format"),
+                *ver = cJSON_GetObjectItemCaseSensitive(doc, "version"),
+                *state = cJSON_GetObjectItemCaseSensitive(doc, "state"),
+                *crc = cJSON_GetObjectItemCaseSensitive(doc, "crc32c");
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, STATE_FORMAT) || !cJSON_IsNumber(ver) ||
+        ver->valuedouble != STATE_VERSION || !cJSON_IsObject(state) || !cJSON_IsString(crc)) {
+        FP8LAB_ERR("%s: not an fp8lab trainer state (format %s version %d, with state and crc32c)", path,
+                   STATE_FORMAT, STATE_VERSION);
+        goto done;
+    }
+    st_text = cJSON_PrintUnformatted(state);
+    char want[9];
+    snprintf(want, sizeof want, "%08x", st_text ? fp8lab_crc32c(0, st_text, strlen(st_text)) : 0u);
+    if (!st_text || strcmp(want, crc->valuestring)) {
+        FP8LAB_ERR("%s: CRC-32C of the state is %s, the file says %s: the file is corrupt", path, want,
+                   crc->valuestring);
+        goto done;
+    }
+    long step = 0, skipped = 0, seed = 0;
+    if (fp8lab_json_int(path, state, "state.", "step", 0, FP8LAB_RANGE(0, 1e9), &step) ||
+        fp8lab_json_int(path, state, "state.", "skipped", 0, FP8LAB_RANGE(0, 1e9), &skipped) ||
+        fp8lab_json_int(path, state, "state.", "seed", 0, FP8LAB_RANGE(0, 9007199254740991.0), &seed))
+        goto done;
+    if (seed != t->cfg.seed) {
+        FP8LAB_ERR("%s: the checkpoint was trained with --seed %ld, this run has %ld", path, seed, t->cfg.seed);
+        goto done;
+    }
+    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(state, "moments");
+    const char *mine = t->opt.dtype == FP8LAB_MOMENTS_BF16 ? "bf16" : "f32";
+    if (!cJSON_IsString(mo) || strcmp(mo->valuestring, mine)) {
+        FP8LAB_ERR("%s: state.moments is %s, this run keeps %s moments (--fp32-moments must match)", path,
+                   cJSON_IsString(mo) ? mo->valuestring : "missing", mine);
+        goto done;
+    }
+    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(state, "rng");
+    const cJSON *rs = cJSON_IsObject(rng) ? cJSON_GetObjectItemCaseSensitive(rng, "sample") : NULL;
+    uint64_t rng_s = 0;
+    if (!cJSON_IsString(rs) || parse_hex64(rs->valuestring, &rng_s)) {
+        FP8LAB_ERR("%s: state.rng.sample: expected 16 lowercase hex digits", path);
+        goto done;
+    }
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(state, "loader");
+    if (!cJSON_IsObject(lp)) {
+        FP8LAB_ERR("%s: state.loader: missing", path);
+        goto done;
+    }
+    /* model.safetensors */
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (fp8lab_st_open(path, &ms)) goto done;
+    if (!fp8lab_st_has_checksum(ms)) {
+        FP8LAB_ERR("%s: no fp8lab_crc32c: not written by fp8lab train (use --init-from for other weights)", path);
+        goto done;
+    }
+    if (read_params(t->g, ms, hp, 0)) goto done;
+    /* optimizer.safetensors */
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    if (fp8lab_st_open(path, &os)) goto done;
+    if (!fp8lab_st_has_checksum(os)) {
+        FP8LAB_ERR("%s: no fp8lab_crc32c: not written by fp8lab train", path);
+        goto done;
+    }
+    if (read_moment(os, "exp_avg", &t->opt, hm) || read_moment(os, "exp_avg_sq", &t->opt, hv)) goto done;
+    const fp8lab_st_tensor *ts = fp8lab_st_find(os, "step");
+    int64_t ostep = -1;
+    if (ts && ts->dtype == FP8LAB_ST_I64 && ts->ndim == 0) memcpy(&ostep, ts->data, 8);
+    if (ostep != step) {
+        FP8LAB_ERR("%s: step is %lld, trainer_state.json says %ld", path, (long long)ostep, step);
+        goto done;
+    }
+    /* everything read: the loader position (checked against the data), then the device buffers */
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    if (fp8lab_loader_pos_from_json(&t->train, lp, path)) goto done;
+    if (fp8lab_copy_h2d(t->be, fp8lab_gpt_params(t->g), hp, pbytes) ||
+        fp8lab_copy_h2d(t->be, t->opt.m, hm, mbytes) || fp8lab_copy_h2d(t->be, t->opt.v, hv, mbytes))
+        goto done;
+    t->step = step;
+    t->skipped = skipped;
+    t->sample_rng.s = rng_s;
+    rc = 0;
+done:
+    fp8lab_st_close(ms);
+    fp8lab_st_close(os);
+    cJSON_Delete(doc);
+    free(st_text);
+    free(hp);
+    free(hm);
+    free(hv);
+    return rc;
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    const long x = *(const long *)a, y = *(const long *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int fp8lab_checkpoint_list(const char *dir, long *steps, int max) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        const char *s = e->d_name;
+        if (strncmp(s, "checkpoint-", 11)) continue;
+        s += 11;
+        size_t len = strlen(s);
+        if (!len || len > 9 || strspn(s, "0123456789") != len || (len > 1 && s[0] == '0')) continue;
+        steps[n++] = strtol(s, NULL, 10);
+    }
+    closedir(d);
+    qsort(steps, (size_t)n, sizeof *steps, cmp_desc);
+    return n;
+}
+
+int fp8lab_checkpoint_resume(fp8lab_trainer *t, char *path, size_t cap, int verbose) {
+    long steps[4096];
+    const int n = fp8lab_checkpoint_list(t->cfg.out, steps, 4096);
+    if (n <= 0) return 0;
+    char first_err[1024] = "";
+    for (int i = 0; i < n; i++) {
+        char dir[FP8LAB_TRAIN_PATH_MAX + 32];
+        snprintf(dir, sizeof dir, "%s/checkpoint-%ld", t->cfg.out, steps[i]);
+        if (fp8lab_checkpoint_load(t, dir) == 0) {
+            if (path) snprintf(path, cap, "%s", dir);
+            return 1;
+        }
+        if (!first_err[0]) snprintf(first_err, sizeof first_err, "%s", fp8lab_last_error());
+        if (verbose)
+            fprintf(stderr, "warning: checkpoint %s refused: %s%s\n", dir, fp8lab_last_error(),
+                    i + 1 < n ? "; trying the older one" : "");
+    }
+    FP8LAB_ERR("--resume: no checkpoint in %s loads (newest: %s)", t->cfg.out, first_err);
+    return -1;
+}

@@ -1,0 +1,36 @@
+/* Checkpoints: DIR/checkpoint-STEP/ holding
+     model.safetensors      every parameter under its Hugging Face name and shape, F32, metadata format=pt
+     config.json            the Hugging Face config (GPT2LMHeadModel / LlamaForCausalLM)
+     optimizer.safetensors  AdamW moments exp_avg, exp_avg_sq over the parameter buffer (BF16 or F32), step (I64)
+     trainer_state.json     step, seed, loader position, sampling RNG, run config; CRC-32C of its "state"
+   Both safetensors files carry fp8lab_crc32c (io/safetensors.h). The folder is written as DIR/.checkpoint-STEP.tmp-*
+   and renamed into place, then DIR is fsynced: a checkpoint folder is whole or absent. */
+#ifndef FP8LAB_TRAIN_CHECKPOINT_H
+#define FP8LAB_TRAIN_CHECKPOINT_H
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "train/loop.h"
+
+/* Writes t's state at t->step into t->cfg.out/checkpoint-STEP (replacing one of the same step); path (may be
+   NULL) gets the folder. */
+int fp8lab_checkpoint_save(fp8lab_trainer *t, char *path, size_t cap);
+/* Restores t from a checkpoint folder: everything is read and checked before anything of t changes. */
+int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir);
+/* The newest checkpoint of t->cfg.out that loads; a refused one is reported on stderr (naming the file and the
+   reason) when verbose, and the next older one tried. Returns 1 with path set after loading, 0 when there is no
+   checkpoint folder, -1 when there are some and none loads (error: the newest one's reason). */
+int fp8lab_checkpoint_resume(fp8lab_trainer *t, char *path, size_t cap, int verbose);
+/* Steps of the checkpoint-STEP folders in dir, newest first (at most max); -1 when dir cannot be read. */
+int fp8lab_checkpoint_list(const char *dir, long *steps, int max);
+
+/* Weights from DIR/model.safetensors into g (F32/BF16/F16 converted): every tensor of g must be there with its
+   shape; GPT-2 files without the "transformer." prefix (as openai-community/gpt2 has them) are accepted, and a
+   stored lm_head.weight of a tied model ignored. */
+int fp8lab_load_weights(fp8lab_gpt *g, fp8lab_backend *be, const char *dir);
+
+/* The Hugging Face config.json of m. */
+cJSON *fp8lab_hf_config(const fp8lab_model *m);
+
+#endif

@@ -1,0 +1,264 @@
+#include "train/config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/json.h"
+#include "nn/linear.h"
+
+#define OFF(f) offsetof(fp8lab_train_cfg, f)
+#define BIG 1e9
+
+const fp8lab_train_opt FP8LAB_TRAIN_OPTS[] = {
+    {"model", FP8LAB_OPT_STR, OFF(model), "Hugging Face config.json of the model (default: byte-level GPT-2, "
+                                          "4 layers x 128)"},
+    {"init-from", FP8LAB_OPT_STR, OFF(init_from), "start from the weights in DIR/model.safetensors (+ DIR/config.json)"},
+    {"data", FP8LAB_OPT_STR, OFF(data), "training shards, llm.c format (glob; default: the built-in corpus)"},
+    {"val-data", FP8LAB_OPT_STR, OFF(val_data), "validation shards (glob; default: the built-in corpus' split)"},
+    {"recipe", FP8LAB_OPT_STR, OFF(recipe), "fp32 | bf16 | fp8-tensor | fp8-block"},
+    {"device", FP8LAB_OPT_STR, OFF(device), "cpu | cuda | auto"},
+    {"out", FP8LAB_OPT_STR, OFF(out), "run folder: metrics.jsonl and checkpoint-STEP/"},
+    {"steps", FP8LAB_OPT_LONG, OFF(steps), "optimizer steps", FP8LAB_RANGE(1, BIG)},
+    {"seed", FP8LAB_OPT_LONG, OFF(seed), "seed of the initialisation, data order and sampling",
+     FP8LAB_RANGE(0, 9007199254740991.0)},
+    {"batch", FP8LAB_OPT_INT, OFF(batch), "sequences per step (B)", FP8LAB_RANGE(1, 65536)},
+    {"seq", FP8LAB_OPT_INT, OFF(seq), "tokens per sequence (T)", FP8LAB_RANGE(1, 1048576)},
+    {"lr", FP8LAB_OPT_DOUBLE, OFF(lr), "peak learning rate", FP8LAB_RANGE_POS(10)},
+    {"min-lr-ratio", FP8LAB_OPT_DOUBLE, OFF(min_lr_ratio), "cosine decays to this fraction of --lr",
+     FP8LAB_RANGE(0, 1)},
+    {"warmup", FP8LAB_OPT_INT, OFF(warmup), "linear warmup steps", FP8LAB_RANGE(0, BIG)},
+    {"weight-decay", FP8LAB_OPT_DOUBLE, OFF(weight_decay), "AdamW decoupled weight decay (matrices only)",
+     FP8LAB_RANGE(0, 10)},
+    {"clip", FP8LAB_OPT_DOUBLE, OFF(clip), "clip the global gradient norm to this (0: no clipping)",
+     FP8LAB_RANGE(0, 1e6)},
+    {"beta1", FP8LAB_OPT_DOUBLE, OFF(beta1), "AdamW beta1", FP8LAB_RANGE(0, 0.999999)},
+    {"beta2", FP8LAB_OPT_DOUBLE, OFF(beta2), "AdamW beta2", FP8LAB_RANGE(0, 0.999999)},
+    {"adam-eps", FP8LAB_OPT_DOUBLE, OFF(adam_eps), "AdamW epsilon", FP8LAB_RANGE_POS(1)},
+    {"fp32-moments", FP8LAB_OPT_BOOL, OFF(fp32_moments), "keep the AdamW moments in FP32 (default BF16)"},
+    {"val-every", FP8LAB_OPT_INT, OFF(val_every), "validation loss every N steps and at the end (0: never)",
+     FP8LAB_RANGE(0, BIG)},
+    {"val-batches", FP8LAB_OPT_INT, OFF(val_batches), "validation batches of B x T (0: the whole split)",
+     FP8LAB_RANGE(0, BIG)},
+    {"sample-every", FP8LAB_OPT_INT, OFF(sample_every), "print a generated sample every N steps (0: never)",
+     FP8LAB_RANGE(0, BIG)},
+    {"sample-len", FP8LAB_OPT_INT, OFF(sample_len), "tokens generated per sample", FP8LAB_RANGE(1, 4096)},
+    {"print-every", FP8LAB_OPT_INT, OFF(print_every), "console line every N steps (not a terminal)",
+     FP8LAB_RANGE(1, BIG)},
+    {"checkpoint-every", FP8LAB_OPT_INT, OFF(checkpoint_every),
+     "checkpoint every N steps (0: only at the end and on Ctrl-C)", FP8LAB_RANGE(0, BIG)},
+    {"price-per-gpu-hour", FP8LAB_OPT_DOUBLE, OFF(price_per_gpu_hour), "USD per device-hour for usd_per_mtok",
+     FP8LAB_RANGE(0, 1e4)},
+};
+const int FP8LAB_TRAIN_NOPTS = (int)(sizeof FP8LAB_TRAIN_OPTS / sizeof FP8LAB_TRAIN_OPTS[0]);
+
+const char FP8LAB_TRAIN_DEFAULT_MODEL_JSON[] =
+    "{\"architectures\": [\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\", \"vocab_size\": 256, \"n_embd\": 128, "
+    "\"n_layer\": 4, \"n_head\": 4, \"n_positions\": 256, \"layer_norm_epsilon\": 1e-5, "
+    "\"tie_word_embeddings\": true}";
+
+void fp8lab_train_cfg_default(fp8lab_train_cfg *c) {
+    memset(c, 0, sizeof *c);
+    c->recipe = "fp32";
+    c->device = "auto";
+    c->out = "out";
+    c->steps = 1000;
+    c->seed = 1337;
+    c->batch = 12;
+    c->seq = 64;
+    c->warmup = 50;
+    c->lr = 4e-3;
+    c->min_lr_ratio = 0.1;
+    c->weight_decay = 0.1;
+    c->clip = 1.0;
+    c->beta1 = 0.9;
+    c->beta2 = 0.95;
+    c->adam_eps = 1e-8;
+    c->val_every = 200;
+    c->val_batches = 20;
+    c->sample_every = 250;
+    c->sample_len = 64;
+    c->print_every = 10;
+    c->checkpoint_every = 500;
+    c->price_per_gpu_hour = 2.0;
+}
+
+void fp8lab_train_cfg_free(fp8lab_train_cfg *c) {
+    for (int i = 0; i < c->nowned; i++) free(c->owned[i]);
+    c->nowned = 0;
+}
+
+static void file_key(const char *name, char *key, size_t cap) {
+    snprintf(key, cap, "%s", name);
+    for (char *p = key; *p; p++)
+        if (*p == '-') *p = '_';
+}
+
+int fp8lab_train_cfg_from_json(fp8lab_train_cfg *c, const cJSON *root, const char *name) {
+    if (!cJSON_IsObject(root)) {
+        FP8LAB_ERR("%s: a run file is one JSON object", name);
+        return -1;
+    }
+    for (const cJSON *it = root->child; it; it = it->next) {
+        const fp8lab_train_opt *o = NULL;
+        char key[64];
+        for (int i = 0; i < FP8LAB_TRAIN_NOPTS && !o; i++) {
+            file_key(FP8LAB_TRAIN_OPTS[i].name, key, sizeof key);
+            if (it->string && !strcmp(it->string, key)) o = &FP8LAB_TRAIN_OPTS[i];
+        }
+        if (!o) {
+            if (it->string && (!strcmp(it->string, "description") || !strcmp(it->string, "comment"))) continue;
+            FP8LAB_ERR("%s: unknown key \"%s\" (keys are the flags of fp8lab train --help, with _ for -; "
+                       "\"description\" for a note)",
+                       name, it->string ? it->string : "");
+            return -1;
+        }
+        char *dst = (char *)c + o->offset;
+        switch (o->kind) {
+        case FP8LAB_OPT_INT:
+        case FP8LAB_OPT_LONG: {
+            long v = 0;
+            if (fp8lab_json_int(name, root, "", it->string, 0, o->range, &v)) return -1;
+            if (o->kind == FP8LAB_OPT_INT) *(int *)dst = (int)v;
+            else *(long *)dst = v;
+            break;
+        }
+        case FP8LAB_OPT_DOUBLE:
+            if (fp8lab_json_num(name, root, "", it->string, 0, o->range, (double *)dst)) return -1;
+            break;
+        case FP8LAB_OPT_BOOL:
+            if (!cJSON_IsBool(it)) {
+                FP8LAB_ERR("%s: %s must be true or false", name, it->string);
+                return -1;
+            }
+            *(int *)dst = cJSON_IsTrue(it);
+            break;
+        case FP8LAB_OPT_STR:
+            if (cJSON_IsNull(it)) {
+                *(const char **)dst = NULL;
+                break;
+            }
+            if (!cJSON_IsString(it) || !it->valuestring[0] || strlen(it->valuestring) > 4095) {
+                FP8LAB_ERR("%s: %s must be a non-empty string of at most 4095 bytes (or null)", name, it->string);
+                return -1;
+            }
+            if (c->nowned >= (int)(sizeof c->owned / sizeof c->owned[0])) {
+                FP8LAB_ERR("%s: too many strings", name);
+                return -1;
+            }
+            char *s = strdup(it->valuestring);
+            if (!s) {
+                FP8LAB_ERR_RT("%s: out of memory", name);
+                return -1;
+            }
+            c->owned[c->nowned++] = s;
+            *(const char **)dst = s;
+            break;
+        }
+    }
+    return 0;
+}
+
+int fp8lab_train_cfg_load(fp8lab_train_cfg *c, const char *path) {
+    cJSON *root = fp8lab_json_load(path);
+    if (!root) return -1;
+    int rc = fp8lab_train_cfg_from_json(c, root, path);
+    cJSON_Delete(root);
+    return rc;
+}
+
+cJSON *fp8lab_train_cfg_to_json(const fp8lab_train_cfg *c) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    for (int i = 0; i < FP8LAB_TRAIN_NOPTS; i++) {
+        const fp8lab_train_opt *op = &FP8LAB_TRAIN_OPTS[i];
+        const char *src = (const char *)c + op->offset;
+        char key[64];
+        file_key(op->name, key, sizeof key);
+        cJSON *v = NULL;
+        switch (op->kind) {
+        case FP8LAB_OPT_INT: v = cJSON_CreateNumber(*(const int *)src); break;
+        case FP8LAB_OPT_LONG: v = cJSON_CreateNumber((double)*(const long *)src); break;
+        case FP8LAB_OPT_DOUBLE: v = cJSON_CreateNumber(*(const double *)src); break;
+        case FP8LAB_OPT_BOOL: v = cJSON_CreateBool(*(const int *)src); break;
+        case FP8LAB_OPT_STR: {
+            const char *s = *(const char *const *)src;
+            v = s ? cJSON_CreateString(s) : cJSON_CreateNull();
+            break;
+        }
+        }
+        if (!v || !cJSON_AddItemToObject(o, key, v)) {
+            cJSON_Delete(v);
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+int fp8lab_train_parse_recipe(const char *s) {
+    static const struct {
+        const char *name;
+        fp8lab_recipe r;
+    } R[] = {{"fp32", FP8LAB_RECIPE_FP32},
+             {"bf16", FP8LAB_RECIPE_BF16},
+             {"fp8-tensor", FP8LAB_RECIPE_FP8_TENSOR},
+             {"fp8-block", FP8LAB_RECIPE_FP8_BLOCK}};
+    for (size_t i = 0; s && i < sizeof R / sizeof R[0]; i++)
+        if (!strcmp(s, R[i].name)) return (int)R[i].r;
+    FP8LAB_ERR("--recipe: unknown recipe '%s' (fp32 | bf16 | fp8-tensor | fp8-block)", s ? s : "(null)");
+    return -1;
+}
+
+int fp8lab_train_cfg_check(const fp8lab_train_cfg *c) {
+    for (int i = 0; i < FP8LAB_TRAIN_NOPTS; i++) {
+        const fp8lab_train_opt *o = &FP8LAB_TRAIN_OPTS[i];
+        const char *src = (const char *)c + o->offset;
+        double v;
+        if (o->kind == FP8LAB_OPT_INT) v = *(const int *)src;
+        else if (o->kind == FP8LAB_OPT_LONG) v = (double)*(const long *)src;
+        else if (o->kind == FP8LAB_OPT_DOUBLE) v = *(const double *)src;
+        else continue;
+        if (!fp8lab_range_has(o->range, v)) {
+            char rs[96];
+            FP8LAB_ERR("--%s: %g is not in %s", o->name, v, fp8lab_range_str(o->range, rs, sizeof rs));
+            return -1;
+        }
+    }
+    if (!c->out || !c->out[0]) {
+        FP8LAB_ERR("--out: an output folder is needed");
+        return -1;
+    }
+    if (!c->device || (strcmp(c->device, "cpu") && strcmp(c->device, "cuda") && strcmp(c->device, "auto"))) {
+        FP8LAB_ERR("--device: '%s' is not one of cpu | cuda | auto", c->device ? c->device : "(null)");
+        return -1;
+    }
+    if (fp8lab_train_parse_recipe(c->recipe) < 0) return -1;
+    if (c->init_from && c->model) {
+        FP8LAB_ERR("--init-from and --model: give one (the model comes from DIR/config.json with --init-from)");
+        return -1;
+    }
+    return 0;
+}
+
+int fp8lab_train_default_model(fp8lab_model *m) {
+    cJSON *r = cJSON_Parse(FP8LAB_TRAIN_DEFAULT_MODEL_JSON);
+    if (!r) {
+        FP8LAB_ERR_RT("default model: out of memory");
+        return -1;
+    }
+    int rc = fp8lab_model_from_json(r, "default model (gpt2-tiny-bytes)", m);
+    cJSON_Delete(r);
+    return rc;
+}
+
+int fp8lab_train_load_model(const fp8lab_train_cfg *c, fp8lab_model *m) {
+    if (c->init_from) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/config.json", c->init_from);
+        return fp8lab_model_load(path, m);
+    }
+    return c->model ? fp8lab_model_load(c->model, m) : fp8lab_train_default_model(m);
+}

@@ -1,0 +1,447 @@
+#define _GNU_SOURCE
+#include "train/loop.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/paths.h"
+#include "core/timer.h"
+#include "data/build.h"
+#include "nn/params.h"
+#include "sim/flops.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
+#include "train/predict.h"
+
+#define SAMPLE_PROMPT 16
+#define SAMPLE_TEMPERATURE 0.8
+
+/* ---- setup ----------------------------------------------------------------------------------------------------- */
+
+static int mkdir_p(const char *path) {
+    char buf[FP8LAB_TRAIN_PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        FP8LAB_ERR("%s: path too long", path);
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        const char c = *p;
+        if (c == '/' || c == 0) {
+            *p = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST) {
+                FP8LAB_ERR_RT("%s: cannot create the folder: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = c;
+        }
+        if (!c) break;
+    }
+    struct stat sb;
+    if (stat(path, &sb) || !S_ISDIR(sb.st_mode)) {
+        FP8LAB_ERR("%s: not a folder", path);
+        return -1;
+    }
+    return 0;
+}
+
+int fp8lab_train_cache_dir(char *out, size_t cap) {
+    const char *d = getenv("FP8LAB_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+    int n;
+    if (d && d[0]) n = snprintf(out, cap, "%s/builtin", d);
+    else if (x && x[0] == '/') n = snprintf(out, cap, "%s/fp8lab/builtin", x);
+    else if (h && h[0]) n = snprintf(out, cap, "%s/.cache/fp8lab/builtin", h);
+    else {
+        FP8LAB_ERR("the built-in corpus needs a cache folder: set FP8LAB_CACHE_DIR, XDG_CACHE_HOME or HOME, or "
+                   "give --data");
+        return -1;
+    }
+    if (n < 0 || (size_t)n >= cap) {
+        FP8LAB_ERR("cache folder path too long");
+        return -1;
+    }
+    return 0;
+}
+
+void fp8lab_trainer_destroy(fp8lab_trainer *t) {
+    if (!t) return;
+    fp8lab_optim_free(&t->opt);
+    fp8lab_gpt_destroy(t->g);
+    fp8lab_loader_close(&t->train);
+    if (t->has_val) fp8lab_loader_close(&t->val);
+    fp8lab_backend_destroy(t->be);
+    free(t->tok);
+    free(t->tgt);
+    free(t);
+}
+
+fp8lab_trainer *fp8lab_trainer_create(const fp8lab_train_cfg *cfg) {
+    if (fp8lab_train_cfg_check(cfg)) return NULL;
+    fp8lab_trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        FP8LAB_ERR_RT("trainer: out of memory");
+        return NULL;
+    }
+    t->cfg = *cfg;
+    t->cfg.nowned = 0; /* the caller keeps ownership */
+    t->recipe = (fp8lab_recipe)fp8lab_train_parse_recipe(cfg->recipe);
+    const int B = cfg->batch, T = cfg->seq;
+    if (fp8lab_train_load_model(cfg, &t->model)) goto fail;
+    if (t->model.learned_pos && T > t->model.max_pos) {
+        FP8LAB_ERR("--seq %d exceeds the model's n_positions %ld", T, t->model.max_pos);
+        goto fail;
+    }
+    if (fp8lab_gpt_activation_bytes(&t->model, B, T) < 0) goto fail;
+    /* data */
+    if (!cfg->data) {
+        char cache[FP8LAB_TRAIN_PATH_MAX - 64];
+        int built = 0;
+        if (fp8lab_train_cache_dir(cache, sizeof cache) || mkdir_p(cache) ||
+            fp8lab_data_builtin(cache, NULL, t->train_glob, t->val_glob, sizeof t->train_glob, &built))
+            goto fail;
+        if (!cfg->val_data) t->has_val = 1;
+        else snprintf(t->val_glob, sizeof t->val_glob, "%s", cfg->val_data);
+    } else {
+        snprintf(t->train_glob, sizeof t->train_glob, "%s", cfg->data);
+        if (cfg->val_data) snprintf(t->val_glob, sizeof t->val_glob, "%s", cfg->val_data);
+    }
+    if (cfg->val_data) t->has_val = 1;
+    const char *tg = t->train_glob, *vg = t->val_glob;
+    if (fp8lab_loader_open(&t->train, &tg, 1, B, T, t->model.vocab, (uint64_t)cfg->seed, 1)) goto fail;
+    if (t->has_val && fp8lab_loader_open(&t->val, &vg, 1, B, T, t->model.vocab, (uint64_t)cfg->seed, 0)) {
+        t->has_val = 0;
+        goto fail;
+    }
+    /* device and model */
+    t->be = fp8lab_backend_create(cfg->device);
+    if (!t->be) goto fail;
+    fp8lab_backend_info(t->be, &t->dev);
+    if (!strcmp(t->be->name, "cpu"))
+        snprintf(t->device, sizeof t->device, "cpu (%s)", strncmp(t->dev.name, "CPU: ", 5) ? t->dev.name : t->dev.name + 5);
+    else snprintf(t->device, sizeof t->device, "%s", t->dev.name);
+    t->g = fp8lab_gpt_create(t->be, &t->model, (uint64_t)cfg->seed);
+    if (!t->g || fp8lab_gpt_set_recipe(t->g, t->recipe)) goto fail;
+    if (cfg->init_from && fp8lab_load_weights(t->g, t->be, cfg->init_from)) goto fail;
+    if (fp8lab_optim_init(&t->opt, t->be, t->g, cfg->fp32_moments ? FP8LAB_MOMENTS_F32 : FP8LAB_MOMENTS_BF16))
+        goto fail;
+    t->sched = (fp8lab_lr_schedule){cfg->lr, cfg->min_lr_ratio, cfg->warmup, cfg->steps};
+    fp8lab_rng_seed(&t->sample_rng, (uint64_t)cfg->seed ^ 0x5a4d504c45ull);
+    t->tok = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
+    t->tgt = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
+    if (!t->tok || !t->tgt) {
+        FP8LAB_ERR_RT("trainer: out of host memory for a %d x %d batch", B, T);
+        goto fail;
+    }
+    fp8lab_flops fl;
+    fp8lab_count_flops(&t->model, T, &fl);
+    t->flops_per_token = fl.total;
+    return t;
+fail:
+    fp8lab_trainer_destroy(t);
+    return NULL;
+}
+
+/* ---- steps ----------------------------------------------------------------------------------------------------- */
+
+int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
+    const double t0 = fp8lab_now();
+    const long step = t->step + 1;
+    const int B = t->cfg.batch, T = t->cfg.seq;
+    float loss = 0, norm = 0;
+    if (fp8lab_loader_next(&t->train, t->tok, t->tgt) || fp8lab_gpt_zero_grad(t->g) ||
+        fp8lab_gpt_forward(t->g, t->tok, t->tgt, B, T, &loss) || fp8lab_gpt_backward(t->g))
+        return -1;
+    const double lr = fp8lab_lr_at(&t->sched, step);
+    const fp8lab_adamw_args a = {.lr = (float)lr,
+                                 .beta1 = (float)t->cfg.beta1,
+                                 .beta2 = (float)t->cfg.beta2,
+                                 .eps = (float)t->cfg.adam_eps,
+                                 .weight_decay = (float)t->cfg.weight_decay,
+                                 .step = (int)step,
+                                 .grad_scale = 1.0f,
+                                 .moments = t->opt.dtype};
+    const int rc = fp8lab_optim_step(&t->opt, t->g, &a, (float)t->cfg.clip, &norm);
+    if (rc < 0 || fp8lab_sync(t->be)) return -1;
+    t->skipped += rc == 1;
+    t->step = step;
+    if (m)
+        *m = (fp8lab_step_metrics){
+            .step = step, .loss = loss, .lr = lr, .grad_norm = norm, .step_s = fp8lab_now() - t0, .skipped = rc == 1};
+    return 0;
+}
+
+int fp8lab_eval_loss(fp8lab_gpt *g, const fp8lab_loader *L, int B, int max_batches, double *loss, int64_t *tokens) {
+    const int T = L->T;
+    int32_t *in = malloc(sizeof(int32_t) * (size_t)B * (size_t)T), *tg = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
+    if (!in || !tg) {
+        free(in);
+        free(tg);
+        FP8LAB_ERR_RT("eval: out of host memory");
+        return -1;
+    }
+    fp8lab_eval_pos it = {0, 0};
+    double sum = 0;
+    int64_t count = 0;
+    int rc = 0;
+    for (int b = 0; max_batches <= 0 || b < max_batches; b++) {
+        const int rows = fp8lab_loader_eval_batch(L, &it, in, tg);
+        if (rows <= 0) break;
+        float l = 0;
+        if (fp8lab_gpt_forward(g, in, tg, rows, T, &l)) {
+            rc = -1;
+            break;
+        }
+        sum += (double)l * rows * T;
+        count += (int64_t)rows * T;
+    }
+    free(in);
+    free(tg);
+    if (rc) return -1;
+    *loss = count ? sum / (double)count : NAN;
+    if (tokens) *tokens = count;
+    return 0;
+}
+
+int fp8lab_trainer_val_loss(fp8lab_trainer *t, double *loss, int64_t *tokens) {
+    if (!t->has_val) {
+        *loss = NAN;
+        if (tokens) *tokens = 0;
+        return 0;
+    }
+    return fp8lab_eval_loss(t->g, &t->val, t->cfg.batch, t->cfg.val_batches, loss, tokens);
+}
+
+/* ---- memory (dry run) ------------------------------------------------------------------------------------------ */
+
+int fp8lab_train_memory(const fp8lab_model *m, int B, int T, int fp32_moments, fp8lab_train_mem *out) {
+    memset(out, 0, sizeof *out);
+    fp8lab_param_layout L;
+    if (fp8lab_param_layout_build(m, &L)) return -1;
+    out->params = L.count;
+    const double floats = (double)L.floats;
+    fp8lab_param_layout_free(&L);
+    const int64_t act = fp8lab_gpt_activation_bytes(m, B, T);
+    if (act < 0) return -1;
+    out->param_bytes = 4 * floats;
+    out->grad_bytes = 4 * floats;
+    out->moment_bytes = (fp32_moments ? 8 : 4) * floats;
+    out->activation_bytes = (double)act;
+    out->total_bytes = out->param_bytes + out->grad_bytes + out->moment_bytes + out->activation_bytes;
+    return 0;
+}
+
+/* ---- the run --------------------------------------------------------------------------------------------------- */
+
+static int has_checkpoints(const char *out) {
+    long s[1];
+    return fp8lab_checkpoint_list(out, s, 1) > 0;
+}
+
+/* On resume: drop the metrics lines of steps after the checkpoint (a run that died past its last checkpoint
+   redoes them), so every step appears once. */
+static int trim_metrics(const char *path, long step) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0; /* nothing yet */
+    char *keep = NULL, *line = NULL;
+    size_t kn = 0, cap = 0;
+    FILE *k = open_memstream(&keep, &kn);
+    int dropped = 0;
+    while (k && getline(&line, &cap, f) > 0) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "step") : NULL;
+        if (cJSON_IsNumber(s) && s->valuedouble <= (double)step) fputs(line, k);
+        else dropped = 1;
+        cJSON_Delete(o);
+    }
+    free(line);
+    fclose(f);
+    if (!k) {
+        FP8LAB_ERR_RT("%s: out of memory", path);
+        return -1;
+    }
+    fclose(k);
+    const int rc = dropped ? fp8lab_write_file_atomic(path, keep, (long)kn) : 0;
+    free(keep);
+    return rc;
+}
+
+static void print_sample(fp8lab_trainer *t, FILE *con, long step) {
+    const int T = t->cfg.seq, n = t->cfg.sample_len;
+    const int np = SAMPLE_PROMPT < T ? SAMPLE_PROMPT : T;
+    /* the prompt: the start of the validation split (else of the first training shard) */
+    const fp8lab_loader *L = t->has_val ? &t->val : &t->train;
+    int32_t *in = malloc(sizeof(int32_t) * (size_t)T), *tg = malloc(sizeof(int32_t) * (size_t)T),
+            *gen = malloc(sizeof(int32_t) * (size_t)n);
+    char *a = malloc(12 * (size_t)np + 1), *b = malloc(12 * (size_t)n + 1);
+    fp8lab_eval_pos it = {0, 0};
+    if (!in || !tg || !gen || !a || !b || fp8lab_loader_eval_next(L, &it, in, tg) != 1) goto done;
+    if (fp8lab_generate(t->g, t->be, in, np, n, T, SAMPLE_TEMPERATURE, &t->sample_rng, gen)) {
+        if (con) fprintf(con, "sample at step %ld failed: %s\n", step, fp8lab_last_error());
+        goto done;
+    }
+    fp8lab_escape_bytes(in, np, a);
+    fp8lab_escape_bytes(gen, n, b);
+    if (con) {
+        fprintf(con, "sample at step %ld (temperature %.1f): \"%s\" -> \"%s\"\n", step, SAMPLE_TEMPERATURE, a, b);
+        fflush(con);
+    }
+done:
+    free(in);
+    free(tg);
+    free(gen);
+    free(a);
+    free(b);
+}
+
+int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8lab_run_result *r) {
+    memset(r, 0, sizeof *r);
+    r->first_loss = r->last_loss = r->first_val_loss = r->val_loss = r->sim_step_ms = NAN;
+    r->resumed_from = -1;
+    r->steps = cfg->steps;
+    const double t_start = fp8lab_now();
+    FILE *con = o->quiet ? NULL : o->json ? stderr : stdout;
+    const int tty = con && isatty(fileno(con));
+    FILE *mf = NULL;
+    int rc = -1, bar_open = 0; /* bar_open: the progress bar is the terminal's current line */
+    fp8lab_trainer *t = fp8lab_trainer_create(cfg);
+    if (!t) return -1;
+    snprintf(r->device, sizeof r->device, "%s", t->device);
+    r->params = fp8lab_gpt_param_count(&t->model);
+    if (mkdir_p(cfg->out)) goto done;
+    if (o->resume) {
+        const int k = fp8lab_checkpoint_resume(t, r->checkpoint, sizeof r->checkpoint, 1);
+        if (k < 0) goto done;
+        if (k == 0 && con) fprintf(con, "--resume: no checkpoint in %s, starting at step 0\n", cfg->out);
+        if (k == 1) {
+            r->resumed_from = t->step;
+            if (con) fprintf(con, "resumed from %s (step %ld)\n", r->checkpoint, t->step);
+        }
+    } else if (has_checkpoints(cfg->out)) {
+        FP8LAB_ERR("--out %s holds checkpoints of an earlier run: --resume continues it, or choose another --out",
+                   cfg->out);
+        goto done;
+    }
+    snprintf(r->metrics, sizeof r->metrics, "%s/metrics.jsonl", cfg->out);
+    if (r->resumed_from >= 0 && trim_metrics(r->metrics, r->resumed_from)) goto done;
+    mf = fopen(r->metrics, r->resumed_from >= 0 ? "a" : "w");
+    if (!mf) {
+        FP8LAB_ERR_RT("%s: cannot open: %s", r->metrics, strerror(errno));
+        goto done;
+    }
+    const int B = cfg->batch, T = cfg->seq;
+    const double tokens_per_step = (double)B * T;
+    char note[256];
+    const char *prec = t->recipe == FP8LAB_RECIPE_FP32 ? "fp32" : t->recipe == FP8LAB_RECIPE_BF16 ? "bf16" : "fp8";
+    r->sim_step_ms = fp8lab_train_predict_step_ms(&t->model, t->be->name, t->dev.name, B, T, prec, note, sizeof note);
+    snprintf(r->sim_note, sizeof r->sim_note, "%s", note);
+    if (con) {
+        fprintf(con, "device: %s (%s backend)\n", t->device, t->be->name);
+        fprintf(con, "model: %s, %lld parameters, %ld layers x %ld wide, vocab %ld; %.3g training FLOPs/token\n",
+                t->model.model_type, (long long)r->params, t->model.layers, t->model.hidden, t->model.vocab,
+                t->flops_per_token);
+        fprintf(con, "run: %ld steps of %d x %d tokens, recipe %s, AdamW lr %g (warmup %d, cosine to %g), "
+                     "weight decay %g, clip %g, %s moments\n",
+                cfg->steps, B, T, cfg->recipe, cfg->lr, cfg->warmup, cfg->lr * cfg->min_lr_ratio,
+                cfg->weight_decay, cfg->clip, cfg->fp32_moments ? "FP32" : "BF16");
+        fprintf(con, "data: %s (%lld tokens)%s%s%s\n", t->train_glob, (long long)t->train.total_tokens,
+                t->has_val ? "; validation " : "; no validation data", t->has_val ? t->val_glob : "",
+                t->dev.peak_tflops_bf16 > 0 ? "" : "; MFU: null (peaks unknown for this device)");
+        if (isfinite(r->sim_step_ms)) fprintf(con, "predicted step time: %.2f ms (%s)\n", r->sim_step_ms, note);
+        else fprintf(con, "predicted step time: none (%s)\n", note);
+        fflush(con);
+    }
+    if (t->has_val && cfg->val_every > 0 && r->resumed_from < 0) {
+        if (fp8lab_trainer_val_loss(t, &r->first_val_loss, NULL)) goto done;
+        r->val_loss = r->first_val_loss;
+        if (con) fprintf(con, "step     0 | val loss %.4f\n", r->first_val_loss);
+    }
+    long last_ckpt = r->resumed_from;
+    const long start_step = t->step;
+    while (t->step < cfg->steps) {
+        if ((o->interrupt && *o->interrupt) || (o->stop_at > 0 && t->step >= o->stop_at)) {
+            r->interrupted = 1;
+            break;
+        }
+        fp8lab_step_metrics sm;
+        if (fp8lab_trainer_step(t, &sm)) goto done;
+        const long s = sm.step;
+        fp8lab_metrics_row row = {.step = s, .steps = cfg->steps, .loss = sm.loss, .lr = sm.lr,
+                                  .grad_norm = sm.grad_norm, .step_s = sm.step_s, .val_loss = NAN,
+                                  .skipped = sm.skipped, .device = t->device};
+        fp8lab_metrics_derive(&row, tokens_per_step, t->flops_per_token, &t->dev, cfg->price_per_gpu_hour);
+        r->tokens += (long)tokens_per_step;
+        r->train_s += sm.step_s;
+        if (!isfinite(r->first_loss)) r->first_loss = sm.loss;
+        r->last_loss = sm.loss;
+        const int val_now = t->has_val && cfg->val_every > 0 && (s % cfg->val_every == 0 || s == cfg->steps);
+        if (val_now) {
+            if (fp8lab_trainer_val_loss(t, &row.val_loss, NULL)) goto done;
+            r->val_loss = row.val_loss;
+            if (!isfinite(r->first_val_loss)) r->first_val_loss = row.val_loss;
+        }
+        if (fp8lab_metrics_write(mf, r->metrics, &row)) goto done;
+        if (con) {
+            if (tty) {
+                const double per = r->train_s / (double)(s - start_step);
+                fp8lab_metrics_bar(con, &row, r->val_loss, per * (double)(cfg->steps - s));
+                bar_open = 1;
+                if (val_now) {
+                    fprintf(con, "\nstep %5ld | val loss %.4f\n", s, row.val_loss);
+                    bar_open = 0;
+                }
+            } else {
+                if (s % cfg->print_every == 0 || s == 1 || s == cfg->steps || sm.skipped)
+                    fp8lab_metrics_print(con, &row);
+                if (val_now) fprintf(con, "step %5ld | val loss %.4f\n", s, row.val_loss);
+            }
+        }
+        if (cfg->sample_every > 0 && (s % cfg->sample_every == 0 || s == cfg->steps)) {
+            if (bar_open) fprintf(con, "\n");
+            bar_open = 0;
+            print_sample(t, con, s);
+        }
+        if (cfg->checkpoint_every > 0 && s % cfg->checkpoint_every == 0 && s != cfg->steps) {
+            if (fp8lab_checkpoint_save(t, r->checkpoint, sizeof r->checkpoint)) goto done;
+            last_ckpt = s;
+            if (con) fprintf(con, "%scheckpoint: %s\n", bar_open ? "\n" : "", r->checkpoint);
+            bar_open = 0;
+        }
+    }
+    if (bar_open) fprintf(con, "\n");
+    bar_open = 0;
+    if (last_ckpt != t->step) {
+        if (fp8lab_checkpoint_save(t, r->checkpoint, sizeof r->checkpoint)) goto done;
+        if (con) fprintf(con, "checkpoint: %s\n", r->checkpoint);
+    }
+    r->step = t->step;
+    r->tokens_per_s = r->train_s > 0 ? (double)r->tokens / r->train_s : NAN;
+    r->wall_s = fp8lab_now() - t_start;
+    if (con) {
+        fprintf(con, "%s at step %ld in %.1f s (%.1f s training): %ld tokens, %.0f tokens/s on %s",
+                r->interrupted ? "stopped" : "done", t->step, r->wall_s, r->train_s, r->tokens, r->tokens_per_s,
+                t->device);
+        if (isfinite(r->val_loss)) fprintf(con, "; val loss %.4f (from %.4f)", r->val_loss, r->first_val_loss);
+        fprintf(con, "\n");
+        if (r->tokens > 0) {
+            const double ms = 1e3 * r->train_s / (double)(t->step - start_step);
+            if (isfinite(r->sim_step_ms))
+                fprintf(con, "step time: measured %.2f ms on %s, simulated %.2f ms (%s): ratio %.2f\n", ms,
+                        t->device, r->sim_step_ms, r->sim_note, ms / r->sim_step_ms);
+            else
+                fprintf(con, "step time: measured %.2f ms on %s (%s)\n", ms, t->device, r->sim_note);
+        }
+        fflush(con);
+    }
+    rc = 0;
+done:
+    if (mf) fclose(mf);
+    if (rc && bar_open) fprintf(con, "\n");
+    fp8lab_trainer_destroy(t);
+    return rc;
+}

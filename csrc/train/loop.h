@@ -1,0 +1,115 @@
+/* The training loop of `fp8lab train`: a GPT-2 or Llama model (nn/model.h) on one backend, trained with AdamW
+   (train/optim.h) on llm.c shards (data/loader.h) under warmup + cosine (train/schedule.h); metrics per step
+   (train/metrics.h), validation loss and generated samples every N steps, checkpoints (train/checkpoint.h).
+
+     fp8lab_trainer *t = fp8lab_trainer_create(&cfg);     // backend, data, model, optimizer
+     fp8lab_trainer_resume(t, ...);                        // optional: the newest valid checkpoint in cfg.out
+     while (t->step < cfg.steps) fp8lab_trainer_step(t, &m);
+     fp8lab_checkpoint_save(t, ...);
+     fp8lab_trainer_destroy(t);
+
+   fp8lab_train_run does all of it with logging, as the command does. Every function returns 0, or -1 with
+   fp8lab_last_error() set, unless it says otherwise. */
+#ifndef FP8LAB_TRAIN_LOOP_H
+#define FP8LAB_TRAIN_LOOP_H
+#include <signal.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "core/rng.h"
+#include "data/loader.h"
+#include "model/config.h"
+#include "nn/model.h"
+#include "train/config.h"
+#include "train/optim.h"
+#include "train/schedule.h"
+
+#define FP8LAB_TRAIN_PATH_MAX 4200
+
+typedef struct fp8lab_trainer {
+    fp8lab_train_cfg cfg; /* a copy; strings borrowed from the caller */
+    fp8lab_backend *be;
+    fp8lab_device_info dev;
+    char device[192];     /* "cpu (<model name>)" or the GPU's name: the device metrics are counted on */
+    fp8lab_model model;
+    fp8lab_gpt *g;
+    fp8lab_recipe recipe;
+    fp8lab_optim opt;
+    fp8lab_lr_schedule sched;
+    fp8lab_loader train;
+    fp8lab_loader val;
+    int has_val;
+    char train_glob[FP8LAB_TRAIN_PATH_MAX], val_glob[FP8LAB_TRAIN_PATH_MAX];
+    long step;            /* optimizer steps done */
+    long skipped;         /* steps skipped for a non-finite gradient norm */
+    fp8lab_rng sample_rng;
+    int32_t *tok, *tgt;   /* host, B*T */
+    double flops_per_token;
+} fp8lab_trainer;
+
+/* One step's numbers. */
+typedef struct {
+    long step;
+    double loss, lr, grad_norm, step_s;
+    int skipped;
+} fp8lab_step_metrics;
+
+/* Opens the backend (cfg->device), the data (cfg->data, or the built-in corpus built into the cache folder),
+   the model (cfg->model / cfg->init_from / the default) and the optimizer. NULL on failure. */
+fp8lab_trainer *fp8lab_trainer_create(const fp8lab_train_cfg *cfg);
+void fp8lab_trainer_destroy(fp8lab_trainer *t);
+
+/* One optimizer step on the next batch. */
+int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m);
+/* Mean loss over the first cfg.val_batches B x T batches of the validation split in order (all of it when 0);
+   *tokens (may be NULL) gets the positions counted. NAN without validation data. */
+int fp8lab_trainer_val_loss(fp8lab_trainer *t, double *loss, int64_t *tokens);
+/* Mean loss of g over every row of the shards L was opened on, B rows at a time (llm.c's evaluation). */
+int fp8lab_eval_loss(fp8lab_gpt *g, const fp8lab_loader *L, int B, int max_batches, double *loss, int64_t *tokens);
+
+/* Generation: n tokens after prompt[0..np), each drawn from softmax(logits / temperature) with rng (temperature
+   0: greedy), the context cut to the last T tokens. out gets the n new tokens. */
+int fp8lab_generate(fp8lab_gpt *g, fp8lab_backend *be, const int32_t *prompt, int np, int n, int T,
+                    double temperature, fp8lab_rng *rng, int32_t *out);
+/* Bytes as text: printable ASCII as is, \n \t \\ and \xHH for the rest, <ID> for ids above 255. out holds
+   12 n + 1 bytes. */
+void fp8lab_escape_bytes(const int32_t *tok, int n, char *out);
+
+/* The whole run, as `fp8lab train` does it. */
+typedef struct {
+    int resume;      /* continue from the newest valid checkpoint in cfg.out */
+    long stop_at;    /* stop after this step with a checkpoint, as if interrupted (0: run to cfg.steps) */
+    int json;        /* console lines go to stderr; stdout is left for the caller's JSON */
+    int quiet;       /* no console lines at all */
+    volatile sig_atomic_t *interrupt; /* set (by a signal handler): checkpoint and stop between steps */
+} fp8lab_run_opts;
+
+typedef struct {
+    long step, steps, tokens;
+    double first_loss, last_loss, first_val_loss, val_loss; /* NAN where none */
+    double wall_s, train_s, tokens_per_s;
+    double sim_step_ms; /* the simulator's prediction of a step (GPU only), NAN otherwise */
+    char sim_note[256];
+    int interrupted;
+    long resumed_from;  /* step of the checkpoint resumed from, -1 none */
+    int64_t params;
+    char device[192];
+    char checkpoint[FP8LAB_TRAIN_PATH_MAX]; /* the last one written */
+    char metrics[FP8LAB_TRAIN_PATH_MAX];
+} fp8lab_run_result;
+
+int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8lab_run_result *r);
+
+/* Memory one GPU holds to train cfg at B x T: parameters (FP32), gradients (FP32), AdamW moments (BF16 or
+   FP32) and the activation arena (nn/model.h), in bytes, without allocating any of it. */
+typedef struct {
+    int64_t params;
+    double param_bytes, grad_bytes, moment_bytes, activation_bytes, total_bytes;
+} fp8lab_train_mem;
+int fp8lab_train_memory(const fp8lab_model *m, int B, int T, int fp32_moments, fp8lab_train_mem *out);
+
+/* The cache folder of the built-in corpus: $FP8LAB_CACHE_DIR, $XDG_CACHE_HOME/fp8lab or ~/.cache/fp8lab, plus
+   "/builtin". */
+int fp8lab_train_cache_dir(char *out, size_t cap);
+
+#endif

@@ -1,0 +1,57 @@
+#include "train/predict.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/paths.h"
+#include "sim/cluster.h"
+#include "sim/kernel_model.h"
+#include "sim/step.h"
+
+double fp8lab_train_predict_step_ms(const fp8lab_model *m, const char *backend, const char *device_name, int B,
+                                    int T, const char *prec, char *note, size_t cap) {
+    if (strcmp(backend, "cuda")) {
+        snprintf(note, cap, "the simulator has no model of a CPU: no prediction");
+        return NAN;
+    }
+    static const struct {
+        const char *match, *file;
+    } GPUS[] = {{"H800", "configs/clusters/h800-2048.json"},
+                {"H200", "configs/clusters/h200.json"},
+                {"H100", "configs/clusters/h100-sxm.json"},
+                {"A100", "configs/clusters/a100-80gb.json"}};
+    const char *file = NULL;
+    for (size_t i = 0; i < sizeof GPUS / sizeof GPUS[0] && !file; i++)
+        if (strstr(device_name, GPUS[i].match)) file = GPUS[i].file;
+    if (!file) {
+        snprintf(note, cap, "no cluster file for %s: no prediction", device_name);
+        return NAN;
+    }
+    char buf[1024];
+    const char *path = fp8lab_resolve_data(file, buf, sizeof buf);
+    fp8lab_cluster c;
+    fp8lab_kernel_model km;
+    fp8lab_plan p;
+    fp8lab_sim_result r;
+    if (fp8lab_cluster_load(path, &c)) {
+        snprintf(note, cap, "%s: %s", path, fp8lab_last_error());
+        return NAN;
+    }
+    const int pr = fp8lab_prec_parse(prec);
+    fp8lab_kernel_model_default(&km);
+    fp8lab_plan_default(&p);
+    p.gpus = 1;
+    p.tp = p.pp = p.dp = p.ep = 1;
+    p.seq = T;
+    p.micro_batch = B;
+    p.global_batch = B;
+    p.prec = pr < 0 ? FP8LAB_PREC_BF16 : (fp8lab_prec)pr;
+    if (fp8lab_simulate(m, &c, &km, &p, &r)) {
+        snprintf(note, cap, "simulation refused: %s", fp8lab_last_error());
+        return NAN;
+    }
+    snprintf(note, cap, "simulated: %s, 1 GPU, %s GEMMs", path, fp8lab_prec_name(p.prec));
+    return r.step_time_s * 1e3;
+}
