@@ -18,7 +18,7 @@ const fp8lab_train_opt FP8LAB_TRAIN_OPTS[] = {
     {"init-from", FP8LAB_OPT_STR, OFF(init_from), "start from the weights in DIR/model.safetensors (+ DIR/config.json)"},
     {"data", FP8LAB_OPT_STR, OFF(data), "training shards, llm.c format (glob; default: the built-in corpus)"},
     {"val-data", FP8LAB_OPT_STR, OFF(val_data), "validation shards (glob; default: the built-in corpus' split)"},
-    {"recipe", FP8LAB_OPT_STR, OFF(recipe), "fp32 | bf16 | fp8-tensor | fp8-block"},
+    {"recipe", FP8LAB_OPT_STR, OFF(recipe), "fp32 | bf16 | fp8-tensor | fp8-tensor-delayed | fp8-block"},
     {"device", FP8LAB_OPT_STR, OFF(device), "cpu | cuda | auto"},
     {"out", FP8LAB_OPT_STR, OFF(out), "run folder: metrics.jsonl and checkpoint-STEP/"},
     {"steps", FP8LAB_OPT_LONG, OFF(steps), "optimizer steps", FP8LAB_RANGE(1, BIG)},
@@ -199,17 +199,9 @@ cJSON *fp8lab_train_cfg_to_json(const fp8lab_train_cfg *c) {
 }
 
 int fp8lab_train_parse_recipe(const char *s) {
-    static const struct {
-        const char *name;
-        fp8lab_recipe r;
-    } R[] = {{"fp32", FP8LAB_RECIPE_FP32},
-             {"bf16", FP8LAB_RECIPE_BF16},
-             {"fp8-tensor", FP8LAB_RECIPE_FP8_TENSOR},
-             {"fp8-block", FP8LAB_RECIPE_FP8_BLOCK}};
-    for (size_t i = 0; s && i < sizeof R / sizeof R[0]; i++)
-        if (!strcmp(s, R[i].name)) return (int)R[i].r;
-    FP8LAB_ERR("--recipe: unknown recipe '%s' (fp32 | bf16 | fp8-tensor | fp8-block)", s ? s : "(null)");
-    return -1;
+    fp8lab_recipe r;
+    if (fp8lab_recipe_parse(s, &r)) return -1; /* one list of names: nn/linear.h */
+    return (int)r;
 }
 
 int fp8lab_train_cfg_check(const fp8lab_train_cfg *c) {
