@@ -122,7 +122,7 @@ n=$(wc -l <intr/metrics.jsonl)
 expect 2 "--steps: 0 is not in [1, 1000000000]" train --steps 0 --out bad
 expect 2 "--lr: bad value 'abc'" train --lr abc --out bad
 expect 2 "--batch: bad value '1.5'" train --batch 1.5 --out bad
-expect 2 "unknown recipe 'fp4'" train --recipe fp4 --out bad
+expect 2 "recipe 'fp4': expected fp32, bf16" train --recipe fp4 --out bad
 expect 2 "--device: 'tpu'" train --device tpu --out bad
 expect 2 "unknown flag '--learning-rate'" train --learning-rate 1 --out bad
 echo '{"steps": 5, "learning_rate": 0.1}' >badkey.json
