@@ -38,6 +38,30 @@ static int split_args(const cli_flag *flags, int nflags, int argc, char **argv, 
     return 0;
 }
 
+/* Files and flags in any order: the flags parsed by cli_parse, the files left in pos. */
+typedef struct {
+    char **pos, **fl;
+    int npos, nfl;
+} mixed_args;
+
+static void mixed_free(mixed_args *m) {
+    free(m->pos);
+    free(m->fl);
+}
+
+/* cli_parse's result (0, 1 after --help, 2 after an error), or -1 out of memory (printed). */
+static int parse_mixed(const char *usage, const cli_flag *flags, int nflags, int argc, char **argv, mixed_args *m) {
+    *m = (mixed_args){.pos = malloc((size_t)(argc + 1) * sizeof(char *)),
+                      .fl = malloc((size_t)(argc + 1) * sizeof(char *))};
+    if (!m->pos || !m->fl) {
+        mixed_free(m);
+        fprintf(stderr, "error: out of memory\n");
+        return -1;
+    }
+    split_args(flags, nflags, argc, argv, m->pos, &m->npos, m->fl, &m->nfl);
+    return cli_parse(usage, flags, nflags, m->nfl, m->fl);
+}
+
 static int fail(void) {
     fprintf(stderr, "error: %s\n", fp8lab_last_error());
     return fp8lab_last_error_exit();
@@ -66,16 +90,11 @@ static int data_build(int argc, char **argv) {
         {"json", FLAG_BOOL, &json, "print one JSON object"},
     };
     const char *usage = "fp8lab data build TEXT... --out DIR [--val-fraction F] [--shard-tokens N] [--seq-len T]";
-    char **pos = malloc((size_t)(argc + 1) * sizeof *pos), **fl = malloc((size_t)(argc + 1) * sizeof *fl);
-    if (!pos || !fl) {
-        free(pos);
-        free(fl);
-        fprintf(stderr, "error: out of memory\n");
-        return FP8LAB_EXIT_RUNTIME;
-    }
-    int npos, nfl, rc;
-    split_args(flags, CLI_NFLAGS(flags), argc, argv, pos, &npos, fl, &nfl);
-    rc = cli_parse(usage, flags, CLI_NFLAGS(flags), nfl, fl);
+    mixed_args m;
+    int rc = parse_mixed(usage, flags, CLI_NFLAGS(flags), argc, argv, &m);
+    if (rc < 0) return FP8LAB_EXIT_RUNTIME;
+    char **pos = m.pos;
+    const int npos = m.npos;
     if (rc == 1) {
         printf("\nReads the TEXT files as bytes (vocabulary 256: token = byte), concatenated in the order given, and\n"
                "writes llm.c token shards (magic 20240520, version 1, uint16 tokens): the last --val-fraction of the\n"
@@ -123,8 +142,7 @@ static int data_build(int argc, char **argv) {
     }
     rc = 0;
 done:
-    free(pos);
-    free(fl);
+    mixed_free(&m);
     return rc;
 }
 
@@ -137,16 +155,11 @@ static int data_info(int argc, char **argv) {
         {"json", FLAG_BOOL, &json, "print one JSON object"},
     };
     const char *usage = "fp8lab data info FILE... [--vocab N] [--json]";
-    char **pos = malloc((size_t)(argc + 1) * sizeof *pos), **fl = malloc((size_t)(argc + 1) * sizeof *fl);
-    if (!pos || !fl) {
-        free(pos);
-        free(fl);
-        fprintf(stderr, "error: out of memory\n");
-        return FP8LAB_EXIT_RUNTIME;
-    }
-    int npos, nfl, rc;
-    split_args(flags, CLI_NFLAGS(flags), argc, argv, pos, &npos, fl, &nfl);
-    rc = cli_parse(usage, flags, CLI_NFLAGS(flags), nfl, fl);
+    mixed_args m;
+    int rc = parse_mixed(usage, flags, CLI_NFLAGS(flags), argc, argv, &m);
+    if (rc < 0) return FP8LAB_EXIT_RUNTIME;
+    char **pos = m.pos;
+    const int npos = m.npos;
     if (rc == 1) {
         printf("\nValidates each llm.c token shard (magic 20240520 version 1 with uint16 tokens, or magic 20240801\n"
                "version 7 with uint32 tokens) and prints its version, token count and smallest and largest id.\n");
@@ -199,8 +212,7 @@ static int data_info(int argc, char **argv) {
         cJSON_Delete(arr);
     }
 done:
-    free(pos);
-    free(fl);
+    mixed_free(&m);
     return rc;
 }
 
