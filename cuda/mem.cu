@@ -97,6 +97,14 @@ int cuda_copy_d2d(fp8lab_backend *be, void *dst, const void *src, size_t bytes) 
     return 0;
 }
 
+static int cuda_copy_2d(fp8lab_backend *be, void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                        size_t rows) {
+    fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
+    CUDA_USE_DEVICE(c);
+    CUDA_CHECK(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, rows, cudaMemcpyDeviceToDevice, c->stream));
+    return 0;
+}
+
 int cuda_memset0(fp8lab_backend *be, void *dst, size_t bytes) {
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
     if (!bytes) return 0;
@@ -168,6 +176,7 @@ const fp8lab_mem_ops fp8lab_cuda_mem_ops = {
     .copy_h2d = cuda_copy_h2d,
     .copy_d2h = cuda_copy_d2h,
     .copy_d2d = cuda_copy_d2d,
+    .copy_2d = cuda_copy_2d,
     .memset0 = cuda_memset0,
     .sync = cuda_sync,
     .transpose_f32 = cuda_transpose_f32,

@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
 # On a lent GPU node: build with the CUDA backend (sm_90a), run every test (CUDA ones must run, not skip),
-# compute-sanitizer over the CUDA op test, then the GEMM and quantize benchmarks. Full logs go to $OUT
-# (default ./out/gpu); a short table is printed last.
-# The node has no internet and may lack cmocka, cJSON, OpenBLAS and pkg-config: on the dev machine run
+# compute-sanitizer over the CUDA op test, the GEMM and quantize benchmarks, the trainer on CPU vs CUDA, and
+# short GPT-2 124M / 1.5B training runs. Every step has its own time limit, so one hang costs that step only.
+# Full logs go to $OUT (default ./out/gpu); a short table is printed last.
+# The node has no internet and may lack cmocka, cJSON, OpenBLAS, pkg-config and the `fortunes` text of the
+# built-in corpus: on the dev machine run
 #   bash scripts/fetch_gpu_deps.sh
-# and name .deps in the device tool's `carry`. Carried packages are unpacked under .deps/root (never into /)
-# and found through CMAKE_PREFIX_PATH (CMake falls back to a header/library search without pkg-config).
+# and name .deps in the device tool's `carry`. Library packages are unpacked under .deps/root (never into /)
+# and found through CMAKE_PREFIX_PATH; the fortunes packages hold only text under /usr/share and go to /.
+# FP8LAB_GPU_QUICK=1 skips the 1.5B runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/out/gpu}
 mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
+T0=$(date +%s)
 
 cmake_extra=()
 if ls .deps/*.deb >/dev/null 2>&1; then
     root=$PWD/.deps/root
-    for deb in .deps/*.deb; do dpkg -x "$deb" "$root"; done
+    for deb in .deps/*.deb; do
+        case $deb in
+            */fortunes*) [ -d /usr/share/games/fortunes ] || dpkg -x "$deb" / ;;
+            *) dpkg -x "$deb" "$root" ;;
+        esac
+    done
     lib=$root/usr/lib/x86_64-linux-gnu
     for pc in $(find "$root" -name '*.pc'); do sed -i "s|/usr/|$root/usr/|g" "$pc"; done
     export PKG_CONFIG_PATH=$lib/pkgconfig:$lib/openblas-pthread/pkgconfig:${PKG_CONFIG_PATH:-}
@@ -23,44 +32,109 @@ if ls .deps/*.deb >/dev/null 2>&1; then
     cmake_extra=(-DCMAKE_PREFIX_PATH="$root/usr")
 fi
 
-step() { echo "== $*" | tee -a "$OUT/summary.txt"; }
+# step NAME LIMIT_S CMD...: runs CMD with its output in $OUT/NAME.log; one line per step in $OUT/steps.tsv
 status=0
-step "nvidia-smi"; nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1; head -15 "$OUT/nvidia-smi.txt"
-step "configure + build"
-if ! { cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DFP8LAB_CUDA=ON -DFP8LAB_WERROR=ON "${cmake_extra[@]}" &&
-       cmake --build build-gpu -j"$(nproc)"; } >"$OUT/build.log" 2>&1; then
-    tail -40 "$OUT/build.log"; echo "build failed"; exit 1
-fi
-# the CUDA backend is build-gpu/libfp8lab_cuda.so, opened on first use; the test binaries run directly below
-# (compute-sanitizer) live in build-gpu/tests, so name it
-export FP8LAB_CUDA_LIB=$PWD/build-gpu/libfp8lab_cuda.so
-step "ctest"
-ctest --test-dir build-gpu --output-on-failure -j4 >"$OUT/ctest.log" 2>&1 || status=1
-tail -25 "$OUT/ctest.log"
-grep -q "Skipped" "$OUT/ctest.log" && { echo "a test skipped on a GPU node (see ctest.log)"; status=1; }
-step "compute-sanitizer memcheck (test_backend_ops)"
-if ! compute-sanitizer --tool memcheck --error-exitcode 3 build-gpu/tests/test_backend_ops >"$OUT/memcheck.log" 2>&1; then
-    # seen on gVisor-sandboxed nodes: the sanitizer refuses the device, which says nothing about our code
-    if grep -q "Device not supported" "$OUT/memcheck.log"; then echo "compute-sanitizer: not supported on this node"
-    else status=1; fi
-fi
-tail -3 "$OUT/memcheck.log"
-step "bench gemm"
-build-gpu/fp8lab bench gemm --device cuda --json >"$OUT/bench_gemm.json" 2>"$OUT/bench_gemm.err" || status=1
-build-gpu/fp8lab info --device cuda >"$OUT/info.txt" 2>&1
-step "bench quant"
-build-gpu/fp8lab bench quant --device cuda >"$OUT/bench_quant.txt" 2>&1 || status=1
+step() {
+    local name=$1 limit=$2; shift 2
+    local t=$(date +%s)
+    echo "== $name (limit ${limit}s, at +$((t - T0))s)"
+    # through bash -c so that the helpers below (shell functions) run under timeout too
+    local pre="$(declare -f build sanitize gpt2); $(declare -p cmake_extra OUT); F=${F:-}"
+    timeout -k 5 "$limit" bash -c "$pre; \"\$@\"" step "$@" >"$OUT/$name.log" 2>&1
+    local rc=$?
+    local verdict=ok
+    [ $rc -eq 0 ] || { verdict="FAIL rc=$rc"; status=1; }
+    [ $rc -eq 124 ] || [ $rc -eq 137 ] && verdict="TIMEOUT"
+    printf '%s\t%s\t%ss\n' "$name" "$verdict" "$(($(date +%s) - t))" | tee -a "$OUT/steps.tsv"
+    [ $rc -eq 0 ] || tail -15 "$OUT/$name.log"
+    return $rc
+}
 
-echo; echo "==== summary (card: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
-[ -s "$OUT/bench_gemm.json" ] || { echo "bench gemm failed:"; tail -5 "$OUT/bench_gemm.err"; }
-[ -s "$OUT/bench_gemm.json" ] && python3 - "$OUT/bench_gemm.json" <<'PY' 
-import json, sys
-d = json.load(open(sys.argv[1]))
-print(f"{'shape':>20} {'recipe':>11} {'ms':>8} {'TFLOP/s':>8} {'%peak':>6} {'rel_err':>9}")
-for r in d["results"]:
-    print(f"{r['m']}x{r['n']}x{r['k']:>6} {r['recipe']:>11} {r['ms']:8.3f} {r['tflops']:8.1f} "
-          f"{(r['pct_peak'] or 0):6.1f} {r['rel_err']:9.2e}")
+nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1; head -12 "$OUT/nvidia-smi.txt"
+# -Werror is checked on the dev machine; the node's newer host compiler may warn where gcc 12 does not
+build() { cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DFP8LAB_CUDA=ON "${cmake_extra[@]}" &&
+          cmake --build build-gpu -j"$(nproc)"; }
+step build 240 build || { echo "build failed"; exit 1; }
+# the CUDA backend is build-gpu/libfp8lab_cuda.so, opened on first use; name it for binaries run directly
+export FP8LAB_CUDA_LIB=$PWD/build-gpu/libfp8lab_cuda.so
+F=build-gpu/fp8lab
+
+step info 30 $F info --device cuda
+step ctest 240 ctest --test-dir build-gpu --output-on-failure -j8 --timeout 150
+grep -q "Skipped\|skipped: no GPU" "$OUT/ctest.log" && { echo "a test skipped on a GPU node (see ctest.log)"; status=1; }
+# seen on gVisor-sandboxed nodes: the sanitizer refuses the device, which says nothing about our code
+sanitize() {
+    compute-sanitizer --tool "$1" --error-exitcode 3 build-gpu/tests/test_backend_ops && return 0
+    grep -q "Device not supported" "$OUT/$1.log" && { echo "compute-sanitizer: not supported on this node"; return 0; }
+    return 1
+}
+step memcheck 150 sanitize memcheck
+step racecheck 120 sanitize racecheck
+step bench_gemm 90 bash -c "$F bench gemm --device cuda --json >'$OUT/bench_gemm.json'"
+step bench_quant 60 $F bench quant --device cuda
+
+# the whole trainer, CPU against CUDA: the same seed and data, FP32 recipe, so the loss curves must agree
+step train_tiny_cpu 90 $F train --config configs/runs/tiny.json --device cpu --recipe fp32 --out /tmp/tiny-cpu --json
+step train_tiny_cuda 90 $F train --config configs/runs/tiny.json --device cuda --recipe fp32 --out /tmp/tiny-cuda --json
+step train_tiny_cuda_fp8 90 $F train --config configs/runs/tiny.json --device cuda --recipe fp8-block --out /tmp/tiny-fp8 --json
+
+# GPT-2 throughput: checkpoints go to /dev/shm (a 1.5B checkpoint with moments is ~12 GB) and are removed
+gpt2() { # NAME MODEL B STEPS RECIPE
+    local run=/dev/shm/fp8lab-$1
+    rm -rf "$run"
+    $F train --model "configs/models/$2" --batch "$3" --seq 1024 --steps "$4" --recipe "$5" --device cuda \
+        --warmup 2 --lr 3e-4 --val-every 0 --sample-every 0 --checkpoint-every 0 --print-every 1 \
+        --out "$run" --json >"$OUT/$1.json"
+    local rc=$?
+    cp "$run/metrics.jsonl" "$OUT/$1.metrics.jsonl" 2>/dev/null
+    rm -rf "$run"
+    return $rc
+}
+step gpt2_124m_bf16 90 gpt2 gpt2_124m_bf16 gpt2-124m.json 64 10 bf16
+step gpt2_124m_fp8 90 gpt2 gpt2_124m_fp8 gpt2-124m.json 64 10 fp8-block
+# 1.5B: B = 8 fits 80 GB (B = 16 needs ~98 GiB: fp8lab train --dry-run); fp8-block needs widths that are
+# multiples of 128 and GPT-2 1.5B's is 1600
+if [ "${FP8LAB_GPU_QUICK:-0}" != 1 ]; then
+    step gpt2_1558m_bf16 150 gpt2 gpt2_1558m_bf16 gpt2-1558m.json 8 4 bf16
+fi
+
+echo; echo "==== summary (card: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)," \
+    "$(date -u +%F), $(($(date +%s) - T0)) s)"
+cat "$OUT/steps.tsv"
+python3 - "$OUT" <<'PY'
+import json, os, sys, statistics
+out = sys.argv[1]
+def load(p):
+    try: return json.load(open(p))
+    except Exception: return None
+g = load(f"{out}/bench_gemm.json")
+if g:
+    print(f"{'shape':>18} {'recipe':>11} {'ms':>8} {'TFLOP/s':>8} {'%peak':>6} {'rel_err':>9}")
+    for r in g["results"]:
+        print(f"{r['m']}x{r['n']}x{r['k']:>6} {r['recipe']:>11} {r['ms']:8.3f} {r['tflops']:8.1f} "
+              f"{(r['pct_peak'] or 0):6.1f} {r['rel_err']:9.2e}")
+def curve(d):
+    try: return [json.loads(l) for l in open(f"{d}/metrics.jsonl")]
+    except Exception: return []
+c, g_ = curve("/tmp/tiny-cpu"), curve("/tmp/tiny-cuda")
+if c and g_:
+    worst = max(abs(a["loss"] - b["loss"]) / abs(a["loss"]) for a, b in zip(c, g_))
+    print(f"tiny fp32 loss, CPU vs CUDA over {min(len(c), len(g_))} steps: max rel diff {worst:.2e}")
+for name in ("gpt2_124m_bf16", "gpt2_124m_fp8", "gpt2_1558m_bf16", "gpt2_1558m_fp8"):
+    p = f"{out}/{name}.metrics.jsonl"
+    m = [json.loads(l) for l in open(p)] if os.path.exists(p) else []
+    later = [r for r in m if r["step"] >= 3] or m
+    if not later:
+        print(f"{name}: no steps"); continue
+    ms = statistics.median(r["step_ms"] for r in later)
+    tps = statistics.median(r["tokens_per_s"] for r in later)
+    mfu = statistics.median((r.get("mfu_bf16") or 0) for r in later)
+    print(f"{name}: median step {ms:.1f} ms, {tps:,.0f} tok/s, mfu_bf16 {mfu:.3f}, "
+          f"loss {m[0]['loss']:.3f} -> {m[-1]['loss']:.3f} ({len(m)} steps)")
 PY
-cat "$OUT/bench_quant.txt"
-grep -E "tests passed|tests failed" "$OUT/ctest.log"; grep -E "ERROR SUMMARY" "$OUT/memcheck.log"
+grep -E "tests passed|tests failed" "$OUT/ctest.log"; grep -hE "ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/memcheck.log" "$OUT/racecheck.log" 2>/dev/null
+cat "$OUT/bench_quant.log" 2>/dev/null | tail -12
+# the device tool brings back 8 files: the logs travel as one archive
+(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz ./* && find . -type f ! -name logs.tgz ! -name steps.tsv \
+    ! -name bench_gemm.json -delete)
 exit $status

@@ -3,6 +3,7 @@
 # checkpoint folders and their files, a Hugging Face config and safetensors header), --resume continuing it, eval
 # of the checkpoint, Ctrl-C writing a checkpoint, bad flags and run-file keys refused with status 2 and a message,
 # and --dry-run parameter counts of GPT-2 124M / 1.5B and Llama-3-8B.
+# Pinned to the CPU backend (scripts/gpu_check.sh compares CPU and CUDA runs of the same file).
 set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 src=${FP8LAB_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -37,7 +38,7 @@ else
 fi
 
 # ---- a short run ----
-"$bin" train --config "$src/configs/runs/tiny.json" --steps 20 --out run "${data[@]}" --json >run.json 2>run.err
+"$bin" train --device cpu --config "$src/configs/runs/tiny.json" --steps 20 --out run "${data[@]}" --json >run.json 2>run.err
 rc=$?
 [ "$rc" -eq 0 ] || fail "train: status $rc: $(tail -5 run.err)"
 tail -4 run.err
@@ -89,7 +90,7 @@ done
 [ -z "$(ls -a run | grep -F .tmp)" ] || fail "a temporary checkpoint folder was left: $(ls -a run)"
 
 # ---- resume: 20 -> 25 ----
-out=$("$bin" train --config "$src/configs/runs/tiny.json" --steps 25 --out run "${data[@]}" --resume 2>&1)
+out=$("$bin" train --device cpu --config "$src/configs/runs/tiny.json" --steps 25 --out run "${data[@]}" --resume 2>&1)
 [ $? -eq 0 ] || fail "resume: $out"
 grep -qF "resumed from run/checkpoint-20 (step 20)" <<<"$out" || fail "resume: no 'resumed from' line: $out"
 [ "$(wc -l <run/metrics.jsonl)" -eq 25 ] || fail "resume: metrics.jsonl has $(wc -l <run/metrics.jsonl) lines"
@@ -97,14 +98,14 @@ grep -qF "resumed from run/checkpoint-20 (step 20)" <<<"$out" || fail "resume: n
 expect 2 "holds checkpoints of an earlier run" train --config "$src/configs/runs/tiny.json" --out run "${data[@]}"
 
 # ---- eval ----
-ev=$("$bin" eval --init-from run/checkpoint-25 --data "$val" --seq 32 --batch 8 --max-batches 4 --json 2>&1)
+ev=$("$bin" eval --device cpu --init-from run/checkpoint-25 --data "$val" --seq 32 --batch 8 --max-batches 4 --json 2>&1)
 [ $? -eq 0 ] || fail "eval: $ev"
 grep -q '"val_loss":' <<<"$ev" && grep -q '"tokens":' <<<"$ev" || fail "eval: $ev"
 echo "eval: $(tr -d '\n\t' <<<"$ev")"
 expect 2 "--init-from is required" eval --data "$val"
 
 # ---- Ctrl-C: a checkpoint at the step reached, status 130 ----
-"$bin" train --config "$src/configs/runs/tiny.json" --steps 100000 --checkpoint-every 0 --val-every 0 \
+"$bin" train --device cpu --config "$src/configs/runs/tiny.json" --steps 100000 --checkpoint-every 0 --val-every 0 \
     --sample-every 0 --out intr "${data[@]}" >intr.log 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do

@@ -713,7 +713,7 @@ static void test_gemms(void **state) {
 typedef enum {
     L_EMBED_FWD, L_EMBED_BWD, L_LN_FWD, L_LN_BWD, L_RMS_FWD, L_RMS_BWD, L_GELU_FWD, L_GELU_BWD, L_SWIGLU_FWD,
     L_SWIGLU_BWD, L_ROPE_FWD, L_ROPE_BWD, L_ATTN_FWD, L_ATTN_BWD, L_XENT_FWD, L_XENT_BWD, L_ADD, L_BIAS_FWD,
-    L_BIAS_BWD, L_ADAMW, L_SUMSQ, L_NONFINITE, L_MATMUL, L_TRANSPOSE,
+    L_BIAS_BWD, L_ADAMW, L_SUMSQ, L_NONFINITE, L_MATMUL, L_TRANSPOSE, L_COPY_2D,
 } lop_t;
 
 static const char *lop_name(lop_t op) {
@@ -721,7 +721,7 @@ static const char *lop_name(lop_t op) {
                                   "rmsnorm_bwd", "gelu_fwd",   "gelu_bwd",      "swiglu_fwd",    "swiglu_bwd",
                                   "rope_fwd",    "rope_bwd",   "attn_fwd",      "attn_bwd",      "xent_fwd",
                                   "xent_bwd",    "add",        "bias_fwd",      "bias_bwd",      "adamw",
-                                  "sumsq",       "count_nonfinite", "matmul_f32", "transpose_f32"};
+                                  "sumsq",       "count_nonfinite", "matmul_f32", "transpose_f32", "copy_2d"};
     return names[op];
 }
 
@@ -729,7 +729,8 @@ static const char *lop_name(lop_t op) {
    embed: a=B b=T c=C d=V, flag: learned positions (wpe)      layernorm/rmsnorm: a=N b=C, flag: bias (layernorm)
    gelu/add/sumsq/count_nonfinite: a=n (add flag: out aliases a)   swiglu: a=N b=F     bias: a=N b=C
    rope: a=B b=T c=H d=D        attn: a=B b=T c=Hq d=Hkv e=D      xent: a=N b=V, flag: dlogits aliases logits
-   adamw: a=n b=step, flag: FP8LAB_MOMENTS_*, e: weight decay on   matmul: a=M b=N c=K d=ta e=tb, flag: beta != 0 */
+   adamw: a=n b=step, flag: FP8LAB_MOMENTS_*, e: weight decay on   matmul: a=M b=N c=K d=ta e=tb, flag: beta != 0
+   copy_2d: a=rows b=width c=src pitch d=dst pitch (floats) */
 typedef struct {
     lop_t op;
     int a, b, c, d, e;
@@ -806,6 +807,11 @@ static const lrow_t LROWS[] = {
     LR(L_TRANSPOSE, 37, 1001, 0, 0, 0, 0, TOL_EXACT),
     LR(L_TRANSPOSE, 70000, 3, 0, 0, 0, 0, TOL_EXACT), /* more row tiles than one grid dimension takes */
     LR(L_TRANSPOSE, 1, 1, 0, 0, 0, 0, TOL_EXACT),
+    /* copy_2d: GPT-2's q, k, v column blocks out of [N][3C] and back; exact, the gaps in dst untouched */
+    LR(L_COPY_2D, 4096, 768, 2304, 768, 0, 0, TOL_EXACT),
+    LR(L_COPY_2D, 4096, 768, 768, 2304, 0, 0, TOL_EXACT),
+    LR(L_COPY_2D, 37, 5, 11, 7, 0, 0, TOL_EXACT),
+    LR(L_COPY_2D, 1, 3, 3, 3, 0, 0, TOL_EXACT),
 };
 #define NLROWS ((int)(sizeof LROWS / sizeof LROWS[0]))
 
@@ -1049,6 +1055,11 @@ static int lmake(const lrow_t *rw, uint64_t seed, lcase_t *lc) {
         for (size_t i = 0; i < A * B; i++) y[i] = NAN; /* every element must be written */
         return 0;
     }
+    case L_COPY_2D: {
+        fill_normal(lc_add(lc, BT_F32, A * (size_t)rw->c, 0, "src"), A * (size_t)rw->c, 1, 0, &r);
+        fill_normal(lc_add(lc, BT_F32, A * (size_t)rw->d, 1, "dst"), A * (size_t)rw->d, 1, 0, &r);
+        return 0;
+    }
     case L_MATMUL: {
         const size_t M = A, N = B, K = (size_t)rw->c;
         fill_normal(lc_add(lc, BT_F32, M * K, 0, "a"), M * K, 1, 0, &r);
@@ -1095,6 +1106,9 @@ static int lcall(fp8lab_backend *be, const lrow_t *rw, void **p) {
     }
     case L_SUMSQ: return fp8lab_sumsq(be, F(0), rw->a, (double *)p[1]);
     case L_TRANSPOSE: return fp8lab_transpose_f32(be, F(0), rw->a, rw->b, F(1));
+    case L_COPY_2D:
+        return fp8lab_copy_2d(be, F(1), sizeof(float) * rw->d, F(0), sizeof(float) * rw->c, sizeof(float) * rw->b,
+                              rw->a);
     case L_NONFINITE: return fp8lab_count_nonfinite(be, F(0), rw->a, (int64_t *)p[1]);
     case L_MATMUL:
         return fp8lab_matmul_f32(be, (fp8lab_op_t)rw->d, (fp8lab_op_t)rw->e, rw->a, rw->b, rw->c, 0.75f, F(0), F(1),

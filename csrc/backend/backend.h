@@ -37,7 +37,7 @@ extern "C" {
 
 /* The CUDA backend is built separately (libfp8lab_cuda.so) and must agree with this struct and its tables:
    bump this whenever either changes, and the loader refuses a library built from other headers. */
-#define FP8LAB_BACKEND_ABI 4
+#define FP8LAB_BACKEND_ABI 5
 
 struct fp8lab_backend {
     const char *name; /* "cpu" or "cuda" */

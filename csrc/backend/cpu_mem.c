@@ -26,6 +26,13 @@ static int cpu_copy(fp8lab_backend *be, void *dst, const void *src, size_t bytes
     return 0;
 }
 
+static int cpu_copy_2d(fp8lab_backend *be, void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                       size_t rows) {
+    (void)be;
+    for (size_t r = 0; r < rows; r++) memmove((char *)dst + r * dpitch, (const char *)src + r * spitch, width);
+    return 0;
+}
+
 static int cpu_memset0(fp8lab_backend *be, void *dst, size_t bytes) {
     (void)be;
     if (bytes) memset(dst, 0, bytes);
@@ -58,6 +65,7 @@ const fp8lab_mem_ops fp8lab_cpu_mem_ops = {
     .copy_h2d = cpu_copy,
     .copy_d2h = cpu_copy,
     .copy_d2d = cpu_copy,
+    .copy_2d = cpu_copy_2d,
     .memset0 = cpu_memset0,
     .sync = cpu_sync,
     .transpose_f32 = cpu_transpose_f32,

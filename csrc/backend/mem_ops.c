@@ -36,6 +36,18 @@ int fp8lab_copy_d2d(fp8lab_backend *be, void *dst, const void *src, size_t bytes
     return be->mem->copy_d2d(be, dst, src, bytes);
 }
 
+int fp8lab_copy_2d(fp8lab_backend *be, void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                   size_t rows) {
+    const size_t bytes = rows ? width : 0;
+    if (check_copy(be, "copy_2d", FP8LAB_HAS_OP(be, mem, copy_2d), dst, src, bytes)) return -1;
+    if (width > dpitch || width > spitch) {
+        FP8LAB_ERR("copy_2d: width %zu bytes exceeds the pitch (dst %zu, src %zu bytes)", width, dpitch, spitch);
+        return -1;
+    }
+    if (!width || !rows) return 0;
+    return be->mem->copy_2d(be, dst, dpitch, src, spitch, width, rows);
+}
+
 int fp8lab_memset0(fp8lab_backend *be, void *dst, size_t bytes) {
     if (fp8lab_check_op(be, "memset0", FP8LAB_HAS_OP(be, mem, memset0)) ||
         (bytes && fp8lab_check_ptr("memset0", "dst", dst)))

@@ -18,6 +18,10 @@ typedef struct fp8lab_mem_ops {
     /* waits for the stream, then reports errors recorded by earlier ops (non-finite quantizer input) */
     int (*copy_d2h)(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
     int (*copy_d2d)(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
+    /* rows rows of width bytes, from src every spitch bytes to dst every dpitch bytes (device to device):
+       column blocks of a row-major matrix in one call (GPT-2's fused q, k, v) */
+    int (*copy_2d)(fp8lab_backend *be, void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                   size_t rows);
     int (*memset0)(fp8lab_backend *be, void *dst, size_t bytes);
     int (*sync)(fp8lab_backend *be); /* as copy_d2h, without the copy */
     /* y[cols][rows] = x[rows][cols]^T (not in place): the FP8 Linear's operand transposes (nn/linear.c) */
@@ -31,6 +35,9 @@ void fp8lab_free(fp8lab_backend *be, void *p);
 int fp8lab_copy_h2d(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
 int fp8lab_copy_d2h(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
 int fp8lab_copy_d2d(fp8lab_backend *be, void *dst, const void *src, size_t bytes);
+/* width <= dpitch and width <= spitch; nothing is copied when width or rows is 0 */
+int fp8lab_copy_2d(fp8lab_backend *be, void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                   size_t rows);
 int fp8lab_memset0(fp8lab_backend *be, void *dst, size_t bytes);
 int fp8lab_sync(fp8lab_backend *be);
 /* rows, cols >= 1; x and y distinct, non-overlapping */

@@ -4,17 +4,13 @@
      Llama: q, k, v = ln1 . {q,k,v}_proj^T; RoPE on q and k (in place: the rotated q, k are what the attention
             backward needs); att = attn(q, k, v) with Hkv <= Hq key/value heads; y = att . o_proj^T
    GPT-2's fused c_attn weight [C][3C] cannot be split into three GEMMs without a leading-dimension argument
-   (its q, k, v parts are column blocks), so its output is split by rows: nn_copy_cols below. */
+   (its q, k, v parts are column blocks), so its output is split with one strided copy per part: nn_copy_cols. */
 #include "nn/nn_internal.h"
 
-/* dst[r][0:w] = src[r][0:w] for N rows of leading dimensions ld_dst, ld_src (floats), one device copy per row.
-   TODO(backend): a strided 2-D copy op (cudaMemcpy2DAsync on the GPU) or lda/ldc in matmul_f32 would make
-   this one call; it is N calls now, cheap on the CPU backend, slow on a GPU at large N. */
+/* dst[r][0:w] = src[r][0:w] for N rows of leading dimensions ld_dst, ld_src (floats): one strided copy */
 static int nn_copy_cols(fp8lab_backend *be, float *dst, int ld_dst, const float *src, int ld_src, int N, int w) {
-    const size_t bytes = sizeof(float) * (size_t)w;
-    for (long r = 0; r < N; r++)
-        if (fp8lab_copy_d2d(be, dst + r * ld_dst, src + r * ld_src, bytes)) return -1;
-    return 0;
+    return fp8lab_copy_2d(be, dst, sizeof(float) * (size_t)ld_dst, src, sizeof(float) * (size_t)ld_src,
+                          sizeof(float) * (size_t)w, (size_t)N);
 }
 
 static fp8lab_attn_shape shape(const fp8lab_nn_dims *d) {
