@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/paths.h"
@@ -16,15 +17,16 @@ double fp8lab_train_predict_step_ms(const fp8lab_model *m, const char *backend, 
         snprintf(note, cap, "the simulator has no model of a CPU: no prediction");
         return NAN;
     }
+    /* calib: `fp8lab bench gemm --json` measured on that card (scripts/gpu_check.sh), used when it exists */
     static const struct {
-        const char *match, *file;
-    } GPUS[] = {{"H800", "configs/clusters/h800-2048.json"},
-                {"H200", "configs/clusters/h200.json"},
-                {"H100", "configs/clusters/h100-sxm.json"},
-                {"A100", "configs/clusters/a100-80gb.json"}};
-    const char *file = NULL;
+        const char *match, *file, *calib;
+    } GPUS[] = {{"H800", "configs/clusters/h800-2048.json", "configs/calibration/h800.json"},
+                {"H200", "configs/clusters/h200.json", "configs/calibration/h200.json"},
+                {"H100", "configs/clusters/h100-sxm.json", "configs/calibration/h100-sxm.json"},
+                {"A100", "configs/clusters/a100-80gb.json", "configs/calibration/a100-80gb.json"}};
+    const char *file = NULL, *calib = NULL;
     for (size_t i = 0; i < sizeof GPUS / sizeof GPUS[0] && !file; i++)
-        if (strstr(device_name, GPUS[i].match)) file = GPUS[i].file;
+        if (strstr(device_name, GPUS[i].match)) file = GPUS[i].file, calib = GPUS[i].calib;
     if (!file) {
         snprintf(note, cap, "no cluster file for %s: no prediction", device_name);
         return NAN;
@@ -41,6 +43,13 @@ double fp8lab_train_predict_step_ms(const fp8lab_model *m, const char *backend, 
     }
     const int pr = fp8lab_prec_parse(prec);
     fp8lab_kernel_model_default(&km);
+    char cbuf[1024];
+    const char *cpath = fp8lab_resolve_data(calib, cbuf, sizeof cbuf);
+    const int calibrated = access(cpath, R_OK) == 0;
+    if (calibrated && fp8lab_kernel_model_calibrate_gpu(&km, cpath, &c.gpu)) {
+        snprintf(note, cap, "%s: %s", cpath, fp8lab_last_error());
+        return NAN;
+    }
     fp8lab_plan_default(&p);
     p.gpus = 1;
     p.tp = p.pp = p.dp = p.ep = 1;
@@ -52,6 +61,8 @@ double fp8lab_train_predict_step_ms(const fp8lab_model *m, const char *backend, 
         snprintf(note, cap, "simulation refused: %s", fp8lab_last_error());
         return NAN;
     }
-    snprintf(note, cap, "simulated: %s, 1 GPU, %s GEMMs", path, fp8lab_prec_name(p.prec));
+    snprintf(note, cap, "simulated: %s, 1 GPU, %s GEMMs, %s%s", path, fp8lab_prec_name(p.prec),
+             calibrated ? "calibrated by " : "GEMM efficiencies of gpu-facts.md (no calibration file for this card)",
+             calibrated ? cpath : "");
     return r.step_time_s * 1e3;
 }
