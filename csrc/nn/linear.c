@@ -2,6 +2,7 @@
    with the weight operands cached per step in a context. */
 #include "nn/linear.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,8 +38,13 @@ static int per_tensor(fp8lab_recipe r) {
     return r == FP8LAB_RECIPE_FP8_TENSOR || r == FP8LAB_RECIPE_FP8_TENSOR_DELAYED;
 }
 
-int fp8lab_recipe_dim_multiple(fp8lab_recipe r) {
+int fp8lab_recipe_pad_multiple(fp8lab_recipe r) {
     return r == FP8LAB_RECIPE_FP8_BLOCK ? FP8LAB_TILE : per_tensor(r) ? 16 : 1;
+}
+
+int fp8lab_recipe_dim_multiple(fp8lab_recipe r) {
+    (void)r;
+    return 1;
 }
 
 static int check_known(fp8lab_recipe r) {
@@ -47,14 +53,11 @@ static int check_known(fp8lab_recipe r) {
     return -1;
 }
 
+/* Any positive size; the padded size must still be an int (the backend's GEMM dimensions). */
 static int check_dim(fp8lab_recipe r, const char *name, const char *dim, long v) {
-    const int m = fp8lab_recipe_dim_multiple(r);
-    if (v >= 1 && v % m == 0) return 0;
-    FP8LAB_ERR("%s: %s = %ld is not a multiple of %d, which recipe %s needs (%s; the fp32 and bf16 recipes take "
-               "any size)",
-               name, dim, v, m, fp8lab_recipe_name(r),
-               r == FP8LAB_RECIPE_FP8_BLOCK ? "128x128 weight blocks, 1x128 activation tiles"
-                                            : "16-byte FP8 rows for the per-tensor GEMM");
+    if (v >= 1 && v <= INT_MAX - FP8LAB_TILE) return 0;
+    FP8LAB_ERR("%s: %s = %ld must be in [1, %d] (recipe %s)", name, dim, v, INT_MAX - FP8LAB_TILE,
+               fp8lab_recipe_name(r));
     return -1;
 }
 
@@ -67,23 +70,52 @@ int fp8lab_linear_check(const fp8lab_linear *l, const char *name) {
     return check_dim(l->recipe, name, "in", l->in) || check_dim(l->recipe, name, "out", l->out);
 }
 
+static int round_up(int v, int m) { return (v + m - 1) / m * m; }
+
+/* A call's sizes and what the recipe pads each to (linear.h): tokens N, in I, out O. */
+typedef struct {
+    int N, I, O;
+    int Np, Ip, Op;
+} lin_dims;
+
+static lin_dims dims_of(const fp8lab_linear *l, int N) {
+    const int m = fp8lab_recipe_pad_multiple(l->recipe);
+    return (lin_dims){.N = N, .I = l->in, .O = l->out, .Np = round_up(N, m), .Ip = round_up(l->in, m),
+                      .Op = round_up(l->out, m)};
+}
+
 /* ---- the context ----------------------------------------------------------------------------------------- */
 
 /* Scratch slots, each grown on demand (one Linear runs at a time). */
 enum {
-    S_T0,   /* f32 transposes: a weight, x^T */
-    S_T1,   /* f32 transpose dy^T */
-    S_QA,   /* first GEMM operand of Fprop/Dgrad (FP8 or BF16); the discarded half of quantize_1x128_t(x) */
-    S_SA,   /* its scales */
-    S_QB,   /* Wgrad: x^T */
+    S_T0,    /* f32 transposes: a weight, x^T */
+    S_T1,    /* f32 transpose dy^T */
+    S_QA,    /* first GEMM operand of Fprop/Dgrad (FP8 or BF16); the discarded half of quantize_1x128_t(x); a
+                padded per-tensor weight before its copy into place */
+    S_SA,    /* its scales */
+    S_QB,    /* Wgrad: x^T */
     S_SB,
-    S_QC,   /* Wgrad: dy^T */
+    S_QC,    /* Wgrad: dy^T */
     S_SC,
-    S_ACC,  /* f32 GEMM output to be added (Wgrad, accumulated Dgrad) */
-    S_OUT,  /* BF16 GEMM output */
-    S_AMAX, /* delayed scaling: one device float */
+    S_ACC,   /* f32 GEMM output to be added (Wgrad, accumulated Dgrad), or padded */
+    S_OUT,   /* BF16 GEMM output */
+    S_AMAX,  /* delayed scaling: one device float */
+    S_UNPAD, /* a GEMM output with padded columns, cut back to its columns */
+    /* zero-padded copies, written only by padded() (their zeros are kept between calls): */
+    S_PW,    /* fp8-block: an f32 weight orientation before quantize_128x128 */
+    S_PX,    /* x: fp8-block f32 [Np][Ip]; fp8-tensor* FP8 [N][Ip] */
+    S_PD,    /* dy: fp8-block f32 [Np][Op]; fp8-tensor* FP8 [N][Op] */
+    S_PB,    /* fp8-tensor*: FP8 x^T, Wgrad */
+    S_PC,    /* fp8-tensor*: FP8 dy^T, Wgrad */
     S_NSLOT
 };
+
+/* What a padded() slot holds: [rows][cols] of es-byte elements inside [rows_p][cols_p], zeros elsewhere
+   (all 0: nothing known). */
+typedef struct {
+    int rows, cols, rows_p, cols_p;
+    size_t es;
+} pad_geom;
 
 /* device floats of a per-tensor entry */
 enum { T_X, T_W, T_DY, T_NT };
@@ -91,6 +123,7 @@ enum { T_X, T_W, T_DY, T_NT };
 typedef struct wentry {
     const float *w;
     int in, out;
+    int in_p, out_p; /* padded (linear.h); the operands are [out_p][in_p] and [in_p][out_p], zeros around */
     fp8lab_wlayout layout;
     fp8lab_recipe recipe;
     /* [0]: Wo ([out][in], Fprop's B), [1]: Wi ([in][out], Dgrad's B) */
@@ -112,6 +145,7 @@ struct fp8lab_linear_ctx {
     int n, cap;
     void *slot[S_NSLOT];
     size_t slot_bytes[S_NSLOT];
+    pad_geom geom[S_NSLOT];
     fp8lab_linear_stats stats;
 };
 
@@ -202,11 +236,46 @@ static void *scratch(fp8lab_linear_ctx *c, int slot, size_t bytes) {
     if (bytes > c->slot_bytes[slot]) {
         fp8lab_free(c->be, c->slot[slot]);
         c->slot_bytes[slot] = 0;
+        c->geom[slot] = (pad_geom){0};
         bytes += bytes / 4; /* headroom against regrowing for a slightly larger layer */
         if (!(c->slot[slot] = fp8lab_alloc(c->be, bytes))) return NULL;
         c->slot_bytes[slot] = bytes;
     }
     return c->slot[slot];
+}
+
+static int same_geom(const pad_geom *a, const pad_geom *b) {
+    return a->rows == b->rows && a->cols == b->cols && a->rows_p == b->rows_p && a->cols_p == b->cols_p &&
+           a->es == b->es;
+}
+
+/* src[rows][cols] (es-byte elements) as [rows_p][cols_p] with zeros around it, in padded slot `slot`; src itself
+   when nothing needs padding. A slot keeps its zeros: a copy of the geometry it holds writes only the interior
+   the last one wrote, so the pad is zero-filled only when the geometry changes (or the slot regrows). */
+static const void *padded(fp8lab_linear_ctx *c, int slot, const void *src, int rows, int cols, int rows_p,
+                          int cols_p, size_t es) {
+    if (rows == rows_p && cols == cols_p) return src;
+    const size_t row = es * (size_t)cols, bytes = es * (size_t)rows_p * (size_t)cols_p;
+    char *p = scratch(c, slot, bytes);
+    if (!p) return NULL;
+    const pad_geom g = {rows, cols, rows_p, cols_p, es};
+    const int keep = same_geom(&c->geom[slot], &g);
+    c->geom[slot] = (pad_geom){0}; /* unknown until every write below has succeeded */
+    long wrote = (long)(row * (size_t)rows);
+    int rc;
+    if (cols == cols_p) { /* rows only: one contiguous copy, then the zero rows */
+        rc = fp8lab_copy_d2d(c->be, p, src, row * (size_t)rows) ||
+             (!keep && fp8lab_memset0(c->be, p + row * (size_t)rows, bytes - row * (size_t)rows));
+        wrote += keep ? 0 : (long)(bytes - row * (size_t)rows);
+    } else {
+        rc = (!keep && fp8lab_memset0(c->be, p, bytes)) ||
+             fp8lab_copy_2d(c->be, p, es * (size_t)cols_p, src, row, row, (size_t)rows);
+        wrote += keep ? 0 : (long)bytes;
+    }
+    if (rc) return NULL;
+    c->geom[slot] = g;
+    c->stats.pad_bytes += wrote;
+    return p;
 }
 
 /* The entry of weight w for Linear l (created, or remade when the Linear's shape or recipe changed). */
@@ -234,14 +303,23 @@ static wentry *get_entry(fp8lab_linear_ctx *c, const fp8lab_linear *l, const flo
         memset(e, 0, sizeof *e);
         e->w = w;
     }
+    const lin_dims d = dims_of(l, 1);
     e->in = l->in;
     e->out = l->out;
+    e->in_p = d.Ip;
+    e->out_p = d.Op;
     e->layout = l->layout;
     e->recipe = l->recipe;
-    const size_t n = (size_t)l->in * (size_t)l->out, es = l->recipe == FP8LAB_RECIPE_BF16 ? 2 : 1;
+    const size_t n = (size_t)d.Ip * (size_t)d.Op, es = l->recipe == FP8LAB_RECIPE_BF16 ? 2 : 1;
+    const int pad = d.Ip != d.I || d.Op != d.O;
     for (int k = 0; k < 2; k++) {
-        const int rows = k == 0 ? l->out : l->in, cols = k == 0 ? l->in : l->out;
+        const int rows = k == 0 ? d.Op : d.Ip, cols = k == 0 ? d.Ip : d.Op;
         if (!(e->q[k] = fp8lab_alloc(c->be, es * n))) goto fail;
+        /* per-tensor operands are copied into place inside their padding: zeroed once, here */
+        if (pad && per_tensor(l->recipe)) {
+            if (fp8lab_memset0(c->be, e->q[k], es * n)) goto fail;
+            c->stats.pad_bytes += (long)(es * n);
+        }
         if (l->recipe == FP8LAB_RECIPE_FP8_BLOCK &&
             !(e->s[k] = fp8lab_alloc(c->be, sizeof(float) * fp8lab_scale_128x128_count((size_t)rows, cols))))
             goto fail;
@@ -298,7 +376,8 @@ static int quant_tensor(fp8lab_linear_ctx *c, wentry *e, int t, const float *x, 
 
 /* ---- weight operands, once per context generation ---------------------------------------------------------- */
 
-/* Makes e->q[k] (k 0: Wo [out][in], 1: Wi [in][out]) from the FP32 weight, unless it is current. */
+/* Makes e->q[k] (k 0: Wo [out][in], 1: Wi [in][out]; padded as the entry says) from the FP32 weight, unless it
+   is current. */
 static int weight_operand(fp8lab_linear_ctx *c, wentry *e, int k) {
     if (e->gen[k] == c->gen) {
         c->stats.weight_reuses++;
@@ -306,8 +385,9 @@ static int weight_operand(fp8lab_linear_ctx *c, wentry *e, int k) {
     }
     fp8lab_backend *be = c->be;
     const int rows = k == 0 ? e->out : e->in, cols = k == 0 ? e->in : e->out;
+    const int rows_p = k == 0 ? e->out_p : e->in_p, cols_p = k == 0 ? e->in_p : e->out_p;
     const long n = (long)rows * cols;
-    const int stored = e->layout == FP8LAB_W_OUT_IN ? 0 : 1;
+    const int stored = e->layout == FP8LAB_W_OUT_IN ? 0 : 1, pad = rows != rows_p || cols != cols_p;
     const float *src = e->w;
     if (k != stored) { /* the other orientation: transpose the FP32 weight (its stored [cols][rows]) */
         float *t = scratch(c, S_T0, sizeof(float) * (size_t)n);
@@ -317,14 +397,21 @@ static int weight_operand(fp8lab_linear_ctx *c, wentry *e, int k) {
     int rc;
     switch (e->recipe) {
     case FP8LAB_RECIPE_BF16: rc = fp8lab_cast_f32_to_bf16(be, src, n, e->q[k]); break;
-    case FP8LAB_RECIPE_FP8_BLOCK:
-        rc = fp8lab_quantize_128x128(be, src, rows, cols, FP8_E4M3, 0, e->q[k], e->s[k]);
+    case FP8LAB_RECIPE_FP8_BLOCK: {
+        /* 128x128 blocks need both sides padded before quantizing (a block's amax ignores the zeros) */
+        const float *sp = padded(c, S_PW, src, rows, cols, rows_p, cols_p, sizeof(float));
+        rc = !sp || fp8lab_quantize_128x128(be, sp, rows_p, cols_p, FP8_E4M3, 0, e->q[k], e->s[k]);
         break;
+    }
     case FP8LAB_RECIPE_FP8_TENSOR:
     case FP8LAB_RECIPE_FP8_TENSOR_DELAYED: {
-        /* both orientations share one scale: the history takes W's amax once per generation */
+        /* both orientations share one scale: the history takes W's amax once per generation. Padded: quantized
+           densely, then its bytes copied into the operand's zeroed padding (FP8 0x00 is +0). */
         const int update = e->w_scaled_gen != c->gen;
-        rc = quant_tensor(c, e, T_W, src, n, FP8_E4M3, update, e->q[k]);
+        uint8_t *q = pad ? scratch(c, S_QA, (size_t)n) : e->q[k];
+        rc = !q || quant_tensor(c, e, T_W, src, n, FP8_E4M3, update, q) ||
+             (pad && fp8lab_copy_2d(be, e->q[k], (size_t)cols_p, q, (size_t)cols, (size_t)cols, (size_t)rows));
+        if (!rc && pad) c->stats.pad_bytes += n;
         if (!rc) e->w_scaled_gen = c->gen;
         break;
     }
@@ -338,30 +425,51 @@ static int weight_operand(fp8lab_linear_ctx *c, wentry *e, int k) {
 
 /* ---- GEMM output ------------------------------------------------------------------------------------------- */
 
-/* Where a Fprop/Dgrad GEMM writes: dst itself (F32, not accumulated), or a scratch that finish_out moves. */
+/* Where a GEMM writes: [rows_p][cols_p] of dt in buf (dst itself when F32, unpadded and not accumulated, else a
+   scratch), and what finish_out makes of it: dst[rows][cols] = or += its top-left corner. */
 typedef struct {
     float *dst;
-    long n;
+    int rows, cols, rows_p, cols_p;
     int accumulate;
     fp8lab_out_dtype dt;
     void *buf;
 } gemm_out;
 
-static int start_out(fp8lab_linear_ctx *c, gemm_out *o, float *dst, long n, int accumulate) {
-    o->dst = dst;
-    o->n = n;
-    o->accumulate = accumulate;
-    o->dt = c->opts.out_f32 ? FP8LAB_F32 : FP8LAB_BF16;
-    if (o->dt == FP8LAB_BF16) o->buf = scratch(c, S_OUT, sizeof(uint16_t) * (size_t)n);
-    else o->buf = accumulate ? scratch(c, S_ACC, sizeof(float) * (size_t)n) : dst;
+static int start_out(fp8lab_linear_ctx *c, gemm_out *o, float *dst, int rows, int cols, int rows_p, int cols_p,
+                     int accumulate, fp8lab_out_dtype dt) {
+    *o = (gemm_out){.dst = dst, .rows = rows, .cols = cols, .rows_p = rows_p, .cols_p = cols_p,
+                    .accumulate = accumulate, .dt = dt};
+    const size_t np = (size_t)rows_p * (size_t)cols_p;
+    if (dt == FP8LAB_BF16) o->buf = scratch(c, S_OUT, sizeof(uint16_t) * np);
+    else o->buf = accumulate || rows_p != rows || cols_p != cols ? scratch(c, S_ACC, sizeof(float) * np) : dst;
     return o->buf ? 0 : -1;
 }
 
 static int finish_out(fp8lab_linear_ctx *c, const gemm_out *o) {
-    if (o->dt == FP8LAB_F32) return o->accumulate ? fp8lab_add(c->be, o->dst, o->dst, o->buf, o->n) : 0;
-    if (!o->accumulate) return fp8lab_cast_bf16_to_f32(c->be, o->buf, o->n, o->dst);
-    float *t = scratch(c, S_ACC, sizeof(float) * (size_t)o->n);
-    return !t || fp8lab_cast_bf16_to_f32(c->be, o->buf, o->n, t) || fp8lab_add(c->be, o->dst, o->dst, t, o->n);
+    fp8lab_backend *be = c->be;
+    const long n = (long)o->rows * o->cols;
+    const size_t es = o->dt == FP8LAB_BF16 ? sizeof(uint16_t) : sizeof(float);
+    const void *res = o->buf; /* the result, dense [rows][cols] */
+    if (o->cols_p != o->cols) {
+        /* padded columns: the rows cut back to their width (F32 not accumulated: straight into dst) */
+        void *u = o->dt == FP8LAB_F32 && !o->accumulate ? (void *)o->dst : scratch(c, S_UNPAD, es * (size_t)n);
+        if (!u || fp8lab_copy_2d(be, u, es * (size_t)o->cols, o->buf, es * (size_t)o->cols_p, es * (size_t)o->cols,
+                                 (size_t)o->rows))
+            return -1;
+        c->stats.pad_bytes += (long)es * n;
+        if (u == o->dst) return 0;
+        res = u;
+    } /* padded rows alone: the first rows are the result */
+    if (o->dt == FP8LAB_F32) {
+        if (o->accumulate) return fp8lab_add(be, o->dst, o->dst, res, n);
+        if (res == o->dst) return 0;
+        c->stats.pad_bytes += (long)es * n;
+        return fp8lab_copy_d2d(be, o->dst, res, es * (size_t)n);
+    }
+    if (!o->accumulate) return fp8lab_cast_bf16_to_f32(be, res, n, o->dst);
+    /* BF16 accumulated: res is S_OUT or S_UNPAD, so S_ACC is free */
+    float *t = scratch(c, S_ACC, sizeof(float) * (size_t)n);
+    return !t || fp8lab_cast_bf16_to_f32(be, res, n, t) || fp8lab_add(be, o->dst, o->dst, t, n);
 }
 
 /* ---- the Linear -------------------------------------------------------------------------------------------- */
@@ -400,6 +508,16 @@ static uint16_t *to_bf16(fp8lab_linear_ctx *c, int slot, const float *x, long n)
     return h && !fp8lab_cast_f32_to_bf16(c->be, x, n, h) ? h : NULL;
 }
 
+/* fp8-tensor*: x[rows][cols] to FP8 with tensor t's scale, as [rows][cols_p] (padded slot pslot when cols_p
+   differs: the bytes are padded after quantizing, a quarter of what padding the FP32 would move). */
+static const uint8_t *quant_tensor_padded(fp8lab_linear_ctx *c, wentry *e, int t, const float *x, int rows,
+                                          int cols, int rows_p, int cols_p, int fmt, int update_history, int qslot,
+                                          int pslot) {
+    uint8_t *q = scratch(c, qslot, (size_t)rows * (size_t)cols);
+    if (!q || quant_tensor(c, e, t, x, (long)rows * cols, fmt, update_history, q)) return NULL;
+    return padded(c, pslot, q, rows, cols, rows_p, cols_p, 1);
+}
+
 int fp8lab_linear_fwd(fp8lab_backend *be, const fp8lab_linear *l, float *y, const float *x, const float *w,
                       const float *b, int N) {
     fp8lab_linear_ctx *c = NULL;
@@ -412,30 +530,33 @@ int fp8lab_linear_fwd(fp8lab_backend *be, const fp8lab_linear *l, float *y, cons
         if (fp8lab_matmul_f32(be, FP8LAB_OP_N, tw, N, O, I, 1.0f, x, w, 0.0f, y)) return -1;
         return b ? fp8lab_bias_fwd(be, y, b, N, O) : 0;
     }
-    /* y[N][O] = x[N][I] . Wo[O][I]^T */
-    const long nx = (long)N * I;
+    /* y[N][O] = x[N][I] . Wo[O][I]^T, at [M][Op] = [M][Ip] . [Op][Ip]^T (M: N, padded for fp8-block) */
+    const lin_dims d = dims_of(l, N);
+    const int M = l->recipe == FP8LAB_RECIPE_FP8_BLOCK ? d.Np : N;
+    const fp8lab_out_dtype dt = c->opts.out_f32 ? FP8LAB_F32 : FP8LAB_BF16;
     gemm_out o;
-    if (weight_operand(c, e, 0) || start_out(c, &o, y, (long)N * O, 0)) return -1;
+    if (weight_operand(c, e, 0) || start_out(c, &o, y, N, O, M, d.Op, 0, dt)) return -1;
     int rc = -1;
     switch (l->recipe) {
     case FP8LAB_RECIPE_BF16: {
-        const uint16_t *xa = to_bf16(c, S_QA, x, nx);
+        const uint16_t *xa = to_bf16(c, S_QA, x, (long)N * I);
         rc = !xa || fp8lab_gemm_bf16(be, xa, e->q[0], N, O, I, o.dt, o.buf);
         break;
     }
     case FP8LAB_RECIPE_FP8_TENSOR:
     case FP8LAB_RECIPE_FP8_TENSOR_DELAYED: {
-        uint8_t *qa = scratch(c, S_QA, (size_t)nx);
-        rc = !qa || quant_tensor(c, e, T_X, x, nx, FP8_E4M3, 1, qa) ||
-             fp8lab_gemm_fp8_tensor(be, qa, FP8_E4M3, e->tscale + T_X, e->q[0], FP8_E4M3, e->tscale + T_W, N, O, I,
-                                    o.dt, o.buf);
+        const uint8_t *qa = quant_tensor_padded(c, e, T_X, x, N, I, N, d.Ip, FP8_E4M3, 1, S_QA, S_PX);
+        rc = !qa || fp8lab_gemm_fp8_tensor(be, qa, FP8_E4M3, e->tscale + T_X, e->q[0], FP8_E4M3, e->tscale + T_W,
+                                           N, d.Op, d.Ip, o.dt, o.buf);
         break;
     }
     case FP8LAB_RECIPE_FP8_BLOCK: {
-        uint8_t *qa = scratch(c, S_QA, (size_t)nx);
-        float *sa = scratch(c, S_SA, sizeof(float) * fp8lab_scale_1x128_count((size_t)N, (size_t)I));
-        rc = !qa || !sa || fp8lab_quantize_1x128(be, x, N, I, FP8_E4M3, 0, qa, sa) ||
-             fp8lab_gemm_fp8_block(be, qa, sa, e->q[0], e->s[0], FP8LAB_B_128x128, N, O, I, o.dt, o.buf);
+        /* 1x128 tiles along in; the rows padded too (the GEMM's M, and the scales' layout [Ip/128][Np]) */
+        const float *xp = padded(c, S_PX, x, N, I, d.Np, d.Ip, sizeof(float));
+        uint8_t *qa = scratch(c, S_QA, (size_t)d.Np * (size_t)d.Ip);
+        float *sa = scratch(c, S_SA, sizeof(float) * fp8lab_scale_1x128_count((size_t)d.Np, (size_t)d.Ip));
+        rc = !xp || !qa || !sa || fp8lab_quantize_1x128(be, xp, d.Np, d.Ip, FP8_E4M3, 0, qa, sa) ||
+             fp8lab_gemm_fp8_block(be, qa, sa, e->q[0], e->s[0], FP8LAB_B_128x128, d.Np, d.Op, d.Ip, o.dt, o.buf);
         break;
     }
     default: break;
@@ -444,28 +565,35 @@ int fp8lab_linear_fwd(fp8lab_backend *be, const fp8lab_linear *l, float *y, cons
     return b ? fp8lab_bias_fwd(be, y, b, N, O) : 0;
 }
 
-/* Wgrad of the non-fp32 recipes: dW += A . B^T into an FP32 scratch, then added. With at[O][N] = dy^T and
-   bt[I][N] = x^T (operands as the recipe has them): W[out][in] takes (A, B) = (dy^T, x^T), W[in][out]
-   (x^T, dy^T). */
-static int wgrad_add(fp8lab_linear_ctx *c, const fp8lab_linear *l, float *dw, int N, const void *dyt,
-                     const float *sdyt, int fmt_dy, const void *xt, const float *sxt) {
+/* A Wgrad operand as the recipe made it: [rows_p][K] (K the token count, padded as the recipe needs). */
+typedef struct {
+    const void *q;
+    const float *s; /* scales: fp8-block 1x128 along K; fp8-tensor* the device scale_inv; bf16 NULL */
+    int fmt;
+    int rows_p;
+} wg_operand;
+
+/* Wgrad of the non-fp32 recipes: dW += A . B^T through an FP32 scratch. W[out][in] takes (A, B) = (dy^T, x^T),
+   W[in][out] (x^T, dy^T); only the rows of B (the GEMM's N) and K need be padded for the per-tensor GEMM, all
+   three for fp8-block. */
+static int wgrad_add(fp8lab_linear_ctx *c, const fp8lab_linear *l, float *dw, int K, const wg_operand *dyt,
+                     const wg_operand *xt) {
     const int oi = l->layout == FP8LAB_W_OUT_IN, M = oi ? l->out : l->in, Nn = oi ? l->in : l->out;
-    const void *A = oi ? dyt : xt, *B = oi ? xt : dyt;
-    const float *sA = oi ? sdyt : sxt, *sB = oi ? sxt : sdyt;
-    const long n = (long)l->in * l->out;
-    float *acc = scratch(c, S_ACC, sizeof(float) * (size_t)n);
-    if (!acc) return -1;
+    const wg_operand *A = oi ? dyt : xt, *B = oi ? xt : dyt;
+    gemm_out o;
+    if (start_out(c, &o, dw, M, Nn, A->rows_p, B->rows_p, 1, FP8LAB_F32)) return -1;
     int rc;
     switch (l->recipe) {
-    case FP8LAB_RECIPE_BF16: rc = fp8lab_gemm_bf16(c->be, A, B, M, Nn, N, FP8LAB_F32, acc); break;
+    case FP8LAB_RECIPE_BF16: rc = fp8lab_gemm_bf16(c->be, A->q, B->q, M, Nn, K, FP8LAB_F32, o.buf); break;
     case FP8LAB_RECIPE_FP8_BLOCK:
-        rc = fp8lab_gemm_fp8_block(c->be, A, sA, B, sB, FP8LAB_B_1x128, M, Nn, N, FP8LAB_F32, acc);
+        rc = fp8lab_gemm_fp8_block(c->be, A->q, A->s, B->q, B->s, FP8LAB_B_1x128, A->rows_p, B->rows_p, K,
+                                   FP8LAB_F32, o.buf);
         break;
     default:
-        rc = fp8lab_gemm_fp8_tensor(c->be, A, oi ? fmt_dy : FP8_E4M3, sA, B, oi ? FP8_E4M3 : fmt_dy, sB, M, Nn, N,
-                                    FP8LAB_F32, acc);
+        rc = fp8lab_gemm_fp8_tensor(c->be, A->q, A->fmt, A->s, B->q, B->fmt, B->s, A->rows_p, B->rows_p, K,
+                                    FP8LAB_F32, o.buf);
     }
-    return rc || fp8lab_add(c->be, dw, dw, acc, n);
+    return rc || finish_out(c, &o);
 }
 
 int fp8lab_linear_bwd(fp8lab_backend *be, const fp8lab_linear *l, float *dx, int dx_accumulate, float *dw,
@@ -485,60 +613,76 @@ int fp8lab_linear_bwd(fp8lab_backend *be, const fp8lab_linear *l, float *dx, int
             return -1;
         return db ? fp8lab_bias_bwd(be, db, dy, N, O) : 0;
     }
+    const lin_dims d = dims_of(l, N);
     const long ndy = (long)N * O, nx = (long)N * I;
+    const fp8lab_out_dtype dt = c->opts.out_f32 ? FP8LAB_F32 : FP8LAB_BF16;
     gemm_out o = {0};
-    if (dx && (weight_operand(c, e, 1) || start_out(c, &o, dx, nx, dx_accumulate))) return -1;
+    if (dx && weight_operand(c, e, 1)) return -1;
     switch (l->recipe) {
     case FP8LAB_RECIPE_BF16: {
         /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T */
         if (dx) {
             const uint16_t *da = to_bf16(c, S_QA, dy, ndy);
-            if (!da || fp8lab_gemm_bf16(be, da, e->q[1], N, I, O, o.dt, o.buf) || finish_out(c, &o)) return -1;
+            if (!da || start_out(c, &o, dx, N, I, N, I, dx_accumulate, dt) ||
+                fp8lab_gemm_bf16(be, da, e->q[1], N, I, O, o.dt, o.buf) || finish_out(c, &o))
+                return -1;
         }
         float *dyt = scratch(c, S_T1, sizeof(float) * (size_t)ndy), *xt = scratch(c, S_T0, sizeof(float) * (size_t)nx);
         if (!dyt || !xt || fp8lab_transpose_f32(be, dy, N, O, dyt) || fp8lab_transpose_f32(be, x, N, I, xt)) return -1;
         const uint16_t *hdyt = to_bf16(c, S_QC, dyt, ndy), *hxt = hdyt ? to_bf16(c, S_QB, xt, nx) : NULL;
-        if (!hxt || wgrad_add(c, l, dw, N, hdyt, NULL, 0, hxt, NULL)) return -1;
+        if (!hxt) return -1;
+        const wg_operand gd = {hdyt, NULL, 0, O}, gx = {hxt, NULL, 0, I};
+        if (wgrad_add(c, l, dw, N, &gd, &gx)) return -1;
         break;
     }
     case FP8LAB_RECIPE_FP8_TENSOR:
     case FP8LAB_RECIPE_FP8_TENSOR_DELAYED: {
         /* gradients in E5M2; dy's scale is taken once here (history updated once per backward) and serves dy^T
            too (a transpose keeps the amax); x^T reuses the forward's scale of x under delayed scaling */
-        uint8_t *qdy = scratch(c, S_QA, (size_t)ndy);
-        if (!qdy || quant_tensor(c, e, T_DY, dy, ndy, FP8_E5M2, 1, qdy)) return -1;
-        if (dx && (fp8lab_gemm_fp8_tensor(be, qdy, FP8_E5M2, e->tscale + T_DY, e->q[1], FP8_E4M3, e->tscale + T_W, N,
-                                          I, O, o.dt, o.buf) ||
+        const uint8_t *qdy = quant_tensor_padded(c, e, T_DY, dy, N, O, N, d.Op, FP8_E5M2, 1, S_QA, S_PD);
+        if (!qdy) return -1;
+        /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T, at [N][Ip] = [N][Op] . [Ip][Op]^T */
+        if (dx && (start_out(c, &o, dx, N, I, N, d.Ip, dx_accumulate, dt) ||
+                   fp8lab_gemm_fp8_tensor(be, qdy, FP8_E5M2, e->tscale + T_DY, e->q[1], FP8_E4M3, e->tscale + T_W, N,
+                                          d.Ip, d.Op, o.dt, o.buf) ||
                    finish_out(c, &o)))
             return -1;
+        /* Wgrad: K = N padded; B's rows (the GEMM's N) padded, A's (its M) not */
         float *dyt = scratch(c, S_T1, sizeof(float) * (size_t)ndy), *xt = scratch(c, S_T0, sizeof(float) * (size_t)nx);
-        uint8_t *qdyt = scratch(c, S_QC, (size_t)ndy), *qxt = scratch(c, S_QB, (size_t)nx);
-        if (!dyt || !xt || !qdyt || !qxt || fp8lab_transpose_f32(be, dy, N, O, dyt) ||
-            fp8lab_transpose_f32(be, x, N, I, xt) || quant_tensor(c, e, T_DY, dyt, ndy, FP8_E5M2, 0, qdyt) ||
-            quant_tensor(c, e, T_X, xt, nx, FP8_E4M3, 0, qxt) ||
-            wgrad_add(c, l, dw, N, qdyt, e->tscale + T_DY, FP8_E5M2, qxt, e->tscale + T_X))
-            return -1;
+        if (!dyt || !xt || fp8lab_transpose_f32(be, dy, N, O, dyt) || fp8lab_transpose_f32(be, x, N, I, xt)) return -1;
+        const int dy_rows = oi ? O : d.Op, x_rows = oi ? d.Ip : I;
+        const uint8_t *qdyt = quant_tensor_padded(c, e, T_DY, dyt, O, N, dy_rows, d.Np, FP8_E5M2, 0, S_QC, S_PC),
+                      *qxt = qdyt ? quant_tensor_padded(c, e, T_X, xt, I, N, x_rows, d.Np, FP8_E4M3, 0, S_QB, S_PB)
+                                  : NULL;
+        if (!qxt) return -1;
+        const wg_operand gd = {qdyt, e->tscale + T_DY, FP8_E5M2, dy_rows},
+                         gx = {qxt, e->tscale + T_X, FP8_E4M3, x_rows};
+        if (wgrad_add(c, l, dw, d.Np, &gd, &gx)) return -1;
         break;
     }
     case FP8LAB_RECIPE_FP8_BLOCK: {
-        /* dy once through the fused quantizer: 1x128 along O for Dgrad, dy^T 1x128 along N for Wgrad */
-        uint8_t *qdy = scratch(c, S_QA, (size_t)(ndy > nx ? ndy : nx)), *qdyt = scratch(c, S_QC, (size_t)ndy),
-                *qxt = scratch(c, S_QB, (size_t)nx);
-        const size_t ns = fp8lab_scale_1x128_count((size_t)N, (size_t)(O > I ? O : I));
-        float *sdy = scratch(c, S_SA, sizeof(float) * ns),
-              *sdyt = scratch(c, S_SC, sizeof(float) * fp8lab_scale_1x128_count((size_t)O, (size_t)N)),
-              *sxt = scratch(c, S_SB, sizeof(float) * fp8lab_scale_1x128_count((size_t)I, (size_t)N));
-        if (!qdy || !qdyt || !qxt || !sdy || !sdyt || !sxt ||
-            fp8lab_quantize_1x128_t(be, dy, N, O, FP8_E4M3, 0, qdy, sdy, qdyt, sdyt))
+        /* everything at [Np], [Ip], [Op]. dy once through the fused quantizer: 1x128 along Op for Dgrad, dy^T
+           1x128 along Np for Wgrad */
+        const size_t Np = (size_t)d.Np, Ip = (size_t)d.Ip, Op = (size_t)d.Op, IOp = Ip > Op ? Ip : Op;
+        const float *dyp = padded(c, S_PD, dy, N, O, d.Np, d.Op, sizeof(float));
+        uint8_t *qdy = scratch(c, S_QA, Np * IOp), *qdyt = scratch(c, S_QC, Np * Op), *qxt = scratch(c, S_QB, Np * Ip);
+        float *sdy = scratch(c, S_SA, sizeof(float) * fp8lab_scale_1x128_count(Np, IOp)),
+              *sdyt = scratch(c, S_SC, sizeof(float) * fp8lab_scale_1x128_count(Op, Np)),
+              *sxt = scratch(c, S_SB, sizeof(float) * fp8lab_scale_1x128_count(Ip, Np));
+        if (!dyp || !qdy || !qdyt || !qxt || !sdy || !sdyt || !sxt ||
+            fp8lab_quantize_1x128_t(be, dyp, d.Np, d.Op, FP8_E4M3, 0, qdy, sdy, qdyt, sdyt))
             return -1;
-        /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T */
-        if (dx && (fp8lab_gemm_fp8_block(be, qdy, sdy, e->q[1], e->s[1], FP8LAB_B_128x128, N, I, O, o.dt, o.buf) ||
+        /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T, at [Np][Ip] = [Np][Op] . [Ip][Op]^T */
+        if (dx && (start_out(c, &o, dx, N, I, d.Np, d.Ip, dx_accumulate, dt) ||
+                   fp8lab_gemm_fp8_block(be, qdy, sdy, e->q[1], e->s[1], FP8LAB_B_128x128, d.Np, d.Ip, d.Op, o.dt,
+                                         o.buf) ||
                    finish_out(c, &o)))
             return -1;
-        /* x^T [I][N] 1x128 along N (the fused quantizer's transposed half; its plain half lands in S_QA/S_SA) */
-        if (fp8lab_quantize_1x128_t(be, x, N, I, FP8_E4M3, 0, qdy, sdy, qxt, sxt) ||
-            wgrad_add(c, l, dw, N, qdyt, sdyt, FP8_E4M3, qxt, sxt))
-            return -1;
+        /* x^T [Ip][Np] 1x128 along Np (the fused quantizer's transposed half; its plain half lands in S_QA/S_SA) */
+        const float *xp = padded(c, S_PX, x, N, I, d.Np, d.Ip, sizeof(float));
+        if (!xp || fp8lab_quantize_1x128_t(be, xp, d.Np, d.Ip, FP8_E4M3, 0, qdy, sdy, qxt, sxt)) return -1;
+        const wg_operand gd = {qdyt, sdyt, FP8_E4M3, d.Op}, gx = {qxt, sxt, FP8_E4M3, d.Ip};
+        if (wgrad_add(c, l, dw, d.Np, &gd, &gx)) return -1;
         break;
     }
     default: return -1;

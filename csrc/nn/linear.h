@@ -12,7 +12,7 @@
    - bf16: operands cast to BF16, fp8lab_gemm_bf16 with FP32 accumulation: Fprop x . Wo^T, Dgrad dy . Wi^T,
      Wgrad (dy^T)[out][N] . (x^T)[in][N]^T (the activations transposed first). Any dimensions.
    - fp8-tensor: per-tensor current scaling (amax of this call), fp8lab_quantize_tensor + fp8lab_gemm_fp8_tensor;
-     x and W in E4M3, dy in E5M2 (Dgrad E5M2 x E4M3, Wgrad E5M2 x E4M3). in, out and N multiples of 16.
+     x and W in E4M3, dy in E5M2 (Dgrad E5M2 x E4M3, Wgrad E5M2 x E4M3).
    - fp8-tensor-delayed: as fp8-tensor, but each tensor's scale comes from the amax history of its previous
      uses (the largest of the last `amax_history`, 16 by default; the very first use takes its own amax), then
      fp8lab_cast_fp8_scaled (values beyond the range saturate); this use's amax then joins the history. The
@@ -20,9 +20,33 @@
    - fp8-block (DeepSeek-V3): E4M3 everywhere, fp8lab_gemm_fp8_block (FP32 accumulation promoted every 128):
      Fprop x (1x128 along in, quantize_1x128) . Wo (128x128); Dgrad dy (1x128 along out) . Wi (128x128);
      Wgrad dy^T . x^T both 1x128 along the token dimension N (quantize_1x128_t: its transposed output; the same
-     call gives dy's 1x128 tiles for Dgrad). in, out and N multiples of 128.
+     call gives dy's 1x128 tiles for Dgrad).
    Every non-fp32 recipe writes Fprop and Dgrad outputs in BF16 (then widened into the FP32 buffers), unless
    opts.out_f32; Wgrad always goes to an FP32 scratch that is added into dW (fp8lab_add). Biases stay FP32.
+
+   Any in, out and N (>= 1) on every recipe. The FP8 GEMMs have their own multiples (gemm_ops.h, quant_ops.h):
+   fp8-block needs M, N, K of each GEMM and both sides of its 128x128 and fused 1x128 quantizers in multiples of
+   128, so each of in, out and N that is not one is zero-padded to 128 (each is K of one GEMM and M or N of the
+   other two); cuBLASLt's per-tensor FP8 wants K and the output's N in multiples of 16, so fp8-tensor* pads in
+   and out to 16 everywhere and N to 16 in Wgrad only (its K), never the token rows of Fprop and Dgrad (their
+   M). Zeros leave the products exact and every scale as it was (a tile's, or the tensor's, amax ignores zeros).
+   A Linear whose dimensions are all multiples runs exactly as before.
+   What padding costs (nothing when every dimension is a multiple; stats.pad_bytes counts the bytes it writes):
+   - memory: each cached weight operand (Wo, Wi) is held padded, (Op*Ip - O*I) bytes more each (GPT-2 1.5B's
+     c_attn, 1600 -> 4800 padded to 1664 x 4864 for fp8-block: +5.4 %, 0.41 MB per operand and layer). The
+     context's scratch (one set for all Linears, allocated on first need and kept) gains fp8-block FP32 copies of
+     x [Np][Ip] and dy [Np][Op] and of one weight [Op][Ip], fp8-tensor* FP8 copies of x, dy, x^T and dy^T, and a
+     dense copy of a GEMM output whose columns were padded; the FP8 operand slots grow to the padded sizes. For
+     GPT-2 1.5B with fp8-block at N = 16384 tokens that is ~0.63 GB: x 109 MB, dy 319 MB (c_attn), weight 43 MB
+     (mlp.c_fc), BF16 y of c_attn 157 MB, and a few MB on the FP8 operands.
+   - traffic, per call: fp8-block copies x (Fprop, again for Wgrad) and dy into their padded buffers (FP32) before
+     quantizing, fp8-tensor* copies the quantized bytes; the pads are zero-filled only when a scratch buffer
+     changes geometry (a padded buffer keeps its zeros: a copy of the same geometry writes only the interior);
+     a GEMM output with padded columns is copied back out (padded rows alone cost no copy, except for a
+     non-accumulated FP32 output: the first rows are the result). Per step, each weight operand made is copied
+     padded too (fp8-block: FP32 before quantize_128x128, the pad zero-filled when the previous weight had
+     another shape; fp8-tensor*: its bytes, into the operand's padding zeroed once).
+   - compute: the GEMMs run at the padded sizes (1600 x 4800 -> 1664 x 4864: +5.4 % FLOPs on c_attn).
 
    Weights are quantized (or cast) once per step: a context (fp8lab_linear_ctx) caches, per weight pointer, Wo
    for Fprop and Wi for Dgrad, each made on first use after fp8lab_linear_ctx_invalidate (the model calls it
@@ -67,18 +91,23 @@ typedef struct fp8lab_linear_opts {
     int out_f32;      /* Fprop/Dgrad GEMMs write FP32 instead of BF16 (non-fp32 recipes) */
 } fp8lab_linear_opts;
 
-/* What a context did since it was created (tests: "each weight once per step"). */
+/* What a context did since it was created (tests: "each weight once per step", "aligned sizes pay nothing"). */
 typedef struct fp8lab_linear_stats {
     long weight_quants; /* weight operands made (cast, quantized; Wo and Wi each count one) */
     long weight_reuses; /* GEMMs that found their weight operand already made */
+    long pad_bytes;     /* bytes written for padding: zero fills, copies into padded buffers and back out */
 } fp8lab_linear_stats;
 
 const char *fp8lab_recipe_name(fp8lab_recipe r);
 /* "fp32", "bf16", "fp8-tensor", "fp8-tensor-delayed", "fp8-block"; -1 with an error listing them otherwise */
 int fp8lab_recipe_parse(const char *s, fp8lab_recipe *out);
-/* What in, out and the token count N must be multiples of: 1 (fp32, bf16), 16 (fp8-tensor*), 128 (fp8-block). */
+/* What in, out and the token count N must be multiples of: 1 for every recipe (the FP8 recipes pad; kept for the
+   callers that size batches by it). */
 int fp8lab_recipe_dim_multiple(fp8lab_recipe r);
-/* l's recipe is known and in/out fit it; the error names `name` (a layer), the dimension and the multiple. */
+/* What the recipe pads in, out and N up to inside its GEMMs: 1 (fp32, bf16), 16 (fp8-tensor*), 128 (fp8-block). */
+int fp8lab_recipe_pad_multiple(fp8lab_recipe r);
+/* l's recipe and layout are known and in/out are positive (and small enough to pad); the error names `name`
+   (a layer) and the dimension. */
 int fp8lab_linear_check(const fp8lab_linear *l, const char *name);
 
 fp8lab_linear_ctx *fp8lab_linear_ctx_create(fp8lab_backend *be, const fp8lab_linear_opts *opts /* NULL: defaults */);

@@ -10,8 +10,8 @@
        fp8lab_gpt_step(g, &adamw, clip, &norm);      // adamw.grad_scale = 1 / micro-batches
      fp8lab_gpt_destroy(g);
 
-   Linears run the recipe set by fp8lab_gpt_set_recipe (linear.h); embeddings, norms,
-   attention, softmax and the output head always run in FP32 (DeepSeek-V3 §3.3.1 keeps them out of FP8).
+   Linears run the recipe set by fp8lab_gpt_set_recipe (linear.h); embeddings, norms, attention and softmax run
+   in FP32, and the output head in BF16 (FP32 under the fp32 recipe): DeepSeek-V3 §3.3.1 keeps them out of FP8.
    Every function returns 0, or -1 with fp8lab_last_error() set (exit status 2 for bad input, 1 for the
    machine), unless it says otherwise. */
 #ifndef FP8LAB_NN_MODEL_H
@@ -44,10 +44,9 @@ int64_t fp8lab_gpt_param_count(const fp8lab_model *cfg);
 fp8lab_gpt *fp8lab_gpt_create(fp8lab_backend *be, const fp8lab_model *cfg, uint64_t seed);
 void fp8lab_gpt_destroy(fp8lab_gpt *g); /* NULL: nothing */
 
-/* The recipe of the blocks' Linears (linear.h; default fp32). Refused (nothing changed) when a Linear's size
-   does not fit it: fp8-block needs every in/out a multiple of 128, fp8-tensor* of 16, naming the layer; the
-   forward then also needs B*T a multiple of it. A new recipe starts with empty weight caches and amax
-   histories. opts NULL: defaults (amax history 16, BF16 GEMM outputs). */
+/* The recipe of the blocks' Linears (linear.h; default fp32): any sizes (the FP8 recipes pad to their tiles
+   inside the Linear). A new recipe starts with empty weight caches and amax histories. opts NULL: defaults
+   (amax history 16, BF16 GEMM outputs). */
 int fp8lab_gpt_set_recipe(fp8lab_gpt *g, fp8lab_recipe r);
 int fp8lab_gpt_set_recipe_opts(fp8lab_gpt *g, fp8lab_recipe r, const fp8lab_linear_opts *opts);
 fp8lab_recipe fp8lab_gpt_recipe(const fp8lab_gpt *g);

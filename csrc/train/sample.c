@@ -7,15 +7,6 @@
 #include "core/error.h"
 #include "train/loop.h"
 
-static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
-
-/* Block-scaled recipes tile the token dimension (B*T a multiple of 128): the window is repeated over enough
-   rows to fill whole tiles, and row 0's logits are read. Rows are independent, so the result is the same. */
-static int window_rows(const fp8lab_gpt *g, int w) {
-    const int mult = fp8lab_recipe_dim_multiple(fp8lab_gpt_recipe(g));
-    return mult / gcd(w, mult);
-}
-
 int fp8lab_generate(fp8lab_gpt *g, fp8lab_backend *be, const int32_t *prompt, int np, int n, int T,
                     double temperature, fp8lab_rng *rng, int32_t *out) {
     const fp8lab_model *m = fp8lab_gpt_config(g);
@@ -26,7 +17,7 @@ int fp8lab_generate(fp8lab_gpt *g, fp8lab_backend *be, const int32_t *prompt, in
     if (m->learned_pos && T > m->max_pos) T = (int)m->max_pos;
     const int V = (int)m->vocab;
     int32_t *ctx = malloc(sizeof(int32_t) * (size_t)(np + n));
-    int32_t *rows = malloc(sizeof(int32_t) * (size_t)T * (size_t)window_rows(g, 1));
+    int32_t *rows = malloc(sizeof(int32_t) * (size_t)T);
     float *logits = malloc(sizeof(float) * (size_t)V);
     double *p = malloc(sizeof(double) * (size_t)V);
     int rc = -1;
@@ -39,9 +30,8 @@ int fp8lab_generate(fp8lab_gpt *g, fp8lab_backend *be, const int32_t *prompt, in
     for (int i = 0; i < n; i++) {
         const int w = len < T ? len : T;
         const int32_t *win = ctx + (len - w);
-        const int nrows = window_rows(g, w);
-        for (int r = 0; r < nrows; r++) memcpy(rows + (size_t)r * (size_t)w, win, sizeof(int32_t) * (size_t)w);
-        if (fp8lab_gpt_forward(g, rows, NULL, nrows, w, NULL) ||
+        memcpy(rows, win, sizeof(int32_t) * (size_t)w);
+        if (fp8lab_gpt_forward(g, rows, NULL, 1, w, NULL) ||
             fp8lab_copy_d2h(be, logits, fp8lab_gpt_logits(g) + (size_t)(w - 1) * (size_t)V, sizeof(float) * (size_t)V))
             goto done;
         int best = 0;
