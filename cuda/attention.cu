@@ -1,4 +1,7 @@
 /* Causal (grouped-query) attention (layer_ops.h), FP32, without materialising the T x T scores.
+   D = 64 and 128 (GPT-2, Llama) go to the TF32 tensor-core kernels of attention_tc.cu (FlashAttention-2 tiles,
+   ~1e-3 relative error); the kernels below are the FP32 path for every other head size (and for unaligned
+   tensors), and give the backward's dsum to both paths.
    q, out, dout, dq: [B][T][Hq][D]; k, v, dk, dv: [B][T][Hkv][D]; lse: [B][Hq][T]; query head h reads
    key/value head h / (Hq/Hkv); scale = 1/sqrt(D).
 
@@ -16,6 +19,7 @@
                     atomics, deterministic).
    Rows live in registers (DPL = ceil(D/32) floats per lane, D <= 256); larger heads take the same loops with
    the accumulators in the (warp-owned) output rows in global memory. */
+#include "attention_tc.cuh"
 #include "device_util.cuh"
 
 namespace {
@@ -335,6 +339,8 @@ int fp8lab_cuda_attn_fwd(fp8lab_backend *be, float *out, float *lse, const float
                          fp8lab_attn_shape s) {
     fp8lab_cuda_ctx *c = fp8lab_cuda_ctx_of(be);
     CUDA_USE_DEVICE(c);
+    const float *const ptrs[] = {out, q, k, v};
+    if (fp8lab_attn_tc_usable(s, ptrs, 4)) return fp8lab_attn_tc_fwd(c, out, lse, q, k, v, s);
     const attn_dims a = dims_of(s);
     const unsigned grid = warp_blocks((long long)a.B * a.Hq * a.T);
     ATTN_DISPATCH(attn_fwd_kernel, attn_fwd_wide_kernel, grid, c, out, lse, q, k, v, a);
@@ -352,6 +358,8 @@ int fp8lab_cuda_attn_bwd(fp8lab_backend *be, float *dq, float *dk, float *dv, co
     float *dsum = (float *)tmp;
     attn_dsum_kernel<<<warp_blocks(qrows), 32 * ATTN_WARPS, 0, c->stream>>>(dsum, dout, out, a);
     CUDA_CHECK_LAUNCH("attn_dsum_kernel");
+    const float *const ptrs[] = {dq, dk, dv, dout, q, k, v};
+    if (fp8lab_attn_tc_usable(s, ptrs, 7)) return fp8lab_attn_tc_bwd(c, dq, dk, dv, dout, lse, dsum, q, k, v, s);
     ATTN_DISPATCH(attn_dq_kernel, attn_dq_wide_kernel, warp_blocks(qrows), c, dq, dout, lse, dsum, q, k, v, a);
     ATTN_DISPATCH(attn_dkv_kernel, attn_dkv_wide_kernel, warp_blocks(krows), c, dk, dv, dout, lse, dsum, q, k, v, a);
     return 0;
