@@ -98,6 +98,31 @@ static int load_gpt2(const cJSON *root, const char *name, fp8lab_model *m) {
     return tied_flag(root, name, 1, &m->tied);
 }
 
+/* rope_theta: top-level as transformers 4.x writes it, or inside "rope_parameters" as transformers 5 writes it
+   ({"rope_type": "default", "rope_theta": ...}); both present and different is refused rather than guessed. */
+static int read_rope_theta(const cJSON *root, const char *name, fp8lab_model *m) {
+    double top = 0, nested = 0;
+    const int top_rc = read_real(root, name, "rope_theta", &top); /* 0 read, 1 absent, -1 bad */
+    if (top_rc < 0) return -1;
+    if (top_rc == 0) m->rope_theta = top;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
+    if (!p || cJSON_IsNull(p)) return 0;
+    if (!cJSON_IsObject(p)) {
+        FP8LAB_ERR("%s: key rope_parameters: expected an object or null", name);
+        return -1;
+    }
+    const int nested_rc =
+        fp8lab_json_num(name, p, "rope_parameters.", "rope_theta", 1, FP8LAB_RANGE(1, 1e9), &nested);
+    if (nested_rc) return nested_rc < 0 ? -1 : 0;
+    if (top_rc == 0 && top != nested) {
+        FP8LAB_ERR("%s: key rope_parameters.rope_theta: %g differs from the top-level rope_theta %g", name, nested,
+                   top);
+        return -1;
+    }
+    m->rope_theta = nested;
+    return 0;
+}
+
 static int load_llama(const cJSON *root, const char *name, fp8lab_model *m) {
     if (NUM("vocab_size", &m->vocab) || NUM("hidden_size", &m->hidden) ||
         NUM("num_hidden_layers", &m->layers) || NUM("num_attention_heads", &m->heads) ||
@@ -110,9 +135,7 @@ static int load_llama(const cJSON *root, const char *name, fp8lab_model *m) {
     m->gated_mlp = 1;
     m->norm_eps = 1e-6;
     m->rope_theta = 10000;
-    if (read_real(root, name, "rms_norm_eps", &m->norm_eps) < 0 ||
-        read_real(root, name, "rope_theta", &m->rope_theta) < 0)
-        return -1;
+    if (read_real(root, name, "rms_norm_eps", &m->norm_eps) < 0 || read_rope_theta(root, name, m)) return -1;
     m->head_dim = 0; /* 0: hidden / heads (set by the caller) */
     if (OPT("head_dim", &m->head_dim) < 0) return -1;
     return tied_flag(root, name, 0, &m->tied);
