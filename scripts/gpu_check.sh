@@ -95,23 +95,26 @@ step train_tiny_cuda 90 $F train --config configs/runs/tiny.json --device cuda -
 step train_tiny_cuda_fp8 90 $F train --config configs/runs/tiny.json --device cuda --recipe fp8-block --out /tmp/tiny-fp8 --json
 
 # GPT-2 throughput: checkpoints go to /dev/shm (a 1.5B checkpoint with moments is ~12 GB) and are removed
-gpt2() { # NAME MODEL B STEPS RECIPE
-    local run=/dev/shm/fp8lab-$1
+gpt2() { # NAME MODEL B STEPS RECIPE [FLAGS...]
+    local run=/dev/shm/fp8lab-$1 name=$1 model=$2 b=$3 steps=$4 recipe=$5
+    shift 5
     rm -rf "$run"
-    $F train --model "configs/models/$2" --batch "$3" --seq 1024 --steps "$4" --recipe "$5" --device cuda \
+    $F train --model "configs/models/$model" --batch "$b" --seq 1024 --steps "$steps" --recipe "$recipe" --device cuda "$@" \
         --warmup 2 --lr 3e-4 --val-every 0 --sample-every 0 --checkpoint-every 0 --print-every 1 \
-        --out "$run" --json >"$OUT/$1.json"
+        --out "$run" --json >"$OUT/$name.json"
     local rc=$?
-    cp "$run/metrics.jsonl" "$OUT/$1.metrics.jsonl" 2>/dev/null
+    cp "$run/metrics.jsonl" "$OUT/$name.metrics.jsonl" 2>/dev/null
     rm -rf "$run"
     return $rc
 }
 step gpt2_124m_bf16 90 gpt2 gpt2_124m_bf16 gpt2-124m.json 64 10 bf16
 step gpt2_124m_fp8 90 gpt2 gpt2_124m_fp8 gpt2-124m.json 64 10 fp8-block
-# 1.5B: B = 8 fits 80 GB (B = 16 needs ~98 GiB: fp8lab train --dry-run); fp8-block needs widths that are
-# multiples of 128 and GPT-2 1.5B's is 1600
+# where a step's time goes (each op synchronised: slower than the runs above)
+step gpt2_124m_profile 90 gpt2 gpt2_124m_profile gpt2-124m.json 16 4 fp8-block --profile
+# 1.5B: B = 8 fits 80 GB (B = 16 needs ~98 GiB: fp8lab train --dry-run); fp8-block pads its width 1600 to 1664
 if [ "${FP8LAB_GPU_QUICK:-0}" != 1 ]; then
     step gpt2_1558m_bf16 150 gpt2 gpt2_1558m_bf16 gpt2-1558m.json 8 4 bf16
+    step gpt2_1558m_fp8 150 gpt2 gpt2_1558m_fp8 gpt2-1558m.json 8 4 fp8-block
 fi
 
 echo; echo "==== summary (card: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)," \
@@ -152,6 +155,7 @@ for name in ("gpt2_124m_bf16", "gpt2_124m_fp8", "gpt2_1558m_bf16", "gpt2_1558m_f
           f"loss {m[0]['loss']:.3f} -> {m[-1]['loss']:.3f} ({len(m)} steps){vs}")
     if run.get("sim_note"): print(f"  {run['sim_note']}")
 PY
+sed -n '/^profile: /,/^step  /p' "$OUT/gpt2_124m_profile.log" 2>/dev/null
 grep -E "tests passed|tests failed" "$OUT/ctest.log"; grep -hE "ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/memcheck.log" "$OUT/racecheck.log" 2>/dev/null
 cat "$OUT/bench_quant.log" 2>/dev/null | tail -12
 # the device tool brings back 8 files: the logs travel as one archive

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/train_compare.h"
 #include "core/error.h"
 #include "core/paths.h"
 #include "train/config.h"
@@ -34,6 +35,35 @@ static void print_json(cJSON *o) {
     if (s) puts(s);
     free(s);
     cJSON_Delete(o);
+}
+
+/* "profile": {"steps", "step_ms", "kinds": [{"kind", "calls_per_step", "ms_per_step", "pct_of_step", "tflops" or
+   "gbps"}]} */
+static void add_profile(cJSON *o, const fp8lab_profile *p) {
+    cJSON *j = cJSON_AddObjectToObject(o, "profile");
+    const double steps = p->steps > 0 ? (double)p->steps : NAN, step_ms = 1e3 * p->step_s / steps;
+    cJSON_AddNumberToObject(j, "steps", (double)p->steps);
+    add_num(j, "step_ms", step_ms);
+    cJSON *a = cJSON_AddArrayToObject(j, "kinds");
+    for (int k = 0; k < FP8LAB_REC_NKINDS; k++) {
+        cJSON *e = cJSON_CreateObject();
+        const char *unit;
+        const double rate = fp8lab_profile_rate(p, (fp8lab_rec_kind)k, &unit), ms = 1e3 * p->kinds[k].seconds / steps;
+        cJSON_AddStringToObject(e, "kind", fp8lab_rec_kind_name((fp8lab_rec_kind)k));
+        add_num(e, "calls_per_step", (double)p->kinds[k].calls / steps);
+        add_num(e, "ms_per_step", ms);
+        add_num(e, "pct_of_step", 100 * ms / step_ms);
+        add_num(e, unit[0] == 'T' ? "tflops" : "gbps", rate);
+        cJSON_AddItemToArray(a, e);
+    }
+}
+
+/* --compare takes the recipes from its list: a --recipe flag (not a run file's key) is refused with it. */
+static int has_flag(int argc, char **argv, const char *flag) {
+    const size_t n = strlen(flag);
+    for (int i = 0; i < argc; i++)
+        if (!strncmp(argv[i], flag, n) && (argv[i][n] == 0 || argv[i][n] == '=')) return 1;
+    return 0;
 }
 
 static int dry_run(const fp8lab_train_cfg *cfg, int json) {
@@ -90,7 +120,7 @@ int cmd_train(int argc, char **argv) {
             return FP8LAB_EXIT_USAGE;
         }
     }
-    int resume = 0, json = 0, dry = 0;
+    int resume = 0, json = 0, dry = 0, profile = 0;
     long stop_at = 0;
     const char *config_flag = config;
     cli_flag flags[64];
@@ -112,8 +142,18 @@ int cmd_train(int argc, char **argv) {
                              "stop after this step with a checkpoint, as if interrupted; the schedule still runs to "
                              "--steps (0: no)",
                              FP8LAB_RANGE(0, 1e9)};
+    flags[nf++] = (cli_flag){"profile", FLAG_BOOL, &profile,
+                             "time every backend op of the training steps and print a table per op kind (GEMM, "
+                             "quantize, attention, norm/activation, optimizer, other: calls, ms per step, % of the "
+                             "step, TFLOP/s or GB/s); each op is synchronised before and after, which serialises "
+                             "the GPU: profiled steps are slower"};
     flags[nf++] = (cli_flag){"dry-run", FLAG_BOOL, &dry,
                              "print the parameter count and memory per GPU for B x T; allocate nothing"};
+    const char *compare = NULL;
+    flags[nf++] = (cli_flag){"compare", FLAG_STR, &compare,
+                             "RECIPE,RECIPE[,...]: train each recipe on the same seed and data in --out/RECIPE/, "
+                             "then print the losses side by side, their relative difference to the first "
+                             "recipe's, and chart them in --out/compare.png"};
     flags[nf++] = (cli_flag){"json", FLAG_BOOL, &json, "print one JSON object (progress goes to stderr)"};
     int rc = cli_parse(USAGE, flags, nf, argc, argv);
     if (rc) {
@@ -123,6 +163,14 @@ int cmd_train(int argc, char **argv) {
     char mbuf[4200];
     if (cfg.model) cfg.model = fp8lab_resolve_data(cfg.model, mbuf, sizeof mbuf);
     if (fp8lab_train_cfg_check(&cfg)) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        fp8lab_train_cfg_free(&cfg);
+        return FP8LAB_EXIT_USAGE;
+    }
+    train_compare_opts co = {.list = compare, .json = json, .recipe_flag = has_flag(argc, argv, "--recipe"),
+                             .resume = resume, .dry_run = dry, .stop_at = stop_at, .profile = profile,
+                             .interrupt = &g_interrupt};
+    if (compare && train_compare_check(&co)) {
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
         fp8lab_train_cfg_free(&cfg);
         return FP8LAB_EXIT_USAGE;
@@ -140,7 +188,15 @@ int cmd_train(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    fp8lab_run_opts ro = {.resume = resume, .stop_at = stop_at, .json = json, .interrupt = &g_interrupt};
+    if (compare) {
+        rc = train_compare_run(&cfg, &co);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        fp8lab_train_cfg_free(&cfg);
+        return rc;
+    }
+    fp8lab_run_opts ro = {
+        .resume = resume, .stop_at = stop_at, .json = json, .profile = profile, .interrupt = &g_interrupt};
     fp8lab_run_result r;
     rc = fp8lab_train_run(&cfg, &ro, &r);
     signal(SIGINT, SIG_DFL);
@@ -169,6 +225,7 @@ int cmd_train(int argc, char **argv) {
         add_num(o, "tokens_per_s", r.tokens_per_s);
         add_num(o, "sim_step_ms", r.sim_step_ms);
         cJSON_AddStringToObject(o, "sim_note", r.sim_note);
+        if (profile) add_profile(o, &r.profile);
         cJSON_AddStringToObject(o, "checkpoint", r.checkpoint);
         cJSON_AddStringToObject(o, "metrics", r.metrics);
         print_json(o);

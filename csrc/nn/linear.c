@@ -42,11 +42,6 @@ int fp8lab_recipe_pad_multiple(fp8lab_recipe r) {
     return r == FP8LAB_RECIPE_FP8_BLOCK ? FP8LAB_TILE : per_tensor(r) ? 16 : 1;
 }
 
-int fp8lab_recipe_dim_multiple(fp8lab_recipe r) {
-    (void)r;
-    return 1;
-}
-
 static int check_known(fp8lab_recipe r) {
     if ((unsigned)r < FP8LAB_RECIPE_COUNT) return 0;
     FP8LAB_ERR("linear: unknown recipe %d", (int)r);
@@ -135,6 +130,7 @@ typedef struct wentry {
     float *hist[T_NT];         /* delayed: host rings of amax_history */
     int hist_n[T_NT], hist_pos[T_NT];
     unsigned long w_scaled_gen; /* delayed: the generation W's history was updated in */
+    float *restore;             /* delayed: a checkpoint's histories, installed when the entry is made */
 } wentry;
 
 struct fp8lab_linear_ctx {
@@ -198,7 +194,10 @@ static void entry_free_buffers(fp8lab_backend *be, wentry *e) {
 void fp8lab_linear_ctx_destroy(fp8lab_linear_ctx *c) {
     if (!c) return;
     if (g_bound == c) g_bound = NULL;
-    for (int i = 0; i < c->n; i++) entry_free_buffers(c->be, &c->e[i]);
+    for (int i = 0; i < c->n; i++) {
+        entry_free_buffers(c->be, &c->e[i]);
+        free(c->e[i].restore);
+    }
     free(c->e);
     for (int i = 0; i < S_NSLOT; i++) fp8lab_free(c->be, c->slot[i]);
     free(c);
@@ -278,30 +277,111 @@ static const void *padded(fp8lab_linear_ctx *c, int slot, const void *src, int r
     return p;
 }
 
+/* A new, empty entry for weight w. */
+static wentry *append_entry(fp8lab_linear_ctx *c, const float *w) {
+    if (c->n == c->cap) {
+        const int cap = c->cap ? 2 * c->cap : 32;
+        wentry *ne = realloc(c->e, sizeof *ne * (size_t)cap);
+        if (!ne) {
+            FP8LAB_ERR_RT("linear context: out of host memory");
+            return NULL;
+        }
+        c->e = ne;
+        c->cap = cap;
+    }
+    wentry *e = &c->e[c->n++];
+    memset(e, 0, sizeof *e);
+    e->w = w;
+    return e;
+}
+
+/* ---- amax histories in checkpoints -------------------------------------------------------------------------- */
+
+size_t fp8lab_linear_ctx_history_floats(const fp8lab_linear_ctx *c) {
+    return (size_t)T_NT * (size_t)(1 + c->opts.amax_history);
+}
+
+/* rec: per tensor (x, W, dy) its count n, then n amaxes oldest first, then zeros; the ring restarts at n (the
+   next amax overwrites the oldest once full, as it would have), so a resumed run scales as the saved one. */
+static void install_history(const fp8lab_linear_ctx *c, wentry *e, const float *rec) {
+    const int L = c->opts.amax_history;
+    for (int t = 0; t < T_NT; t++) {
+        const float *r = rec + (size_t)t * (size_t)(1 + L);
+        const int n = (int)r[0];
+        memcpy(e->hist[t], r + 1, sizeof(float) * (size_t)n);
+        e->hist_n[t] = n;
+        e->hist_pos[t] = n % L;
+    }
+}
+
+int fp8lab_linear_ctx_history_get(const fp8lab_linear_ctx *c, const float *w, float *rec) {
+    const size_t nf = fp8lab_linear_ctx_history_floats(c);
+    memset(rec, 0, sizeof(float) * nf);
+    const wentry *e = find_entry(c, w);
+    if (e && e->restore) memcpy(rec, e->restore, sizeof(float) * nf); /* not yet used since it was set */
+    if (!e || !e->hist[0]) return 0;
+    const int L = c->opts.amax_history;
+    for (int t = 0; t < T_NT; t++) {
+        float *r = rec + (size_t)t * (size_t)(1 + L);
+        const int n = e->hist_n[t], oldest = (e->hist_pos[t] - n + L) % L;
+        r[0] = (float)n;
+        for (int i = 0; i < n; i++) r[1 + i] = e->hist[t][(oldest + i) % L];
+    }
+    return 0;
+}
+
+int fp8lab_linear_ctx_history_check(const fp8lab_linear_ctx *c, const float *rec, const char *name) {
+    const int L = c->opts.amax_history;
+    for (int t = 0; t < T_NT; t++) {
+        const float *r = rec + (size_t)t * (size_t)(1 + L);
+        if (!(r[0] >= 0 && r[0] <= (float)L && r[0] == floorf(r[0]))) {
+            FP8LAB_ERR("%s: amax history count %g is not a whole number in [0, %d]", name, (double)r[0], L);
+            return -1;
+        }
+        for (int i = 1; i <= L; i++)
+            if (!(isfinite(r[i]) && r[i] >= 0) || (i > (int)r[0] && r[i] != 0)) {
+                FP8LAB_ERR("%s: amax history value %g at %d is not a finite amax (or a zero past the count %g)",
+                           name, (double)r[i], i, (double)r[0]);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+int fp8lab_linear_ctx_history_set(fp8lab_linear_ctx *c, const float *w, const float *rec, const char *name) {
+    if (fp8lab_linear_ctx_history_check(c, rec, name)) return -1;
+    wentry *e = find_entry(c, w);
+    if (e && e->hist[0]) {
+        install_history(c, e, rec);
+        return 0;
+    }
+    if (!e) { /* an empty entry that the first use makes (get_entry: its recipe matches no Linear's) */
+        if (!(e = append_entry(c, w))) return -1;
+        e->recipe = (fp8lab_recipe)-1;
+    }
+    const size_t bytes = sizeof(float) * fp8lab_linear_ctx_history_floats(c);
+    if (!e->restore && !(e->restore = malloc(bytes))) {
+        FP8LAB_ERR_RT("linear context: out of host memory");
+        return -1;
+    }
+    memcpy(e->restore, rec, bytes);
+    return 0;
+}
+
 /* The entry of weight w for Linear l (created, or remade when the Linear's shape or recipe changed). */
 static wentry *get_entry(fp8lab_linear_ctx *c, const fp8lab_linear *l, const float *w) {
     wentry *e = find_entry(c, w);
     if (e && (e->in != l->in || e->out != l->out || e->layout != l->layout || e->recipe != l->recipe)) {
         entry_free_buffers(c->be, e);
         const float *kw = e->w;
+        float *restore = e->restore;
         memset(e, 0, sizeof *e);
         e->w = kw;
+        e->restore = restore;
     } else if (e) {
         return e;
-    } else {
-        if (c->n == c->cap) {
-            const int cap = c->cap ? 2 * c->cap : 32;
-            wentry *ne = realloc(c->e, sizeof *ne * (size_t)cap);
-            if (!ne) {
-                FP8LAB_ERR_RT("linear context: out of host memory");
-                return NULL;
-            }
-            c->e = ne;
-            c->cap = cap;
-        }
-        e = &c->e[c->n++];
-        memset(e, 0, sizeof *e);
-        e->w = w;
+    } else if (!(e = append_entry(c, w))) {
+        return NULL;
     }
     const lin_dims d = dims_of(l, 1);
     e->in = l->in;
@@ -334,6 +414,11 @@ static wentry *get_entry(fp8lab_linear_ctx *c, const fp8lab_linear *l, const flo
                     FP8LAB_ERR_RT("linear context: out of host memory");
                     goto fail;
                 }
+    }
+    if (e->hist[0] && e->restore) {
+        install_history(c, e, e->restore);
+        free(e->restore);
+        e->restore = NULL;
     }
     return e;
 fail:

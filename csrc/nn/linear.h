@@ -101,9 +101,6 @@ typedef struct fp8lab_linear_stats {
 const char *fp8lab_recipe_name(fp8lab_recipe r);
 /* "fp32", "bf16", "fp8-tensor", "fp8-tensor-delayed", "fp8-block"; -1 with an error listing them otherwise */
 int fp8lab_recipe_parse(const char *s, fp8lab_recipe *out);
-/* What in, out and the token count N must be multiples of: 1 for every recipe (the FP8 recipes pad; kept for the
-   callers that size batches by it). */
-int fp8lab_recipe_dim_multiple(fp8lab_recipe r);
 /* What the recipe pads in, out and N up to inside its GEMMs: 1 (fp32, bf16), 16 (fp8-tensor*), 128 (fp8-block). */
 int fp8lab_recipe_pad_multiple(fp8lab_recipe r);
 /* l's recipe and layout are known and in/out are positive (and small enough to pad); the error names `name`
@@ -120,6 +117,15 @@ void fp8lab_linear_ctx_stats(const fp8lab_linear_ctx *c, fp8lab_linear_stats *ou
 /* fp8-tensor*: the scale_inv the last call used for weight w's input x, w itself and the gradient dy (0 when
    not yet used); -1 with an error when w has no entry. */
 int fp8lab_linear_ctx_scales(const fp8lab_linear_ctx *c, const float *w, float *sx, float *sw, float *sdy);
+
+/* fp8-tensor-delayed amax histories, for checkpoints: a weight's record is history_floats() floats, for x, W and
+   dy each the count n, then n amaxes oldest first, then zeros to the history length. get fills zeros for a
+   weight the context has no history of; set installs one now, or when the weight is first used (name: for the
+   error when rec is not such a record, exit 2). */
+size_t fp8lab_linear_ctx_history_floats(const fp8lab_linear_ctx *c);
+int fp8lab_linear_ctx_history_check(const fp8lab_linear_ctx *c, const float *rec, const char *name);
+int fp8lab_linear_ctx_history_get(const fp8lab_linear_ctx *c, const float *w, float *rec);
+int fp8lab_linear_ctx_history_set(fp8lab_linear_ctx *c, const float *w, const float *rec, const char *name);
 
 /* y = x W (+ b; b NULL: no bias), N rows */
 int fp8lab_linear_fwd(fp8lab_backend *be, const fp8lab_linear *l, float *y, const float *x, const float *w,

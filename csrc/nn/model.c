@@ -536,6 +536,13 @@ static int ensure_moments(fp8lab_gpt *g, fp8lab_moment_dtype mdt) {
     return 0;
 }
 
+int fp8lab_gpt_moments(fp8lab_gpt *g, fp8lab_moment_dtype dtype, void **m, void **v) {
+    if (ensure_moments(g, dtype)) return -1;
+    *m = g->m;
+    *v = g->v;
+    return 0;
+}
+
 int fp8lab_gpt_step(fp8lab_gpt *g, const fp8lab_adamw_args *a, float clip, float *grad_norm) {
     if (!a || !(clip >= 0) || !isfinite(clip)) {
         FP8LAB_ERR("model step: NULL args or clip = %g (must be finite and >= 0; 0: no clipping)", (double)clip);

@@ -85,5 +85,9 @@ int fp8lab_gpt_zero_grad(fp8lab_gpt *g);
    Moments are allocated on the first call in a->moments' dtype. *grad_norm (may be NULL) gets the norm before
    clipping. Returns 0 after a step, 1 when the norm is not finite (step skipped, nothing changed), -1 on error. */
 int fp8lab_gpt_step(fp8lab_gpt *g, const fp8lab_adamw_args *a, float clip, float *grad_norm);
+/* The AdamW moments fp8lab_gpt_step keeps, for checkpoints: device buffers of buffer_floats() elements of 2
+   (BF16) or 4 (FP32) bytes, zeros until the first step; allocated in `dtype` by the first call (or step), which
+   later calls and steps must match. */
+int fp8lab_gpt_moments(fp8lab_gpt *g, fp8lab_moment_dtype dtype, void **m, void **v);
 
 #endif

@@ -74,6 +74,11 @@ static void quant(bld *b, const char *name, double elems) {
     if (b->gp == FP8LAB_PREC_FP8) elt(b, name, elems * (2 + 1 + 1 + 8.0 / 128), 0, 0, 1, 0);
 }
 
+/* the precision of the GEMMs that stay out of FP8 (head, router): BF16, or FP32 in an FP32 run */
+static fp8lab_prec high_prec(const bld *b) {
+    return b->gp == FP8LAB_PREC_FP32 ? FP8LAB_PREC_FP32 : FP8LAB_PREC_BF16;
+}
+
 static void comm(bld *b, const char *name, fp8lab_coll c, fp8lab_coll bc, fp8lab_group g, double bytes,
                  double bwd_bytes) {
     fp8lab_op *op = add(b, name, FP8LAB_OP_COMM, FP8LAB_PART_OTHER);
@@ -211,7 +216,7 @@ static void moe_block(bld *b) {
     norm(b, "moe.norm", h, b->ts);
     tp_enter(b);
     /* the gate stays in BF16/FP32 under FP8 training (DeepSeek-V3 sec. 3.3) */
-    gemm(b, "moe.router", t, E, h, FP8LAB_PREC_BF16, FP8LAB_PART_ROUTER, 0, t * h * ACT, 0, 0, 1);
+    gemm(b, "moe.router", t, E, h, high_prec(b), FP8LAB_PART_ROUTER, 0, t * h * ACT, 0, 0, 1);
     elt(b, "moe.router_topk", t * E * 4 * 2, t * E * 4 * 2, t * E * 4, 0, 0);
     quant(b, "moe.quant_x", t * h);
     if (m->n_shared) mlp_block(b, "moe.shared", (double)(m->n_shared * m->moe_ffn), 0);
@@ -247,8 +252,8 @@ static void head_block(bld *b) {
     double t = b->t, h = b->h, V = (double)b->m->vocab / b->tp;
     norm(b, "head.norm", h, b->ts);
     tp_enter(b);
-    /* the output head stays in BF16 under FP8 training (DeepSeek-V3 sec. 3.3) */
-    gemm(b, "head.proj", t, V, h, FP8LAB_PREC_BF16, FP8LAB_PART_HEAD, 0, t * h * ACT, 0, 0, 1);
+    /* the output head stays in BF16/FP32 under FP8 training (DeepSeek-V3 sec. 3.3) */
+    gemm(b, "head.proj", t, V, h, high_prec(b), FP8LAB_PART_HEAD, 0, t * h * ACT, 0, 0, 1);
     /* fused softmax cross-entropy: read logits, write their gradient; the logits are kept for the backward */
     elt(b, "head.loss", t * V * 2 * ACT, t * V * 2 * ACT, t * V * ACT, 0, 0);
 }

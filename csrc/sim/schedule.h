@@ -1,8 +1,19 @@
-/* The op schedule: for one layer and one micro-batch on one rank, the list of ops the trainer runs —
+/* The op schedule: for one layer and one micro-batch on one rank, the list of ops a training step runs —
    GEMMs (forward, dgrad, wgrad), FP8 quantization, norms and other element-wise ops, attention, and the
    collectives of tensor and expert parallelism — with their shapes and dtypes. The simulator plays this list
-   on a hardware model; the trainer can emit the same list (the builder only needs the model config and the
-   parallel layout) and execute it.
+   on a hardware model (sim/step.c).
+
+   It is a model of fp8lab's trainer (csrc/nn/), and for GEMMs and attention an exact one at tp = ep = 1: the
+   GEMMs one training step of a GPT-2 or Llama model issues through the backend (pass, m/n/k, precision, count)
+   are those listed here, each layer kind's list taken once per layer of that kind (embedding, blocks, head),
+   under recompute none and
+   prec = the recipe's GEMM precision (fp32, bf16; fp8 for fp8-tensor*, fp8-block; the output head in BF16,
+   FP32 in an FP32 run), and one attention forward and one backward per block (tests/test_schedule_match.c checks both, through a
+   recording backend). One difference of form: for a weight stored [in][out] (GPT-2's Conv1D) the trainer
+   computes dW^T = x^T dY, the listed Wgrad with its operands swapped (m and n exchanged). Quantization and
+   element-wise ops are a model of a fused GPU implementation (a cast+transpose per GEMM input, BF16
+   activations), not a list of the trainer's kernels: the trainer quantizes each Linear's input itself and keeps
+   FP32 activations. The trainer does not execute this list; it runs the same model code on every backend.
 
    Order: the forward ops of the layer, then (backward) the recomputed forward ops the recompute mode asks for,
    then for each forward op in reverse order its backward ops: dY quantization, dgrad (pass B) and wgrad
@@ -56,7 +67,7 @@ typedef struct {
 typedef struct {
     long micro_batch, seq;   /* tokens on this rank per micro-batch = micro_batch * seq */
     int tp, sp, ep;          /* tensor parallel (sp: sequence parallel), expert parallel */
-    fp8lab_prec prec;        /* GEMM precision; under fp8, attention, router and output head stay BF16 */
+    fp8lab_prec prec;        /* GEMM precision; output head and MoE router stay BF16 (FP32 when prec is) */
     fp8lab_recompute recompute;
 } fp8lab_sched_opts;
 

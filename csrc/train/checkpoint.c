@@ -15,6 +15,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "fp8/fp8.h"
 #include "io/crc32c.h"
 #include "io/safetensors.h"
 
@@ -153,14 +154,70 @@ static int save_model(fp8lab_trainer *t, const char *path, const float *host) {
     return rc;
 }
 
+/* fp8-tensor-delayed: the amax histories (nn/linear.h records), one row per 2-D tensor in tensor order, saved
+   as optimizer.safetensors' "amax_history" so that a resumed run scales as the uninterrupted one. rec NULL under
+   the other recipes (nothing to save). */
+typedef struct {
+    float *rec;
+    int64_t shape[2]; /* [2-D tensors][record floats] */
+} amax_rows;
+
+static int amax_rows_alloc(const fp8lab_trainer *t, amax_rows *a) {
+    *a = (amax_rows){0};
+    if (t->recipe != FP8LAB_RECIPE_FP8_TENSOR_DELAYED) return 0;
+    fp8lab_gpt_tensor ts;
+    for (int i = 0; i < fp8lab_gpt_tensor_count(t->g); i++)
+        if (!fp8lab_gpt_tensor_at(t->g, i, &ts) && ts.ndim == 2) a->shape[0]++;
+    a->shape[1] = (int64_t)fp8lab_linear_ctx_history_floats(fp8lab_gpt_linear_ctx(t->g));
+    if (!(a->rec = calloc((size_t)(a->shape[0] * a->shape[1]), sizeof(float)))) {
+        FP8LAB_ERR_RT("checkpoint: out of host memory for the amax histories");
+        return -1;
+    }
+    return 0;
+}
+
+/* calls fn on each 2-D tensor's row; stops at the first error */
+static int amax_rows_each(fp8lab_trainer *t, amax_rows *a, const char *path,
+                          int (*fn)(fp8lab_linear_ctx *, const fp8lab_gpt_tensor *, float *, const char *)) {
+    fp8lab_gpt_tensor ts;
+    char name[FP8LAB_TRAIN_PATH_MAX + 160];
+    for (int i = 0, row = 0; i < fp8lab_gpt_tensor_count(t->g); i++) {
+        if (fp8lab_gpt_tensor_at(t->g, i, &ts) || ts.ndim != 2) continue;
+        snprintf(name, sizeof name, "%s: amax_history row %d (%s)", path, row, ts.name);
+        if (fn(fp8lab_gpt_linear_ctx(t->g), &ts, a->rec + (size_t)row++ * (size_t)a->shape[1], name)) return -1;
+    }
+    return 0;
+}
+
+static int row_get(fp8lab_linear_ctx *c, const fp8lab_gpt_tensor *ts, float *rec, const char *name) {
+    (void)name;
+    return fp8lab_linear_ctx_history_get(c, ts->param, rec);
+}
+static int row_check(fp8lab_linear_ctx *c, const fp8lab_gpt_tensor *ts, float *rec, const char *name) {
+    (void)ts;
+    return fp8lab_linear_ctx_history_check(c, rec, name);
+}
+static int row_set(fp8lab_linear_ctx *c, const fp8lab_gpt_tensor *ts, float *rec, const char *name) {
+    return fp8lab_linear_ctx_history_set(c, ts->param, rec, name);
+}
+
 static int save_optimizer(fp8lab_trainer *t, const char *path, void *hm, void *hv) {
     const int64_t shape[1] = {t->opt.floats};
     const int64_t step = t->step;
     const fp8lab_st_dtype dt = t->opt.dtype == FP8LAB_MOMENTS_BF16 ? FP8LAB_ST_BF16 : FP8LAB_ST_F32;
-    const fp8lab_st_entry e[3] = {
-        {"exp_avg", dt, 1, shape, hm}, {"exp_avg_sq", dt, 1, shape, hv}, {"step", FP8LAB_ST_I64, 0, NULL, &step}};
+    amax_rows a;
+    if (amax_rows_alloc(t, &a) || (a.rec && amax_rows_each(t, &a, path, row_get))) {
+        free(a.rec);
+        return -1;
+    }
+    const fp8lab_st_entry e[4] = {{"exp_avg", dt, 1, shape, hm},
+                                  {"exp_avg_sq", dt, 1, shape, hv},
+                                  {"step", FP8LAB_ST_I64, 0, NULL, &step},
+                                  {"amax_history", FP8LAB_ST_F32, 2, a.shape, a.rec}};
     const fp8lab_st_kv meta[] = {{"format", "pt"}, {"fp8lab", "adamw"}};
-    return fp8lab_st_write(path, e, 3, meta, 2);
+    const int rc = fp8lab_st_write(path, e, a.rec ? 4 : 3, meta, 2);
+    free(a.rec);
+    return rc;
 }
 
 static cJSON *state_json(fp8lab_trainer *t) {
@@ -272,6 +329,35 @@ done:
 
 /* ---- load ---------------------------------------------------------------------------------------------------- */
 
+/* Every tensor of the file must be one of g's: a weight the model does not have (Llama's attention_bias or
+   mlp_bias, another architecture under the same model_type) would otherwise be dropped and a different model
+   run without a word. Allowed besides: a tied model's stored lm_head.weight, and the buffers older
+   checkpoints carry (GPT-2's causal-mask attn.bias / attn.masked_bias, Llama's rotary_emb.inv_freq). */
+static int suffix(const char *s, const char *suf) {
+    const size_t n = strlen(s), k = strlen(suf);
+    return n >= k && !strcmp(s + n - k, suf);
+}
+
+static int check_no_extra(const fp8lab_gpt *g, const fp8lab_st *st, int allow_prefixless) {
+    fp8lab_gpt_tensor t;
+    for (int i = 0; i < fp8lab_st_count(st); i++) {
+        const char *name = fp8lab_st_at(st, i)->name;
+        char full[FP8LAB_PARAM_NAME_MAX + 16];
+        const int fits = snprintf(full, sizeof full, "transformer.%s", name) < (int)sizeof full;
+        if (fp8lab_gpt_tensor_get(g, name, &t) == 0 ||
+            (allow_prefixless && fits && fp8lab_gpt_tensor_get(g, full, &t) == 0))
+            continue;
+        if ((fp8lab_gpt_config(g)->tied && !strcmp(name, "lm_head.weight")) || suffix(name, ".attn.bias") ||
+            suffix(name, ".attn.masked_bias") || suffix(name, ".rotary_emb.inv_freq"))
+            continue;
+        FP8LAB_ERR("%s: tensor %s is not a weight of the model config.json describes (model_type %s: a bias or "
+                   "layer fp8lab does not implement?)",
+                   fp8lab_st_path(st), name, fp8lab_gpt_config(g)->model_type);
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads every tensor of g from st into host (the parameter buffer's layout). */
 static int read_params(fp8lab_gpt *g, const fp8lab_st *st, float *host, int allow_prefixless) {
     const int n = fp8lab_gpt_tensor_count(g);
@@ -295,7 +381,7 @@ static int read_params(fp8lab_gpt *g, const fp8lab_st *st, float *host, int allo
                 return -1;
             }
     }
-    return 0;
+    return check_no_extra(g, st, allow_prefixless);
 }
 
 int fp8lab_load_weights(fp8lab_gpt *g, fp8lab_backend *be, const char *dir) {
@@ -327,6 +413,17 @@ static int read_moment(const fp8lab_st *st, const char *name, const fp8lab_optim
         return -1;
     }
     memcpy(dst, t->data, t->nbytes);
+    /* the weights are checked for non-finite values; the moments feed every later update the same way (and
+       AdamW takes the square root of exp_avg_sq) */
+    const int sq = !strcmp(name, "exp_avg_sq");
+    for (int64_t i = 0; i < o->floats; i++) {
+        const float x = want == FP8LAB_ST_BF16 ? bf16_to_f32(((const uint16_t *)dst)[i]) : ((const float *)dst)[i];
+        if (!isfinite(x) || (sq && x < 0)) {
+            FP8LAB_ERR("%s: tensor %s holds %s value %g at %lld", fp8lab_st_path(st), name,
+                       isfinite(x) ? "a negative" : "a non-finite", (double)x, (long long)i);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -335,6 +432,7 @@ int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir) {
     fp8lab_st *ms = NULL, *os = NULL;
     cJSON *doc = NULL;
     char *st_text = NULL;
+    amax_rows amax = {0};
     const size_t pbytes = sizeof(float) * (size_t)t->opt.floats, mbytes = fp8lab_optim_moment_bytes(&t->opt);
     float *hp = calloc(1, pbytes);
     void *hm = malloc(mbytes), *hv = malloc(mbytes);
@@ -370,6 +468,10 @@ int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir) {
         fp8lab_json_int(path, state, "state.", "skipped", 0, FP8LAB_RANGE(0, 1e9), &skipped) ||
         fp8lab_json_int(path, state, "state.", "seed", 0, FP8LAB_RANGE(0, 9007199254740991.0), &seed))
         goto done;
+    if (skipped > step) {
+        FP8LAB_ERR("%s: state.skipped is %ld, more than state.step %ld", path, skipped, step);
+        goto done;
+    }
     if (seed != t->cfg.seed) {
         FP8LAB_ERR("%s: the checkpoint was trained with --seed %ld, this run has %ld", path, seed, t->cfg.seed);
         goto done;
@@ -384,8 +486,9 @@ int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir) {
     const cJSON *rng = cJSON_GetObjectItemCaseSensitive(state, "rng");
     const cJSON *rs = cJSON_IsObject(rng) ? cJSON_GetObjectItemCaseSensitive(rng, "sample") : NULL;
     uint64_t rng_s = 0;
-    if (!cJSON_IsString(rs) || parse_hex64(rs->valuestring, &rng_s)) {
-        FP8LAB_ERR("%s: state.rng.sample: expected 16 lowercase hex digits", path);
+    if (!cJSON_IsString(rs) || parse_hex64(rs->valuestring, &rng_s) || !rng_s) {
+        /* 0 is the one state xorshift64* never leaves (and never reaches) */
+        FP8LAB_ERR("%s: state.rng.sample: expected 16 lowercase hex digits, not all zero", path);
         goto done;
     }
     const cJSON *lp = cJSON_GetObjectItemCaseSensitive(state, "loader");
@@ -409,6 +512,10 @@ int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir) {
         goto done;
     }
     if (read_moment(os, "exp_avg", &t->opt, hm) || read_moment(os, "exp_avg_sq", &t->opt, hv)) goto done;
+    if (amax_rows_alloc(t, &amax)) goto done;
+    if (amax.rec && (fp8lab_st_read_f32(os, "amax_history", amax.rec, 2, amax.shape) ||
+                     amax_rows_each(t, &amax, path, row_check)))
+        goto done;
     const fp8lab_st_tensor *ts = fp8lab_st_find(os, "step");
     int64_t ostep = -1;
     if (ts && ts->dtype == FP8LAB_ST_I64 && ts->ndim == 0) memcpy(&ostep, ts->data, 8);
@@ -420,13 +527,15 @@ int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir) {
     snprintf(path, sizeof path, "%s/trainer_state.json", dir);
     if (fp8lab_loader_pos_from_json(&t->train, lp, path)) goto done;
     if (fp8lab_copy_h2d(t->be, fp8lab_gpt_params(t->g), hp, pbytes) ||
-        fp8lab_copy_h2d(t->be, t->opt.m, hm, mbytes) || fp8lab_copy_h2d(t->be, t->opt.v, hv, mbytes))
+        fp8lab_copy_h2d(t->be, t->opt.m, hm, mbytes) || fp8lab_copy_h2d(t->be, t->opt.v, hv, mbytes) ||
+        (amax.rec && amax_rows_each(t, &amax, path, row_set)))
         goto done;
     t->step = step;
     t->skipped = skipped;
     t->sample_rng.s = rng_s;
     rc = 0;
 done:
+    free(amax.rec);
     fp8lab_st_close(ms);
     fp8lab_st_close(os);
     cJSON_Delete(doc);
@@ -442,22 +551,98 @@ static int cmp_desc(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* STEP of a name "<prefix>STEP<rest>" (STEP: 1 to 9 digits, no leading zero); -1 when it is not one. */
+static long name_step(const char *name, const char *prefix, const char *rest) {
+    const size_t pl = strlen(prefix);
+    if (strncmp(name, prefix, pl)) return -1;
+    const char *s = name + pl;
+    const size_t len = strspn(s, "0123456789");
+    if (!len || len > 9 || (len > 1 && s[0] == '0') || strncmp(s + len, rest, strlen(rest))) return -1;
+    return strtol(s, NULL, 10);
+}
+
 int fp8lab_checkpoint_list(const char *dir, long *steps, int max) {
     DIR *d = opendir(dir);
     if (!d) return -1;
-    int n = 0;
+    /* all of them, then the newest max: readdir's order is arbitrary, and a long run can hold more than max */
+    long *all = NULL;
+    size_t n = 0, cap = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && n < max) {
-        const char *s = e->d_name;
-        if (strncmp(s, "checkpoint-", 11)) continue;
-        s += 11;
-        size_t len = strlen(s);
-        if (!len || len > 9 || strspn(s, "0123456789") != len || (len > 1 && s[0] == '0')) continue;
-        steps[n++] = strtol(s, NULL, 10);
+    while ((e = readdir(d))) {
+        const long s = name_step(e->d_name, "checkpoint-", "");
+        if (s < 0 || strlen(e->d_name) != 11 + strspn(e->d_name + 11, "0123456789")) continue;
+        if (n == cap) {
+            long *a = realloc(all, (cap = cap ? 2 * cap : 64) * sizeof *a);
+            if (!a) {
+                free(all);
+                closedir(d);
+                return -1;
+            }
+            all = a;
+        }
+        all[n++] = s;
     }
     closedir(d);
-    qsort(steps, (size_t)n, sizeof *steps, cmp_desc);
-    return n;
+    if (n) qsort(all, n, sizeof *all, cmp_desc);
+    const int k = n < (size_t)max ? (int)n : max;
+    if (k > 0) memcpy(steps, all, (size_t)k * sizeof *steps);
+    free(all);
+    return k;
+}
+
+int fp8lab_checkpoint_tidy(const char *out, FILE *log) {
+    DIR *d = opendir(out);
+    if (!d) return 0;
+    char (*names)[256] = NULL; /* collected first: the folder changes under readdir otherwise */
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *s = e->d_name;
+        const int ckpt = name_step(s, ".checkpoint-", ".tmp-") >= 0 || name_step(s, ".checkpoint-", ".old-") >= 0;
+        /* core/atomic_file.c's temporary of metrics.jsonl: ".metrics.jsonl.<16 hex digits>.tmp" */
+        const int mtmp = !strncmp(s, ".metrics.jsonl.", 15) && strlen(s) == 35 &&
+                         strspn(s + 15, "0123456789abcdef") == 16 && !strcmp(s + 31, ".tmp");
+        if ((!ckpt && !mtmp) || strlen(s) >= sizeof names[0]) continue;
+        if (n == cap) {
+            void *a = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof names[0]);
+            if (!a) break; /* the rest waits for the next run */
+            names = a;
+        }
+        snprintf(names[n++], sizeof names[0], "%s", s);
+    }
+    closedir(d);
+    int done = 0;
+    for (size_t i = 0; i < n; i++) {
+        char p[FP8LAB_TRAIN_PATH_MAX + 300], final[FP8LAB_TRAIN_PATH_MAX + 32];
+        snprintf(p, sizeof p, "%s/%s", out, names[i]);
+        struct stat sb;
+        if (lstat(p, &sb)) continue;
+        if (names[i][1] == 'm') {
+            if (S_ISREG(sb.st_mode) && !unlink(p)) {
+                if (log) fprintf(log, "%s: removed (left by an interrupted rewrite of metrics.jsonl)\n", p);
+                done++;
+            }
+            continue;
+        }
+        if (!S_ISDIR(sb.st_mode)) continue; /* never follow a link planted under such a name */
+        const long step = name_step(names[i], ".checkpoint-", ".old-");
+        if (step >= 0) {
+            /* moved aside to be replaced by a new checkpoint of the same step: when the new one never arrived,
+               it is still the checkpoint of that step, whole */
+            snprintf(final, sizeof final, "%s/checkpoint-%ld", out, step);
+            if (lstat(final, &sb) && errno == ENOENT && !rename(p, final)) {
+                if (log) fprintf(log, "%s: restored from %s (a checkpoint save was interrupted)\n", final, p);
+                done++;
+                continue;
+            }
+        }
+        remove_flat_dir(p);
+        if (log) fprintf(log, "%s: removed (left by an interrupted checkpoint save)\n", p);
+        done++;
+    }
+    free(names);
+    if (done) fsync_dir(out);
+    return done;
 }
 
 int fp8lab_checkpoint_resume(fp8lab_trainer *t, char *path, size_t cap, int verbose) {

@@ -8,6 +8,7 @@
 #ifndef FP8LAB_TRAIN_CHECKPOINT_H
 #define FP8LAB_TRAIN_CHECKPOINT_H
 #include <stddef.h>
+#include <stdio.h>
 
 #include <cjson/cJSON.h>
 
@@ -22,8 +23,14 @@ int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir);
    reason) when verbose, and the next older one tried. Returns 1 with path set after loading, 0 when there is no
    checkpoint folder, -1 when there are some and none loads (error: the newest one's reason). */
 int fp8lab_checkpoint_resume(fp8lab_trainer *t, char *path, size_t cap, int verbose);
-/* Steps of the checkpoint-STEP folders in dir, newest first (at most max); -1 when dir cannot be read. */
+/* Steps of the checkpoint-STEP folders in dir, newest first (at most max, the newest ones); -1 when dir cannot be
+   read. */
 int fp8lab_checkpoint_list(const char *dir, long *steps, int max);
+/* Clears what a save killed half-way leaves in the run folder out (call it with the folder locked: nobody else is
+   saving there): temporary checkpoint folders (.checkpoint-STEP.tmp-*) and metrics.jsonl temporaries are
+   removed; a checkpoint moved aside to be replaced (.checkpoint-STEP.old-*) is moved back when its replacement
+   never arrived, removed otherwise. Each action is reported on log (may be NULL). Returns how many. */
+int fp8lab_checkpoint_tidy(const char *out, FILE *log);
 
 /* Weights from DIR/model.safetensors into g (F32/BF16/F16 converted): every tensor of g must be there with its
    shape; GPT-2 files without the "transformer." prefix (as openai-community/gpt2 has them) are accepted, and a

@@ -101,6 +101,7 @@ int fp8lab_train_cfg_from_json(fp8lab_train_cfg *c, const cJSON *root, const cha
         FP8LAB_ERR("%s: a run file is one JSON object", name);
         return -1;
     }
+    char seen[sizeof FP8LAB_TRAIN_OPTS / sizeof FP8LAB_TRAIN_OPTS[0]] = {0};
     for (const cJSON *it = root->child; it; it = it->next) {
         const fp8lab_train_opt *o = NULL;
         char key[64];
@@ -113,6 +114,12 @@ int fp8lab_train_cfg_from_json(fp8lab_train_cfg *c, const cJSON *root, const cha
             FP8LAB_ERR("%s: unknown key \"%s\" (keys are the flags of fp8lab train --help, with _ for -; "
                        "\"description\" for a note)",
                        name, it->string ? it->string : "");
+            return -1;
+        }
+        /* a key given twice: the numbers below are looked up by key (the first one), the rest read here (the
+           last one); neither is what the file's author can be assumed to mean */
+        if (seen[o - FP8LAB_TRAIN_OPTS]++) {
+            FP8LAB_ERR("%s: key \"%s\" appears twice", name, it->string);
             return -1;
         }
         char *dst = (char *)c + o->offset;

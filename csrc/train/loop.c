@@ -2,13 +2,16 @@
 #include "train/loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/record.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/paths.h"
@@ -71,7 +74,6 @@ int fp8lab_train_cache_dir(char *out, size_t cap) {
 
 void fp8lab_trainer_destroy(fp8lab_trainer *t) {
     if (!t) return;
-    fp8lab_optim_free(&t->opt);
     fp8lab_gpt_destroy(t->g);
     fp8lab_loader_close(&t->train);
     if (t->has_val) fp8lab_loader_close(&t->val);
@@ -81,7 +83,18 @@ void fp8lab_trainer_destroy(fp8lab_trainer *t) {
     free(t);
 }
 
-fp8lab_trainer *fp8lab_trainer_create(const fp8lab_train_cfg *cfg) {
+/* The device: cfg->device's backend, wrapped in a timing recorder when profiling (recording off until the
+   steps: setup, validation and checkpoints are not profiled). */
+static fp8lab_backend *open_backend(const char *device, int profile) {
+    fp8lab_backend *be = fp8lab_backend_create(device);
+    if (!be || !profile) return be;
+    fp8lab_backend *rec = fp8lab_record_create(be, &(fp8lab_record_opts){.timing = 1});
+    if (!rec) fp8lab_backend_destroy(be);
+    else fp8lab_record_enable(rec, 0);
+    return rec;
+}
+
+static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile) {
     if (fp8lab_train_cfg_check(cfg)) return NULL;
     fp8lab_trainer *t = calloc(1, sizeof *t);
     if (!t) {
@@ -119,7 +132,7 @@ fp8lab_trainer *fp8lab_trainer_create(const fp8lab_train_cfg *cfg) {
         goto fail;
     }
     /* device and model */
-    t->be = fp8lab_backend_create(cfg->device);
+    t->be = open_backend(cfg->device, profile);
     if (!t->be) goto fail;
     fp8lab_backend_info(t->be, &t->dev);
     if (!strcmp(t->be->name, "cpu"))
@@ -128,8 +141,9 @@ fp8lab_trainer *fp8lab_trainer_create(const fp8lab_train_cfg *cfg) {
     t->g = fp8lab_gpt_create(t->be, &t->model, (uint64_t)cfg->seed);
     if (!t->g || fp8lab_gpt_set_recipe(t->g, t->recipe)) goto fail;
     if (cfg->init_from && fp8lab_load_weights(t->g, t->be, cfg->init_from)) goto fail;
-    if (fp8lab_optim_init(&t->opt, t->be, t->g, cfg->fp32_moments ? FP8LAB_MOMENTS_F32 : FP8LAB_MOMENTS_BF16))
-        goto fail;
+    t->opt = (fp8lab_optim){.dtype = cfg->fp32_moments ? FP8LAB_MOMENTS_F32 : FP8LAB_MOMENTS_BF16,
+                            .floats = fp8lab_gpt_buffer_floats(t->g)};
+    if (fp8lab_gpt_moments(t->g, t->opt.dtype, &t->opt.m, &t->opt.v)) goto fail;
     t->sched = (fp8lab_lr_schedule){cfg->lr, cfg->min_lr_ratio, cfg->warmup, cfg->steps};
     fp8lab_rng_seed(&t->sample_rng, (uint64_t)cfg->seed ^ 0x5a4d504c45ull);
     t->tok = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
@@ -146,6 +160,8 @@ fail:
     fp8lab_trainer_destroy(t);
     return NULL;
 }
+
+fp8lab_trainer *fp8lab_trainer_create(const fp8lab_train_cfg *cfg) { return trainer_create(cfg, 0); }
 
 /* ---- steps ----------------------------------------------------------------------------------------------------- */
 
@@ -166,7 +182,8 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
                                  .step = (int)step,
                                  .grad_scale = 1.0f,
                                  .moments = t->opt.dtype};
-    const int rc = fp8lab_optim_step(&t->opt, t->g, &a, (float)t->cfg.clip, &norm);
+    /* the model's step also marks its weights changed: evaluation and samples requantize them */
+    const int rc = fp8lab_gpt_step(t->g, &a, (float)t->cfg.clip, &norm);
     if (rc < 0 || fp8lab_sync(t->be)) return -1;
     t->skipped += rc == 1;
     t->step = step;
@@ -238,6 +255,25 @@ int fp8lab_train_memory(const fp8lab_model *m, int B, int T, int fp32_moments, f
 
 /* ---- the run --------------------------------------------------------------------------------------------------- */
 
+/* One run per folder: two runs on the same --out would interleave their metrics lines and checkpoints, and
+   fp8lab_checkpoint_tidy would clear the other's save in progress. The lock goes with the process (kill -9
+   included). Returns the descriptor to close at the end, or -1 with an error. */
+static int lock_run_folder(const char *out) {
+    char p[FP8LAB_TRAIN_PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/.fp8lab-train.lock", out);
+    const int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (fd < 0) {
+        FP8LAB_ERR_RT("%s: cannot open the run folder's lock file: %s", p, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK) {
+        close(fd);
+        FP8LAB_ERR("--out %s: another fp8lab train is running in this folder (%s is locked)", out, p);
+        return -1;
+    } /* other failures (a file system without locks): the run goes on unlocked */
+    return fd;
+}
+
 static int has_checkpoints(const char *out) {
     long s[1];
     return fp8lab_checkpoint_list(out, s, 1) > 0;
@@ -308,12 +344,13 @@ int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
     FILE *con = o->quiet ? NULL : o->json ? stderr : stdout;
     const int tty = con && isatty(fileno(con));
     FILE *mf = NULL;
-    int rc = -1, bar_open = 0; /* bar_open: the progress bar is the terminal's current line */
-    fp8lab_trainer *t = fp8lab_trainer_create(cfg);
+    int rc = -1, bar_open = 0, lock = -1; /* bar_open: the progress bar is the terminal's current line */
+    fp8lab_trainer *t = trainer_create(cfg, o->profile);
     if (!t) return -1;
     snprintf(r->device, sizeof r->device, "%s", t->device);
     r->params = fp8lab_gpt_param_count(&t->model);
-    if (mkdir_p(cfg->out)) goto done;
+    if (mkdir_p(cfg->out) || (lock = lock_run_folder(cfg->out)) < 0) goto done;
+    fp8lab_checkpoint_tidy(cfg->out, o->quiet ? NULL : stderr); /* a run killed while saving */
     if (o->resume) {
         const int k = fp8lab_checkpoint_resume(t, r->checkpoint, sizeof r->checkpoint, 1);
         if (k < 0) goto done;
@@ -369,7 +406,14 @@ int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
             break;
         }
         fp8lab_step_metrics sm;
-        if (fp8lab_trainer_step(t, &sm)) goto done;
+        fp8lab_record_enable(t->be, 1); /* a no-op unless profiling */
+        const int step_rc = fp8lab_trainer_step(t, &sm);
+        fp8lab_record_enable(t->be, 0);
+        if (step_rc) goto done;
+        if (o->profile) {
+            r->profile.steps++;
+            r->profile.step_s += sm.step_s;
+        }
         const long s = sm.step;
         fp8lab_metrics_row row = {.step = s, .steps = cfg->steps, .loss = sm.loss, .lr = sm.lr,
                                   .grad_norm = sm.grad_norm, .step_s = sm.step_s, .val_loss = NAN,
@@ -436,11 +480,16 @@ int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
             else
                 fprintf(con, "step time: measured %.2f ms on %s (%s)\n", ms, t->device, r->sim_note);
         }
+    }
+    if (o->profile) fp8lab_record_totals(t->be, r->profile.kinds);
+    if (con) {
+        if (o->profile) fp8lab_profile_print(con, &r->profile, t->device);
         fflush(con);
     }
     rc = 0;
 done:
     if (mf) fclose(mf);
+    if (lock >= 0) close(lock);
     if (rc && bar_open) fprintf(con, "\n");
     fp8lab_trainer_destroy(t);
     return rc;

@@ -1,5 +1,5 @@
 /* The training loop of `fp8lab train`: a GPT-2 or Llama model (nn/model.h) on one backend, trained with AdamW
-   (train/optim.h) on llm.c shards (data/loader.h) under warmup + cosine (train/schedule.h); metrics per step
+   (fp8lab_gpt_step) on llm.c shards (data/loader.h) under warmup + cosine (train/schedule.h); metrics per step
    (train/metrics.h), validation loss and generated samples every N steps, checkpoints (train/checkpoint.h).
 
      fp8lab_trainer *t = fp8lab_trainer_create(&cfg);     // backend, data, model, optimizer
@@ -21,10 +21,21 @@
 #include "model/config.h"
 #include "nn/model.h"
 #include "train/config.h"
-#include "train/optim.h"
+#include "train/profile.h"
 #include "train/schedule.h"
 
 #define FP8LAB_TRAIN_PATH_MAX 4200
+
+/* The model's AdamW moments (fp8lab_gpt_moments), as checkpoints save and restore them. */
+typedef struct fp8lab_optim {
+    fp8lab_moment_dtype dtype;
+    int64_t floats; /* the model's buffer size */
+    void *m, *v;    /* device, floats x (2 | 4) bytes each */
+} fp8lab_optim;
+
+static inline size_t fp8lab_optim_moment_bytes(const fp8lab_optim *o) {
+    return (o->dtype == FP8LAB_MOMENTS_BF16 ? 2 : 4) * (size_t)o->floats;
+}
 
 typedef struct fp8lab_trainer {
     fp8lab_train_cfg cfg; /* a copy; strings borrowed from the caller */
@@ -81,6 +92,8 @@ typedef struct {
     long stop_at;    /* stop after this step with a checkpoint, as if interrupted (0: run to cfg.steps) */
     int json;        /* console lines go to stderr; stdout is left for the caller's JSON */
     int quiet;       /* no console lines at all */
+    int profile;     /* time every backend op of the training steps (backend/record.h) and print the table
+                        (train/profile.h) at the end; serialises a GPU */
     volatile sig_atomic_t *interrupt; /* set (by a signal handler): checkpoint and stop between steps */
 } fp8lab_run_opts;
 
@@ -96,6 +109,7 @@ typedef struct {
     char device[192];
     char checkpoint[FP8LAB_TRAIN_PATH_MAX]; /* the last one written */
     char metrics[FP8LAB_TRAIN_PATH_MAX];
+    fp8lab_profile profile; /* opts.profile: the steps of this run (not validation, samples, checkpoints) */
 } fp8lab_run_result;
 
 int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8lab_run_result *r);
