@@ -47,6 +47,7 @@ fp8lab_backend *fp8lab_cpu_backend_create(void) {
         FP8LAB_ERR_RT("out of host memory");
         return NULL;
     }
+    openblas_set_num_threads(1); /* the backend's threads are OpenMP's: cpu_gemm.c (par_sgemm) says why */
     *be = (fp8lab_backend){
         .name = "cpu",
         .destroy = cpu_destroy,

@@ -3,12 +3,14 @@
    run sgemm on 128-wide K panels of the (unscaled) FP8 values and scale each panel's FP32 partial sums into an
    FP32 accumulator: the semantics of fp8_gemm_block_ref with promote_k = 128. BF16 output is rounded. */
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu_internal.h"
 #include "core/error.h"
 #include "fp8/fp8.h"
+#include "fp8/fp8_impl.h"
 #include "fp8/quant.h"
 #include "fp8/scale_layout.h"
 
@@ -17,20 +19,41 @@ enum { CPU_GEMM_MB = 128 };
 
 typedef enum { DEC_BF16, DEC_E4M3, DEC_E5M2 } decode_kind;
 
+/* C[M][N] = alpha op(A) op(B) + beta C, row-major, with C's rows split over the OpenMP threads, each calling
+   OpenBLAS single-threaded (the backend sets one OpenBLAS thread: cpu_backend.c). One thread pool, not two:
+   OpenBLAS's pthreads and libgomp's spinning workers otherwise fight over the same cores after every parallel
+   region (a 2-core step took twice as long). A row block of op(A) starts m0 rows down when A is stored [M][K],
+   m0 columns across when stored [K][M]. */
+static void par_sgemm(fp8lab_op_t ta, fp8lab_op_t tb, int M, int N, int K, float alpha, const float *a, int lda,
+                      const float *b, int ldb, float beta, float *c) {
+    const CBLAS_TRANSPOSE cta = ta == FP8LAB_OP_T ? CblasTrans : CblasNoTrans,
+                          ctb = tb == FP8LAB_OP_T ? CblasTrans : CblasNoTrans;
+    /* blocks of at least 32 rows, at most one per thread */
+    const long work = (long)M * N * K;
+#pragma omp parallel if (M >= 64 && work >= (1L << 18))
+    {
+        const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        const int rows = (M + nt - 1) / nt, m0 = id * rows, mb = M - m0 < rows ? M - m0 : rows;
+        if (mb > 0)
+            cblas_sgemm(CblasRowMajor, cta, ctb, mb, N, K, alpha,
+                        a + (ta == FP8LAB_OP_T ? (size_t)m0 : (size_t)m0 * (size_t)lda), lda, b, ldb, beta,
+                        c + (size_t)m0 * (size_t)N, N);
+    }
+}
+
 static int cpu_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d) {
     (void)be;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, d, N);
+    par_sgemm(FP8LAB_OP_N, FP8LAB_OP_T, M, N, K, 1.0f, a, K, b, K, 0.0f, d);
     return 0;
 }
 
-/* C = alpha op(A) op(B) + beta C, row-major: OpenBLAS's sgemm with the leading dimensions of the stored
-   operands (A [M][K] or [K][M], B [K][N] or [N][K]). With beta = 0, C is not read (BLAS semantics). */
+/* C = alpha op(A) op(B) + beta C, row-major, with the leading dimensions of the stored operands (A [M][K] or
+   [K][M], B [K][N] or [N][K]). With beta = 0, C is not read (BLAS semantics). */
 static int cpu_matmul_f32(fp8lab_backend *be, fp8lab_op_t ta, fp8lab_op_t tb, int M, int N, int K, float alpha,
                           const float *a, const float *b, float beta, float *c) {
     (void)be;
     const int lda = ta == FP8LAB_OP_T ? M : K, ldb = tb == FP8LAB_OP_T ? K : N;
-    cblas_sgemm(CblasRowMajor, ta == FP8LAB_OP_T ? CblasTrans : CblasNoTrans,
-                tb == FP8LAB_OP_T ? CblasTrans : CblasNoTrans, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
+    par_sgemm(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c);
     return 0;
 }
 
@@ -41,7 +64,7 @@ static void store_out(const float *acc, long n, fp8lab_out_dtype out, void *d) {
     }
     uint16_t *y = d;
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) y[i] = bf16_from_f32(acc[i]);
+    for (long i = 0; i < n; i++) y[i] = bf16_from_f32_inline(acc[i]);
 }
 
 /* sgemm writes into the float output directly when out is FP32, else into a temporary that is then rounded. */
@@ -61,7 +84,7 @@ static float *decode_all(const void *src, long n, decode_kind kind) {
     if (kind == DEC_BF16) {
         const uint16_t *h = src;
 #pragma omp parallel for schedule(static)
-        for (long i = 0; i < n; i++) f[i] = bf16_to_f32(h[i]);
+        for (long i = 0; i < n; i++) f[i] = bf16_to_f32_inline(h[i]);
         return f;
     }
     float lut[256];
@@ -79,7 +102,7 @@ static int gemm_decoded(const void *a, decode_kind kind_a, const void *b, decode
     float *acc = out_accumulator(out, d, (long)M * N);
     int rc = -1;
     if (fa && fb && acc) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, fa, K, fb, K, 0.0f, acc, N);
+        par_sgemm(FP8LAB_OP_N, FP8LAB_OP_T, M, N, K, alpha, fa, K, fb, K, 0.0f, acc);
         store_out(acc, (long)M * N, out, d);
         rc = 0;
     }
@@ -127,10 +150,7 @@ static int block_panels(const float *fa, const float *sa, const float *fb, const
                         int M, int N, int K, float *acc) {
     const int KB = K / FP8LAB_TILE, ld = fp8lab_blk_scale_ld(K);
     int oom = 0;
-    /* One OpenMP thread per row block, each calling single-threaded sgemm: OpenBLAS's own pool and libgomp's
-       would otherwise spin against each other on the same cores for every small panel. */
-    const int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    /* one OpenMP thread per row block, each calling single-threaded sgemm (par_sgemm says why) */
 #pragma omp parallel reduction(| : oom)
     {
         float *panel = malloc(sizeof(float) * (size_t)CPU_GEMM_MB * (size_t)N);
@@ -150,7 +170,6 @@ static int block_panels(const float *fa, const float *sa, const float *fb, const
         }
         free(panel);
     }
-    openblas_set_num_threads(blas_threads);
     if (oom) FP8LAB_ERR_RT("out of host memory for %dx%d panels", CPU_GEMM_MB, N);
     return oom ? -1 : 0;
 }

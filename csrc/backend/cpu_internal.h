@@ -12,4 +12,7 @@ extern const fp8lab_gemm_ops fp8lab_cpu_gemm_ops;
 extern const fp8lab_layer_ops fp8lab_cpu_layer_ops;
 extern const fp8lab_optim_ops fp8lab_cpu_optim_ops;
 
+/* y[cols][rows] = x[rows][cols]^T in 32x32 tiles (cpu_mem.c): transpose_f32 and the transposed quantizer */
+void fp8lab_cpu_transpose(const float *x, int rows, int cols, float *y);
+
 #endif

@@ -3,9 +3,11 @@
    gradients, which sum over rows, are computed per column instead so no two threads add into the same element.
    The CUDA kernels (cuda/) must agree with these within FP32 rounding. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 
 #include "backend/cpu_internal.h"
+#include "backend/cpu_math.h"
 #include "core/error.h"
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
@@ -63,6 +65,43 @@ static int cpu_embed_bwd(fp8lab_backend *be, float *dwte, float *dwpe, const flo
     return 0;
 }
 
+/* ---- column sums (parameter gradients of norms and biases) ----------------------------------------------- */
+
+/* acc[c] += sum over rows n of a[n][c] * ((b[n][c] - mean[n]) * rstd[n]) (b NULL: of a[n][c]; mean NULL: 0).
+   Rows are split over the threads, each summing into its own partial row (contiguous, vectorized), and the
+   partials are added in thread order: deterministic for a given thread count. (Summing down a column per thread
+   read the rows with a stride of C and took most of a norm's backward.) */
+static int col_sums(const float *a, const float *b, const float *mean, const float *rstd, int N, int C, float *acc) {
+    const int nt = omp_get_max_threads();
+    float *part = calloc((size_t)nt * (size_t)C, sizeof(float));
+    if (!part) {
+        FP8LAB_ERR_RT("out of host memory for %d x %d column partial sums", nt, C);
+        return -1;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        float *p = part + (size_t)omp_get_thread_num() * (size_t)C;
+#pragma omp for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *ar = a + (long)n * C;
+            if (!b) {
+#pragma omp simd
+                for (int c = 0; c < C; c++) p[c] += ar[c];
+                continue;
+            }
+            const float *br = b + (long)n * C, m = mean ? mean[n] : 0.0f, s = rstd[n];
+#pragma omp simd
+            for (int c = 0; c < C; c++) p[c] += ar[c] * ((br[c] - m) * s);
+        }
+    }
+    /* the whole sum first, then one add into acc: accumulating a result twice adds exactly twice it */
+    for (int t = 1; t < nt; t++)
+        for (int c = 0; c < C; c++) part[c] += part[(size_t)t * (size_t)C + c];
+    for (int c = 0; c < C; c++) acc[c] += part[c];
+    free(part);
+    return 0;
+}
+
 /* ---- norms ----------------------------------------------------------------------------------------------- */
 
 static int cpu_layernorm_fwd(fp8lab_backend *be, float *out, float *mean, float *rstd, const float *x,
@@ -72,9 +111,11 @@ static int cpu_layernorm_fwd(fp8lab_backend *be, float *out, float *mean, float 
     for (int n = 0; n < N; n++) {
         const float *xr = x + (long)n * C;
         float m = 0.0f;
+#pragma omp simd reduction(+ : m)
         for (int c = 0; c < C; c++) m += xr[c];
         m /= C;
         float var = 0.0f;
+#pragma omp simd reduction(+ : var)
         for (int c = 0; c < C; c++) var += (xr[c] - m) * (xr[c] - m);
         var /= C;
         const float s = 1.0f / sqrtf(var + eps);
@@ -89,24 +130,15 @@ static int cpu_layernorm_fwd(fp8lab_backend *be, float *out, float *mean, float 
 static int cpu_layernorm_bwd(fp8lab_backend *be, float *dx, float *dw, float *db, const float *dout, const float *x,
                              const float *w, const float *mean, const float *rstd, int N, int C) {
     (void)be;
-    /* parameter gradients first, per column (so dx may even alias dout) */
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++) {
-        float gw = 0.0f, gb = 0.0f;
-        for (int n = 0; n < N; n++) {
-            const float d = dout[(long)n * C + c];
-            gw += d * (x[(long)n * C + c] - mean[n]) * rstd[n];
-            gb += d;
-        }
-        dw[c] += gw;
-        if (db) db[c] += gb;
-    }
+    /* parameter gradients first (so dx may even alias dout) */
+    if (col_sums(dout, x, mean, rstd, N, C, dw) || (db && col_sums(dout, NULL, NULL, NULL, N, C, db))) return -1;
     /* dx = rstd (dnorm - mean(dnorm) - norm mean(dnorm norm)), dnorm = dout w */
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (long)n * C, *d = dout + (long)n * C;
         const float m = mean[n], s = rstd[n];
         float dmean = 0.0f, dnorm_mean = 0.0f;
+#pragma omp simd reduction(+ : dmean, dnorm_mean)
         for (int c = 0; c < C; c++) {
             const float dnorm = d[c] * w[c];
             dmean += dnorm;
@@ -130,6 +162,7 @@ static int cpu_rmsnorm_fwd(fp8lab_backend *be, float *out, float *rstd, const fl
     for (int n = 0; n < N; n++) {
         const float *xr = x + (long)n * C;
         float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
         for (int c = 0; c < C; c++) ss += xr[c] * xr[c];
         const float s = 1.0f / sqrtf(ss / C + eps);
         float *o = out + (long)n * C;
@@ -142,18 +175,14 @@ static int cpu_rmsnorm_fwd(fp8lab_backend *be, float *out, float *rstd, const fl
 static int cpu_rmsnorm_bwd(fp8lab_backend *be, float *dx, float *dw, const float *dout, const float *x, const float *w,
                            const float *rstd, int N, int C) {
     (void)be;
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++) {
-        float gw = 0.0f;
-        for (int n = 0; n < N; n++) gw += dout[(long)n * C + c] * x[(long)n * C + c] * rstd[n];
-        dw[c] += gw;
-    }
+    if (col_sums(dout, x, NULL, rstd, N, C, dw)) return -1;
     /* y = x rstd: dx = rstd (dy - y mean(dy y)), dy = dout w */
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (long)n * C, *d = dout + (long)n * C;
         const float s = rstd[n];
         float dyy = 0.0f;
+#pragma omp simd reduction(+ : dyy)
         for (int c = 0; c < C; c++) dyy += d[c] * w[c] * xr[c] * s;
         dyy /= C;
         float *g = dx + (long)n * C;
@@ -169,7 +198,7 @@ static int cpu_gelu_fwd(fp8lab_backend *be, float *out, const float *x, long n) 
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < n; i++) {
         const float v = x[i];
-        out[i] = 0.5f * v * (1.0f + tanhf(GELU_SCALE * (v + 0.044715f * v * v * v)));
+        out[i] = 0.5f * v * (1.0f + cpu_tanhf(GELU_SCALE * (v + 0.044715f * v * v * v)));
     }
     return 0;
 }
@@ -179,7 +208,7 @@ static int cpu_gelu_bwd(fp8lab_backend *be, float *dx, const float *dout, const 
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < n; i++) {
         const float v = x[i];
-        const float th = tanhf(GELU_SCALE * (v + 0.044715f * v * v * v));
+        const float th = cpu_tanhf(GELU_SCALE * (v + 0.044715f * v * v * v));
         const float sech2 = 1.0f - th * th;
         const float local = 0.5f * (1.0f + th) + 0.5f * v * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * v * v);
         dx[i] = local * dout[i];
@@ -265,6 +294,7 @@ static int cpu_rope_bwd(fp8lab_backend *be, float *dx, int B, int T, int H, int 
 
 static inline float dotf(const float *a, const float *b, int n) {
     float s = 0.0f;
+#pragma omp simd reduction(+ : s)
     for (int i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
@@ -280,7 +310,7 @@ static int cpu_attn_fwd(fp8lab_backend *be, float *out, float *lse, const float 
     {
         float *p = malloc(sizeof(float) * (size_t)T);
         oom = !p;
-#pragma omp for schedule(dynamic)
+#pragma omp for schedule(static)
         for (int bh = 0; bh < s.B * Hq; bh++) {
             if (!p) continue;
             const int b = bh / Hq, h = bh % Hq, hk = h / group;
@@ -292,8 +322,9 @@ static int cpu_attn_fwd(fp8lab_backend *be, float *out, float *lse, const float 
                     mx = fmaxf(mx, p[j]);
                 }
                 float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
                 for (int j = 0; j <= t; j++) {
-                    p[j] = expf(p[j] - mx);
+                    p[j] = cpu_expf(p[j] - mx);
                     sum += p[j];
                 }
                 float *o = out + (((long)b * T + t) * Hq + h) * D;
@@ -301,6 +332,7 @@ static int cpu_attn_fwd(fp8lab_backend *be, float *out, float *lse, const float 
                 for (int j = 0; j <= t; j++) {
                     const float *vj = v + (((long)b * T + j) * Hkv + hk) * D;
                     const float pj = p[j] / sum;
+#pragma omp simd
                     for (int d = 0; d < D; d++) o[d] += pj * vj[d];
                 }
                 lse[((long)b * Hq + h) * T + t] = mx + logf(sum);
@@ -320,7 +352,7 @@ static int cpu_attn_bwd(fp8lab_backend *be, float *dq, float *dk, float *dv, con
     (void)be;
     const int T = s.T, D = s.D, Hq = s.Hq, Hkv = s.Hkv, group = Hq / Hkv;
     const float scale = 1.0f / sqrtf((float)D);
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(static)
     for (int bk = 0; bk < s.B * Hkv; bk++) {
         const int b = bk / Hkv, hk = bk % Hkv;
         for (int t = 0; t < T; t++) {
@@ -336,8 +368,10 @@ static int cpu_attn_bwd(fp8lab_backend *be, float *dq, float *dk, float *dv, con
                 for (int d = 0; d < D; d++) dqt[d] = 0.0f;
                 for (int j = 0; j <= t; j++) {
                     const long kv = (((long)b * T + j) * Hkv + hk) * D;
-                    const float pj = expf(dotf(qt, k + kv, D) * scale - l);
+                    const float pj = cpu_expf(dotf(qt, k + kv, D) * scale - l);
                     const float ds = pj * (dotf(dot, v + kv, D) - dsum) * scale;
+                    /* dv, dq and dk are distinct buffers: no element is read after another lane writes it */
+#pragma omp simd
                     for (int d = 0; d < D; d++) {
                         dv[kv + d] += pj * dot[d];
                         dqt[d] += ds * k[kv + d];
@@ -410,13 +444,7 @@ static int cpu_bias_fwd(fp8lab_backend *be, float *out, const float *bias, int N
 
 static int cpu_bias_bwd(fp8lab_backend *be, float *dbias, const float *dout, int N, int C) {
     (void)be;
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < C; c++) {
-        float s = 0.0f;
-        for (int n = 0; n < N; n++) s += dout[(long)n * C + c];
-        dbias[c] += s;
-    }
-    return 0;
+    return col_sums(dout, NULL, NULL, NULL, N, C, dbias);
 }
 
 const fp8lab_layer_ops fp8lab_cpu_layer_ops = {

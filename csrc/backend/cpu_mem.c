@@ -45,8 +45,7 @@ static int cpu_sync(fp8lab_backend *be) {
 }
 
 /* 32x32 tiles: both the reads and the writes stay within a few cache lines per tile. */
-static int cpu_transpose_f32(fp8lab_backend *be, const float *x, int rows, int cols, float *y) {
-    (void)be;
+void fp8lab_cpu_transpose(const float *x, int rows, int cols, float *y) {
     enum { TB = 32 };
     const long R = rows, C = cols;
 #pragma omp parallel for schedule(static) collapse(2)
@@ -56,6 +55,11 @@ static int cpu_transpose_f32(fp8lab_backend *be, const float *x, int rows, int c
             for (long c = c0; c < c1; c++)
                 for (long r = r0; r < r1; r++) y[c * R + r] = x[r * C + c];
         }
+}
+
+static int cpu_transpose_f32(fp8lab_backend *be, const float *x, int rows, int cols, float *y) {
+    (void)be;
+    fp8lab_cpu_transpose(x, rows, cols, y);
     return 0;
 }
 

@@ -7,20 +7,21 @@
 #include "backend/cpu_internal.h"
 #include "core/error.h"
 #include "fp8/fp8.h"
+#include "fp8/fp8_impl.h"
 #include "fp8/quant.h"
 #include "fp8/scale_layout.h"
 
 static int cpu_cast_f32_to_bf16(fp8lab_backend *be, const float *x, long n, uint16_t *y) {
     (void)be;
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) y[i] = bf16_from_f32(x[i]);
+    for (long i = 0; i < n; i++) y[i] = bf16_from_f32_inline(x[i]);
     return 0;
 }
 
 static int cpu_cast_bf16_to_f32(fp8lab_backend *be, const uint16_t *x, long n, float *y) {
     (void)be;
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) y[i] = bf16_to_f32(x[i]);
+    for (long i = 0; i < n; i++) y[i] = bf16_to_f32_inline(x[i]);
     return 0;
 }
 
@@ -91,12 +92,6 @@ static int cpu_quantize_1x128(fp8lab_backend *be, const float *x, int rows, int 
     return quantize_1x128_backend_layout(x, rows, cols, fmt, pow2, q, s);
 }
 
-static void transpose_f32(const float *src, int rows, int cols, float *dst) {
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
-}
-
 /* Both orientations through the same quantizer: x, then x^T (materialized; the CUDA kernel fuses it). */
 static int cpu_quantize_1x128_t(fp8lab_backend *be, const float *x, int rows, int cols, int fmt, int pow2,
                                 uint8_t *q, float *s, uint8_t *qt, float *st) {
@@ -107,7 +102,7 @@ static int cpu_quantize_1x128_t(fp8lab_backend *be, const float *x, int rows, in
         FP8LAB_ERR_RT("out of host memory for a %dx%d transpose", cols, rows);
         return -1;
     }
-    transpose_f32(x, rows, cols, xt);
+    fp8lab_cpu_transpose(x, rows, cols, xt);
     const int rc = quantize_1x128_backend_layout(xt, cols, rows, fmt, pow2, qt, st);
     free(xt);
     return rc;

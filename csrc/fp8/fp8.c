@@ -31,10 +31,6 @@ float fp8_e5m2_to_f32(uint8_t v) {
     return f32_from_bits(sign | ((e + 112u) << 23) | (m << 21));
 }
 
-uint16_t bf16_from_f32(float x) {
-    const uint32_t u = f32_bits(x);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FFFu;
-    return (uint16_t)shift_rne(u, 16u); /* cannot wrap: the largest non-NaN input is 0xFF800000 */
-}
+uint16_t bf16_from_f32(float x) { return bf16_from_f32_inline(x); }
 
-float bf16_to_f32(uint16_t v) { return f32_from_bits((uint32_t)v << 16); }
+float bf16_to_f32(uint16_t v) { return bf16_to_f32_inline(v); }

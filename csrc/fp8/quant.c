@@ -76,12 +76,28 @@ static long first_nonfinite(const float *x, long n) {
     return -1;
 }
 
+/* max |x| over n floats as IEEE bit patterns: non-negative floats order as their bits, and any NaN or Inf
+   gives a result >= 0x7F800000 (the caller's "not finite" test). Integer max vectorizes, fmaxf does not. */
+static inline uint32_t amax_bits(const float *x, long n) {
+    uint32_t m = 0;
+#pragma omp simd reduction(max : m)
+    for (long i = 0; i < n; i++) {
+        const uint32_t b = f32_bits(x[i]) & 0x7FFFFFFFu;
+        m = b > m ? b : m;
+    }
+    return m;
+}
+#define BITS_NONFINITE 0x7F800000u
+
 /* the format test is hoisted out of the loop so each loop inlines one encoder */
 static inline void quantize_run(const float *x, long n, int fmt, float scale_inv, uint8_t *q) {
-    if (fmt == FP8_E5M2)
+    if (fmt == FP8_E5M2) {
+#pragma omp simd
         for (long i = 0; i < n; i++) q[i] = fp8_e5m2_from_f32_inline(x[i] / scale_inv);
-    else
+    } else {
+#pragma omp simd
         for (long i = 0; i < n; i++) q[i] = fp8_e4m3_from_f32_inline(x[i] / scale_inv);
+    }
 }
 
 int fp8_quantize_tensor(const float *x, long n, int fmt, int pow2, uint8_t *q, float *scale_inv) {
@@ -124,17 +140,12 @@ int fp8_quantize_1x128(const float *x, int rows, int cols, int fmt, int pow2, ui
     for (int r = 0; r < rows; r++) {
         for (int b = 0; b < nb; b++) {
             const float *t = x + (size_t)r * cols + (size_t)b * BLOCK;
-            float amax = 0.0f;
-            int tile_bad = 0;
-            for (int i = 0; i < BLOCK; i++) {
-                tile_bad |= !isfinite(t[i]);
-                amax = fmaxf(amax, fabsf(t[i]));
-            }
-            if (tile_bad) {
+            const uint32_t m = amax_bits(t, BLOCK);
+            if (m >= BITS_NONFINITE) {
                 bad = 1;
                 continue;
             }
-            const float s = fp8_scale_inv_from_amax(amax, fmt, pow2);
+            const float s = fp8_scale_inv_from_amax(f32_from_bits(m), fmt, pow2);
             scale_inv[(size_t)r * nb + b] = s;
             quantize_run(t, BLOCK, fmt, s, q + (size_t)r * cols + (size_t)b * BLOCK);
         }
@@ -160,19 +171,16 @@ int fp8_quantize_128x128(const float *x, int rows, int cols, int fmt, int pow2, 
     for (int t = 0; t < rb_n * cb_n; t++) {
         const int rb = t / cb_n, cb = t % cb_n;
         const float *x0 = x + (size_t)rb * BLOCK * cols + (size_t)cb * BLOCK;
-        float amax = 0.0f;
-        int tile_bad = 0;
-        for (int r = 0; r < BLOCK; r++)
-            for (int i = 0; i < BLOCK; i++) {
-                const float v = x0[(size_t)r * cols + i];
-                tile_bad |= !isfinite(v);
-                amax = fmaxf(amax, fabsf(v));
-            }
-        if (tile_bad) {
+        uint32_t m = 0;
+        for (int r = 0; r < BLOCK; r++) {
+            const uint32_t mr = amax_bits(x0 + (size_t)r * cols, BLOCK);
+            m = mr > m ? mr : m;
+        }
+        if (m >= BITS_NONFINITE) {
             bad = 1;
             continue;
         }
-        const float s = fp8_scale_inv_from_amax(amax, fmt, pow2);
+        const float s = fp8_scale_inv_from_amax(f32_from_bits(m), fmt, pow2);
         scale_inv[t] = s; /* [rows/128][cols/128] */
         uint8_t *q0 = q + (size_t)rb * BLOCK * cols + (size_t)cb * BLOCK;
         for (int r = 0; r < BLOCK; r++) quantize_run(x0 + (size_t)r * cols, BLOCK, fmt, s, q0 + (size_t)r * cols);
