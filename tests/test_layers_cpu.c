@@ -488,6 +488,8 @@ static void test_attn(void **state) {
     check_attn((fp8lab_attn_shape){.B = 2, .T = 6, .Hq = 4, .Hkv = 2, .D = 8}, 2000, 71);  /* GQA, every element */
     check_attn((fp8lab_attn_shape){.B = 1, .T = 5, .Hq = 4, .Hkv = 1, .D = 6}, 2000, 81);  /* MQA */
     check_attn((fp8lab_attn_shape){.B = 2, .T = 64, .Hq = 4, .Hkv = 2, .D = 32}, 0, 91);   /* forward, larger */
+    /* three query blocks of the CPU kernel (128 rows), the last ragged; backward sampled */
+    check_attn((fp8lab_attn_shape){.B = 1, .T = 300, .Hq = 2, .Hkv = 1, .D = 8}, 40, 95);
 }
 
 /* Causal: changing k, v at positions > t leaves out[t] and lse[t] bit for bit, and changing them at t does not. */

@@ -2,9 +2,11 @@
    spirit of llm.c). Rows are spread over OpenMP threads where each thread owns what it writes; parameter
    gradients, which sum over rows, are computed per column instead so no two threads add into the same element.
    The CUDA kernels (cuda/) must agree with these within FP32 rounding. */
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend/cpu_internal.h"
 #include "backend/cpu_math.h"
@@ -292,95 +294,134 @@ static int cpu_rope_bwd(fp8lab_backend *be, float *dx, int B, int T, int H, int 
 
 /* ---- causal attention ------------------------------------------------------------------------------------ */
 
-static inline float dotf(const float *a, const float *b, int n) {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
+/* Per (batch, head), in blocks of ATTN_QB query rows: the block's scores against the keys up to its last row
+   are one sgemm (single-threaded: cpu_gemm.c says why), the causal softmax runs on them in place, and the
+   products with V (and in the backward with dO, K and Q) are sgemms too. A head's rows are strided (row t of
+   q at q + t*Hq*D), which sgemm's leading dimensions take as they are. Scratch: two ATTN_QB x T blocks per
+   thread. */
+enum { ATTN_QB = 128 };
+
+typedef struct {
+    int T, D, Hq, Hkv, group;
+    long ldq, ldk; /* floats between consecutive rows of one head: Hq*D, Hkv*D */
+    float scale;
+} attn_dims;
+
+static attn_dims attn_dims_of(fp8lab_attn_shape s) {
+    return (attn_dims){.T = s.T, .D = s.D, .Hq = s.Hq, .Hkv = s.Hkv, .group = s.Hq / s.Hkv,
+                       .ldq = (long)s.Hq * s.D, .ldk = (long)s.Hkv * s.D, .scale = 1.0f / sqrtf((float)s.D)};
 }
 
-/* One (b, h) per iteration: for each query t, scores against keys 0..t, softmax, weighted sum of values. */
+/* P[r][j] = exp(S[r][j] - l_r) for key j <= query t0 + r, 0 beyond (S already scaled); ld = kt */
+static void causal_probs(float *P, int rows, int kt, int t0, const float *l) {
+    for (int r = 0; r < rows; r++) {
+        float *p = P + (long)r * kt;
+        const int last = t0 + r;
+        const float lr = l[r];
+#pragma omp simd
+        for (int j = 0; j < kt; j++) p[j] = j <= last ? cpu_expf(p[j] - lr) : 0.0f;
+    }
+}
+
 static int cpu_attn_fwd(fp8lab_backend *be, float *out, float *lse, const float *q, const float *k, const float *v,
                         fp8lab_attn_shape s) {
     (void)be;
-    const int T = s.T, D = s.D, Hq = s.Hq, Hkv = s.Hkv, group = Hq / Hkv;
-    const float scale = 1.0f / sqrtf((float)D);
+    const attn_dims d = attn_dims_of(s);
     int oom = 0;
 #pragma omp parallel reduction(| : oom)
     {
-        float *p = malloc(sizeof(float) * (size_t)T);
-        oom = !p;
+        float *S = malloc(sizeof(float) * ATTN_QB * (size_t)d.T), *l = malloc(sizeof(float) * ATTN_QB);
+        oom = !S || !l;
 #pragma omp for schedule(static)
-        for (int bh = 0; bh < s.B * Hq; bh++) {
-            if (!p) continue;
-            const int b = bh / Hq, h = bh % Hq, hk = h / group;
-            for (int t = 0; t < T; t++) {
-                const float *qt = q + (((long)b * T + t) * Hq + h) * D;
-                float mx = -INFINITY;
-                for (int j = 0; j <= t; j++) {
-                    p[j] = dotf(qt, k + (((long)b * T + j) * Hkv + hk) * D, D) * scale;
-                    mx = fmaxf(mx, p[j]);
-                }
-                float sum = 0.0f;
+        for (int bh = 0; bh < s.B * d.Hq; bh++) {
+            if (!S || !l) continue;
+            const int b = bh / d.Hq, h = bh % d.Hq, hk = h / d.group;
+            const float *Q = q + (long)b * d.T * d.ldq + (long)h * d.D;
+            const float *K = k + (long)b * d.T * d.ldk + (long)hk * d.D, *V = v + (K - k);
+            float *O = out + (Q - q), *L = lse + ((long)b * d.Hq + h) * d.T;
+            for (int t0 = 0; t0 < d.T; t0 += ATTN_QB) {
+                const int rows = d.T - t0 < ATTN_QB ? d.T - t0 : ATTN_QB, kt = t0 + rows;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kt, d.D, d.scale, Q + t0 * d.ldq,
+                            (int)d.ldq, K, (int)d.ldk, 0.0f, S, kt);
+                for (int r = 0; r < rows; r++) {
+                    const float *sr = S + (long)r * kt;
+                    float mx = -INFINITY, sum = 0.0f;
+                    for (int j = 0; j <= t0 + r; j++) mx = fmaxf(mx, sr[j]);
 #pragma omp simd reduction(+ : sum)
-                for (int j = 0; j <= t; j++) {
-                    p[j] = cpu_expf(p[j] - mx);
-                    sum += p[j];
+                    for (int j = 0; j <= t0 + r; j++) sum += cpu_expf(sr[j] - mx);
+                    l[r] = L[t0 + r] = mx + logf(sum);
                 }
-                float *o = out + (((long)b * T + t) * Hq + h) * D;
-                for (int d = 0; d < D; d++) o[d] = 0.0f;
-                for (int j = 0; j <= t; j++) {
-                    const float *vj = v + (((long)b * T + j) * Hkv + hk) * D;
-                    const float pj = p[j] / sum;
-#pragma omp simd
-                    for (int d = 0; d < D; d++) o[d] += pj * vj[d];
-                }
-                lse[((long)b * Hq + h) * T + t] = mx + logf(sum);
+                causal_probs(S, rows, kt, t0, l);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.D, kt, 1.0f, S, kt, V, (int)d.ldk,
+                            0.0f, O + t0 * d.ldq, (int)d.ldq);
             }
         }
-        free(p);
+        free(S);
+        free(l);
     }
-    if (oom) FP8LAB_ERR_RT("attn_fwd: out of host memory for a %d-element score row", T);
+    if (oom) FP8LAB_ERR_RT("attn_fwd: out of host memory for a %d x %d score block", ATTN_QB, s.T);
     return oom ? -1 : 0;
 }
 
 /* One (b, key/value head) per iteration, so the thread owns dk, dv of that head (summed over its group of query
-   heads) and dq of the group. With P = exp(S - lse): dv_j += P_tj dout_t; dP_tj = dout_t . v_j;
-   dS_tj = P_tj (dP_tj - dout_t . out_t); dq_t = scale sum_j dS_tj k_j; dk_j += scale dS_tj q_t. */
+   heads) and dq of the group. With P = exp(S - lse): dV += P^T dO; dP = dO V^T; dS = P (dP - rowsum(dO O))
+   scale; dQ = dS K; dK += dS^T Q. */
 static int cpu_attn_bwd(fp8lab_backend *be, float *dq, float *dk, float *dv, const float *dout, const float *out,
                         const float *lse, const float *q, const float *k, const float *v, fp8lab_attn_shape s) {
     (void)be;
-    const int T = s.T, D = s.D, Hq = s.Hq, Hkv = s.Hkv, group = Hq / Hkv;
-    const float scale = 1.0f / sqrtf((float)D);
-#pragma omp parallel for schedule(static)
-    for (int bk = 0; bk < s.B * Hkv; bk++) {
-        const int b = bk / Hkv, hk = bk % Hkv;
-        for (int t = 0; t < T; t++) {
-            float *dkt = dk + (((long)b * T + t) * Hkv + hk) * D, *dvt = dv + (((long)b * T + t) * Hkv + hk) * D;
-            for (int d = 0; d < D; d++) dkt[d] = dvt[d] = 0.0f;
-        }
-        for (int h = hk * group; h < (hk + 1) * group; h++)
-            for (int t = 0; t < T; t++) {
-                const long row = ((long)b * T + t) * Hq + h;
-                const float *qt = q + row * D, *dot = dout + row * D;
-                const float l = lse[((long)b * Hq + h) * T + t], dsum = dotf(dot, out + row * D, D);
-                float *dqt = dq + row * D;
-                for (int d = 0; d < D; d++) dqt[d] = 0.0f;
-                for (int j = 0; j <= t; j++) {
-                    const long kv = (((long)b * T + j) * Hkv + hk) * D;
-                    const float pj = cpu_expf(dotf(qt, k + kv, D) * scale - l);
-                    const float ds = pj * (dotf(dot, v + kv, D) - dsum) * scale;
-                    /* dv, dq and dk are distinct buffers: no element is read after another lane writes it */
+    const attn_dims d = attn_dims_of(s);
+    int oom = 0;
+#pragma omp parallel reduction(| : oom)
+    {
+        float *P = malloc(sizeof(float) * ATTN_QB * (size_t)d.T), *dP = malloc(sizeof(float) * ATTN_QB * (size_t)d.T);
+        oom = !P || !dP;
+#pragma omp for schedule(static)
+        for (int bk = 0; bk < s.B * d.Hkv; bk++) {
+            if (!P || !dP) continue;
+            const int b = bk / d.Hkv, hk = bk % d.Hkv;
+            const long kv0 = (long)b * d.T * d.ldk + (long)hk * d.D;
+            const float *K = k + kv0, *V = v + kv0;
+            float *dK = dk + kv0, *dV = dv + kv0;
+            for (int t = 0; t < d.T; t++) {
+                memset(dK + t * d.ldk, 0, sizeof(float) * (size_t)d.D);
+                memset(dV + t * d.ldk, 0, sizeof(float) * (size_t)d.D);
+            }
+            for (int h = hk * d.group; h < (hk + 1) * d.group; h++) {
+                const long q0 = (long)b * d.T * d.ldq + (long)h * d.D;
+                const float *Q = q + q0, *dO = dout + q0, *O = out + q0, *L = lse + ((long)b * d.Hq + h) * d.T;
+                float *dQ = dq + q0;
+                for (int t0 = 0; t0 < d.T; t0 += ATTN_QB) {
+                    const int rows = d.T - t0 < ATTN_QB ? d.T - t0 : ATTN_QB, kt = t0 + rows;
+                    const float *Qb = Q + t0 * d.ldq, *dOb = dO + t0 * d.ldq;
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kt, d.D, d.scale, Qb, (int)d.ldq, K,
+                                (int)d.ldk, 0.0f, P, kt);
+                    causal_probs(P, rows, kt, t0, L + t0);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, kt, d.D, 1.0f, dOb, (int)d.ldq, V,
+                                (int)d.ldk, 0.0f, dP, kt);
+                    for (int r = 0; r < rows; r++) {
+                        const float *dor = dOb + r * d.ldq, *orow = O + (t0 + r) * d.ldq;
+                        float dsum = 0.0f;
+#pragma omp simd reduction(+ : dsum)
+                        for (int e = 0; e < d.D; e++) dsum += dor[e] * orow[e];
+                        const float *pr = P + (long)r * kt;
+                        float *ds = dP + (long)r * kt;
 #pragma omp simd
-                    for (int d = 0; d < D; d++) {
-                        dv[kv + d] += pj * dot[d];
-                        dqt[d] += ds * k[kv + d];
-                        dk[kv + d] += ds * qt[d];
+                        for (int j = 0; j < kt; j++) ds[j] = pr[j] * (ds[j] - dsum) * d.scale;
                     }
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kt, d.D, rows, 1.0f, P, kt, dOb, (int)d.ldq,
+                                1.0f, dV, (int)d.ldk);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d.D, kt, 1.0f, dP, kt, K,
+                                (int)d.ldk, 0.0f, dQ + t0 * d.ldq, (int)d.ldq);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kt, d.D, rows, 1.0f, dP, kt, Qb, (int)d.ldq,
+                                1.0f, dK, (int)d.ldk);
                 }
             }
+        }
+        free(P);
+        free(dP);
     }
-    return 0;
+    if (oom) FP8LAB_ERR_RT("attn_bwd: out of host memory for two %d x %d score blocks", ATTN_QB, s.T);
+    return oom ? -1 : 0;
 }
 
 /* ---- cross-entropy --------------------------------------------------------------------------------------- */
