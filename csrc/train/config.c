@@ -61,7 +61,7 @@ const char FP8LAB_TRAIN_DEFAULT_MODEL_JSON[] =
 
 void fp8lab_train_cfg_default(fp8lab_train_cfg *c) {
     memset(c, 0, sizeof *c);
-    c->recipe = "fp32";
+    c->recipe = "fp8-block"; /* DeepSeek-V3's recipe (nn/linear.h) */
     c->device = "auto";
     c->out = "out";
     c->steps = 1000;
