@@ -4,38 +4,10 @@
 # of the checkpoint, Ctrl-C writing a checkpoint, bad flags and run-file keys refused with status 2 and a message,
 # and --dry-run parameter counts of GPT-2 124M / 1.5B and Llama-3-8B.
 # Pinned to the CPU backend (scripts/gpu_check.sh compares CPU and CUDA runs of the same file).
-set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=${FP8LAB_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-export XDG_CACHE_HOME="$tmp/cache"
-unset FP8LAB_CACHE_DIR
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.bash"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-expect() { # expect <status> <stderr substring> <args...>
-    local want=$1 msg=$2; shift 2
-    local err; err=$("$bin" "$@" 2>&1 >/dev/null); local rc=$?
-    if [ "$rc" -ne "$want" ] || ! grep -qF -- "$msg" <<<"$err"; then
-        fail "fp8lab $* -> status $rc, stderr: $err (wanted $want and '$msg')"
-    else
-        echo "ok: -> $rc: $(head -1 <<<"$err")"
-    fi
-}
-
-# data: the built-in corpus when the fortunes package is there, else shards of a generated text
-data=()
-if [ ! -d /usr/share/games/fortunes ]; then
-    for i in $(seq 1 3000); do echo "fortune $i: a penny saved is a penny earned; look before you leap."; done >t.txt
-    "$bin" data build t.txt --out shards --seq-len 64 >/dev/null || fail "data build"
-    data=(--data 'shards/data_train_*.bin' --val-data 'shards/data_val_*.bin')
-    val='shards/data_val_*.bin'
-else
-    val="$XDG_CACHE_HOME/fp8lab/builtin/data_val_*.bin"
-fi
+train_data
 
 # ---- a short run ----
 "$bin" train --device cpu --config "$src/configs/runs/tiny.json" --steps 20 --out run "${data[@]}" --json >run.json 2>run.err
@@ -146,5 +118,4 @@ done
 out=$("$bin" train --dry-run --model "$src/configs/models/llama-3-8b.json" --seq 1024 --batch 4 --json)
 grep -q '"params":	8030261248' <<<"$out" || fail "dry run --json: $out"
 
-[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "all ok"
+finish

@@ -13,10 +13,7 @@
 #   3. a second run on the same --out while one runs is refused (the folder is locked).
 # Every run is started from its own working folder with the same relative --out, so the run configuration kept
 # in trainer_state.json (which names --out) is the same string in all of them.
-set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=${FP8LAB_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-tmp=$(mktemp -d)
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.bash"
 pids=()
 cleanup() {
     local p
@@ -24,25 +21,15 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-cd "$tmp" || exit 1
-export XDG_CACHE_HOME="$tmp/cache"
-unset FP8LAB_CACHE_DIR
 # one thread: the steps of this small model are milliseconds, and OpenMP threads on a busy machine make them
 # seconds; the comparison is between runs of the same settings either way
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 cat >model.json <<'EOF'
 {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": 256, "n_embd": 32, "n_layer": 2,
  "n_head": 2, "n_positions": 64, "tie_word_embeddings": true}
 EOF
-data=()
-if [ ! -d /usr/share/games/fortunes ]; then
-    for i in $(seq 1 3000); do echo "fortune $i: a penny saved is a penny earned; look before you leap."; done >t.txt
-    "$bin" data build t.txt --out shards --seq-len 64 >/dev/null || fail "data build"
-    data=(--data "$tmp/shards/data_train_*.bin" --val-data "$tmp/shards/data_val_*.bin")
-fi
+train_data
 STEPS=80
 EVERY=8
 args=(train --device cpu --config "$src/configs/runs/tiny.json" --model "$tmp/model.json" --steps "$STEPS"
@@ -178,5 +165,4 @@ fi
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 
-[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "all ok"
+finish

@@ -5,23 +5,10 @@
 # = 51 GEMMs per step; GEMM and attention rates in TFLOP/s, the others in GB/s; the shares add up to 100 %; the
 # step row is the measured step time. --json carries the same as a "profile" object; without --profile there is
 # no table; --help says that profiling serialises the GPU. No timing is asserted beyond the sums.
-set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-export XDG_CACHE_HOME="$tmp/cache"
-unset FP8LAB_CACHE_DIR
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.bash"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-data=()
-if [ ! -d /usr/share/games/fortunes ]; then
-    for i in $(seq 1 3000); do echo "fortune $i: a penny saved is a penny earned; look before you leap."; done >t.txt
-    "$bin" data build t.txt --out shards --seq-len 64 >/dev/null || fail "data build"
-    data=(--data 'shards/data_train_*.bin' --val-data 'shards/data_val_*.bin')
-fi
+train_data
 run=(train --device cpu --steps 3 --batch 4 --seq 32 --warmup 1 --val-every 0 --sample-every 0 --checkpoint-every 0
      "${data[@]}")
 
@@ -95,5 +82,4 @@ grep -q "^step time: measured .* (the simulator has no model of a CPU: no predic
 "$bin" train --help 2>&1 | grep -A4 -e "--profile" | grep -q "serialises" ||
     fail "--help: --profile does not say it serialises the GPU"
 
-[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
-echo "all ok"
+finish

@@ -3,19 +3,8 @@
 #ifndef FP8LAB_CPU_MATH_H
 #define FP8LAB_CPU_MATH_H
 #include <stdint.h>
-#include <string.h>
 
-static inline uint32_t cpu_f32_bits(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-static inline float cpu_f32_from_bits(uint32_t u) {
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
+#include "fp8/fp8_impl.h" /* f32_bits, f32_from_bits */
 
 /* e^x within 1.4 ulp of the correctly rounded value on [-87.3, 88.3] (measured against exp in double over that
    range in steps of 7e-4); below it the smallest normal float instead of a subnormal or 0, above it ~2.4e38
@@ -28,7 +17,7 @@ static inline float cpu_expf(float x) {
     x = x < -87.33f ? -87.33f : x;
     const float t = x * 1.44269504088896341f + 12582912.0f;
     const float n = t - 12582912.0f;
-    const int32_t ni = (int32_t)(cpu_f32_bits(t) - 0x4B400000u);
+    const int32_t ni = (int32_t)(f32_bits(t) - 0x4B400000u);
     const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -37,7 +26,7 @@ static inline float cpu_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    return p * cpu_f32_from_bits((uint32_t)(ni + 127) << 23);
+    return p * f32_from_bits((uint32_t)(ni + 127) << 23);
 }
 
 /* tanh(u) = 1 - 2 / (1 + e^2u): within 3e-7 (absolute) of tanh, exactly +-1 far out. */
