@@ -87,7 +87,7 @@ sanitize() {
 step memcheck 150 sanitize memcheck
 step racecheck 120 sanitize racecheck
 step bench_gemm 90 bash -c "$F bench gemm --device cuda --json >'$OUT/bench_gemm.json'"
-step bench_quant 60 $F bench quant --device cuda
+step bench_quant 60 bash -c "$F bench quant --device cuda --json >'$OUT/bench_quant.json'"
 
 # the whole trainer, CPU against CUDA: the same seed and data, FP32 recipe, so the loss curves must agree
 step train_tiny_cpu 90 $F train --config configs/runs/tiny.json --device cpu --recipe fp32 --out /tmp/tiny-cpu --json
@@ -154,10 +154,42 @@ for name in ("gpt2_124m_bf16", "gpt2_124m_fp8", "gpt2_1558m_bf16", "gpt2_1558m_f
     print(f"{name}: median step {ms:.1f} ms, {tps:,.0f} tok/s, mfu_bf16 {mfu:.3f}, "
           f"loss {m[0]['loss']:.3f} -> {m[-1]['loss']:.3f} ({len(m)} steps){vs}")
     if run.get("sim_note"): print(f"  {run['sim_note']}")
+
+# issue 9's acceptance lines, from the figures above (H200 anchors: shared/gpu-facts.md, llm.c 343.7K / 36.4K tok/s)
+print("\n==== acceptance (issue 9)")
+def verdict(ok): return "MET " if ok else "MISS"
+if g:
+    t = {(r["m"], r["n"], r["k"], r["recipe"]): r["tflops"] for r in g["results"]}
+    big = (8192, 8192, 8192)
+    if big + ("fp8-block",) in t and big + ("bf16",) in t:
+        x = t[big + ("fp8-block",)] / t[big + ("bf16",)]
+        print(f"{verdict(x >= 1.3)} fp8-block / bf16 at 8192^3: {x:.2f}x (>= 1.3x on an H100)")
+    for (m, n, k, rec), v in sorted(t.items()):
+        if rec == "fp8-linear" and (m, n, k, "fp8-block") in t and m * n * k >= 4096 * 4096 * 7168:
+            x = v / t[(m, n, k, "fp8-block")]
+            print(f"{verdict(x >= 0.9)} fp8-linear / fp8-block at {m}x{n}x{k}: {100 * x:.0f} % (>= 90 %)")
+q = load(f"{out}/bench_quant.json")
+if q:
+    worst = {}
+    for r in q["results"]:
+        if r["op"] != "copy": worst[r["op"]] = min(worst.get(r["op"], 9), r["vs_copy"])
+    for op, x in worst.items(): print(f"{verdict(x >= 0.7)} {op}: {100 * x:.0f} % of the copy (worst shape; >= 70 %)")
+for name, anchor in (("gpt2_124m_fp8", 343.7e3), ("gpt2_1558m_fp8", 36.4e3)):
+    p = f"{out}/{name}.metrics.jsonl"
+    m = [json.loads(l) for l in open(p)] if os.path.exists(p) else []
+    later = [r for r in m if r["step"] >= 3] or m
+    if later:
+        tps = statistics.median(r["tokens_per_s"] for r in later)
+        print(f"{verdict(tps > anchor)} {name}: {tps:,.0f} tok/s against llm.c's {anchor:,.0f} (H200 anchor)")
+    run = load(f"{out}/{name}.json") or {}
+    if later and run.get("sim_step_ms"):
+        ms = statistics.median(r["step_ms"] for r in later)
+        x = ms / run["sim_step_ms"]
+        print(f"{verdict(abs(x - 1) <= 0.1)} {name}: measured / simulated step {x:.2f} (within 10 %)")
 PY
 sed -n '/^profile: /,/^step  /p' "$OUT/gpt2_124m_profile.log" 2>/dev/null
 grep -E "tests passed|tests failed" "$OUT/ctest.log"; grep -hE "ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/memcheck.log" "$OUT/racecheck.log" 2>/dev/null
-cat "$OUT/bench_quant.log" 2>/dev/null | tail -12
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [print(f"{r[\"rows\"]:>6} {r[\"cols\"]:>6} {r[\"op\"]:>14} {r[\"gbps\"]:8.0f} GB/s {100*r[\"vs_copy\"]:4.0f} %") for r in d["results"]]' "$OUT/bench_quant.json" 2>/dev/null
 # the device tool brings back 8 files: the logs travel as one archive
 (cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz ./* && find . -type f ! -name logs.tgz ! -name steps.tsv \
     ! -name bench_gemm.json -delete)
