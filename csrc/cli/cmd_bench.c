@@ -1,4 +1,4 @@
-/* fp8lab bench <gemm|quant|accum>: dispatch to one file per benchmark. */
+/* fp8lab bench <gemm|quant|accum|comm>: dispatch to one file per benchmark. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +15,7 @@ int cmd_bench(int argc, char **argv) {
         {"gemm", bench_gemm, "GEMM time, TFLOP/s, % of peak and error vs fp64, per shape and recipe"},
         {"quant", bench_quant, "quantize kernels' GB/s against a device-to-device copy"},
         {"accum", bench_accum, "FP8 GEMM error with and without FP32 promotion (Hopper accumulator model)"},
+        {"comm", bench_comm, "collectives' time, algbw, busbw and #wrong per size (nccl-tests' table; mpirun)"},
     };
     const int nb = (int)(sizeof B / sizeof B[0]);
     if (argc >= 1 && strcmp(argv[0], "--help") && strcmp(argv[0], "-h"))

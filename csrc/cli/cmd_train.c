@@ -181,6 +181,17 @@ int cmd_train(int argc, char **argv) {
         fp8lab_train_cfg_free(&cfg);
         return rc ? fp8lab_last_error_exit() : FP8LAB_EXIT_OK;
     }
+    /* the job's ranks (train/dp.h), held for the whole command: MPI starts once per process, and a communicator
+       a run makes for itself (--compare's) shares it */
+    fp8lab_comm *comm = fp8lab_comm_from_env();
+    if (!comm || (compare && comm->size > 1)) {
+        if (comm) FP8LAB_ERR("--compare runs on one rank (this is rank %d of %d): start it without mpirun", comm->rank,
+                             comm->size);
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        fp8lab_comm_destroy(comm);
+        fp8lab_train_cfg_free(&cfg);
+        return fp8lab_last_error_exit();
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -192,23 +203,28 @@ int cmd_train(int argc, char **argv) {
         rc = train_compare_run(&cfg, &co);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
+        fp8lab_comm_destroy(comm);
         fp8lab_train_cfg_free(&cfg);
         return rc;
     }
     fp8lab_run_opts ro = {
-        .resume = resume, .stop_at = stop_at, .json = json, .profile = profile, .interrupt = &g_interrupt};
+        .resume = resume, .stop_at = stop_at, .json = json, .profile = profile, .interrupt = &g_interrupt,
+        .comm = comm};
     fp8lab_run_result r;
     rc = fp8lab_train_run(&cfg, &ro, &r);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    fp8lab_comm_destroy(comm);
     if (rc) {
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
         fp8lab_train_cfg_free(&cfg);
         return fp8lab_last_error_exit();
     }
-    if (json) {
+    if (json && r.rank == 0) { /* under mpirun rank 0 speaks for the job */
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "device", r.device);
+        cJSON_AddNumberToObject(o, "ranks", r.ranks);
+        cJSON_AddBoolToObject(o, "weights_identical_across_ranks", r.weights_identical);
         cJSON_AddNumberToObject(o, "params", (double)r.params);
         cJSON_AddNumberToObject(o, "step", (double)r.step);
         cJSON_AddNumberToObject(o, "steps", (double)r.steps);

@@ -230,6 +230,10 @@ static cJSON *state_json(fp8lab_trainer *t) {
     cJSON_AddStringToObject(s, "recipe", fp8lab_recipe_name(t->recipe));
     cJSON_AddNumberToObject(s, "params", (double)fp8lab_gpt_param_count(&t->model));
     cJSON_AddNumberToObject(s, "buffer_floats", (double)t->opt.floats);
+    /* the loader's position is in the row stream every rank reads (each step takes ranks x batch rows of it), so
+       it holds for any number of ranks: these two only say how the run was split (not checked on resume) */
+    cJSON_AddNumberToObject(s, "ranks", (double)t->size);
+    cJSON_AddNumberToObject(s, "global_batch", (double)t->size * t->cfg.batch);
     cJSON *lp = fp8lab_loader_pos_to_json(&t->train);
     if (lp) cJSON_AddItemToObject(s, "loader", lp);
     char h[17];

@@ -1,8 +1,10 @@
 /* Checkpoints: DIR/checkpoint-STEP/ holding
      model.safetensors      every parameter under its Hugging Face name and shape, F32, metadata format=pt
      config.json            the Hugging Face config (GPT2LMHeadModel / LlamaForCausalLM)
-     optimizer.safetensors  AdamW moments exp_avg, exp_avg_sq over the parameter buffer (BF16 or F32), step (I64)
-     trainer_state.json     step, seed, loader position, sampling RNG, run config; CRC-32C of its "state"
+     optimizer.safetensors  AdamW moments exp_avg, exp_avg_sq over the parameter buffer (BF16 or F32), step (I64);
+                            under fp8-tensor-delayed also amax_history (nn/linear.h records, one row per 2-D tensor)
+     trainer_state.json     step, seed, loader position (in the row stream every rank reads), sampling RNG, run
+                            config, ranks and global batch (informational); CRC-32C of its "state"
    Both safetensors files carry fp8lab_crc32c (io/safetensors.h). The folder is written as DIR/.checkpoint-STEP.tmp-*
    and renamed into place, then DIR is fsynced: a checkpoint folder is whole or absent. */
 #ifndef FP8LAB_TRAIN_CHECKPOINT_H

@@ -20,6 +20,7 @@
 #include "nn/params.h"
 #include "sim/flops.h"
 #include "train/checkpoint.h"
+#include "train/dp.h"
 #include "train/metrics.h"
 #include "train/predict.h"
 
@@ -94,7 +95,7 @@ static fp8lab_backend *open_backend(const char *device, int profile) {
     return rec;
 }
 
-static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile) {
+static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile, fp8lab_comm *comm) {
     if (fp8lab_train_cfg_check(cfg)) return NULL;
     fp8lab_trainer *t = calloc(1, sizeof *t);
     if (!t) {
@@ -104,7 +105,16 @@ static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile) 
     t->cfg = *cfg;
     t->cfg.nowned = 0; /* the caller keeps ownership */
     t->recipe = (fp8lab_recipe)fp8lab_train_parse_recipe(cfg->recipe);
+    t->comm = comm;
+    t->rank = fp8lab_dp_rank(comm);
+    t->size = fp8lab_dp_size(comm);
     const int B = cfg->batch, T = cfg->seq;
+    if ((int64_t)B * t->size > FP8LAB_LOADER_MAX_B) {
+        FP8LAB_ERR("--batch %d on %d ranks: a global batch of %lld rows exceeds %d", B, t->size,
+                   (long long)B * t->size, FP8LAB_LOADER_MAX_B);
+        goto fail;
+    }
+    const int BG = B * t->size; /* the global batch: every rank reads it and keeps its slice */
     if (fp8lab_train_load_model(cfg, &t->model)) goto fail;
     if (t->model.learned_pos && T > t->model.max_pos) {
         FP8LAB_ERR("--seq %d exceeds the model's n_positions %ld", T, t->model.max_pos);
@@ -126,8 +136,8 @@ static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile) 
     }
     if (cfg->val_data) t->has_val = 1;
     const char *tg = t->train_glob, *vg = t->val_glob;
-    if (fp8lab_loader_open(&t->train, &tg, 1, B, T, t->model.vocab, (uint64_t)cfg->seed, 1)) goto fail;
-    if (t->has_val && fp8lab_loader_open(&t->val, &vg, 1, B, T, t->model.vocab, (uint64_t)cfg->seed, 0)) {
+    if (fp8lab_loader_open(&t->train, &tg, 1, BG, T, t->model.vocab, (uint64_t)cfg->seed, 1)) goto fail;
+    if (t->has_val && fp8lab_loader_open(&t->val, &vg, 1, BG, T, t->model.vocab, (uint64_t)cfg->seed, 0)) {
         t->has_val = 0;
         goto fail;
     }
@@ -146,10 +156,10 @@ static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile) 
     if (fp8lab_gpt_moments(t->g, t->opt.dtype, &t->opt.m, &t->opt.v)) goto fail;
     t->sched = (fp8lab_lr_schedule){cfg->lr, cfg->min_lr_ratio, cfg->warmup, cfg->steps};
     fp8lab_rng_seed(&t->sample_rng, (uint64_t)cfg->seed ^ 0x5a4d504c45ull);
-    t->tok = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
-    t->tgt = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
+    t->tok = malloc(sizeof(int32_t) * (size_t)BG * (size_t)T);
+    t->tgt = malloc(sizeof(int32_t) * (size_t)BG * (size_t)T);
     if (!t->tok || !t->tgt) {
-        FP8LAB_ERR_RT("trainer: out of host memory for a %d x %d batch", B, T);
+        FP8LAB_ERR_RT("trainer: out of host memory for a %d x %d batch", BG, T);
         goto fail;
     }
     fp8lab_flops fl;
@@ -161,7 +171,11 @@ fail:
     return NULL;
 }
 
-fp8lab_trainer *fp8lab_trainer_create(const fp8lab_train_cfg *cfg) { return trainer_create(cfg, 0); }
+fp8lab_trainer *fp8lab_trainer_create(const fp8lab_train_cfg *cfg) { return trainer_create(cfg, 0, NULL); }
+
+fp8lab_trainer *fp8lab_trainer_create_dp(const fp8lab_train_cfg *cfg, fp8lab_comm *comm) {
+    return trainer_create(cfg, 0, comm);
+}
 
 /* ---- steps ----------------------------------------------------------------------------------------------------- */
 
@@ -169,10 +183,14 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
     const double t0 = fp8lab_now();
     const long step = t->step + 1;
     const int B = t->cfg.batch, T = t->cfg.seq;
+    const size_t mine = (size_t)t->rank * (size_t)B * (size_t)T; /* this rank's rows of the global batch */
     float loss = 0, norm = 0;
     if (fp8lab_loader_next(&t->train, t->tok, t->tgt) || fp8lab_gpt_zero_grad(t->g) ||
-        fp8lab_gpt_forward(t->g, t->tok, t->tgt, B, T, &loss) || fp8lab_gpt_backward(t->g))
+        fp8lab_gpt_forward(t->g, t->tok + mine, t->tgt + mine, B, T, &loss) || fp8lab_gpt_backward(t->g) ||
+        fp8lab_dp_sum_grads(t->comm, t->g, t->be))
         return -1;
+    double loss_sum = loss; /* every rank's loss is a mean over B x T positions: their mean is the global one */
+    if (fp8lab_dp_sum(t->comm, &loss_sum, 1)) return -1;
     const double lr = fp8lab_lr_at(&t->sched, step);
     const fp8lab_adamw_args a = {.lr = (float)lr,
                                  .beta1 = (float)t->cfg.beta1,
@@ -180,21 +198,26 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
                                  .eps = (float)t->cfg.adam_eps,
                                  .weight_decay = (float)t->cfg.weight_decay,
                                  .step = (int)step,
-                                 .grad_scale = 1.0f,
+                                 .grad_scale = 1.0f / (float)t->size, /* the summed gradients' mean */
                                  .moments = t->opt.dtype};
-    /* the model's step also marks its weights changed: evaluation and samples requantize them */
+    /* the model's step also marks its weights changed: evaluation and samples requantize them. The ranks hold the
+       same summed gradients, so they compute the same norm and skip (or not) together. */
     const int rc = fp8lab_gpt_step(t->g, &a, (float)t->cfg.clip, &norm);
     if (rc < 0 || fp8lab_sync(t->be)) return -1;
     t->skipped += rc == 1;
     t->step = step;
     if (m)
         *m = (fp8lab_step_metrics){
-            .step = step, .loss = loss, .lr = lr, .grad_norm = norm, .step_s = fp8lab_now() - t0, .skipped = rc == 1};
+            .step = step, .loss = loss_sum / t->size, .lr = lr, .grad_norm = norm, .step_s = fp8lab_now() - t0,
+            .skipped = rc == 1};
     return 0;
 }
 
-int fp8lab_eval_loss(fp8lab_gpt *g, const fp8lab_loader *L, int B, int max_batches, double *loss, int64_t *tokens) {
-    const int T = L->T;
+/* Rows [lo, lo + n) of each of L's evaluation batches (L->B rows; the last one may be short): the sum of the
+   per-position losses into *sum, the positions into *count. */
+static int eval_sum(fp8lab_gpt *g, const fp8lab_loader *L, int lo, int n, int max_batches, double *sum,
+                    int64_t *count) {
+    const int T = L->T, B = L->B;
     int32_t *in = malloc(sizeof(int32_t) * (size_t)B * (size_t)T), *tg = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
     if (!in || !tg) {
         free(in);
@@ -203,23 +226,36 @@ int fp8lab_eval_loss(fp8lab_gpt *g, const fp8lab_loader *L, int B, int max_batch
         return -1;
     }
     fp8lab_eval_pos it = {0, 0};
-    double sum = 0;
-    int64_t count = 0;
+    *sum = 0;
+    *count = 0;
     int rc = 0;
     for (int b = 0; max_batches <= 0 || b < max_batches; b++) {
         const int rows = fp8lab_loader_eval_batch(L, &it, in, tg);
         if (rows <= 0) break;
+        const int hi = lo + n < rows ? lo + n : rows, k = hi - lo; /* a short last batch may leave us none */
+        if (k <= 0) continue;
         float l = 0;
-        if (fp8lab_gpt_forward(g, in, tg, rows, T, &l)) {
+        const size_t off = (size_t)lo * (size_t)T;
+        if (fp8lab_gpt_forward(g, in + off, tg + off, k, T, &l)) {
             rc = -1;
             break;
         }
-        sum += (double)l * rows * T;
-        count += (int64_t)rows * T;
+        *sum += (double)l * k * T;
+        *count += (int64_t)k * T;
     }
     free(in);
     free(tg);
-    if (rc) return -1;
+    return rc;
+}
+
+int fp8lab_eval_loss(fp8lab_gpt *g, const fp8lab_loader *L, int B, int max_batches, double *loss, int64_t *tokens) {
+    if (B != L->B) {
+        FP8LAB_ERR("eval: batch %d, the loader was opened for %d", B, L->B);
+        return -1;
+    }
+    double sum = 0;
+    int64_t count = 0;
+    if (eval_sum(g, L, 0, B, max_batches, &sum, &count)) return -1;
     *loss = count ? sum / (double)count : NAN;
     if (tokens) *tokens = count;
     return 0;
@@ -231,7 +267,15 @@ int fp8lab_trainer_val_loss(fp8lab_trainer *t, double *loss, int64_t *tokens) {
         if (tokens) *tokens = 0;
         return 0;
     }
-    return fp8lab_eval_loss(t->g, &t->val, t->cfg.batch, t->cfg.val_batches, loss, tokens);
+    const int B = t->cfg.batch;
+    double v[2] = {0, 0}; /* the loss sum and the positions, reduced over ranks */
+    int64_t count = 0;
+    if (eval_sum(t->g, &t->val, t->rank * B, B, t->cfg.val_batches, &v[0], &count)) return -1;
+    v[1] = (double)count;
+    if (fp8lab_dp_sum(t->comm, v, 2)) return -1;
+    *loss = v[1] > 0 ? v[0] / v[1] : NAN;
+    if (tokens) *tokens = (int64_t)v[1];
+    return 0;
 }
 
 /* ---- memory (dry run) ------------------------------------------------------------------------------------------ */
@@ -335,44 +379,79 @@ done:
     free(b);
 }
 
-int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8lab_run_result *r) {
-    memset(r, 0, sizeof *r);
-    r->first_loss = r->last_loss = r->first_val_loss = r->val_loss = r->sim_step_ms = NAN;
-    r->resumed_from = -1;
-    r->steps = cfg->steps;
+/* Whether what one rank did (rc: 0 ok) failed on any rank; a rank that did not fail gets an error naming what
+   failed elsewhere, so every rank leaves the run at the same point instead of waiting in the next collective. */
+static int any_failed(fp8lab_trainer *t, int rc, const char *what) {
+    const int any = fp8lab_dp_any(t->comm, rc != 0);
+    if (any < 0) return -1;
+    if (any && !rc) FP8LAB_ERR_RT("rank %d of %d: %s failed on another rank", t->rank, t->size, what);
+    return any ? -1 : 0;
+}
+
+/* Rank 0's checkpoint of the replicated model, the outcome shared. */
+static int save_checkpoint(fp8lab_trainer *t, fp8lab_run_result *r) {
+    const int rc = t->rank == 0 ? fp8lab_checkpoint_save(t, r->checkpoint, sizeof r->checkpoint) : 0;
+    return any_failed(t, rc, "saving the checkpoint (rank 0)");
+}
+
+/* The run folder, on rank 0: created, locked, tidied, and refused when it holds another run. */
+static int open_run_folder(fp8lab_trainer *t, const fp8lab_run_opts *o, int *lock) {
+    const char *out = t->cfg.out;
+    if (mkdir_p(out) || (*lock = lock_run_folder(out)) < 0) return -1;
+    fp8lab_checkpoint_tidy(out, o->quiet ? NULL : stderr); /* a run killed while saving */
+    if (!o->resume && has_checkpoints(out)) {
+        FP8LAB_ERR("--out %s holds checkpoints of an earlier run: --resume continues it, or choose another --out", out);
+        return -1;
+    }
+    return 0;
+}
+
+static int train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8lab_run_result *r, fp8lab_comm *comm) {
     const double t_start = fp8lab_now();
-    FILE *con = o->quiet ? NULL : o->json ? stderr : stdout;
-    const int tty = con && isatty(fileno(con));
     FILE *mf = NULL;
     int rc = -1, bar_open = 0, lock = -1; /* bar_open: the progress bar is the terminal's current line */
-    fp8lab_trainer *t = trainer_create(cfg, o->profile);
+    fp8lab_trainer *t = trainer_create(cfg, o->profile, comm);
+    /* a rank that cannot build the trainer leaves; the others learn it here rather than in the first step */
+    const int rank = fp8lab_dp_rank(comm), size = fp8lab_dp_size(comm);
+    if (size > 1) {
+        const int any = fp8lab_dp_any(comm, !t);
+        if (any && t) FP8LAB_ERR_RT("rank %d of %d: setting up the trainer failed on another rank", rank, size);
+        if (any) {
+            fp8lab_trainer_destroy(t);
+            return -1;
+        }
+    }
     if (!t) return -1;
+    FILE *con = o->quiet || rank != 0 ? NULL : o->json ? stderr : stdout; /* rank 0 alone speaks */
+    const int tty = con && isatty(fileno(con));
     snprintf(r->device, sizeof r->device, "%s", t->device);
     r->params = fp8lab_gpt_param_count(&t->model);
-    if (mkdir_p(cfg->out) || (lock = lock_run_folder(cfg->out)) < 0) goto done;
-    fp8lab_checkpoint_tidy(cfg->out, o->quiet ? NULL : stderr); /* a run killed while saving */
+    if (any_failed(t, rank == 0 ? open_run_folder(t, o, &lock) : 0, "opening the run folder (rank 0)"))
+        goto done;
+    /* rank 0 has tidied the folder: every rank now reads the same checkpoints */
     if (o->resume) {
-        const int k = fp8lab_checkpoint_resume(t, r->checkpoint, sizeof r->checkpoint, 1);
-        if (k < 0) goto done;
+        const int k = fp8lab_checkpoint_resume(t, r->checkpoint, sizeof r->checkpoint, rank == 0);
+        if (any_failed(t, k < 0, "loading the checkpoint")) goto done;
         if (k == 0 && con) fprintf(con, "--resume: no checkpoint in %s, starting at step 0\n", cfg->out);
         if (k == 1) {
             r->resumed_from = t->step;
             if (con) fprintf(con, "resumed from %s (step %ld)\n", r->checkpoint, t->step);
         }
-    } else if (has_checkpoints(cfg->out)) {
-        FP8LAB_ERR("--out %s holds checkpoints of an earlier run: --resume continues it, or choose another --out",
-                   cfg->out);
-        goto done;
     }
     snprintf(r->metrics, sizeof r->metrics, "%s/metrics.jsonl", cfg->out);
-    if (r->resumed_from >= 0 && trim_metrics(r->metrics, r->resumed_from)) goto done;
-    mf = fopen(r->metrics, r->resumed_from >= 0 ? "a" : "w");
-    if (!mf) {
-        FP8LAB_ERR_RT("%s: cannot open: %s", r->metrics, strerror(errno));
-        goto done;
+    int mrc = 0;
+    if (rank == 0) {
+        mrc = r->resumed_from >= 0 ? trim_metrics(r->metrics, r->resumed_from) : 0;
+        if (!mrc && !(mf = fopen(r->metrics, r->resumed_from >= 0 ? "a" : "w"))) {
+            FP8LAB_ERR_RT("%s: cannot open: %s", r->metrics, strerror(errno));
+            mrc = -1;
+        }
     }
+    if (any_failed(t, mrc, "opening metrics.jsonl (rank 0)")) goto done;
     const int B = cfg->batch, T = cfg->seq;
-    const double tokens_per_step = (double)B * T;
+    /* metrics rows count one device (tokens per GPU-hour, MFU, USD per Mtok stay per device); tokens/s is
+       multiplied by the ranks below */
+    const double tokens_per_step = (double)B * T, job_tokens_per_step = tokens_per_step * size;
     char note[256];
     const char *prec = t->recipe == FP8LAB_RECIPE_FP32 ? "fp32" : t->recipe == FP8LAB_RECIPE_BF16 ? "bf16" : "fp8";
     r->sim_step_ms = fp8lab_train_predict_step_ms(&t->model, t->be->name, t->dev.name, B, T, prec, note, sizeof note);
@@ -382,9 +461,13 @@ int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
         fprintf(con, "model: %s, %lld parameters, %ld layers x %ld wide, vocab %ld; %.3g training FLOPs/token\n",
                 t->model.model_type, (long long)r->params, t->model.layers, t->model.hidden, t->model.vocab,
                 t->flops_per_token);
-        fprintf(con, "run: %ld steps of %d x %d tokens, recipe %s, AdamW lr %g (warmup %d, cosine to %g), "
+        if (size > 1)
+            fprintf(con, "ranks: %d (%s communicator), data parallel: a global batch of %d x %d rows, %d per rank\n",
+                    size, comm->name, size, B, B);
+        fprintf(con, "run: %ld steps of %d x %d tokens%s, recipe %s, AdamW lr %g (warmup %d, cosine to %g), "
                      "weight decay %g, clip %g, %s moments\n",
-                cfg->steps, B, T, cfg->recipe, cfg->lr, cfg->warmup, cfg->lr * cfg->min_lr_ratio,
+                cfg->steps, B, T, size > 1 ? " per rank" : "", cfg->recipe, cfg->lr, cfg->warmup,
+                cfg->lr * cfg->min_lr_ratio,
                 cfg->weight_decay, cfg->clip, cfg->fp32_moments ? "FP32" : "BF16");
         fprintf(con, "data: %s (%lld tokens)%s%s%s\n", t->train_glob, (long long)t->train.total_tokens,
                 t->has_val ? "; validation " : "; no validation data", t->has_val ? t->val_glob : "",
@@ -401,7 +484,10 @@ int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
     long last_ckpt = r->resumed_from;
     const long start_step = t->step;
     while (t->step < cfg->steps) {
-        if ((o->interrupt && *o->interrupt) || (o->stop_at > 0 && t->step >= o->stop_at)) {
+        /* a signal reaches the ranks at different moments: they stop together if it reached any of them */
+        const int stop = fp8lab_dp_any(comm, o->interrupt && *o->interrupt);
+        if (stop < 0) goto done;
+        if (stop || (o->stop_at > 0 && t->step >= o->stop_at)) {
             r->interrupted = 1;
             break;
         }
@@ -419,7 +505,8 @@ int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
                                   .grad_norm = sm.grad_norm, .step_s = sm.step_s, .val_loss = NAN,
                                   .skipped = sm.skipped, .device = t->device};
         fp8lab_metrics_derive(&row, tokens_per_step, t->flops_per_token, &t->dev, cfg->price_per_gpu_hour);
-        r->tokens += (long)tokens_per_step;
+        row.tokens_per_s *= size;
+        r->tokens += (long)job_tokens_per_step;
         r->train_s += sm.step_s;
         if (!isfinite(r->first_loss)) r->first_loss = sm.loss;
         r->last_loss = sm.loss;
@@ -429,7 +516,8 @@ int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
             r->val_loss = row.val_loss;
             if (!isfinite(r->first_val_loss)) r->first_val_loss = row.val_loss;
         }
-        if (fp8lab_metrics_write(mf, r->metrics, &row)) goto done;
+        if (any_failed(t, mf ? fp8lab_metrics_write(mf, r->metrics, &row) : 0, "writing metrics.jsonl (rank 0)"))
+            goto done;
         if (con) {
             if (tty) {
                 const double per = r->train_s / (double)(s - start_step);
@@ -445,13 +533,13 @@ int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
                 if (val_now) fprintf(con, "step %5ld | val loss %.4f\n", s, row.val_loss);
             }
         }
-        if (cfg->sample_every > 0 && (s % cfg->sample_every == 0 || s == cfg->steps)) {
+        if (rank == 0 && cfg->sample_every > 0 && (s % cfg->sample_every == 0 || s == cfg->steps)) {
             if (bar_open) fprintf(con, "\n");
             bar_open = 0;
             print_sample(t, con, s);
         }
         if (cfg->checkpoint_every > 0 && s % cfg->checkpoint_every == 0 && s != cfg->steps) {
-            if (fp8lab_checkpoint_save(t, r->checkpoint, sizeof r->checkpoint)) goto done;
+            if (save_checkpoint(t, r)) goto done;
             last_ckpt = s;
             if (con) fprintf(con, "%scheckpoint: %s\n", bar_open ? "\n" : "", r->checkpoint);
             bar_open = 0;
@@ -460,18 +548,30 @@ int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
     if (bar_open) fprintf(con, "\n");
     bar_open = 0;
     if (last_ckpt != t->step) {
-        if (fp8lab_checkpoint_save(t, r->checkpoint, sizeof r->checkpoint)) goto done;
+        if (save_checkpoint(t, r)) goto done;
         if (con) fprintf(con, "checkpoint: %s\n", r->checkpoint);
     }
+    /* one rank: nothing to compare, and no copy of the weights off the device */
+    r->weights_identical = 1;
+    if (size > 1 && fp8lab_dp_weights_identical(comm, t->g, t->be, &r->weights_identical, &r->weights_crc))
+        goto done;
+    if (!r->weights_identical && rank == 0)
+        fprintf(stderr, "warning: the weights differ across the %d ranks at step %ld (CRC-32C of rank 0: %08x)\n",
+                size, t->step, r->weights_crc);
     r->step = t->step;
     r->tokens_per_s = r->train_s > 0 ? (double)r->tokens / r->train_s : NAN;
     r->wall_s = fp8lab_now() - t_start;
     if (con) {
+        char where[224];
+        if (size > 1) snprintf(where, sizeof where, "%d ranks of %s", size, t->device);
+        else snprintf(where, sizeof where, "%s", t->device);
         fprintf(con, "%s at step %ld in %.1f s (%.1f s training): %ld tokens, %.0f tokens/s on %s",
-                r->interrupted ? "stopped" : "done", t->step, r->wall_s, r->train_s, r->tokens, r->tokens_per_s,
-                t->device);
+                r->interrupted ? "stopped" : "done", t->step, r->wall_s, r->train_s, r->tokens, r->tokens_per_s, where);
         if (isfinite(r->val_loss)) fprintf(con, "; val loss %.4f (from %.4f)", r->val_loss, r->first_val_loss);
         fprintf(con, "\n");
+        if (size > 1)
+            fprintf(con, "weights %s across %d ranks (CRC-32C %08x on rank 0)\n",
+                    r->weights_identical ? "identical" : "DIFFER", size, r->weights_crc);
         if (r->tokens > 0) {
             const double ms = 1e3 * r->train_s / (double)(t->step - start_step);
             if (isfinite(r->sim_step_ms))
@@ -492,5 +592,20 @@ done:
     if (lock >= 0) close(lock);
     if (rc && bar_open) fprintf(con, "\n");
     fp8lab_trainer_destroy(t);
+    return rc;
+}
+
+int fp8lab_train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8lab_run_result *r) {
+    memset(r, 0, sizeof *r);
+    r->first_loss = r->last_loss = r->first_val_loss = r->val_loss = r->sim_step_ms = NAN;
+    r->resumed_from = -1;
+    r->steps = cfg->steps;
+    r->ranks = 1;
+    fp8lab_comm *comm = o->comm ? o->comm : fp8lab_comm_from_env();
+    if (!comm) return -1;
+    r->rank = comm->rank;
+    r->ranks = comm->size;
+    const int rc = train_run(cfg, o, r, comm);
+    if (!o->comm) fp8lab_comm_destroy(comm);
     return rc;
 }

@@ -3,13 +3,21 @@
    (train/metrics.h), validation loss and generated samples every N steps, checkpoints (train/checkpoint.h).
 
      fp8lab_trainer *t = fp8lab_trainer_create(&cfg);     // backend, data, model, optimizer
-     fp8lab_trainer_resume(t, ...);                        // optional: the newest valid checkpoint in cfg.out
+     fp8lab_checkpoint_resume(t, ...);                     // optional: the newest valid checkpoint in cfg.out
      while (t->step < cfg.steps) fp8lab_trainer_step(t, &m);
      fp8lab_checkpoint_save(t, ...);
      fp8lab_trainer_destroy(t);
 
-   fp8lab_train_run does all of it with logging, as the command does. Every function returns 0, or -1 with
-   fp8lab_last_error() set, unless it says otherwise. */
+   fp8lab_train_run does all of it with logging, as the command does, on every rank of the job's communicator
+   (plain data parallelism, train/dp.h): the model is replicated; each optimizer step takes the next global batch
+   of size x B rows of the training row stream, rank r trains on rows [rB, (r+1)B) of it, the gradients are summed
+   over ranks and scaled by 1/size, so a run of N ranks at --batch B follows a 1-rank run at --batch N*B (the same
+   rows, the same mean gradient, up to the rounding of the sums). Every rank reads the whole global batch and keeps
+   its slice: N x the host token copies of its own share (8 bytes a token), nothing next to a step's compute, and
+   the loader's position stays one number for the job. Rank 0 alone prints, writes metrics.jsonl and
+   checkpoints.
+
+   Every function returns 0, or -1 with fp8lab_last_error() set, unless it says otherwise. */
 #ifndef FP8LAB_TRAIN_LOOP_H
 #define FP8LAB_TRAIN_LOOP_H
 #include <signal.h>
@@ -18,6 +26,7 @@
 #include "backend/backend.h"
 #include "core/rng.h"
 #include "data/loader.h"
+#include "dist/comm.h"
 #include "model/config.h"
 #include "nn/model.h"
 #include "train/config.h"
@@ -54,7 +63,9 @@ typedef struct fp8lab_trainer {
     long step;            /* optimizer steps done */
     long skipped;         /* steps skipped for a non-finite gradient norm */
     fp8lab_rng sample_rng;
-    int32_t *tok, *tgt;   /* host, B*T */
+    fp8lab_comm *comm;    /* borrowed; NULL: one process */
+    int rank, size;       /* in comm (0 and 1 without one) */
+    int32_t *tok, *tgt;   /* host, the global batch: size*B*T (the loaders serve size*B rows) */
     double flops_per_token;
 } fp8lab_trainer;
 
@@ -70,12 +81,19 @@ typedef struct {
 fp8lab_trainer *fp8lab_trainer_create(const fp8lab_train_cfg *cfg);
 void fp8lab_trainer_destroy(fp8lab_trainer *t);
 
-/* One optimizer step on the next batch. */
+/* The same on the ranks of comm (borrowed, must outlive the trainer; NULL: one process): the data-parallel
+   trainer fp8lab_train_run uses. */
+fp8lab_trainer *fp8lab_trainer_create_dp(const fp8lab_train_cfg *cfg, fp8lab_comm *comm);
+
+/* One optimizer step on the next (global) batch; m->loss is the mean over ranks (collective with size > 1). */
 int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m);
-/* Mean loss over the first cfg.val_batches B x T batches of the validation split in order (all of it when 0);
-   *tokens (may be NULL) gets the positions counted. NAN without validation data. */
+/* Mean loss over the first cfg.val_batches (size*B) x T batches of the validation split in order (all of it when
+   0), each rank evaluating its slice of every batch, the sums reduced over ranks (collective with size > 1: every
+   rank gets the same number); *tokens (may be NULL) gets the positions counted on all ranks. NAN without
+   validation data. */
 int fp8lab_trainer_val_loss(fp8lab_trainer *t, double *loss, int64_t *tokens);
-/* Mean loss of g over every row of the shards L was opened on, B rows at a time (llm.c's evaluation). */
+/* Mean loss of g over every row of the shards L was opened on, B rows at a time (llm.c's evaluation); B must be
+   L->B, the rows a batch of L holds. */
 int fp8lab_eval_loss(fp8lab_gpt *g, const fp8lab_loader *L, int B, int max_batches, double *loss, int64_t *tokens);
 
 /* Generation: n tokens after prompt[0..np), each drawn from softmax(logits / temperature) with rng (temperature
@@ -94,18 +112,23 @@ typedef struct {
     int quiet;       /* no console lines at all */
     int profile;     /* time every backend op of the training steps (backend/record.h) and print the table
                         (train/profile.h) at the end; serialises a GPU */
-    volatile sig_atomic_t *interrupt; /* set (by a signal handler): checkpoint and stop between steps */
+    volatile sig_atomic_t *interrupt; /* set (by a signal handler): checkpoint and stop between steps (on any
+                                         rank: the ranks agree before every step) */
+    fp8lab_comm *comm; /* the job's ranks; NULL: fp8lab_comm_from_env() for this run, destroyed at its end */
 } fp8lab_run_opts;
 
 typedef struct {
-    long step, steps, tokens;
+    long step, steps, tokens; /* tokens: of every rank */
     double first_loss, last_loss, first_val_loss, val_loss; /* NAN where none */
-    double wall_s, train_s, tokens_per_s;
+    double wall_s, train_s, tokens_per_s; /* tokens_per_s: of every rank (metrics.jsonl's rows: the same) */
     double sim_step_ms; /* the simulator's prediction of a step (GPU only), NAN otherwise */
     char sim_note[256];
     int interrupted;
     long resumed_from;  /* step of the checkpoint resumed from, -1 none */
     int64_t params;
+    int rank, ranks;        /* this process's rank and the job's size */
+    int weights_identical;  /* the parameters' CRC-32C agreed on every rank at the end (1 on one rank) */
+    uint32_t weights_crc;   /* that CRC-32C on this rank (0 on one rank: not computed) */
     char device[192];
     char checkpoint[FP8LAB_TRAIN_PATH_MAX]; /* the last one written */
     char metrics[FP8LAB_TRAIN_PATH_MAX];

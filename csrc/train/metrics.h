@@ -1,7 +1,8 @@
 /* What the trainer reports per step: <out>/metrics.jsonl (one JSON object per step with the keys step, loss,
    lr, grad_norm, step_ms, tokens_per_s, tokens_per_gpu_hour, mfu_bf16, mfu_fp8, usd_per_mtok, device, plus
    val_loss on validation steps) and the console (a progress bar on a terminal, plain lines otherwise).
-   Throughput counts the one device the run uses, named in "device" ("cpu (<model>)" on the CPU backend);
+   tokens_per_s counts every rank's tokens; tokens per GPU-hour, MFU and USD per Mtok are per device, the one named
+   in "device" ("cpu (<model>)" on the CPU backend);
    MFU divides the model FLOPs (sim/flops.h: 6N + attention) by the device's dense BF16 and FP8 peaks and is
    null where they are unknown (CPUs). */
 #ifndef FP8LAB_TRAIN_METRICS_H
