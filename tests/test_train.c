@@ -25,18 +25,7 @@
 #include "train/loop.h"
 #include "train/schedule.h"
 
-static char g_dir[256];
-
-static const char *at(const char *name) {
-    static char buf[16][512];
-    static int k;
-    k = (k + 1) % 16;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
-    return buf[k];
-}
-
-static const char TINY_MODEL[] = "{\"model_type\": \"gpt2\", \"vocab_size\": 256, \"n_embd\": 32, \"n_layer\": 2, "
-                                 "\"n_head\": 2, \"n_positions\": 32}";
+#include "train_fixture.h"
 
 static int write_text(const char *path, const char *s) {
     FILE *f = fopen(path, "w");
@@ -47,46 +36,14 @@ static int write_text(const char *path, const char *s) {
 
 static int setup(void **st) {
     (void)st;
-    snprintf(g_dir, sizeof g_dir, "/tmp/fp8lab_train_XXXXXX");
-    if (!mkdtemp(g_dir)) return -1;
-    /* a text with structure to learn: a few sentences in varying order */
-    static const char *S[] = {"the quick brown fox jumps over the lazy dog. ", "a stitch in time saves nine. ",
-                              "all that glitters is not gold. ", "to be or not to be, that is the question.\n"};
-    const int n = 60000;
-    char *text = malloc((size_t)n + 64);
-    if (!text) return -1;
-    int len = 0;
-    unsigned x = 12345;
-    while (len < n) {
-        x = x * 1103515245u + 12345u;
-        const char *s = S[(x >> 16) % 4];
-        memcpy(text + len, s, strlen(s));
-        len += (int)strlen(s);
-    }
-    int rc = fp8lab_data_build_bytes((const uint8_t *)text, len, at("data"), 0.1, 20000, 32, NULL);
-    free(text);
-    if (rc) {
-        fprintf(stderr, "data build: %s\n", fp8lab_last_error());
-        return -1;
-    }
-    return write_text(at("tiny.json"), TINY_MODEL);
-}
-
-static int remove_entry(const char *path, const struct stat *s, int flag, struct FTW *ftw) {
-    (void)s, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static int teardown(void **st) {
-    (void)st;
-    return nftw(g_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return fixture_setup("fp8lab_train_", 60000, 12345);
 }
 
 static void tiny_cfg(fp8lab_train_cfg *c, const char *out, long steps) {
     fp8lab_train_cfg_default(c);
-    c->model = at("tiny.json");
-    c->data = at("data/data_train_*.bin");
-    c->val_data = at("data/data_val_*.bin");
+    c->model = fixture_at("tiny.json");
+    c->data = fixture_at("data/data_train_*.bin");
+    c->val_data = fixture_at("data/data_val_*.bin");
     c->device = "cpu";
     c->out = out;
     c->steps = steps;
@@ -148,22 +105,22 @@ static void run_file_keys(void **st) {
     (void)st;
     fp8lab_train_cfg c;
     fp8lab_train_cfg_default(&c);
-    write_text(at("run_ok.json"), "{\"description\": \"x\", \"steps\": 7, \"weight_decay\": 0.05, "
+    write_text(fixture_at("run_ok.json"), "{\"description\": \"x\", \"steps\": 7, \"weight_decay\": 0.05, "
                                   "\"fp32_moments\": true, \"recipe\": \"fp32\", \"val_data\": null}");
-    assert_int_equal(fp8lab_train_cfg_load(&c, at("run_ok.json")), 0);
+    assert_int_equal(fp8lab_train_cfg_load(&c, fixture_at("run_ok.json")), 0);
     assert_int_equal(c.steps, 7);
     assert_float_equal(c.weight_decay, 0.05, 0);
     assert_int_equal(c.fp32_moments, 1);
     fp8lab_train_cfg_free(&c);
-    write_text(at("run_bad.json"), "{\"steps\": 7, \"learning_rate\": 0.1}");
-    assert_int_equal(fp8lab_train_cfg_load(&c, at("run_bad.json")), -1);
+    write_text(fixture_at("run_bad.json"), "{\"steps\": 7, \"learning_rate\": 0.1}");
+    assert_int_equal(fp8lab_train_cfg_load(&c, fixture_at("run_bad.json")), -1);
     assert_non_null(strstr(fp8lab_last_error(), "unknown key \"learning_rate\""));
     assert_int_equal(fp8lab_last_error_exit(), FP8LAB_EXIT_USAGE);
-    write_text(at("run_range.json"), "{\"batch\": 0}");
-    assert_int_equal(fp8lab_train_cfg_load(&c, at("run_range.json")), -1);
+    write_text(fixture_at("run_range.json"), "{\"batch\": 0}");
+    assert_int_equal(fp8lab_train_cfg_load(&c, fixture_at("run_range.json")), -1);
     assert_non_null(strstr(fp8lab_last_error(), "batch"));
-    write_text(at("run_frac.json"), "{\"steps\": 1.5}");
-    assert_int_equal(fp8lab_train_cfg_load(&c, at("run_frac.json")), -1);
+    write_text(fixture_at("run_frac.json"), "{\"steps\": 1.5}");
+    assert_int_equal(fp8lab_train_cfg_load(&c, fixture_at("run_frac.json")), -1);
     fp8lab_train_cfg_free(&c);
     /* the table and the JSON agree: to_json then from_json gives the same values */
     fp8lab_train_cfg a, b;
@@ -197,12 +154,12 @@ static void steps(fp8lab_trainer *t, int n) {
 static void checkpoint_round_trip(void **st) {
     (void)st;
     fp8lab_train_cfg c;
-    tiny_cfg(&c, at("rt"), 20);
+    tiny_cfg(&c, fixture_at("rt"), 20);
     fp8lab_trainer *a = make(&c);
     steps(a, 3);
     char path[FP8LAB_TRAIN_PATH_MAX];
     if (fp8lab_checkpoint_save(a, path, sizeof path)) fail_msg("save: %s", fp8lab_last_error());
-    assert_string_equal(path, at("rt/checkpoint-3"));
+    assert_string_equal(path, fixture_at("rt/checkpoint-3"));
     static const char *files[] = {"model.safetensors", "config.json", "optimizer.safetensors",
                                   "trainer_state.json"};
     for (int i = 0; i < 4; i++) {
@@ -250,14 +207,14 @@ static void checkpoint_round_trip(void **st) {
         const int64_t bshape[2] = {2, 2};
         const float bias[4] = {1, 0, 1, 1};
         e[n] = (fp8lab_st_entry){"h.0.attn.bias", FP8LAB_ST_F32, 2, bshape, bias};
-        mkdir(at("hf"), 0777);
-        assert_int_equal(fp8lab_st_write(at("hf/model.safetensors"), e, n + 1, NULL, 0), 0);
-        write_text(at("hf/config.json"), TINY_MODEL);
+        mkdir(fixture_at("hf"), 0777);
+        assert_int_equal(fp8lab_st_write(fixture_at("hf/model.safetensors"), e, n + 1, NULL, 0), 0);
+        write_text(fixture_at("hf/config.json"), FIXTURE_TINY_MODEL);
         free(e);
         free(names);
         fp8lab_st_close(src);
         fp8lab_trainer *h = make(&c);
-        if (fp8lab_load_weights(h->g, h->be, at("hf"))) fail_msg("hf weights: %s", fp8lab_last_error());
+        if (fp8lab_load_weights(h->g, h->be, fixture_at("hf"))) fail_msg("hf weights: %s", fp8lab_last_error());
         assert_memory_equal(fp8lab_gpt_params(h->g), fp8lab_gpt_params(w->g), pb);
         fp8lab_trainer_destroy(h);
     }
@@ -265,10 +222,10 @@ static void checkpoint_round_trip(void **st) {
     fp8lab_trainer_destroy(b);
     fp8lab_trainer_destroy(w);
     /* a model of other shapes is refused naming the tensor */
-    write_text(at("wide.json"), "{\"model_type\": \"gpt2\", \"vocab_size\": 256, \"n_embd\": 64, \"n_layer\": 2, "
+    write_text(fixture_at("wide.json"), "{\"model_type\": \"gpt2\", \"vocab_size\": 256, \"n_embd\": 64, \"n_layer\": 2, "
                                 "\"n_head\": 2, \"n_positions\": 32}");
     fp8lab_train_cfg c2 = c;
-    c2.model = at("wide.json");
+    c2.model = fixture_at("wide.json");
     fp8lab_trainer *d = make(&c2);
     assert_int_equal(fp8lab_checkpoint_load(d, path), -1);
     assert_non_null(strstr(fp8lab_last_error(), "transformer.wte.weight"));
@@ -281,13 +238,13 @@ static void resume_is_bit_exact(void **st) {
     fp8lab_train_cfg c;
     fp8lab_run_result r;
     /* A: 2N steps in one go */
-    tiny_cfg(&c, at("A"), 2 * N);
+    tiny_cfg(&c, fixture_at("A"), 2 * N);
     c.checkpoint_every = (int)N;
     fp8lab_run_opts o = {.quiet = 1};
     if (fp8lab_train_run(&c, &o, &r)) fail_msg("run A: %s", fp8lab_last_error());
     assert_int_equal(r.step, 2 * N);
     /* B: N steps (stopped as if interrupted), then resumed to 2N */
-    tiny_cfg(&c, at("B"), 2 * N);
+    tiny_cfg(&c, fixture_at("B"), 2 * N);
     c.checkpoint_every = (int)N;
     o.stop_at = N;
     if (fp8lab_train_run(&c, &o, &r)) fail_msg("run B1: %s", fp8lab_last_error());
@@ -298,7 +255,7 @@ static void resume_is_bit_exact(void **st) {
     assert_int_equal(fp8lab_train_run(&c, &o, &r), -1);
     assert_non_null(strstr(fp8lab_last_error(), "--resume"));
     /* as if the run had died two steps past its checkpoint: those metrics lines are dropped on resume */
-    FILE *mf = fopen(at("B/metrics.jsonl"), "a");
+    FILE *mf = fopen(fixture_at("B/metrics.jsonl"), "a");
     assert_non_null(mf);
     fprintf(mf, "{\"step\":5,\"loss\":1}\n{\"step\":6,\"loss\":1}\n");
     fclose(mf);
@@ -306,12 +263,12 @@ static void resume_is_bit_exact(void **st) {
     if (fp8lab_train_run(&c, &o, &r)) fail_msg("run B2: %s", fp8lab_last_error());
     assert_int_equal(r.resumed_from, N);
     assert_int_equal(r.step, 2 * N);
-    assert_same_file(at("A/checkpoint-8/model.safetensors"), at("B/checkpoint-8/model.safetensors"));
-    assert_same_file(at("A/checkpoint-8/optimizer.safetensors"), at("B/checkpoint-8/optimizer.safetensors"));
-    assert_same_file(at("A/checkpoint-4/model.safetensors"), at("B/checkpoint-4/model.safetensors"));
+    assert_same_file(fixture_at("A/checkpoint-8/model.safetensors"), fixture_at("B/checkpoint-8/model.safetensors"));
+    assert_same_file(fixture_at("A/checkpoint-8/optimizer.safetensors"), fixture_at("B/checkpoint-8/optimizer.safetensors"));
+    assert_same_file(fixture_at("A/checkpoint-4/model.safetensors"), fixture_at("B/checkpoint-4/model.safetensors"));
     /* metrics: one line per step in both runs */
     long na = 0, nb = 0;
-    char *ma = read_all(at("A/metrics.jsonl"), &na), *mb = read_all(at("B/metrics.jsonl"), &nb);
+    char *ma = read_all(fixture_at("A/metrics.jsonl"), &na), *mb = read_all(fixture_at("B/metrics.jsonl"), &nb);
     assert_non_null(ma);
     assert_non_null(mb);
     int la = 0, lb = 0;
@@ -326,13 +283,13 @@ static void resume_is_bit_exact(void **st) {
 static void corrupt_checkpoint_falls_back(void **st) {
     (void)st;
     fp8lab_train_cfg c;
-    tiny_cfg(&c, at("C"), 6);
+    tiny_cfg(&c, fixture_at("C"), 6);
     c.checkpoint_every = 3;
     fp8lab_run_opts o = {.quiet = 1};
     fp8lab_run_result r;
     if (fp8lab_train_run(&c, &o, &r)) fail_msg("run C: %s", fp8lab_last_error());
     /* flip one byte of the newest model's data */
-    FILE *f = fopen(at("C/checkpoint-6/model.safetensors"), "r+b");
+    FILE *f = fopen(fixture_at("C/checkpoint-6/model.safetensors"), "r+b");
     assert_non_null(f);
     fseek(f, -100, SEEK_END);
     int ch = fgetc(f);
@@ -342,18 +299,18 @@ static void corrupt_checkpoint_falls_back(void **st) {
     fp8lab_trainer *t = make(&c);
     char path[FP8LAB_TRAIN_PATH_MAX];
     assert_int_equal(fp8lab_checkpoint_resume(t, path, sizeof path, 0), 1);
-    assert_string_equal(path, at("C/checkpoint-3"));
+    assert_string_equal(path, fixture_at("C/checkpoint-3"));
     assert_int_equal(t->step, 3);
     /* the state file corrupt too: the same */
-    write_text(at("C/checkpoint-3/trainer_state.json"), "{\"format\": \"fp8lab-trainer-state\"");
+    write_text(fixture_at("C/checkpoint-3/trainer_state.json"), "{\"format\": \"fp8lab-trainer-state\"");
     assert_int_equal(fp8lab_checkpoint_resume(t, path, sizeof path, 0), -1);
     assert_non_null(strstr(fp8lab_last_error(), "model.safetensors"));
     fp8lab_trainer_destroy(t);
     /* a state whose checksum does not match its content */
-    tiny_cfg(&c, at("D"), 2);
+    tiny_cfg(&c, fixture_at("D"), 2);
     if (fp8lab_train_run(&c, &o, &r)) fail_msg("run D: %s", fp8lab_last_error());
     long n = 0;
-    char *s = read_all(at("D/checkpoint-2/trainer_state.json"), &n);
+    char *s = read_all(fixture_at("D/checkpoint-2/trainer_state.json"), &n);
     assert_non_null(s);
     s[n] = 0;
     char *p = strstr(s, "\"skipped\"");
@@ -361,10 +318,10 @@ static void corrupt_checkpoint_falls_back(void **st) {
     p = strchr(p, '0');
     assert_non_null(p);
     *p = '1';
-    write_text(at("D/checkpoint-2/trainer_state.json"), s);
+    write_text(fixture_at("D/checkpoint-2/trainer_state.json"), s);
     free(s);
     t = make(&c);
-    assert_int_equal(fp8lab_checkpoint_load(t, at("D/checkpoint-2")), -1);
+    assert_int_equal(fp8lab_checkpoint_load(t, fixture_at("D/checkpoint-2")), -1);
     assert_non_null(strstr(fp8lab_last_error(), "CRC-32C"));
     fp8lab_trainer_destroy(t);
 }
@@ -372,7 +329,7 @@ static void corrupt_checkpoint_falls_back(void **st) {
 static void short_run_learns(void **st) {
     (void)st;
     fp8lab_train_cfg c;
-    tiny_cfg(&c, at("L"), 60);
+    tiny_cfg(&c, fixture_at("L"), 60);
     c.batch = 8;
     c.lr = 1e-2;
     c.warmup = 5;
@@ -396,5 +353,5 @@ int main(void) {
         cmocka_unit_test(corrupt_checkpoint_falls_back),
         cmocka_unit_test(short_run_learns),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, fixture_teardown);
 }

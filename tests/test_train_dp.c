@@ -29,65 +29,21 @@
 #include "train/dp.h"
 #include "train/loop.h"
 
-static char g_dir[256];
-
-static const char *at(const char *name) {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
-    return buf[k];
-}
+#include "train_fixture.h"
 
 static int setup(void **st) {
     (void)st;
-    snprintf(g_dir, sizeof g_dir, "/tmp/fp8lab_train_dp_XXXXXX");
-    if (!mkdtemp(g_dir)) return -1;
-    static const char *S[] = {"the quick brown fox jumps over the lazy dog. ", "a stitch in time saves nine. ",
-                              "all that glitters is not gold. ", "to be or not to be, that is the question.\n"};
-    const int n = 40000;
-    char *text = malloc((size_t)n + 64);
-    if (!text) return -1;
-    int len = 0;
-    unsigned x = 777;
-    while (len < n) {
-        x = x * 1103515245u + 12345u;
-        const char *s = S[(x >> 16) % 4];
-        memcpy(text + len, s, strlen(s));
-        len += (int)strlen(s);
-    }
-    const int rc = fp8lab_data_build_bytes((const uint8_t *)text, len, at("data"), 0.1, 20000, 32, NULL);
-    free(text);
-    if (rc) {
-        fprintf(stderr, "data build: %s\n", fp8lab_last_error());
-        return -1;
-    }
-    FILE *f = fopen(at("tiny.json"), "w");
-    if (!f) return -1;
-    fputs("{\"model_type\": \"gpt2\", \"vocab_size\": 256, \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 2, "
-          "\"n_positions\": 32}",
-          f);
-    return fclose(f);
-}
-
-static int remove_entry(const char *path, const struct stat *s, int flag, struct FTW *ftw) {
-    (void)s, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static int teardown(void **st) {
-    (void)st;
-    return nftw(g_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return fixture_setup("fp8lab_train_dp_", 40000, 777);
 }
 
 static void cfg_for(fp8lab_train_cfg *c, int batch) {
     fp8lab_train_cfg_default(c);
-    c->model = at("tiny.json");
-    c->data = at("data/data_train_*.bin");
-    c->val_data = at("data/data_val_*.bin");
+    c->model = fixture_at("tiny.json");
+    c->data = fixture_at("data/data_train_*.bin");
+    c->val_data = fixture_at("data/data_val_*.bin");
     c->device = "cpu";
     c->recipe = "fp32";
-    c->out = at("out");
+    c->out = fixture_at("out");
     c->steps = 4;
     c->batch = batch;
     c->seq = 32;
@@ -220,5 +176,5 @@ int main(void) {
         cmocka_unit_test(validation_slices),
         cmocka_unit_test(helpers_alone),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, fixture_teardown);
 }
