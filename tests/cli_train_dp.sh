@@ -13,7 +13,11 @@
 #      all ranks read, so it does not depend on how the global batch is split): both end within 1e-5 of run 1's
 #      1-rank result;
 #   4. SIGTERM to rank 3 alone: every rank stops at the same step (the ranks agree before each step), rank 0
-#      checkpoints it and reports "interrupted" with weights identical across ranks.
+#      checkpoints it and reports "interrupted" with weights identical across ranks;
+#   5. SIGKILL of rank 2 mid-run: the job ends within 30 s with a non-zero status and a message naming rank 2
+#      (Open MPI's mpirun notices the lost process and aborts the others; the survivors would otherwise wait in
+#      their next all-reduce);
+#   6. `fp8lab train --ranks 2` starts the two ranks itself (mpirun underneath), and refuses under a launcher.
 # Skipped where mpirun or the MPI build is missing.
 source "$(dirname "$0")/cli_common.bash" "$1"
 
@@ -127,6 +131,50 @@ if [ "$(key sig.json interrupted)" = true ] && [ "$(key sig.json step)" = "$last
 else
     fail "signal: rank 0 says interrupted $(key sig.json interrupted) at step $(key sig.json step), weights identical" \
         "$(key sig.json weights_identical_across_ranks); metrics end at step $last; $(tail -3 sig.err)"
+fi
+
+# 5. a rank killed mid-run ends the job, naming the rank
+mkdir -p kill9
+(cd kill9 && exec timeout 120 mpirun --oversubscribe -np 4 -x ASAN_OPTIONS -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS \
+    -x XDG_CACHE_HOME "$bin" train "${cfg[@]}" --steps 100000 --val-every 0 --checkpoint-every 0 --out run) \
+    >kill9/log 2>&1 &
+mpid=$!
+for _ in $(seq 600); do [ -s kill9/run/metrics.jsonl ] && [ "$(wc -l <kill9/run/metrics.jsonl)" -ge 2 ] && break; sleep 0.1; done
+r2=
+for p in $(descendants "$mpid"); do
+    grep -qz '^OMPI_COMM_WORLD_RANK=2$' "/proc/$p/environ" 2>/dev/null && r2=$p
+done
+if [ -z "$r2" ]; then
+    fail "kill -9: rank 2's process not found"
+    # shellcheck disable=SC2046 # one pid a word
+    kill -9 $(descendants "$mpid") 2>/dev/null
+    wait "$mpid"
+else
+    t0=$(date +%s)
+    kill -9 "$r2"
+    wait "$mpid"
+    rc=$?
+    secs=$(($(date +%s) - t0))
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$secs" -le 30 ] && grep -q "rank 2" kill9/log; then
+        echo "ok: kill -9 of rank 2: the job ended in ${secs} s with status $rc: $(grep -m1 "rank 2" kill9/log)"
+    else
+        fail "kill -9 of rank 2: status $rc after ${secs} s; log: $(tail -5 kill9/log)"
+    fi
+fi
+
+# 6. --ranks: the launcher started for the user
+timeout 120 "$bin" train "${cfg[@]}" --json --ranks 2 --batch 2 --steps 5 --out own >own.json 2>own.err
+if [ "$(key own.json ranks)" = 2 ] && [ "$(key own.json weights_identical_across_ranks)" = true ]; then
+    echo "ok: --ranks 2: 2 ranks, weights identical"
+else
+    fail "--ranks 2: $(cat own.json) $(tail -3 own.err)"
+fi
+err=$(timeout 60 mpirun --oversubscribe -np 1 -x ASAN_OPTIONS "$bin" train "${cfg[@]}" --ranks 2 --steps 1 --out under 2>&1)
+rc=$?
+if [ "$rc" -ne 0 ] && grep -qF "started by a launcher already" <<<"$err"; then
+    echo "ok: --ranks under mpirun refused: $(grep -m1 error <<<"$err")"
+else
+    fail "--ranks under mpirun: status $rc: $err"
 fi
 
 finish

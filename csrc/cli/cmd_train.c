@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/train_compare.h"
+#include "cli/train_ranks.h"
 #include "core/error.h"
 #include "core/paths.h"
 #include "train/config.h"
@@ -155,10 +156,21 @@ int cmd_train(int argc, char **argv) {
                              "then print the losses side by side, their relative difference to the first "
                              "recipe's, and chart them in --out/compare.png"};
     flags[nf++] = (cli_flag){"json", FLAG_BOOL, &json, "print one JSON object (progress goes to stderr)"};
+    int ranks = 1;
+    flags[nf++] = (cli_flag){"ranks", FLAG_INT, &ranks,
+                             "data-parallel ranks on this machine: runs this command under `mpirun -np N` (Open "
+                             "MPI; leave it out under mpirun or srun)",
+                             FP8LAB_RANGE(1, 4096)};
     int rc = cli_parse(USAGE, flags, nf, argc, argv);
     if (rc) {
         fp8lab_train_cfg_free(&cfg);
         return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
+    }
+    if (ranks > 1) {
+        train_launch_ranks(ranks, argc, argv); /* returns only on failure */
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        fp8lab_train_cfg_free(&cfg);
+        return fp8lab_last_error_exit();
     }
     char mbuf[4200];
     if (cfg.model) cfg.model = fp8lab_resolve_data(cfg.model, mbuf, sizeof mbuf);
