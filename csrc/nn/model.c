@@ -543,37 +543,61 @@ int fp8lab_gpt_moments(fp8lab_gpt *g, fp8lab_moment_dtype dtype, void **m, void 
     return 0;
 }
 
-int fp8lab_gpt_step(fp8lab_gpt *g, const fp8lab_adamw_args *a, float clip, float *grad_norm) {
-    if (!a || !(clip >= 0) || !isfinite(clip)) {
-        FP8LAB_ERR("model step: NULL args or clip = %g (must be finite and >= 0; 0: no clipping)", (double)clip);
+static int check_range(const fp8lab_gpt *g, const char *what, int64_t begin, int64_t end) {
+    if (begin < 0 || end < begin || end > g->layout.floats) {
+        FP8LAB_ERR("model %s: range [%lld, %lld) outside the buffer's %lld floats", what, (long long)begin,
+                   (long long)end, (long long)g->layout.floats);
         return -1;
     }
-    if (!g->arena && ensure_arena(g, 1, 1)) return -1; /* the device double for the norm lives there */
-    double sumsq = 0;
-    if (fp8lab_memset0(g->be, g->sumsq, sizeof(double)) ||
-        fp8lab_sumsq(g->be, g->grads, (long)g->layout.floats, g->sumsq) ||
-        fp8lab_copy_d2h(g->be, &sumsq, g->sumsq, sizeof(double)))
-        return -1;
-    const double norm = sqrt(sumsq) * (double)a->grad_scale;
-    if (grad_norm) *grad_norm = (float)norm;
-    if (!isfinite(norm)) return 1;
-    if (ensure_moments(g, a->moments)) return -1;
+    return 0;
+}
+
+int fp8lab_gpt_grad_sumsq(fp8lab_gpt *g, int64_t begin, int64_t end, double *sumsq) {
+    if (check_range(g, "gradient norm", begin, end)) return -1;
+    if (!g->arena && ensure_arena(g, 1, 1)) return -1; /* the device double for the sum lives there */
+    *sumsq = 0;
+    if (end == begin) return 0;
+    return fp8lab_memset0(g->be, g->sumsq, sizeof(double)) ||
+                   fp8lab_sumsq(g->be, g->grads + begin, (long)(end - begin), g->sumsq) ||
+                   fp8lab_copy_d2h(g->be, sumsq, g->sumsq, sizeof(double))
+               ? -1
+               : 0;
+}
+
+int fp8lab_gpt_step_range(fp8lab_gpt *g, const fp8lab_adamw_args *a, int64_t begin, int64_t end) {
+    if (!a || check_range(g, "step", begin, end) || ensure_moments(g, a->moments)) return -1;
     fp8lab_adamw_args s = *a;
-    if (clip > 0 && norm > clip) s.grad_scale = (float)((double)a->grad_scale * (double)clip / norm);
     const size_t es = g->mdt == FP8LAB_MOMENTS_BF16 ? 2 : 4;
-    /* runs of consecutive tensors with the same decay (the padding between them is zero and stays zero) */
+    /* runs of consecutive tensors with the same decay (the padding between them is zero and stays zero), each
+       cut to [begin, end): AdamW is elementwise, so a range updates exactly what the whole step would there */
     for (int i = 0; i < g->layout.n;) {
         const fp8lab_tensor_info *t0 = &g->layout.t[i];
         int j = i + 1;
         while (j < g->layout.n && g->layout.t[j].decay == t0->decay) j++;
         const fp8lab_tensor_info *t1 = &g->layout.t[j - 1];
-        const int64_t off = t0->offset, n = t1->offset + t1->numel - off;
+        const int64_t lo = t0->offset > begin ? t0->offset : begin;
+        const int64_t hi = t1->offset + t1->numel < end ? t1->offset + t1->numel : end;
         s.weight_decay = t0->decay ? a->weight_decay : 0.0f;
-        if (fp8lab_adamw(g->be, g->params + off, g->grads + off, (char *)g->m + es * (size_t)off,
-                         (char *)g->v + es * (size_t)off, (long)n, &s))
+        if (hi > lo && fp8lab_adamw(g->be, g->params + lo, g->grads + lo, (char *)g->m + es * (size_t)lo,
+                                    (char *)g->v + es * (size_t)lo, (long)(hi - lo), &s))
             return -1;
         i = j;
     }
     fp8lab_linear_ctx_invalidate(g->lin); /* the weights changed: requantize them on the next forward */
     return 0;
+}
+
+int fp8lab_gpt_step(fp8lab_gpt *g, const fp8lab_adamw_args *a, float clip, float *grad_norm) {
+    if (!a || !(clip >= 0) || !isfinite(clip)) {
+        FP8LAB_ERR("model step: NULL args or clip = %g (must be finite and >= 0; 0: no clipping)", (double)clip);
+        return -1;
+    }
+    double sumsq = 0;
+    if (fp8lab_gpt_grad_sumsq(g, 0, g->layout.floats, &sumsq)) return -1;
+    const double norm = sqrt(sumsq) * (double)a->grad_scale;
+    if (grad_norm) *grad_norm = (float)norm;
+    if (!isfinite(norm)) return 1;
+    fp8lab_adamw_args s = *a;
+    if (clip > 0 && norm > clip) s.grad_scale = (float)((double)a->grad_scale * (double)clip / norm);
+    return fp8lab_gpt_step_range(g, &s, 0, g->layout.floats);
 }

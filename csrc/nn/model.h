@@ -85,6 +85,13 @@ int fp8lab_gpt_zero_grad(fp8lab_gpt *g);
    Moments are allocated on the first call in a->moments' dtype. *grad_norm (may be NULL) gets the norm before
    clipping. Returns 0 after a step, 1 when the norm is not finite (step skipped, nothing changed), -1 on error. */
 int fp8lab_gpt_step(fp8lab_gpt *g, const fp8lab_adamw_args *a, float clip, float *grad_norm);
+/* The pieces of fp8lab_gpt_step, for an optimizer sharded over ranks (train/dp.h's ZeRO-1) that updates only
+   floats [begin, end) of the buffers (0 <= begin <= end <= buffer_floats()). _grad_sumsq: *sumsq = the sum of
+   squares of those gradients (FP64). _step_range: AdamW over those floats with a->grad_scale as given (the
+   caller folds clipping into it), weight decay per tensor as fp8lab_gpt_step; moments allocated as there; marks
+   the weights changed. Elementwise: ranges that tile the buffer update it exactly as one fp8lab_gpt_step. */
+int fp8lab_gpt_grad_sumsq(fp8lab_gpt *g, int64_t begin, int64_t end, double *sumsq);
+int fp8lab_gpt_step_range(fp8lab_gpt *g, const fp8lab_adamw_args *a, int64_t begin, int64_t end);
 /* The AdamW moments fp8lab_gpt_step keeps, for checkpoints: device buffers of buffer_floats() elements of 2
    (BF16) or 4 (FP32) bytes, zeros until the first step; allocated in `dtype` by the first call (or step), which
    later calls and steps must match. */

@@ -38,6 +38,8 @@ const fp8lab_train_opt FP8LAB_TRAIN_OPTS[] = {
     {"beta2", FP8LAB_OPT_DOUBLE, OFF(beta2), "AdamW beta2", FP8LAB_RANGE(0, 0.999999)},
     {"adam-eps", FP8LAB_OPT_DOUBLE, OFF(adam_eps), "AdamW epsilon", FP8LAB_RANGE_POS(1)},
     {"fp32-moments", FP8LAB_OPT_BOOL, OFF(fp32_moments), "keep the AdamW moments in FP32 (default BF16)"},
+    {"zero", FP8LAB_OPT_INT, OFF(zero), "ZeRO stage over data-parallel ranks: 0 (replicated optimizer) | 1 (the "
+                                        "AdamW update sharded, FP32 weights all-gathered)", FP8LAB_RANGE(0, 1)},
     {"val-every", FP8LAB_OPT_INT, OFF(val_every), "validation loss every N steps and at the end (0: never)",
      FP8LAB_RANGE(0, BIG)},
     {"val-batches", FP8LAB_OPT_INT, OFF(val_batches), "validation batches of B x T (0: the whole split)",

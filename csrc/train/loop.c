@@ -187,7 +187,7 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
     float loss = 0, norm = 0;
     if (fp8lab_loader_next(&t->train, t->tok, t->tgt) || fp8lab_gpt_zero_grad(t->g) ||
         fp8lab_gpt_forward(t->g, t->tok + mine, t->tgt + mine, B, T, &loss) || fp8lab_gpt_backward(t->g) ||
-        fp8lab_dp_sum_grads(t->comm, t->g, t->be))
+        (!t->cfg.zero && fp8lab_dp_sum_grads(t->comm, t->g, t->be)))
         return -1;
     double loss_sum = loss; /* every rank's loss is a mean over B x T positions: their mean is the global one */
     if (fp8lab_dp_sum(t->comm, &loss_sum, 1)) return -1;
@@ -201,8 +201,9 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
                                  .grad_scale = 1.0f / (float)t->size, /* the summed gradients' mean */
                                  .moments = t->opt.dtype};
     /* the model's step also marks its weights changed: evaluation and samples requantize them. The ranks hold the
-       same summed gradients, so they compute the same norm and skip (or not) together. */
-    const int rc = fp8lab_gpt_step(t->g, &a, (float)t->cfg.clip, &norm);
+       same summed gradients (or, with ZeRO-1, the same all-reduced norm), so they skip (or not) together. */
+    const int rc = t->cfg.zero ? fp8lab_dp_zero_step(t->comm, t->g, t->be, &a, (float)t->cfg.clip, &norm)
+                               : fp8lab_gpt_step(t->g, &a, (float)t->cfg.clip, &norm);
     if (rc < 0 || fp8lab_sync(t->be)) return -1;
     t->skipped += rc == 1;
     t->step = step;
@@ -390,6 +391,8 @@ static int any_failed(fp8lab_trainer *t, int rc, const char *what) {
 
 /* Rank 0's checkpoint of the replicated model, the outcome shared. */
 static int save_checkpoint(fp8lab_trainer *t, fp8lab_run_result *r) {
+    /* ZeRO-1: each rank kept its block of the moments current; rank 0 saves them all, as a run without ZeRO */
+    if (t->cfg.zero && fp8lab_dp_zero_gather_moments(t->comm, t->g, t->be, t->opt.dtype)) return -1;
     const int rc = t->rank == 0 ? fp8lab_checkpoint_save(t, r->checkpoint, sizeof r->checkpoint) : 0;
     return any_failed(t, rc, "saving the checkpoint (rank 0)");
 }
@@ -462,8 +465,9 @@ static int train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
                 t->model.model_type, (long long)r->params, t->model.layers, t->model.hidden, t->model.vocab,
                 t->flops_per_token);
         if (size > 1)
-            fprintf(con, "ranks: %d (%s communicator), data parallel: a global batch of %d x %d rows, %d per rank\n",
-                    size, comm->name, size, B, B);
+            fprintf(con, "ranks: %d (%s communicator), data parallel: a global batch of %d x %d rows, %d per rank%s\n",
+                    size, comm->name, size, B, B,
+                    cfg->zero ? "; ZeRO-1: AdamW sharded over the ranks, FP32 weights all-gathered" : "");
         fprintf(con, "run: %ld steps of %d x %d tokens%s, recipe %s, AdamW lr %g (warmup %d, cosine to %g), "
                      "weight decay %g, clip %g, %s moments\n",
                 cfg->steps, B, T, size > 1 ? " per rank" : "", cfg->recipe, cfg->lr, cfg->warmup,

@@ -85,7 +85,9 @@ void fp8lab_trainer_destroy(fp8lab_trainer *t);
    trainer fp8lab_train_run uses. */
 fp8lab_trainer *fp8lab_trainer_create_dp(const fp8lab_train_cfg *cfg, fp8lab_comm *comm);
 
-/* One optimizer step on the next (global) batch; m->loss is the mean over ranks (collective with size > 1). */
+/* One optimizer step on the next (global) batch; m->loss is the mean over ranks (collective with size > 1). With
+   cfg.zero = 1 the step is ZeRO-1's (fp8lab_dp_zero_step, train/dp.h); the checkpoint saves of fp8lab_train_run
+   all-gather the moments first. */
 int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m);
 /* Mean loss over the first cfg.val_batches (size*B) x T batches of the validation split in order (all of it when
    0), each rank evaluating its slice of every batch, the sums reduced over ranks (collective with size > 1: every
