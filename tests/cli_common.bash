@@ -47,3 +47,46 @@ finish() {
     [ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
     echo "all ok"
 }
+
+# --- the MPI tests (cli_mpi_comm.sh, cli_train_dp.sh, cli_train_zero.sh) ---
+
+# mpi_setup: skip (exit 77) without mpirun; else the environment Open MPI ranks need here: root allowed (CI runs
+# as root), the shared-memory transport without its single-copy mechanism (containers), one OpenMP/OpenBLAS thread
+# per rank (more ranks than cores), and no leak check in the ranks (Open MPI's own allocations are live at exit
+# under the ASan build; the other sanitizer checks stay on)
+mpi_setup() {
+    command -v mpirun >/dev/null || { echo "skipped: no mpirun (apt-get install openmpi-bin libopenmpi-dev)"; exit 77; }
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
+    export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+}
+
+# ranks N FLAGS...: fp8lab train --json with the caller's `cfg` array on N ranks (ranks that disagree would wait
+# for each other: a time limit); one FLAGS...: the same on one rank, without mpirun
+ranks() {
+    local n=$1
+    shift
+    timeout 120 mpirun --oversubscribe -np "$n" -x ASAN_OPTIONS -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS \
+        -x XDG_CACHE_HOME "$bin" train "${cfg[@]}" --json "$@"
+}
+one() { "$bin" train "${cfg[@]}" --json "$@"; }
+
+# key FILE NAME: a top-level number or boolean of a JSON file
+key() { grep -o "\"$2\":[[:space:]]*[^,}]*" "$1" | head -1 | sed 's/.*:[[:space:]]*//'; }
+# reldiff A B: |A - B| / |A|; le A B: A <= B
+reldiff() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; if (a < 0) a = -a; printf "%.3g", d / a }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+
+# compare WHAT REF.json GOT.json TOL: loss and val_loss within TOL relative, weights identical across ranks
+compare() {
+    local k a b d
+    for k in loss val_loss; do
+        a=$(key "$2" $k)
+        b=$(key "$3" $k)
+        d=$(reldiff "$a" "$b")
+        if le "$d" "$4"; then echo "ok: $1: $k $b (reference $a, relative difference $d)"
+        else fail "$1: $k $b, reference $a: relative difference $d (tolerance $4)"; fi
+    done
+    [ "$(key "$3" weights_identical_across_ranks)" = true ] || fail "$1: weights differ across ranks"
+}

@@ -17,43 +17,10 @@
 # Skipped where mpirun or the MPI build is missing.
 source "$(dirname "$0")/cli_common.bash" "$1"
 
-command -v mpirun >/dev/null || { echo "skipped: no mpirun (apt-get install openmpi-bin libopenmpi-dev)"; exit 77; }
-# Open MPI refuses to run as root without these (CI containers run as root)
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# Open MPI's own allocations are still live at exit: LeakSanitizer would fail every rank of the ASan build
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
-# more ranks than cores: one thread each
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+mpi_setup
 
 train_data
 cfg=(--config "$src/configs/runs/tiny.json" --device cpu --recipe fp32 --sample-every 0 "${data[@]}")
-
-# ranks N FLAGS...: fp8lab train --json on N ranks (ranks that disagree would wait for each other: a time limit)
-ranks() {
-    local n=$1
-    shift
-    timeout 120 mpirun --oversubscribe -np "$n" -x ASAN_OPTIONS -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS \
-        -x XDG_CACHE_HOME "$bin" train "${cfg[@]}" --json "$@"
-}
-
-# key FILE NAME: a top-level number or boolean of a JSON file
-key() { grep -o "\"$2\":[[:space:]]*[^,}]*" "$1" | head -1 | sed 's/.*:[[:space:]]*//'; }
-# reldiff A B: |A - B| / |A|
-reldiff() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; if (a < 0) a = -a; printf "%.3g", d / a }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
-
-compare() { # compare WHAT REF.json GOT.json TOL
-    local k a b d
-    for k in loss val_loss; do
-        a=$(key "$2" $k)
-        b=$(key "$3" $k)
-        d=$(reldiff "$a" "$b")
-        if le "$d" "$4"; then echo "ok: $1: $k $b (reference $a, relative difference $d)"
-        else fail "$1: $k $b, reference $a: relative difference $d (tolerance $4)"; fi
-    done
-    [ "$(key "$3" weights_identical_across_ranks)" = true ] || fail "$1: weights differ across ranks"
-}
 
 # 1. 4 ranks, with and without ZeRO-1
 out=$(ranks 1 --out probe --steps 1 2>&1)
