@@ -226,8 +226,8 @@ int cmd_train(int argc, char **argv) {
     rc = fp8lab_train_run(&cfg, &ro, &r);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    fp8lab_comm_destroy(comm);
     if (rc) {
+        fp8lab_comm_destroy(comm);
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
         fp8lab_train_cfg_free(&cfg);
         return fp8lab_last_error_exit();
@@ -258,6 +258,11 @@ int cmd_train(int argc, char **argv) {
         cJSON_AddStringToObject(o, "metrics", r.metrics);
         print_json(o);
     }
+    /* every rank leaves after rank 0 has spoken: mpirun ends the job as soon as one rank exits non-zero (the one a
+       signal reached exits 130), which must not cut rank 0's report and checkpoint short */
+    fflush(stdout);
+    if (fp8lab_barrier(comm)) fprintf(stderr, "warning: %s\n", fp8lab_last_error());
+    fp8lab_comm_destroy(comm);
     fp8lab_train_cfg_free(&cfg);
     return g_interrupt ? 130 : FP8LAB_EXIT_OK;
 }
