@@ -39,6 +39,7 @@ expect 2 "--moe-imbalance: 0.5 is neither 0 (the statistical floor) nor in [1, 1
 expect 2 "--price: bad value 'inf'" "${sim[@]}" --price inf
 expect 2 "--goodput: 2 is not in (0, 1]" "${sim[@]}" --goodput 2
 expect 2 "--comm-sms: 132 is not in [0, 132)" "${sim[@]}" --comm-sms 132
+expect 2 "--seq: 100000 exceeds the model's n_positions 1024" "${sim[@]}" --seq 100000
 expect 2 "--moe-imbalance: 0.5 is neither 0" claim --moe-imbalance 0.5 --no-sensitivity
 expect 2 "not a regular file (a directory)" sim --model "$src/configs/models" --cluster "$src/configs/clusters/h100-sxm.json"
 expect 2 "--tokens: bad value '1.5'" "${sim[@]}" --tokens 1.5

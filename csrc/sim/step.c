@@ -166,6 +166,11 @@ static int resolve(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_
         return -1;
     }
     if (p->seq == 0) p->seq = m->max_pos < 4096 ? m->max_pos : 4096;
+    /* learned position embeddings (GPT-2's wpe) end at n_positions; rotary ones (Llama, DeepSeek) extrapolate */
+    if (m->learned_pos && p->seq > m->max_pos) {
+        FP8LAB_ERR("--seq: %ld exceeds the model's n_positions %ld (learned position embeddings)", p->seq, m->max_pos);
+        return -1;
+    }
     if (p->global_batch == 0 && (p->global_batch = default_global_batch(p)) < 0) {
         FP8LAB_ERR("--global-batch: the default dp %d x micro-batch %ld x %d is more than %ld sequences; set "
                    "--global-batch",
