@@ -2,10 +2,11 @@
 # ZeRO-1 in fp8lab train (--zero 1, train/dp.h): the gradients reduce-scattered, each rank's AdamW on its block of
 # the buffer, the FP32 weights all-gathered; Open MPI ranks (mpirun --oversubscribe, CPU backend, fp32 recipe,
 # configs/runs/tiny.json):
-#   1. 4 ranks with and without --zero 1: final training and validation loss within 1e-5 relative (measured:
-#      ~4e-6 on the training loss: Open MPI sums 4 terms in another order in a reduce-scatter than in an
-#      all-reduce, and Adam's first steps amplify the last bits; the plain 4-rank run differs as much, 5e-6, from a
-#      1-rank --batch 16 run, which the ZeRO-1 run is within 8e-7 of), weights identical on every rank;
+#   1. 4 ranks with and without --zero 1, in fp32 and in the default fp8-block recipe: the same final training and
+#      validation loss and the same weights (CRC-32C) to the bit, weights identical on every rank: the exact
+#      gradient planes (nn/grad_sink.h) are reduce-scattered instead of all-reduced, which gives the same sums in
+#      any order, and AdamW is elementwise (before the exact sums: 4e-6 apart in fp32, from Open MPI's other
+#      summation order);
 #   2. a checkpoint written with --zero 1 by 4 ranks at step 10 resumed WITHOUT ZeRO by 2 ranks at --batch 8 (the
 #      same global batch): ends within 1e-5 of run 1's plain result (the moments of all blocks reached rank 0;
 #      with only rank 0's block saved, 3/4 of them would be zeros);
@@ -25,10 +26,24 @@ cfg=(--config "$src/configs/runs/tiny.json" --device cpu --recipe fp32 --sample-
 # 1. 4 ranks, with and without ZeRO-1
 out=$(ranks 1 --out probe --steps 1 2>&1)
 if grep -q "built without MPI" <<<"$out"; then echo "skipped: fp8lab built without MPI"; exit 77; fi
+# the console's "weights identical across N ranks (CRC-32C X on rank 0)"
+same_crc() {
+    local a b
+    a=$(grep -o 'CRC-32C [0-9a-f]*' "$2")
+    b=$(grep -o 'CRC-32C [0-9a-f]*' "$3")
+    if [ -n "$a" ] && [ "$a" = "$b" ]; then echo "ok: $1: weights $b in both"
+    else fail "$1: weights '$b', reference '$a'"; fi
+}
 ranks 4 --out plain4 >plain4.json 2>plain4.err || fail "4 ranks: $(tail -3 plain4.err)"
 ranks 4 --zero 1 --out zero4 >zero4.json 2>zero4.err || fail "4 ranks --zero 1: $(tail -3 zero4.err)"
-compare "4 ranks, --zero 1 against --zero 0" plain4.json zero4.json 1e-5
+compare "4 ranks, --zero 1 against --zero 0" plain4.json zero4.json 0
+same_crc "4 ranks, --zero 1 against --zero 0" plain4.err zero4.err
 grep -q "ZeRO-1" zero4.err || fail "4 ranks --zero 1: the console does not say ZeRO-1"
+ranks 4 --recipe fp8-block --out plain4b >plain4b.json 2>plain4b.err || fail "4 ranks fp8-block: $(tail -3 plain4b.err)"
+ranks 4 --recipe fp8-block --zero 1 --out zero4b >zero4b.json 2>zero4b.err ||
+    fail "4 ranks fp8-block --zero 1: $(tail -3 zero4b.err)"
+compare "4 ranks fp8-block, --zero 1 against --zero 0" plain4b.json zero4b.json 0
+same_crc "4 ranks fp8-block, --zero 1 against --zero 0" plain4b.err zero4b.err
 
 # 2. a ZeRO-1 checkpoint resumed without ZeRO on 2 ranks
 ranks 4 --zero 1 --out split --stop-at 10 >split.json 2>split.err ||
@@ -40,11 +55,7 @@ compare "4 ranks --zero 1 to step 10, then 2 ranks without" plain4.json resume2.
 # 3. 2 ranks: bit-identical
 ranks 2 --steps 10 --out plain2 >plain2.json 2>plain2.err || fail "2 ranks: $(tail -3 plain2.err)"
 ranks 2 --steps 10 --zero 1 --out zero2 >zero2.json 2>zero2.err || fail "2 ranks --zero 1: $(tail -3 zero2.err)"
-# the console's "weights identical across N ranks (CRC-32C X on rank 0)"
-a=$(grep -o 'CRC-32C [0-9a-f]*' plain2.err)
-b=$(grep -o 'CRC-32C [0-9a-f]*' zero2.err)
-if [ -n "$a" ] && [ "$a" = "$b" ]; then echo "ok: 2 ranks: --zero 1 weights $b, the same as --zero 0"
-else fail "2 ranks: weights '$b' with --zero 1, '$a' without"; fi
+same_crc "2 ranks, --zero 1 against --zero 0" plain2.err zero2.err
 for f in model optimizer; do
     if cmp -s "plain2/checkpoint-10/$f.safetensors" "zero2/checkpoint-10/$f.safetensors"; then
         echo "ok: 2 ranks: checkpoint-10/$f.safetensors byte-identical with and without --zero 1"

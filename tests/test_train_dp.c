@@ -2,8 +2,9 @@
    on a stand-in communicator of rank r, size N whose all-reduce returns the rank's own values (no other rank to
    add), so what one rank computes can be read alone and the ranks' shares added here, against a 1-rank trainer at
    N times the batch (fp32 recipe, CPU backend, a tiny GPT-2 on generated text):
-     - the first step's loss: the shares (each rank's loss / N) add up to the 1-rank loss (1e-6 relative: the
-       same rows, summed in another order), so rank r trains on rows [rB, (r+1)B) of the global batch;
+     - the first step's loss: each rank reports the mean over its own slice (the loss sum and the positions are
+       all-reduced, and here nobody else's are added), and their mean is the 1-rank loss (1e-6 relative: the same
+       rows, summed in another order), so rank r trains on rows [rB, (r+1)B) of the global batch;
      - validation over the whole split, whose row count the global batch does not divide: the ranks' positions
        add up to the 1-rank count exactly and their loss sums to its loss sum (1e-6 relative), with the last,
        short batch giving one rank a partial slice and the last rank none;
@@ -97,11 +98,11 @@ static void first_step_slices(void **st) {
         fp8lab_trainer *t = make(&c, &comm);
         fp8lab_step_metrics m;
         if (fp8lab_trainer_step(t, &m)) fail_msg("rank %d step: %s", r, fp8lab_last_error());
-        shares[r] = m.loss; /* this rank's loss / RANKS: the all-reduce added nobody else's */
-        sum += m.loss;
+        shares[r] = m.loss; /* this rank's own mean: the all-reduce added nobody else's */
+        sum += m.loss / RANKS;
         fp8lab_trainer_destroy(t);
     }
-    assert_rel(sum, m1.loss, 1e-6, "the ranks' first-step losses added");
+    assert_rel(sum, m1.loss, 1e-6, "the mean of the ranks' first-step losses");
     /* the ranks saw different rows: equal shares would mean one slice read by every rank */
     assert_true(shares[0] != shares[1] || shares[1] != shares[2] || shares[2] != shares[3]);
 }

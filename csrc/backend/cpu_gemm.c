@@ -19,25 +19,24 @@ enum { CPU_GEMM_MB = 128 };
 
 typedef enum { DEC_BF16, DEC_E4M3, DEC_E5M2 } decode_kind;
 
-/* C[M][N] = alpha op(A) op(B) + beta C, row-major, with C's rows split over the OpenMP threads, each calling
-   OpenBLAS single-threaded (the backend sets one OpenBLAS thread: cpu_backend.c). One thread pool, not two:
-   OpenBLAS's pthreads and libgomp's spinning workers otherwise fight over the same cores after every parallel
-   region (a 2-core step took twice as long). A row block of op(A) starts m0 rows down when A is stored [M][K],
-   m0 columns across when stored [K][M]. */
+/* C[M][N] = alpha op(A) op(B) + beta C, row-major, in panels of CPU_GEMM_MB rows spread over the OpenMP threads,
+   each calling OpenBLAS single-threaded (the backend sets one OpenBLAS thread: cpu_backend.c). One thread pool,
+   not two: OpenBLAS's pthreads and libgomp's spinning workers otherwise fight over the same cores after every
+   parallel region (a 2-core step took twice as long). Fixed panels, not one block per thread: OpenBLAS's sums
+   for a row depend on the shape of the call, so a row gets the same bits whether the batch around it has 128
+   rows or 4096 (the split-invariant gradients of nn/grad_sink.h rest on it). A panel of op(A) starts m0 rows
+   down when A is stored [M][K], m0 columns across when stored [K][M]. */
 static void par_sgemm(fp8lab_op_t ta, fp8lab_op_t tb, int M, int N, int K, float alpha, const float *a, int lda,
                       const float *b, int ldb, float beta, float *c) {
     const CBLAS_TRANSPOSE cta = ta == FP8LAB_OP_T ? CblasTrans : CblasNoTrans,
                           ctb = tb == FP8LAB_OP_T ? CblasTrans : CblasNoTrans;
-    /* blocks of at least 32 rows, at most one per thread */
     const long work = (long)M * N * K;
-#pragma omp parallel if (M >= 64 && work >= (1L << 18))
-    {
-        const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        const int rows = (M + nt - 1) / nt, m0 = id * rows, mb = M - m0 < rows ? M - m0 : rows;
-        if (mb > 0)
-            cblas_sgemm(CblasRowMajor, cta, ctb, mb, N, K, alpha,
-                        a + (ta == FP8LAB_OP_T ? (size_t)m0 : (size_t)m0 * (size_t)lda), lda, b, ldb, beta,
-                        c + (size_t)m0 * (size_t)N, N);
+#pragma omp parallel for schedule(dynamic) if (M > CPU_GEMM_MB && work >= (1L << 18))
+    for (int m0 = 0; m0 < M; m0 += CPU_GEMM_MB) {
+        const int mb = M - m0 < CPU_GEMM_MB ? M - m0 : CPU_GEMM_MB;
+        cblas_sgemm(CblasRowMajor, cta, ctb, mb, N, K, alpha,
+                    a + (ta == FP8LAB_OP_T ? (size_t)m0 : (size_t)m0 * (size_t)lda), lda, b, ldb, beta,
+                    c + (size_t)m0 * (size_t)N, N);
     }
 }
 

@@ -23,8 +23,8 @@ int fp8lab_attn_block_fwd(const fp8lab_nn_dims *d, const fp8lab_block_tensors *w
     const int N = d->N, QD = d->Hq * d->D, KD = d->Hkv * d->D;
     if (d->gpt2) {
         const int C = d->C;
-        const fp8lab_linear c_attn = {C, 3 * C, FP8LAB_W_IN_OUT, d->recipe};
-        const fp8lab_linear c_proj = {C, C, FP8LAB_W_IN_OUT, d->recipe};
+        const fp8lab_linear c_attn = fp8lab_nn_linear(d, C, 3 * C, FP8LAB_W_IN_OUT);
+        const fp8lab_linear c_proj = fp8lab_nn_linear(d, C, C, FP8LAB_W_IN_OUT);
         if (fp8lab_linear_fwd(be, &c_attn, s->qkv, a->ln1, w->qkv_w, w->qkv_b, N) ||
             nn_copy_cols(be, a->q, C, s->qkv, 3 * C, N, C) || nn_copy_cols(be, a->k, C, s->qkv + C, 3 * C, N, C) ||
             nn_copy_cols(be, a->v, C, s->qkv + 2 * C, 3 * C, N, C) ||
@@ -32,9 +32,9 @@ int fp8lab_attn_block_fwd(const fp8lab_nn_dims *d, const fp8lab_block_tensors *w
             return -1;
         return fp8lab_linear_fwd(be, &c_proj, y, a->att, w->o_w, w->o_b, N);
     }
-    const fp8lab_linear q_proj = {d->C, QD, FP8LAB_W_OUT_IN, d->recipe};
-    const fp8lab_linear kv_proj = {d->C, KD, FP8LAB_W_OUT_IN, d->recipe};
-    const fp8lab_linear o_proj = {QD, d->C, FP8LAB_W_OUT_IN, d->recipe};
+    const fp8lab_linear q_proj = fp8lab_nn_linear(d, d->C, QD, FP8LAB_W_OUT_IN);
+    const fp8lab_linear kv_proj = fp8lab_nn_linear(d, d->C, KD, FP8LAB_W_OUT_IN);
+    const fp8lab_linear o_proj = fp8lab_nn_linear(d, QD, d->C, FP8LAB_W_OUT_IN);
     if (fp8lab_linear_fwd(be, &q_proj, a->q, a->ln1, w->q_w, NULL, N) ||
         fp8lab_linear_fwd(be, &kv_proj, a->k, a->ln1, w->k_w, NULL, N) ||
         fp8lab_linear_fwd(be, &kv_proj, a->v, a->ln1, w->v_w, NULL, N) ||
@@ -51,8 +51,8 @@ int fp8lab_attn_block_bwd(const fp8lab_nn_dims *d, const fp8lab_block_tensors *w
     const int N = d->N, QD = d->Hq * d->D, KD = d->Hkv * d->D;
     if (d->gpt2) {
         const int C = d->C;
-        const fp8lab_linear c_attn = {C, 3 * C, FP8LAB_W_IN_OUT, d->recipe};
-        const fp8lab_linear c_proj = {C, C, FP8LAB_W_IN_OUT, d->recipe};
+        const fp8lab_linear c_attn = fp8lab_nn_linear(d, C, 3 * C, FP8LAB_W_IN_OUT);
+        const fp8lab_linear c_proj = fp8lab_nn_linear(d, C, C, FP8LAB_W_IN_OUT);
         if (fp8lab_linear_bwd(be, &c_proj, s->datt, 0, g->o_w, g->o_b, dy, a->att, w->o_w, N) ||
             fp8lab_attn_bwd(be, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v, shape(d)) ||
             nn_copy_cols(be, s->dqkv, 3 * C, s->dq, C, N, C) ||
@@ -61,9 +61,9 @@ int fp8lab_attn_block_bwd(const fp8lab_nn_dims *d, const fp8lab_block_tensors *w
             return -1;
         return fp8lab_linear_bwd(be, &c_attn, dx, 0, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, w->qkv_w, N);
     }
-    const fp8lab_linear q_proj = {d->C, QD, FP8LAB_W_OUT_IN, d->recipe};
-    const fp8lab_linear kv_proj = {d->C, KD, FP8LAB_W_OUT_IN, d->recipe};
-    const fp8lab_linear o_proj = {QD, d->C, FP8LAB_W_OUT_IN, d->recipe};
+    const fp8lab_linear q_proj = fp8lab_nn_linear(d, d->C, QD, FP8LAB_W_OUT_IN);
+    const fp8lab_linear kv_proj = fp8lab_nn_linear(d, d->C, KD, FP8LAB_W_OUT_IN);
+    const fp8lab_linear o_proj = fp8lab_nn_linear(d, QD, d->C, FP8LAB_W_OUT_IN);
     /* the attention's dq, dk are gradients of the rotated q, k: rotate them back before the projections */
     return fp8lab_linear_bwd(be, &o_proj, s->datt, 0, g->o_w, NULL, dy, a->att, w->o_w, N) ||
                    fp8lab_attn_bwd(be, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v, shape(d)) ||

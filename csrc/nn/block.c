@@ -10,10 +10,31 @@ int fp8lab_nn_norm_fwd(const fp8lab_nn_dims *d, float *out, float *mean, float *
     return fp8lab_rmsnorm_fwd(d->be, out, rstd, x, w, d->N, d->C, d->eps);
 }
 
+static int norm_bwd_rows(const fp8lab_nn_dims *d, int N, float *dx, float *dw, float *db, const float *dout,
+                         const float *x, const float *w, const float *mean, const float *rstd) {
+    if (d->gpt2) return fp8lab_layernorm_bwd(d->be, dx, dw, db, dout, x, w, mean, rstd, N, d->C);
+    return fp8lab_rmsnorm_bwd(d->be, dx, dw, dout, x, w, rstd, N, d->C);
+}
+
+/* Through a sink (grad_sink.h): one block of rows at a time, its weight (and bias) gradient a leaf */
+static int norm_bwd_blocks(const fp8lab_nn_dims *d, float *dx, float *dw, float *db, const float *dout, const float *x,
+                           const float *w, const float *mean, const float *rstd) {
+    const size_t C = (size_t)d->C;
+    for (int b = 0; b < fp8lab_grad_blocks(d->N); b++) {
+        const size_t r0 = (size_t)b * FP8LAB_GRAD_BLOCK;
+        float *leaf = fp8lab_grad_sink_leaf(d->sink, 2 * C, 1);
+        if (!leaf || norm_bwd_rows(d, fp8lab_grad_block_rows(d->N, b), dx + r0 * C, leaf, db ? leaf + C : NULL,
+                                   dout + r0 * C, x + r0 * C, w, d->gpt2 ? mean + r0 : mean, rstd + r0) ||
+            fp8lab_grad_sink_add(d->sink, dw, leaf, (long)C) || (db && fp8lab_grad_sink_add(d->sink, db, leaf + C, (long)C)))
+            return -1;
+    }
+    return 0;
+}
+
 int fp8lab_nn_norm_bwd(const fp8lab_nn_dims *d, float *dx, float *dw, float *db, const float *dout, const float *x,
                        const float *w, const float *mean, const float *rstd) {
-    if (d->gpt2) return fp8lab_layernorm_bwd(d->be, dx, dw, db, dout, x, w, mean, rstd, d->N, d->C);
-    return fp8lab_rmsnorm_bwd(d->be, dx, dw, dout, x, w, rstd, d->N, d->C);
+    if (d->sink) return norm_bwd_blocks(d, dx, dw, db, dout, x, w, mean, rstd);
+    return norm_bwd_rows(d, d->N, dx, dw, db, dout, x, w, mean, rstd);
 }
 
 int fp8lab_block_fwd(const fp8lab_nn_dims *d, const fp8lab_block_tensors *w, fp8lab_block_acts *a,

@@ -96,6 +96,8 @@ enum {
     S_OUT,   /* BF16 GEMM output */
     S_AMAX,  /* delayed scaling: one device float */
     S_UNPAD, /* a GEMM output with padded columns, cut back to its columns */
+    S_BA,    /* Wgrad through a sink: one 128-token block of A (dy^T or x^T) */
+    S_BB,    /* ... and of B */
     /* zero-padded copies, written only by padded() (their zeros are kept between calls): */
     S_PW,    /* fp8-block: an f32 weight orientation before quantize_128x128 */
     S_PX,    /* x: fp8-block f32 [Np][Ip]; fp8-tensor* FP8 [N][Ip] */
@@ -518,6 +520,7 @@ typedef struct {
     int accumulate;
     fp8lab_out_dtype dt;
     void *buf;
+    fp8lab_grad_sink *sink; /* accumulate through it (F32 only) */
 } gemm_out;
 
 static int start_out(fp8lab_linear_ctx *c, gemm_out *o, float *dst, int rows, int cols, int rows_p, int cols_p,
@@ -546,7 +549,7 @@ static int finish_out(fp8lab_linear_ctx *c, const gemm_out *o) {
         res = u;
     } /* padded rows alone: the first rows are the result */
     if (o->dt == FP8LAB_F32) {
-        if (o->accumulate) return fp8lab_add(be, o->dst, o->dst, res, n);
+        if (o->accumulate) return fp8lab_grad_add(be, o->sink, o->dst, res, n);
         if (res == o->dst) return 0;
         c->stats.pad_bytes += (long)es * n;
         return fp8lab_copy_d2d(be, o->dst, res, es * (size_t)n);
@@ -667,6 +670,7 @@ static int wgrad_add(fp8lab_linear_ctx *c, const fp8lab_linear *l, float *dw, in
     const wg_operand *A = oi ? dyt : xt, *B = oi ? xt : dyt;
     gemm_out o;
     if (start_out(c, &o, dw, M, Nn, A->rows_p, B->rows_p, 1, FP8LAB_F32)) return -1;
+    o.sink = l->sink;
     int rc;
     switch (l->recipe) {
     case FP8LAB_RECIPE_BF16: rc = fp8lab_gemm_bf16(c->be, A->q, B->q, M, Nn, K, FP8LAB_F32, o.buf); break;
@@ -681,6 +685,59 @@ static int wgrad_add(fp8lab_linear_ctx *c, const fp8lab_linear *l, float *dw, in
     return rc || finish_out(c, &o);
 }
 
+/* Wgrad over K tokens: one GEMM, or through the sink one 128-token block at a time (grad_sink.h): block b's
+   columns of both operands ([rows_p][K], es-byte elements) copied out to [rows_p][<=128], its 1x128 scales a
+   contiguous slice of the [K/128][rows_p] layout (the per-tensor scale for every block alike). */
+static int wgrad(fp8lab_linear_ctx *c, const fp8lab_linear *l, float *dw, int K, size_t es, const wg_operand *dyt,
+                 const wg_operand *xt) {
+    if (!l->sink) return wgrad_add(c, l, dw, K, dyt, xt);
+    const int block = l->recipe == FP8LAB_RECIPE_FP8_BLOCK;
+    for (int b = 0; b < fp8lab_grad_blocks(K); b++) {
+        const int k = fp8lab_grad_block_rows(K, b);
+        const size_t col = es * (size_t)b * FP8LAB_GRAD_BLOCK, pitch = es * (size_t)K, w = es * (size_t)k;
+        void *qa = scratch(c, S_BA, w * (size_t)dyt->rows_p), *qb = scratch(c, S_BB, w * (size_t)xt->rows_p);
+        if (!qa || !qb || fp8lab_copy_2d(c->be, qa, w, (const char *)dyt->q + col, pitch, w, (size_t)dyt->rows_p) ||
+            fp8lab_copy_2d(c->be, qb, w, (const char *)xt->q + col, pitch, w, (size_t)xt->rows_p))
+            return -1;
+        const wg_operand a = {qa, block ? dyt->s + (size_t)b * (size_t)dyt->rows_p : dyt->s, dyt->fmt, dyt->rows_p},
+                         bb = {qb, block ? xt->s + (size_t)b * (size_t)xt->rows_p : xt->s, xt->fmt, xt->rows_p};
+        if (wgrad_add(c, l, dw, k, &a, &bb)) return -1;
+    }
+    return 0;
+}
+
+/* db += column sums of dy[N][O]; through the sink one block of rows at a time */
+static int bias_grad(fp8lab_backend *be, const fp8lab_linear *l, float *db, const float *dy, int N, int O) {
+    if (!db) return 0;
+    if (!l->sink) return fp8lab_bias_bwd(be, db, dy, N, O);
+    for (int b = 0; b < fp8lab_grad_blocks(N); b++) {
+        float *leaf = fp8lab_grad_sink_leaf(l->sink, (size_t)O, 1);
+        if (!leaf ||
+            fp8lab_bias_bwd(be, leaf, dy + (size_t)b * FP8LAB_GRAD_BLOCK * (size_t)O, fp8lab_grad_block_rows(N, b), O) ||
+            fp8lab_grad_sink_add(l->sink, db, leaf, O))
+            return -1;
+    }
+    return 0;
+}
+
+/* FP32 Wgrad through the sink: per block of rows, dW[out][in] = dy_b^T . x_b or dW[in][out] = x_b^T . dy_b */
+static int wgrad_f32_blocks(fp8lab_backend *be, const fp8lab_linear *l, float *dw, const float *dy, const float *x,
+                            int N) {
+    const int I = l->in, O = l->out, oi = l->layout == FP8LAB_W_OUT_IN;
+    for (int b = 0; b < fp8lab_grad_blocks(N); b++) {
+        const size_t r0 = (size_t)b * FP8LAB_GRAD_BLOCK;
+        const int k = fp8lab_grad_block_rows(N, b);
+        const float *dyb = dy + r0 * (size_t)O, *xb = x + r0 * (size_t)I;
+        float *leaf = fp8lab_grad_sink_leaf(l->sink, (size_t)O * (size_t)I, 0);
+        if (!leaf ||
+            (oi ? fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, O, I, k, 1.0f, dyb, xb, 0.0f, leaf)
+                : fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, I, O, k, 1.0f, xb, dyb, 0.0f, leaf)) ||
+            fp8lab_grad_sink_add(l->sink, dw, leaf, (long)O * I))
+            return -1;
+    }
+    return 0;
+}
+
 int fp8lab_linear_bwd(fp8lab_backend *be, const fp8lab_linear *l, float *dx, int dx_accumulate, float *dw,
                       float *db, const float *dy, const float *x, const float *w, int N) {
     fp8lab_linear_ctx *c = NULL;
@@ -693,10 +750,11 @@ int fp8lab_linear_bwd(fp8lab_backend *be, const fp8lab_linear *l, float *dx, int
                                     dx_accumulate ? 1.0f : 0.0f, dx))
             return -1;
         /* Wgrad, accumulated: dW[out][in] += dy^T . x, or dW[in][out] += x^T . dy */
-        if (oi ? fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, O, I, N, 1.0f, dy, x, 1.0f, dw)
-               : fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, I, O, N, 1.0f, x, dy, 1.0f, dw))
+        if (l->sink ? wgrad_f32_blocks(be, l, dw, dy, x, N)
+                    : oi ? fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, O, I, N, 1.0f, dy, x, 1.0f, dw)
+                         : fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, I, O, N, 1.0f, x, dy, 1.0f, dw))
             return -1;
-        return db ? fp8lab_bias_bwd(be, db, dy, N, O) : 0;
+        return bias_grad(be, l, db, dy, N, O);
     }
     const lin_dims d = dims_of(l, N);
     const long ndy = (long)N * O, nx = (long)N * I;
@@ -717,7 +775,7 @@ int fp8lab_linear_bwd(fp8lab_backend *be, const fp8lab_linear *l, float *dx, int
         const uint16_t *hdyt = to_bf16(c, S_QC, dyt, ndy), *hxt = hdyt ? to_bf16(c, S_QB, xt, nx) : NULL;
         if (!hxt) return -1;
         const wg_operand gd = {hdyt, NULL, 0, O}, gx = {hxt, NULL, 0, I};
-        if (wgrad_add(c, l, dw, N, &gd, &gx)) return -1;
+        if (wgrad(c, l, dw, N, sizeof(uint16_t), &gd, &gx)) return -1;
         break;
     }
     case FP8LAB_RECIPE_FP8_TENSOR:
@@ -742,7 +800,7 @@ int fp8lab_linear_bwd(fp8lab_backend *be, const fp8lab_linear *l, float *dx, int
         if (!qxt) return -1;
         const wg_operand gd = {qdyt, e->tscale + T_DY, FP8_E5M2, dy_rows},
                          gx = {qxt, e->tscale + T_X, FP8_E4M3, x_rows};
-        if (wgrad_add(c, l, dw, d.Np, &gd, &gx)) return -1;
+        if (wgrad(c, l, dw, d.Np, 1, &gd, &gx)) return -1;
         break;
     }
     case FP8LAB_RECIPE_FP8_BLOCK: {
@@ -767,10 +825,10 @@ int fp8lab_linear_bwd(fp8lab_backend *be, const fp8lab_linear *l, float *dx, int
         const float *xp = padded(c, S_PX, x, N, I, d.Np, d.Ip, sizeof(float));
         if (!xp || fp8lab_quantize_1x128_t(be, xp, d.Np, d.Ip, FP8_E4M3, 0, qdy, sdy, qxt, sxt)) return -1;
         const wg_operand gd = {qdyt, sdyt, FP8_E4M3, d.Op}, gx = {qxt, sxt, FP8_E4M3, d.Ip};
-        if (wgrad_add(c, l, dw, d.Np, &gd, &gx)) return -1;
+        if (wgrad(c, l, dw, d.Np, 1, &gd, &gx)) return -1;
         break;
     }
     default: return -1;
     }
-    return db ? fp8lab_bias_bwd(be, db, dy, N, O) : 0;
+    return bias_grad(be, l, db, dy, N, O);
 }

@@ -59,6 +59,7 @@
 #ifndef FP8LAB_NN_LINEAR_H
 #define FP8LAB_NN_LINEAR_H
 #include "backend/backend.h"
+#include "nn/grad_sink.h"
 
 typedef enum {
     FP8LAB_RECIPE_FP32 = 0,               /* FP32 GEMMs (the reference) */
@@ -84,6 +85,10 @@ typedef struct fp8lab_linear {
     fp8lab_wlayout layout;
     fp8lab_recipe recipe;
     fp8lab_linear_ctx *ctx; /* NULL: the context bound to this thread */
+    /* NULL: dW and db accumulate in place. Else Wgrad and the bias gradient go to the sink one 128-token block at
+       a time (grad_sink.h: exact, and the same however the tokens are split over ranks); dw, db point into the
+       sink's gradient buffer. */
+    fp8lab_grad_sink *sink;
 } fp8lab_linear;
 
 typedef struct fp8lab_linear_opts {

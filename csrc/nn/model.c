@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/exact_sum.h"
 #include "core/rng.h"
 #include "nn/nn_internal.h"
 
@@ -47,6 +48,9 @@ struct fp8lab_gpt {
 
     int ready;              /* a forward with targets awaits its backward */
     long counted;           /* positions with a target in the last forward */
+    double loss_sum;        /* the sum of their losses */
+
+    fp8lab_grad_sink sink;  /* exact, split-invariant gradients (grad_sink.h) when sink.hi is set */
 };
 
 /* ---- sizes --------------------------------------------------------------------------------------------- */
@@ -297,6 +301,9 @@ void fp8lab_gpt_destroy(fp8lab_gpt *g) {
     fp8lab_free(g->be, g->m);
     fp8lab_free(g->be, g->v);
     fp8lab_free(g->be, g->arena);
+    fp8lab_free(g->be, g->sink.hi);
+    fp8lab_free(g->be, g->sink.lo);
+    fp8lab_free(g->be, g->sink.leaf);
     fp8lab_linear_ctx_destroy(g->lin);
     fp8lab_param_layout_free(&g->layout);
     free(g->wb);
@@ -313,7 +320,7 @@ void fp8lab_gpt_destroy(fp8lab_gpt *g) {
    FP32 GEMMs measured on an H100, ~20 ms in BF16. */
 static fp8lab_linear head_linear(const fp8lab_nn_dims *d) {
     const fp8lab_recipe r = d->recipe == FP8LAB_RECIPE_FP32 ? FP8LAB_RECIPE_FP32 : FP8LAB_RECIPE_BF16;
-    return (fp8lab_linear){d->C, d->V, FP8LAB_W_OUT_IN, r};
+    return (fp8lab_linear){.in = d->C, .out = d->V, .layout = FP8LAB_W_OUT_IN, .recipe = r, .sink = d->sink};
 }
 
 /* Every Linear of the blocks must fit the recipe's tiles (the output head is never FP8: head_linear). */
@@ -412,6 +419,7 @@ static int ensure_arena(fp8lab_gpt *g, int B, int T) {
     d.recipe = g->recipe;
     d.eps = g->eps;
     d.theta = g->theta;
+    d.sink = g->sink.hi ? &g->sink : NULL;
     g->dims = d;
     g->B = B;
     g->T = T;
@@ -461,6 +469,7 @@ static int forward(fp8lab_gpt *g, const int32_t *tokens, const int32_t *targets,
         for (long i = 0; i < N; i++) sum += g->host_losses[i];
         mean = counted ? (float)(sum / (double)counted) : 0.0f;
         g->counted = counted;
+        g->loss_sum = sum;
         g->ready = 1;
     }
     if (loss) *loss = mean;
@@ -474,40 +483,103 @@ int fp8lab_gpt_forward(fp8lab_gpt *g, const int32_t *tokens, const int32_t *targ
     return rc;
 }
 
-static int backward(fp8lab_gpt *g) {
+/* The embeddings' gradients through the sink: each token's row of dres is a leaf of its wte row (and of its
+   position's wpe row), added on the host (the sink's backend is the CPU's). */
+static int embed_bwd_exact(fp8lab_gpt *g) {
+    const fp8lab_nn_dims *d = &g->dims;
+    for (long i = 0; i < (long)d->N; i++) {
+        const float *row = g->dres + i * d->C;
+        if (fp8lab_grad_sink_add(&g->sink, g->d_wte + (long)g->tok[i] * d->C, row, d->C) ||
+            (g->d_wpe && fp8lab_grad_sink_add(&g->sink, g->d_wpe + (i % d->T) * d->C, row, d->C)))
+            return -1;
+    }
+    return 0;
+}
+
+static int backward(fp8lab_gpt *g, long positions) {
     if (!g->ready) {
         FP8LAB_ERR("model backward: needs a forward with targets first (once per forward)");
         return -1;
     }
     g->ready = 0;
     if (!g->counted) return 0; /* no position has a target: the loss is constant 0 */
+    if (positions <= 0) positions = g->counted;
     fp8lab_backend *be = g->be;
     const fp8lab_nn_dims *d = &g->dims;
     const long L = g->cfg.layers;
     const fp8lab_linear head = head_linear(d);
     /* dlogits in place of the logits; then the head (its gradient goes to wte when tied), the final norm */
-    if (fp8lab_xent_bwd(be, g->logits, g->logits, g->tgt, d->N, d->V, (float)(1.0 / (double)g->counted)) ||
+    if (fp8lab_xent_bwd(be, g->logits, g->logits, g->tgt, d->N, d->V, (float)(1.0 / (double)positions)) ||
         fp8lab_linear_bwd(be, &head, g->scr.dln, 0, g->d_head, NULL, g->logits, g->lnf, g->head, d->N) ||
         fp8lab_nn_norm_bwd(d, g->dres, g->d_lnf_w, g->d_lnf_b, g->scr.dln, g->res[L], g->lnf_w, g->lnf_mean,
                            g->lnf_rstd))
         return -1;
     for (long l = L - 1; l >= 0; l--)
         if (fp8lab_block_bwd(d, &g->wb[l], &g->gb[l], &g->acts[l], &g->scr, g->res[l], g->dres)) return -1;
-    return fp8lab_embed_bwd(be, g->d_wte, g->d_wpe, g->dres, g->tok, d->B, d->T, d->C, d->V);
+    if (!d->sink) return fp8lab_embed_bwd(be, g->d_wte, g->d_wpe, g->dres, g->tok, d->B, d->T, d->C, d->V);
+    if (fp8lab_sync(be) || embed_bwd_exact(g)) return -1;
+    fp8lab_exact_get(g->grads, g->sink.hi, g->sink.lo, (size_t)g->layout.floats);
+    return 0;
 }
 
-int fp8lab_gpt_backward(fp8lab_gpt *g) {
+int fp8lab_gpt_backward_over(fp8lab_gpt *g, int64_t positions) {
+    if (positions < 0) {
+        FP8LAB_ERR("model backward: %lld positions (must be >= 0; 0: this forward's own)", (long long)positions);
+        return -1;
+    }
     fp8lab_linear_ctx *prev = fp8lab_linear_ctx_bind(g->lin);
-    const int rc = backward(g);
+    const int rc = backward(g, (long)positions);
     fp8lab_linear_ctx_bind(prev);
     return rc;
+}
+
+int fp8lab_gpt_backward(fp8lab_gpt *g) { return fp8lab_gpt_backward_over(g, 0); }
+
+int64_t fp8lab_gpt_counted(const fp8lab_gpt *g) { return g->counted; }
+double fp8lab_gpt_loss_sum(const fp8lab_gpt *g) { return g->loss_sum; }
+
+/* ---- exact gradients --------------------------------------------------------------------------------------- */
+
+int fp8lab_gpt_set_exact_grads(fp8lab_gpt *g, int on) {
+    fp8lab_grad_sink *s = &g->sink;
+    if (!on) {
+        fp8lab_free(g->be, s->hi);
+        fp8lab_free(g->be, s->lo);
+        s->hi = s->lo = NULL;
+    } else if (!s->hi) {
+        if (strcmp(g->be->name, "cpu")) {
+            FP8LAB_ERR("exact gradient sums run on the cpu backend only (this model is on %s)", g->be->name);
+            return -1;
+        }
+        const size_t bytes = sizeof(double) * (size_t)g->layout.floats;
+        *s = (fp8lab_grad_sink){.be = g->be, .grads = g->grads, .floats = g->layout.floats, .leaf = s->leaf,
+                                .leaf_floats = s->leaf_floats, .hi = fp8lab_alloc(g->be, bytes),
+                                .lo = fp8lab_alloc(g->be, bytes)};
+        if (!s->hi || !s->lo || fp8lab_memset0(g->be, s->hi, bytes) || fp8lab_memset0(g->be, s->lo, bytes)) {
+            fp8lab_gpt_set_exact_grads(g, 0);
+            return -1;
+        }
+    }
+    g->dims.sink = s->hi ? s : NULL;
+    return 0;
+}
+
+int fp8lab_gpt_exact_planes(const fp8lab_gpt *g, double **hi, double **lo) {
+    if (hi) *hi = g->sink.hi;
+    if (lo) *lo = g->sink.lo;
+    return g->sink.hi != NULL;
 }
 
 int fp8lab_gpt_zero_grad(fp8lab_gpt *g) {
     /* a step begins: whatever optimizer ran since the last one (fp8lab_gpt_step or the caller's own) may have
        changed the weights, so their FP8/BF16 copies are remade on the next forward */
     fp8lab_linear_ctx_invalidate(g->lin);
-    return fp8lab_memset0(g->be, g->grads, sizeof(float) * (size_t)g->layout.floats);
+    const size_t n = (size_t)g->layout.floats;
+    return fp8lab_memset0(g->be, g->grads, sizeof(float) * n) ||
+                   (g->sink.hi && (fp8lab_memset0(g->be, g->sink.hi, sizeof(double) * n) ||
+                                   fp8lab_memset0(g->be, g->sink.lo, sizeof(double) * n)))
+               ? -1
+               : 0;
 }
 
 /* ---- optimizer --------------------------------------------------------------------------------------------- */

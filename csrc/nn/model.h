@@ -77,6 +77,20 @@ const float *fp8lab_gpt_logits(const fp8lab_gpt *g);
 /* Gradients of the last forward's mean loss, ADDED into the gradient buffer (micro-batches accumulate); needs a
    forward with targets since the last backward. */
 int fp8lab_gpt_backward(fp8lab_gpt *g);
+/* The same with the loss's denominator given: the gradient of (sum of this forward's per-position losses) /
+   positions, so that data-parallel ranks, each with its share, make the gradient of the global batch's mean
+   (positions: the count over all ranks; 0: this forward's own). */
+int fp8lab_gpt_backward_over(fp8lab_gpt *g, int64_t positions);
+/* Positions with a target in the last forward, and the sum of their losses (FP64). */
+int64_t fp8lab_gpt_counted(const fp8lab_gpt *g);
+double fp8lab_gpt_loss_sum(const fp8lab_gpt *g);
+/* Exact, split-invariant gradient sums (nn/grad_sink.h; the CPU backend only, refused elsewhere): every backward
+   adds its gradient's leaves exactly into two planes of doubles (2 x 8 bytes a parameter) and writes the
+   gradient buffer from them, so a 1-rank batch and the same rows split over ranks (whole 128-token blocks each,
+   planes summed over the ranks: train/dp.h) give the same gradient to the bit. zero_grad clears the planes. */
+int fp8lab_gpt_set_exact_grads(fp8lab_gpt *g, int on);
+/* 1 and the planes (buffer_floats() doubles each) when exact sums are on, else 0 (NULLs). */
+int fp8lab_gpt_exact_planes(const fp8lab_gpt *g, double **hi, double **lo);
 int fp8lab_gpt_zero_grad(fp8lab_gpt *g);
 
 /* One AdamW step over every tensor: the global gradient norm comes from fp8lab_sumsq (times a->grad_scale); when

@@ -15,7 +15,13 @@ typedef struct fp8lab_nn_dims {
     int F;            /* MLP intermediate size */
     int V;
     float eps, theta; /* norm epsilon; RoPE base (Llama) */
+    fp8lab_grad_sink *sink; /* NULL: parameter gradients accumulate in place; else through it (grad_sink.h) */
 } fp8lab_nn_dims;
+
+/* A Linear of the blocks: the run's recipe and gradient sink */
+static inline fp8lab_linear fp8lab_nn_linear(const fp8lab_nn_dims *d, int in, int out, fp8lab_wlayout layout) {
+    return (fp8lab_linear){.in = in, .out = out, .layout = layout, .recipe = d->recipe, .sink = d->sink};
+}
 
 /* One block's tensors (parameters or their gradients: the same struct over either buffer); NULL when the
    architecture has no such tensor. */

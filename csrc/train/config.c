@@ -40,6 +40,8 @@ const fp8lab_train_opt FP8LAB_TRAIN_OPTS[] = {
     {"fp32-moments", FP8LAB_OPT_BOOL, OFF(fp32_moments), "keep the AdamW moments in FP32 (default BF16)"},
     {"zero", FP8LAB_OPT_INT, OFF(zero), "ZeRO stage over data-parallel ranks: 0 (replicated optimizer) | 1 (the "
                                         "AdamW update sharded, FP32 weights all-gathered)", FP8LAB_RANGE(0, 1)},
+    {"grad-sum", FP8LAB_OPT_STR, OFF(grad_sum), "exact (split-invariant: N ranks give 1 rank's bits; cpu only) | "
+                                                 "fast | auto (exact on the cpu backend)"},
     {"val-every", FP8LAB_OPT_INT, OFF(val_every), "validation loss every N steps and at the end (0: never)",
      FP8LAB_RANGE(0, BIG)},
     {"val-batches", FP8LAB_OPT_INT, OFF(val_batches), "validation batches of B x T (0: the whole split)",
@@ -65,6 +67,7 @@ void fp8lab_train_cfg_default(fp8lab_train_cfg *c) {
     memset(c, 0, sizeof *c);
     c->recipe = "fp8-block"; /* DeepSeek-V3's recipe (nn/linear.h) */
     c->device = "auto";
+    c->grad_sum = "auto";
     c->out = "out";
     c->steps = 1000;
     c->seed = 1337;
@@ -237,6 +240,10 @@ int fp8lab_train_cfg_check(const fp8lab_train_cfg *c) {
         return -1;
     }
     if (fp8lab_train_parse_recipe(c->recipe) < 0) return -1;
+    if (!c->grad_sum || (strcmp(c->grad_sum, "exact") && strcmp(c->grad_sum, "fast") && strcmp(c->grad_sum, "auto"))) {
+        FP8LAB_ERR("--grad-sum: '%s' is not one of exact | fast | auto", c->grad_sum ? c->grad_sum : "(null)");
+        return -1;
+    }
     if (c->init_from && c->model) {
         FP8LAB_ERR("--init-from and --model: give one (the model comes from DIR/config.json with --init-from)");
         return -1;

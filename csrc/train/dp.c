@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/exact_sum.h"
 #include "backend/mem_ops.h"
 #include "io/crc32c.h"
 
@@ -19,9 +20,27 @@ static int ready_for_collectives(fp8lab_comm *c, fp8lab_backend *be) {
     return fp8lab_sync(be);
 }
 
+/* Exact planes (nn/model.h): floats [begin, end) of both summed over the ranks (doubles whose sums are exact, so
+   the order the ranks meet in does not matter), then the gradients made from them. reduce: all-reduce, or
+   reduce-scatter of `count` per rank landing at begin (ZeRO-1's blocks). */
+static int sum_planes(fp8lab_comm *c, fp8lab_gpt *g, int64_t begin, int64_t count, int scatter) {
+    double *p[2];
+    fp8lab_gpt_exact_planes(g, &p[0], &p[1]);
+    for (int i = 0; i < 2; i++) {
+        const int rc = scatter ? fp8lab_reduce_scatter(c, p[i], p[i] + begin, (size_t)count, FP8LAB_CDT_F64,
+                                                       FP8LAB_RED_SUM)
+                               : fp8lab_all_reduce(c, p[i] + begin, p[i] + begin, (size_t)count, FP8LAB_CDT_F64,
+                                                   FP8LAB_RED_SUM);
+        if (rc) return -1;
+    }
+    fp8lab_exact_get(fp8lab_gpt_grads(g) + begin, p[0] + begin, p[1] + begin, (size_t)count);
+    return 0;
+}
+
 int fp8lab_dp_sum_grads(fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be) {
     if (fp8lab_dp_size(c) <= 1) return 0;
     if (ready_for_collectives(c, be)) return -1;
+    if (fp8lab_gpt_exact_planes(g, NULL, NULL)) return sum_planes(c, g, 0, fp8lab_gpt_buffer_floats(g), 0);
     return fp8lab_all_reduce(c, fp8lab_gpt_grads(g), fp8lab_gpt_grads(g), (size_t)fp8lab_gpt_buffer_floats(g),
                              FP8LAB_CDT_F32, FP8LAB_RED_SUM);
 }
@@ -81,9 +100,11 @@ int fp8lab_dp_zero_step(fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be, const
     const zero_shard s = shard_of(c, g);
     float *grads = fp8lab_gpt_grads(g), *params = fp8lab_gpt_params(g);
     /* in place: rank r's block of the send buffer is where its sum lands (dist/comm.h) */
-    if (fp8lab_reduce_scatter(c, grads, grads + s.begin, (size_t)s.count, FP8LAB_CDT_F32, FP8LAB_RED_SUM) ||
-        fp8lab_all_reduce(c, grads + s.tail, grads + s.tail, (size_t)(s.floats - s.tail), FP8LAB_CDT_F32,
-                          FP8LAB_RED_SUM))
+    if (fp8lab_gpt_exact_planes(g, NULL, NULL)
+            ? sum_planes(c, g, s.begin, s.count, 1) || sum_planes(c, g, s.tail, s.floats - s.tail, 0)
+            : fp8lab_reduce_scatter(c, grads, grads + s.begin, (size_t)s.count, FP8LAB_CDT_F32, FP8LAB_RED_SUM) ||
+                  fp8lab_all_reduce(c, grads + s.tail, grads + s.tail, (size_t)(s.floats - s.tail), FP8LAB_CDT_F32,
+                                    FP8LAB_RED_SUM))
         return -1;
     double sumsq = 0, tail_sumsq = 0;
     if (fp8lab_gpt_grad_sumsq(g, s.begin, s.end, &sumsq) || fp8lab_dp_sum(c, &sumsq, 1) ||

@@ -15,9 +15,12 @@
 static inline int fp8lab_dp_rank(const fp8lab_comm *c) { return c ? c->rank : 0; }
 static inline int fp8lab_dp_size(const fp8lab_comm *c) { return c ? c->size : 1; }
 
-/* The model's gradient buffer summed over ranks, in place (the caller scales by 1/size through AdamW's
-   grad_scale, so the clipping norm is the norm of the global batch's mean gradient). The MPI communicator takes
-   host buffers: a device backend other than the CPU's is refused. */
+/* The model's gradient buffer summed over ranks, in place; each rank's backward divided its losses by the global
+   count of positions (fp8lab_gpt_backward_over), so the sum is the global batch's mean gradient. With the model's
+   exact sums on (fp8lab_gpt_set_exact_grads) the exact planes are summed instead (as doubles, exactly) and the
+   gradients made from them: the same bits as one rank running the whole global batch, whenever each rank's share
+   is a whole number of 128-token blocks (nn/grad_sink.h). The MPI communicator takes host buffers: a device
+   backend other than the CPU's is refused. */
 int fp8lab_dp_sum_grads(fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be);
 /* v[0..n) summed over ranks, in place (doubles). */
 int fp8lab_dp_sum(fp8lab_comm *c, double *v, int n);

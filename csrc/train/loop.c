@@ -95,6 +95,12 @@ static fp8lab_backend *open_backend(const char *device, int profile) {
     return rec;
 }
 
+/* --grad-sum (train/config.h): exact sums where asked, or by default on the cpu backend */
+static int set_grad_sum(fp8lab_trainer *t, const char *mode) {
+    if (!strcmp(mode, "fast") || (!strcmp(mode, "auto") && strcmp(t->be->name, "cpu"))) return 0;
+    return fp8lab_gpt_set_exact_grads(t->g, 1);
+}
+
 static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile, fp8lab_comm *comm) {
     if (fp8lab_train_cfg_check(cfg)) return NULL;
     fp8lab_trainer *t = calloc(1, sizeof *t);
@@ -149,7 +155,7 @@ static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile, 
         snprintf(t->device, sizeof t->device, "cpu (%s)", strncmp(t->dev.name, "CPU: ", 5) ? t->dev.name : t->dev.name + 5);
     else snprintf(t->device, sizeof t->device, "%s", t->dev.name);
     t->g = fp8lab_gpt_create(t->be, &t->model, (uint64_t)cfg->seed);
-    if (!t->g || fp8lab_gpt_set_recipe(t->g, t->recipe)) goto fail;
+    if (!t->g || fp8lab_gpt_set_recipe(t->g, t->recipe) || set_grad_sum(t, cfg->grad_sum)) goto fail;
     if (cfg->init_from && fp8lab_load_weights(t->g, t->be, cfg->init_from)) goto fail;
     t->opt = (fp8lab_optim){.dtype = cfg->fp32_moments ? FP8LAB_MOMENTS_F32 : FP8LAB_MOMENTS_BF16,
                             .floats = fp8lab_gpt_buffer_floats(t->g)};
@@ -186,11 +192,17 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
     const size_t mine = (size_t)t->rank * (size_t)B * (size_t)T; /* this rank's rows of the global batch */
     float loss = 0, norm = 0;
     if (fp8lab_loader_next(&t->train, t->tok, t->tgt) || fp8lab_gpt_zero_grad(t->g) ||
-        fp8lab_gpt_forward(t->g, t->tok + mine, t->tgt + mine, B, T, &loss) || fp8lab_gpt_backward(t->g) ||
+        fp8lab_gpt_forward(t->g, t->tok + mine, t->tgt + mine, B, T, &loss))
+        return -1;
+    /* the loss and the positions it is a mean over, summed over the ranks: the backward divides by the global
+       count, so the summed gradients are the global batch's mean gradient (and ranks with fewer targets weigh
+       less) */
+    double sums[2] = {fp8lab_gpt_loss_sum(t->g), (double)fp8lab_gpt_counted(t->g)};
+    if (fp8lab_dp_sum(t->comm, sums, 2) || fp8lab_gpt_backward_over(t->g, (int64_t)sums[1]) ||
         (!t->cfg.zero && fp8lab_dp_sum_grads(t->comm, t->g, t->be)))
         return -1;
-    double loss_sum = loss; /* every rank's loss is a mean over B x T positions: their mean is the global one */
-    if (fp8lab_dp_sum(t->comm, &loss_sum, 1)) return -1;
+    /* rounded as the model rounds its own mean: one rank and N ranks print the same loss */
+    const double loss_mean = sums[1] > 0 ? (float)(sums[0] / sums[1]) : 0;
     const double lr = fp8lab_lr_at(&t->sched, step);
     const fp8lab_adamw_args a = {.lr = (float)lr,
                                  .beta1 = (float)t->cfg.beta1,
@@ -198,7 +210,7 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
                                  .eps = (float)t->cfg.adam_eps,
                                  .weight_decay = (float)t->cfg.weight_decay,
                                  .step = (int)step,
-                                 .grad_scale = 1.0f / (float)t->size, /* the summed gradients' mean */
+                                 .grad_scale = 1.0f,
                                  .moments = t->opt.dtype};
     /* the model's step also marks its weights changed: evaluation and samples requantize them. The ranks hold the
        same summed gradients (or, with ZeRO-1, the same all-reduced norm), so they skip (or not) together. */
@@ -209,7 +221,7 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
     t->step = step;
     if (m)
         *m = (fp8lab_step_metrics){
-            .step = step, .loss = loss_sum / t->size, .lr = lr, .grad_norm = norm, .step_s = fp8lab_now() - t0,
+            .step = step, .loss = loss_mean, .lr = lr, .grad_norm = norm, .step_s = fp8lab_now() - t0,
             .skipped = rc == 1};
     return 0;
 }
