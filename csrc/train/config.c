@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "nn/linear.h"
+#include "train/zero.h"
 
 #define OFF(f) offsetof(fp8lab_train_cfg, f)
 #define BIG 1e9
@@ -40,6 +41,8 @@ const fp8lab_train_opt FP8LAB_TRAIN_OPTS[] = {
     {"fp32-moments", FP8LAB_OPT_BOOL, OFF(fp32_moments), "keep the AdamW moments in FP32 (default BF16)"},
     {"zero", FP8LAB_OPT_INT, OFF(zero), "ZeRO stage over data-parallel ranks: 0 (replicated optimizer) | 1 (the "
                                         "AdamW update sharded, FP32 weights all-gathered)", FP8LAB_RANGE(0, 1)},
+    {"zero-gather", FP8LAB_OPT_STR, OFF(zero_gather), "ZeRO-1's weight all-gather: fp32 | bf16 | fp8 (E4M3, a "
+                                                       "scale per 128; FP32 masters stay sharded)"},
     {"grad-sum", FP8LAB_OPT_STR, OFF(grad_sum), "exact (split-invariant: N ranks give 1 rank's bits; cpu only) | "
                                                  "fast | auto (exact on the cpu backend)"},
     {"val-every", FP8LAB_OPT_INT, OFF(val_every), "validation loss every N steps and at the end (0: never)",
@@ -68,6 +71,7 @@ void fp8lab_train_cfg_default(fp8lab_train_cfg *c) {
     c->recipe = "fp8-block"; /* DeepSeek-V3's recipe (nn/linear.h) */
     c->device = "auto";
     c->grad_sum = "auto";
+    c->zero_gather = "fp32";
     c->out = "out";
     c->steps = 1000;
     c->seed = 1337;
@@ -244,6 +248,8 @@ int fp8lab_train_cfg_check(const fp8lab_train_cfg *c) {
         FP8LAB_ERR("--grad-sum: '%s' is not one of exact | fast | auto", c->grad_sum ? c->grad_sum : "(null)");
         return -1;
     }
+    fp8lab_zero_gather zg;
+    if (fp8lab_zero_gather_parse(c->zero_gather, &zg)) return -1;
     if (c->init_from && c->model) {
         FP8LAB_ERR("--init-from and --model: give one (the model comes from DIR/config.json with --init-from)");
         return -1;

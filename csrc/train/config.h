@@ -25,7 +25,8 @@ typedef struct fp8lab_train_cfg {
     int batch, seq, warmup;
     double lr, min_lr_ratio, weight_decay, clip, beta1, beta2, adam_eps;
     int fp32_moments;
-    int zero;              /* ZeRO stage over the data-parallel ranks: 0 or 1 (train/dp.h) */
+    int zero;              /* ZeRO stage over the data-parallel ranks: 0 or 1 (train/zero.h) */
+    const char *zero_gather; /* fp32 | bf16 | fp8: how ZeRO-1 all-gathers the updated weights (train/zero.h) */
     const char *grad_sum;  /* exact | fast | auto: gradient sums (nn/grad_sink.h); auto: exact on the cpu backend */
     /* logging, evaluation, checkpoints */
     int val_every, val_batches, sample_every, sample_len, print_every, checkpoint_every;

@@ -22,6 +22,13 @@ static inline int fp8lab_dp_size(const fp8lab_comm *c) { return c ? c->size : 1;
    is a whole number of 128-token blocks (nn/grad_sink.h). The MPI communicator takes host buffers: a device
    backend other than the CPU's is refused. */
 int fp8lab_dp_sum_grads(fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be);
+/* The exact planes (nn/model.h) of floats [begin, begin + count) summed over the ranks (doubles whose sums are
+   exact, so the order the ranks meet in does not matter), then the gradients there made from them; scatter: a
+   reduce-scatter of count per rank landing at begin = rank x count (ZeRO-1's blocks), else an all-reduce. */
+int fp8lab_dp_sum_planes(fp8lab_comm *c, fp8lab_gpt *g, int64_t begin, int64_t count, int scatter);
+/* The backend's work done and its buffers usable by c: the MPI communicator takes host buffers, so a device
+   backend other than the CPU's is refused. */
+int fp8lab_dp_ready(fp8lab_comm *c, fp8lab_backend *be);
 /* v[0..n) summed over ranks, in place (doubles). */
 int fp8lab_dp_sum(fp8lab_comm *c, double *v, int n);
 /* 1 when flag is nonzero on any rank, else 0; -1 on error. */
@@ -29,20 +36,5 @@ int fp8lab_dp_any(fp8lab_comm *c, int flag);
 /* CRC-32C of the parameter buffer on every rank compared: *identical = 1 when all ranks hold the same bytes
    (the MAX and the MIN of the CRCs agree), *crc gets this rank's CRC (may be NULL). */
 int fp8lab_dp_weights_identical(fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be, int *identical, uint32_t *crc);
-
-/* ZeRO-1 (issue 10, item 2): the optimizer state sharded over the ranks. The buffer's floats [0, size x count)
-   (count = buffer_floats / size) are split into size blocks of count, rank r owning block r; the remainder of
-   fewer than size floats at the end is owned by every rank (summed with an all-reduce and updated the same way on
-   each). One step in place of fp8lab_dp_sum_grads + fp8lab_gpt_step: the gradients reduce-scattered (sum), the
-   global norm the all-reduced sum of the blocks' sums of squares (so every rank clips and skips alike), AdamW on
-   this rank's block, the updated parameters all-gathered in FP32, the weights marked changed. Returns as
-   fp8lab_gpt_step (1: non-finite norm, skipped on every rank). The gradient buffer is left partly reduced. The
-   moments stay full-size buffers on every rank (no memory saved yet), each rank keeping its block current: see
-   fp8lab_dp_zero_gather_moments. Size 1: fp8lab_gpt_step. */
-int fp8lab_dp_zero_step(fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be, const fp8lab_adamw_args *a, float clip,
-                        float *grad_norm);
-/* Every rank's block of the moments (dtype as the model keeps them) all-gathered, so that every rank, rank 0's
-   checkpoint included, holds the moments a run without ZeRO would: collective, before a save. */
-int fp8lab_dp_zero_gather_moments(fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be, fp8lab_moment_dtype dtype);
 
 #endif

@@ -75,6 +75,7 @@ int fp8lab_train_cache_dir(char *out, size_t cap) {
 
 void fp8lab_trainer_destroy(fp8lab_trainer *t) {
     if (!t) return;
+    fp8lab_zero_free(&t->zero);
     fp8lab_gpt_destroy(t->g);
     fp8lab_loader_close(&t->train);
     if (t->has_val) fp8lab_loader_close(&t->val);
@@ -185,13 +186,23 @@ fp8lab_trainer *fp8lab_trainer_create_dp(const fp8lab_train_cfg *cfg, fp8lab_com
 
 /* ---- steps ----------------------------------------------------------------------------------------------------- */
 
+int fp8lab_zero_setup(fp8lab_trainer *t) {
+    if (!t->cfg.zero || t->zero_ready) return 0;
+    fp8lab_zero_gather gather;
+    if (fp8lab_zero_gather_parse(t->cfg.zero_gather, &gather) ||
+        fp8lab_zero_init(&t->zero, t->comm, t->g, t->be, gather))
+        return -1;
+    t->zero_ready = 1;
+    return 0;
+}
+
 int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
     const double t0 = fp8lab_now();
     const long step = t->step + 1;
     const int B = t->cfg.batch, T = t->cfg.seq;
     const size_t mine = (size_t)t->rank * (size_t)B * (size_t)T; /* this rank's rows of the global batch */
     float loss = 0, norm = 0;
-    if (fp8lab_loader_next(&t->train, t->tok, t->tgt) || fp8lab_gpt_zero_grad(t->g) ||
+    if (fp8lab_zero_setup(t) || fp8lab_loader_next(&t->train, t->tok, t->tgt) || fp8lab_gpt_zero_grad(t->g) ||
         fp8lab_gpt_forward(t->g, t->tok + mine, t->tgt + mine, B, T, &loss))
         return -1;
     /* the loss and the positions it is a mean over, summed over the ranks: the backward divides by the global
@@ -214,7 +225,7 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
                                  .moments = t->opt.dtype};
     /* the model's step also marks its weights changed: evaluation and samples requantize them. The ranks hold the
        same summed gradients (or, with ZeRO-1, the same all-reduced norm), so they skip (or not) together. */
-    const int rc = t->cfg.zero ? fp8lab_dp_zero_step(t->comm, t->g, t->be, &a, (float)t->cfg.clip, &norm)
+    const int rc = t->cfg.zero ? fp8lab_zero_step(&t->zero, &a, (float)t->cfg.clip, &norm)
                                : fp8lab_gpt_step(t->g, &a, (float)t->cfg.clip, &norm);
     if (rc < 0 || fp8lab_sync(t->be)) return -1;
     t->skipped += rc == 1;
@@ -403,9 +414,13 @@ static int any_failed(fp8lab_trainer *t, int rc, const char *what) {
 
 /* Rank 0's checkpoint of the replicated model, the outcome shared. */
 static int save_checkpoint(fp8lab_trainer *t, fp8lab_run_result *r) {
-    /* ZeRO-1: each rank kept its block of the moments current; rank 0 saves them all, as a run without ZeRO */
-    if (t->cfg.zero && fp8lab_dp_zero_gather_moments(t->comm, t->g, t->be, t->opt.dtype)) return -1;
+    /* ZeRO-1: each rank kept its block of the moments and of the FP32 masters current; rank 0 saves them all, as
+       a run without ZeRO, and the working weights go back to their gathered rounding after */
+    if (t->cfg.zero && (fp8lab_zero_setup(t) || fp8lab_zero_gather_moments(&t->zero, t->opt.dtype) ||
+                        fp8lab_zero_masters_out(&t->zero)))
+        return -1;
     const int rc = t->rank == 0 ? fp8lab_checkpoint_save(t, r->checkpoint, sizeof r->checkpoint) : 0;
+    if (t->cfg.zero && fp8lab_zero_round(&t->zero)) return -1;
     return any_failed(t, rc, "saving the checkpoint (rank 0)");
 }
 
@@ -453,6 +468,8 @@ static int train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
             if (con) fprintf(con, "resumed from %s (step %ld)\n", r->checkpoint, t->step);
         }
     }
+    /* ZeRO-1 takes the weights as they now are (initial or loaded) as its FP32 masters */
+    if (fp8lab_zero_setup(t)) goto done;
     snprintf(r->metrics, sizeof r->metrics, "%s/metrics.jsonl", cfg->out);
     int mrc = 0;
     if (rank == 0) {
@@ -477,9 +494,13 @@ static int train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
                 t->model.model_type, (long long)r->params, t->model.layers, t->model.hidden, t->model.vocab,
                 t->flops_per_token);
         if (size > 1)
-            fprintf(con, "ranks: %d (%s communicator), data parallel: a global batch of %d x %d rows, %d per rank%s\n",
+            fprintf(con, "ranks: %d (%s communicator), data parallel: a global batch of %d x %d rows, %d per rank%s%s%s; "
+                         "gradient sums %s\n",
                     size, comm->name, size, B, B,
-                    cfg->zero ? "; ZeRO-1: AdamW sharded over the ranks, FP32 weights all-gathered" : "");
+                    cfg->zero ? "; ZeRO-1: AdamW sharded over the ranks, weights all-gathered in " : "",
+                    cfg->zero ? fp8lab_zero_gather_name(t->zero.gather) : "",
+                    cfg->zero && t->zero.gather != FP8LAB_ZERO_GATHER_F32 ? " (FP32 masters sharded)" : "",
+                    fp8lab_gpt_exact_planes(t->g, NULL, NULL) ? "exact (split-invariant)" : "in FP32");
         fprintf(con, "run: %ld steps of %d x %d tokens%s, recipe %s, AdamW lr %g (warmup %d, cosine to %g), "
                      "weight decay %g, clip %g, %s moments\n",
                 cfg->steps, B, T, size > 1 ? " per rank" : "", cfg->recipe, cfg->lr, cfg->warmup,

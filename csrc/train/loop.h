@@ -32,6 +32,7 @@
 #include "train/config.h"
 #include "train/profile.h"
 #include "train/schedule.h"
+#include "train/zero.h"
 
 #define FP8LAB_TRAIN_PATH_MAX 4200
 
@@ -65,9 +66,15 @@ typedef struct fp8lab_trainer {
     fp8lab_rng sample_rng;
     fp8lab_comm *comm;    /* borrowed; NULL: one process */
     int rank, size;       /* in comm (0 and 1 without one) */
+    fp8lab_zero zero;     /* cfg.zero: ZeRO-1's block and masters (train/zero.h), set up before the first step */
+    int zero_ready;
     int32_t *tok, *tgt;   /* host, the global batch: size*B*T (the loaders serve size*B rows) */
     double flops_per_token;
 } fp8lab_trainer;
+
+/* ZeRO-1's state (train/zero.h) from the current weights, once, when cfg.zero is set: after a checkpoint load,
+   before the first step (fp8lab_trainer_step calls it too). */
+int fp8lab_zero_setup(fp8lab_trainer *t);
 
 /* One step's numbers. */
 typedef struct {
