@@ -7,11 +7,13 @@
 #      gradient planes (nn/grad_sink.h) are reduce-scattered instead of all-reduced, which gives the same sums in
 #      any order, and AdamW is elementwise (before the exact sums: 4e-6 apart in fp32, from Open MPI's other
 #      summation order);
-#   2. a checkpoint written with --zero 1 by 4 ranks at step 10 resumed WITHOUT ZeRO by 2 ranks at --batch 8 (the
-#      same global batch): ends within 1e-5 of run 1's plain result (the moments of all blocks reached rank 0;
-#      with only rank 0's block saved, 3/4 of them would be zeros);
-#   3. 2 ranks with and without --zero 1: bit-identical weights (the same CRC-32C) and byte-identical checkpoint
-#      files, model and optimizer, since a sum of two terms does not depend on its order;
+#   2. a checkpoint written with --zero 1 by 4 ranks at step 10 (each rank its block of the moments in
+#      optimizer-R-of-4.safetensors, the rest in optimizer-shared.safetensors, optimizer.manifest.json naming
+#      them) resumed WITHOUT ZeRO by 2 ranks at --batch 8 and by 1 rank at --batch 16 (the same global batch):
+#      both end within 1e-5 of run 1's plain result (measured: equal; with a shard missing, its block of the
+#      moments would be zeros); a shard with a flipped byte is refused naming the file;
+#   3. 2 ranks with and without --zero 1: bit-identical weights (the same CRC-32C) and byte-identical
+#      model.safetensors; the ZeRO-1 checkpoint has the sharded optimizer files and no optimizer.safetensors;
 #   4. 3 ranks (858880 floats: a remainder of 1 float after 3 blocks, owned by every rank) within 1e-5 relative
 #      of 3 ranks without ZeRO, weights identical across ranks;
 #   5. --zero 1 on one rank (no mpirun): the plain step, the same loss to the last digit; --zero 2 refused;
@@ -53,19 +55,33 @@ same_crc "4 ranks fp8-block, --zero 1 against --zero 0" plain4b.err zero4b.err
 # 2. a ZeRO-1 checkpoint resumed without ZeRO on 2 ranks
 ranks 4 --zero 1 --out split --stop-at 10 >split.json 2>split.err ||
     fail "4 ranks --zero 1 to step 10: $(tail -3 split.err)"
+cp -r split split1
+cp -r split splitbad
 ranks 2 --batch 8 --out split --resume >resume2.json 2>resume2.err || fail "2 ranks resuming: $(tail -3 resume2.err)"
 [ "$(key resume2.json resumed_from)" = 10 ] || fail "2 ranks: resumed_from $(key resume2.json resumed_from), wanted 10"
 compare "4 ranks --zero 1 to step 10, then 2 ranks without" plain4.json resume2.json 1e-5
+"$bin" train "${cfg[@]}" --json --batch 16 --out split1 --resume >resume1.json 2>resume1.err ||
+    fail "1 rank resuming: $(tail -3 resume1.err)"
+compare "4 ranks --zero 1 to step 10, then 1 rank" plain4.json resume1.json 1e-5
+shard=splitbad/checkpoint-10/optimizer-1-of-4.safetensors
+[ -s "$shard" ] || fail "no $shard"
+printf '\x55' | dd of="$shard" bs=1 seek=$(($(stat -c %s "$shard") - 7)) conv=notrunc status=none
+if "$bin" train "${cfg[@]}" --json --batch 16 --out splitbad --resume >/dev/null 2>bad.err; then
+    fail "a flipped byte in $shard: resumed anyway"
+elif grep -q "optimizer-1-of-4.safetensors" bad.err; then echo "ok: a flipped byte in $shard: $(grep -m1 "optimizer-1-of-4" bad.err)"
+else fail "a flipped byte in $shard: the error does not name it: $(tail -3 bad.err)"; fi
 
 # 3. 2 ranks: bit-identical
 ranks 2 --steps 10 --out plain2 >plain2.json 2>plain2.err || fail "2 ranks: $(tail -3 plain2.err)"
 ranks 2 --steps 10 --zero 1 --out zero2 >zero2.json 2>zero2.err || fail "2 ranks --zero 1: $(tail -3 zero2.err)"
 same_crc "2 ranks, --zero 1 against --zero 0" plain2.err zero2.err
-for f in model optimizer; do
-    if cmp -s "plain2/checkpoint-10/$f.safetensors" "zero2/checkpoint-10/$f.safetensors"; then
-        echo "ok: 2 ranks: checkpoint-10/$f.safetensors byte-identical with and without --zero 1"
-    else fail "2 ranks: checkpoint-10/$f.safetensors differs with --zero 1"; fi
+if cmp -s plain2/checkpoint-10/model.safetensors zero2/checkpoint-10/model.safetensors; then
+    echo "ok: 2 ranks: checkpoint-10/model.safetensors byte-identical with and without --zero 1"
+else fail "2 ranks: checkpoint-10/model.safetensors differs with --zero 1"; fi
+for f in optimizer.manifest.json optimizer-0-of-2.safetensors optimizer-1-of-2.safetensors optimizer-shared.safetensors; do
+    [ -s "zero2/checkpoint-10/$f" ] || fail "2 ranks --zero 1: no checkpoint-10/$f"
 done
+[ ! -e zero2/checkpoint-10/optimizer.safetensors ] || fail "2 ranks --zero 1: optimizer.safetensors written too"
 
 # 4. 3 ranks: blocks and a remainder
 ranks 3 --steps 10 --out plain3 >plain3.json 2>plain3.err || fail "3 ranks: $(tail -3 plain3.err)"

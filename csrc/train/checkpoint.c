@@ -18,6 +18,8 @@
 #include "fp8/fp8.h"
 #include "io/crc32c.h"
 #include "io/safetensors.h"
+#include "train/dp.h"
+#include "train/opt_shards.h"
 
 #define STATE_FORMAT "fp8lab-trainer-state"
 #define STATE_VERSION 1
@@ -201,25 +203,6 @@ static int row_set(fp8lab_linear_ctx *c, const fp8lab_gpt_tensor *ts, float *rec
     return fp8lab_linear_ctx_history_set(c, ts->param, rec, name);
 }
 
-static int save_optimizer(fp8lab_trainer *t, const char *path, void *hm, void *hv) {
-    const int64_t shape[1] = {t->opt.floats};
-    const int64_t step = t->step;
-    const fp8lab_st_dtype dt = t->opt.dtype == FP8LAB_MOMENTS_BF16 ? FP8LAB_ST_BF16 : FP8LAB_ST_F32;
-    amax_rows a;
-    if (amax_rows_alloc(t, &a) || (a.rec && amax_rows_each(t, &a, path, row_get))) {
-        free(a.rec);
-        return -1;
-    }
-    const fp8lab_st_entry e[4] = {{"exp_avg", dt, 1, shape, hm},
-                                  {"exp_avg_sq", dt, 1, shape, hv},
-                                  {"step", FP8LAB_ST_I64, 0, NULL, &step},
-                                  {"amax_history", FP8LAB_ST_F32, 2, a.shape, a.rec}};
-    const fp8lab_st_kv meta[] = {{"format", "pt"}, {"fp8lab", "adamw"}};
-    const int rc = fp8lab_st_write(path, e, a.rec ? 4 : 3, meta, 2);
-    free(a.rec);
-    return rc;
-}
-
 static cJSON *state_json(fp8lab_trainer *t) {
     cJSON *s = cJSON_CreateObject();
     if (!s) return NULL;
@@ -249,25 +232,55 @@ static cJSON *state_json(fp8lab_trainer *t) {
     return s;
 }
 
-int fp8lab_checkpoint_save(fp8lab_trainer *t, char *path, size_t cap) {
+/* The temporary folder a save writes into, DIR/.checkpoint-STEP.tmp-XXXXXX. */
+static int make_tmp(fp8lab_trainer *t, char *tmp, size_t cap) {
     const char *out = t->cfg.out;
     if (mkdir(out, 0777) && errno != EEXIST) {
         FP8LAB_ERR_RT("%s: cannot create the run folder: %s", out, strerror(errno));
         return -1;
     }
-    char tmp[FP8LAB_TRAIN_PATH_MAX], final[FP8LAB_TRAIN_PATH_MAX], old[FP8LAB_TRAIN_PATH_MAX],
-        f[FP8LAB_TRAIN_PATH_MAX + 64];
-    snprintf(tmp, sizeof tmp, "%s/.checkpoint-%ld.tmp-XXXXXX", out, t->step);
-    snprintf(final, sizeof final, "%s/checkpoint-%ld", out, t->step);
+    snprintf(tmp, cap, "%s/.checkpoint-%ld.tmp-XXXXXX", out, t->step);
     if (!mkdtemp(tmp)) {
         FP8LAB_ERR_RT("%s: cannot create a temporary checkpoint folder: %s", out, strerror(errno));
+        tmp[0] = 0;
         return -1;
     }
+    return 0;
+}
+
+/* trainer_state.json: the state and its CRC-32C */
+static int save_state(fp8lab_trainer *t, const char *tmp) {
+    char f[FP8LAB_TRAIN_PATH_MAX + 64];
+    cJSON *state = state_json(t), *doc = cJSON_CreateObject();
+    char *st = state ? cJSON_PrintUnformatted(state) : NULL;
+    int rc = -1;
+    if (!st || !doc) {
+        FP8LAB_ERR_RT("checkpoint: out of memory");
+    } else {
+        char crc[9];
+        snprintf(crc, sizeof crc, "%08x", fp8lab_crc32c(0, st, strlen(st)));
+        cJSON_AddStringToObject(doc, "format", STATE_FORMAT);
+        cJSON_AddNumberToObject(doc, "version", STATE_VERSION);
+        cJSON_AddItemToObject(doc, "state", state);
+        state = NULL;
+        cJSON_AddStringToObject(doc, "crc32c", crc);
+        snprintf(f, sizeof f, "%s/trainer_state.json", tmp);
+        rc = write_json(f, doc);
+    }
+    free(st);
+    cJSON_Delete(state);
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* Everything but the optimizer shards into tmp: the model, its config, the optimizer (whole, or the part every
+   rank shares plus the manifest of the ranks' shards when shards is set), the trainer state. */
+static int save_into(fp8lab_trainer *t, const char *tmp, const fp8lab_opt_shards *shards) {
+    char f[FP8LAB_TRAIN_PATH_MAX + 64];
     const size_t pbytes = sizeof(float) * (size_t)t->opt.floats, mbytes = fp8lab_optim_moment_bytes(&t->opt);
     float *hp = malloc(pbytes);
     void *hm = malloc(mbytes), *hv = malloc(mbytes);
-    cJSON *state = NULL, *doc = NULL, *cfg = NULL;
-    char *st = NULL;
+    cJSON *cfg = NULL;
     int rc = -1;
     if (!hp || !hm || !hv) {
         FP8LAB_ERR_RT("checkpoint: out of host memory (%zu bytes)", pbytes + 2 * mbytes);
@@ -278,28 +291,44 @@ int fp8lab_checkpoint_save(fp8lab_trainer *t, char *path, size_t cap) {
         goto done;
     snprintf(f, sizeof f, "%s/model.safetensors", tmp);
     if (save_model(t, f, hp)) goto done;
-    snprintf(f, sizeof f, "%s/optimizer.safetensors", tmp);
-    if (save_optimizer(t, f, hm, hv)) goto done;
-    cfg = fp8lab_hf_config(&t->model);
-    snprintf(f, sizeof f, "%s/config.json", tmp);
-    if (!cfg || write_json(f, cfg)) goto done;
-    state = state_json(t);
-    st = state ? cJSON_PrintUnformatted(state) : NULL;
-    doc = cJSON_CreateObject();
-    if (!st || !doc) {
-        FP8LAB_ERR_RT("checkpoint: out of memory");
+    amax_rows a;
+    if (amax_rows_alloc(t, &a)) goto done;
+    if (a.rec && amax_rows_each(t, &a, f, row_get)) {
+        free(a.rec);
         goto done;
     }
-    char crc[9];
-    snprintf(crc, sizeof crc, "%08x", fp8lab_crc32c(0, st, strlen(st)));
-    cJSON_AddStringToObject(doc, "format", STATE_FORMAT);
-    cJSON_AddNumberToObject(doc, "version", STATE_VERSION);
-    cJSON_AddItemToObject(doc, "state", state);
-    state = NULL;
-    cJSON_AddStringToObject(doc, "crc32c", crc);
-    snprintf(f, sizeof f, "%s/trainer_state.json", tmp);
-    if (write_json(f, doc) || fsync_dir(tmp)) goto done;
-    /* into place; a checkpoint of the same step (a resumed run saving again) is moved aside first */
+    const fp8lab_opt_part whole = {.m = hm, .v = hv, .dtype = t->opt.dtype, .begin = 0, .end = t->opt.floats,
+                                   .step = t->step, .amax = a.rec, .amax_shape = {a.shape[0], a.shape[1]}};
+    if (shards) {
+        fp8lab_opt_part shared = whole;
+        const size_t es = t->opt.dtype == FP8LAB_MOMENTS_BF16 ? 2 : 4;
+        shared.begin = shards->tail;
+        shared.m = (const char *)hm + es * (size_t)shards->tail;
+        shared.v = (const char *)hv + es * (size_t)shards->tail;
+        rc = fp8lab_opt_part_write(tmp, FP8LAB_OPT_SHARED_FILE, &shared) || fp8lab_opt_manifest_write(tmp, shards);
+    } else {
+        rc = fp8lab_opt_part_write(tmp, "optimizer.safetensors", &whole);
+    }
+    free(a.rec);
+    if (rc) goto done;
+    rc = -1;
+    cfg = fp8lab_hf_config(&t->model);
+    snprintf(f, sizeof f, "%s/config.json", tmp);
+    if (!cfg || write_json(f, cfg) || save_state(t, tmp) || fsync_dir(tmp)) goto done;
+    rc = 0;
+done:
+    free(hp);
+    free(hm);
+    free(hv);
+    cJSON_Delete(cfg);
+    return rc;
+}
+
+/* tmp renamed to checkpoint-STEP; a checkpoint of the same step (a resumed run saving again) is moved aside first */
+static int publish(fp8lab_trainer *t, char *tmp, char *path, size_t cap) {
+    const char *out = t->cfg.out;
+    char final[FP8LAB_TRAIN_PATH_MAX], old[FP8LAB_TRAIN_PATH_MAX];
+    snprintf(final, sizeof final, "%s/checkpoint-%ld", out, t->step);
     struct stat sb;
     old[0] = 0;
     if (lstat(final, &sb) == 0) {
@@ -307,27 +336,64 @@ int fp8lab_checkpoint_save(fp8lab_trainer *t, char *path, size_t cap) {
         if (!mkdtemp(old) || rename(final, old)) {
             FP8LAB_ERR_RT("%s: cannot move the previous checkpoint aside: %s", final, strerror(errno));
             if (old[0]) rmdir(old);
-            goto done;
+            return -1;
         }
     }
     if (rename(tmp, final)) {
         FP8LAB_ERR_RT("%s: cannot rename %s into place: %s", final, tmp, strerror(errno));
-        goto done;
+        return -1;
     }
     tmp[0] = 0;
-    if (fsync_dir(out)) goto done;
+    if (fsync_dir(out)) return -1;
     if (old[0]) remove_flat_dir(old);
     if (path) snprintf(path, cap, "%s", final);
-    rc = 0;
-done:
+    return 0;
+}
+
+int fp8lab_checkpoint_save(fp8lab_trainer *t, char *path, size_t cap) {
+    char tmp[FP8LAB_TRAIN_PATH_MAX];
+    if (make_tmp(t, tmp, sizeof tmp)) return -1;
+    const int rc = save_into(t, tmp, NULL) || publish(t, tmp, path, cap) ? -1 : 0;
     if (tmp[0] && rc) remove_flat_dir(tmp);
-    free(hp);
+    return rc;
+}
+
+int fp8lab_checkpoint_save_shards(fp8lab_trainer *t, const fp8lab_opt_shards *sh, char *path, size_t cap) {
+    char tmp[FP8LAB_TRAIN_PATH_MAX] = "";
+    /* rank 0 makes the folder and names it to the others (an empty name: it failed) */
+    int rc = t->rank == 0 ? make_tmp(t, tmp, sizeof tmp) : 0;
+    if (fp8lab_broadcast(t->comm, tmp, sizeof tmp, FP8LAB_CDT_U8, 0)) return -1;
+    if (!tmp[0]) {
+        if (t->rank) FP8LAB_ERR_RT("checkpoint: rank 0 could not create the temporary folder");
+        return -1;
+    }
+    /* each rank its block of the moments */
+    const size_t es = t->opt.dtype == FP8LAB_MOMENTS_BF16 ? 2 : 4, bytes = es * (size_t)sh->count;
+    void *hm = malloc(bytes ? bytes : 1), *hv = malloc(bytes ? bytes : 1);
+    const int64_t begin = (int64_t)t->rank * sh->count;
+    char name[64];
+    snprintf(name, sizeof name, FP8LAB_OPT_SHARD_FILE, t->rank, t->size);
+    if (!rc) {
+        const fp8lab_opt_part part = {.m = hm, .v = hv, .dtype = t->opt.dtype, .begin = begin,
+                                      .end = begin + sh->count, .step = t->step};
+        rc = !hm || !hv || fp8lab_copy_d2h(t->be, hm, (char *)t->opt.m + es * (size_t)begin, bytes) ||
+                     fp8lab_copy_d2h(t->be, hv, (char *)t->opt.v + es * (size_t)begin, bytes) ||
+                     fp8lab_opt_part_write(tmp, name, &part)
+                 ? -1
+                 : 0;
+    }
     free(hm);
     free(hv);
-    free(st);
-    cJSON_Delete(state);
-    cJSON_Delete(doc);
-    cJSON_Delete(cfg);
+    /* every shard written (or none kept), then rank 0 the rest and the rename */
+    const int any = fp8lab_dp_any(t->comm, rc != 0);
+    if (any) {
+        if (!rc) FP8LAB_ERR_RT("checkpoint: another rank could not write its optimizer shard");
+        if (t->rank == 0) remove_flat_dir(tmp);
+        return -1;
+    }
+    if (t->rank) return 0;
+    rc = save_into(t, tmp, sh) || publish(t, tmp, path, cap) ? -1 : 0;
+    if (tmp[0] && rc) remove_flat_dir(tmp);
     return rc;
 }
 
@@ -401,34 +467,6 @@ int fp8lab_load_weights(fp8lab_gpt *g, fp8lab_backend *be, const char *dir) {
     free(host);
     fp8lab_st_close(st);
     return rc;
-}
-
-static int read_moment(const fp8lab_st *st, const char *name, const fp8lab_optim *o, void *dst) {
-    const fp8lab_st_tensor *t = fp8lab_st_find(st, name);
-    const fp8lab_st_dtype want = o->dtype == FP8LAB_MOMENTS_BF16 ? FP8LAB_ST_BF16 : FP8LAB_ST_F32;
-    if (!t) {
-        FP8LAB_ERR("%s: tensor %s is missing", fp8lab_st_path(st), name);
-        return -1;
-    }
-    if (t->dtype != want || t->ndim != 1 || t->shape[0] != o->floats) {
-        FP8LAB_ERR("%s: %s is %s [%lld], this run needs %s [%lld] (--fp32-moments must match the run's)",
-                   fp8lab_st_path(st), name, fp8lab_st_dtype_name(t->dtype), (long long)(t->ndim ? t->shape[0] : 0),
-                   fp8lab_st_dtype_name(want), (long long)o->floats);
-        return -1;
-    }
-    memcpy(dst, t->data, t->nbytes);
-    /* the weights are checked for non-finite values; the moments feed every later update the same way (and
-       AdamW takes the square root of exp_avg_sq) */
-    const int sq = !strcmp(name, "exp_avg_sq");
-    for (int64_t i = 0; i < o->floats; i++) {
-        const float x = want == FP8LAB_ST_BF16 ? bf16_to_f32(((const uint16_t *)dst)[i]) : ((const float *)dst)[i];
-        if (!isfinite(x) || (sq && x < 0)) {
-            FP8LAB_ERR("%s: tensor %s holds %s value %g at %lld", fp8lab_st_path(st), name,
-                       isfinite(x) ? "a negative" : "a non-finite", (double)x, (long long)i);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir) {
@@ -508,14 +546,22 @@ int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir) {
         goto done;
     }
     if (read_params(t->g, ms, hp, 0)) goto done;
-    /* optimizer.safetensors */
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
-    if (fp8lab_st_open(path, &os)) goto done;
-    if (!fp8lab_st_has_checksum(os)) {
-        FP8LAB_ERR("%s: no fp8lab_crc32c: not written by fp8lab train", path);
+    /* the optimizer: a ZeRO-1 run's shards and their manifest, or optimizer.safetensors */
+    int64_t from = 0;
+    const int sharded = fp8lab_opt_shards_read(dir, t->opt.dtype, t->opt.floats, step, hm, hv, &os, &from);
+    if (sharded < 0) goto done;
+    if (sharded) {
+        snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+        if (fp8lab_st_open(path, &os)) goto done;
+        if (!fp8lab_st_has_checksum(os)) {
+            FP8LAB_ERR("%s: no fp8lab_crc32c: not written by fp8lab train", path);
+            goto done;
+        }
+    } else snprintf(path, sizeof path, "%s/%s", dir, FP8LAB_OPT_SHARED_FILE);
+    const size_t es = t->opt.dtype == FP8LAB_MOMENTS_BF16 ? 2 : 4;
+    if (fp8lab_opt_read_moment(os, "exp_avg", t->opt.dtype, from, t->opt.floats, (char *)hm + es * (size_t)from) ||
+        fp8lab_opt_read_moment(os, "exp_avg_sq", t->opt.dtype, from, t->opt.floats, (char *)hv + es * (size_t)from))
         goto done;
-    }
-    if (read_moment(os, "exp_avg", &t->opt, hm) || read_moment(os, "exp_avg_sq", &t->opt, hv)) goto done;
     if (amax_rows_alloc(t, &amax)) goto done;
     if (amax.rec && (fp8lab_st_read_f32(os, "amax_history", amax.rec, 2, amax.shape) ||
                      amax_rows_each(t, &amax, path, row_check)))

@@ -2,7 +2,9 @@
      model.safetensors      every parameter under its Hugging Face name and shape, F32, metadata format=pt
      config.json            the Hugging Face config (GPT2LMHeadModel / LlamaForCausalLM)
      optimizer.safetensors  AdamW moments exp_avg, exp_avg_sq over the parameter buffer (BF16 or F32), step (I64);
-                            under fp8-tensor-delayed also amax_history (nn/linear.h records, one row per 2-D tensor)
+                            under fp8-tensor-delayed also amax_history (nn/linear.h records, one row per 2-D tensor);
+                            from a ZeRO-1 run instead one shard per rank, a shared part and a manifest
+                            (train/opt_shards.h), read back by any number of ranks
      trainer_state.json     step, seed, loader position (in the row stream every rank reads), sampling RNG, run
                             config, ranks and global batch (informational); CRC-32C of its "state"
    Both safetensors files carry fp8lab_crc32c (io/safetensors.h). The folder is written as DIR/.checkpoint-STEP.tmp-*
@@ -15,10 +17,16 @@
 #include <cjson/cJSON.h>
 
 #include "train/loop.h"
+#include "train/opt_shards.h"
 
 /* Writes t's state at t->step into t->cfg.out/checkpoint-STEP (replacing one of the same step); path (may be
    NULL) gets the folder. */
 int fp8lab_checkpoint_save(fp8lab_trainer *t, char *path, size_t cap);
+/* The same from every rank of a ZeRO-1 run (collective; t->comm's ranks share the run folder's filesystem): rank 0
+   makes the temporary folder and names it to the others, each rank writes its block of the moments
+   (train/opt_shards.h), then rank 0 the model, the shared part, the manifest and the rest, and renames the folder
+   into place. The working weights must be the FP32 masters (fp8lab_zero_masters_out). path: rank 0's. */
+int fp8lab_checkpoint_save_shards(fp8lab_trainer *t, const fp8lab_opt_shards *sh, char *path, size_t cap);
 /* Restores t from a checkpoint folder: everything is read and checked before anything of t changes. */
 int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir);
 /* The newest checkpoint of t->cfg.out that loads; a refused one is reported on stderr (naming the file and the

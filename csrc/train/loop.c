@@ -414,14 +414,18 @@ static int any_failed(fp8lab_trainer *t, int rc, const char *what) {
 
 /* Rank 0's checkpoint of the replicated model, the outcome shared. */
 static int save_checkpoint(fp8lab_trainer *t, fp8lab_run_result *r) {
-    /* ZeRO-1: each rank kept its block of the moments and of the FP32 masters current; rank 0 saves them all, as
-       a run without ZeRO, and the working weights go back to their gathered rounding after */
-    if (t->cfg.zero && (fp8lab_zero_setup(t) || fp8lab_zero_gather_moments(&t->zero, t->opt.dtype) ||
-                        fp8lab_zero_masters_out(&t->zero)))
-        return -1;
-    const int rc = t->rank == 0 ? fp8lab_checkpoint_save(t, r->checkpoint, sizeof r->checkpoint) : 0;
-    if (t->cfg.zero && fp8lab_zero_round(&t->zero)) return -1;
-    return any_failed(t, rc, "saving the checkpoint (rank 0)");
+    if (!t->cfg.zero || t->size == 1) {
+        const int rc = t->rank == 0 ? fp8lab_checkpoint_save(t, r->checkpoint, sizeof r->checkpoint) : 0;
+        return any_failed(t, rc, "saving the checkpoint (rank 0)");
+    }
+    /* ZeRO-1: each rank writes its block of the moments; the model file gets the FP32 masters, and the working
+       weights go back to their gathered rounding after */
+    if (fp8lab_zero_setup(t) || fp8lab_zero_masters_out(&t->zero)) return -1;
+    const fp8lab_zero *z = &t->zero;
+    const fp8lab_opt_shards sh = {.ranks = t->size, .count = z->count, .tail = z->tail, .floats = z->floats,
+                                  .dtype = t->opt.dtype};
+    const int rc = fp8lab_checkpoint_save_shards(t, &sh, r->checkpoint, sizeof r->checkpoint);
+    return any_failed(t, rc || fp8lab_zero_round(&t->zero), "saving the checkpoint");
 }
 
 /* The run folder, on rank 0: created, locked, tidied, and refused when it holds another run. */

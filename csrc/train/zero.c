@@ -156,15 +156,3 @@ int fp8lab_zero_step(fp8lab_zero *z, const fp8lab_adamw_args *a, float clip, flo
     memcpy(z->master, fp8lab_gpt_params(z->g) + z->begin, sizeof(float) * (size_t)z->count);
     return gather_rounded(z);
 }
-
-int fp8lab_zero_gather_moments(fp8lab_zero *z, fp8lab_moment_dtype dtype) {
-    if (alone(z)) return 0;
-    void *m, *v;
-    if (fp8lab_dp_ready(z->c, z->be) || fp8lab_gpt_moments(z->g, dtype, &m, &v)) return -1;
-    const fp8lab_comm_dtype dt = dtype == FP8LAB_MOMENTS_BF16 ? FP8LAB_CDT_BF16 : FP8LAB_CDT_F32;
-    const size_t es = fp8lab_comm_dtype_size(dt), off = es * (size_t)z->begin;
-    return fp8lab_all_gather(z->c, (char *)m + off, m, (size_t)z->count, dt) ||
-                   fp8lab_all_gather(z->c, (char *)v + off, v, (size_t)z->count, dt)
-               ? -1
-               : 0;
-}

@@ -10,7 +10,7 @@
            plus 4 per 128): the block count is then a multiple of 128.
    Every rank's working weights hold the same bits (the gathered rounding of each block, its own included), so the
    forward passes agree. The moments stay full-size buffers on every rank, each rank keeping its block current
-   (fp8lab_zero_gather_moments collects them before a save). Checkpoints hold the FP32 masters:
+   (and writing it into the checkpoint: train/opt_shards.h). Checkpoints hold the FP32 masters:
    fp8lab_zero_masters_out before a save, fp8lab_zero_round after. Size 1 (or NULL comm): the plain step. */
 #ifndef FP8LAB_TRAIN_ZERO_H
 #define FP8LAB_TRAIN_ZERO_H
@@ -45,8 +45,6 @@ void fp8lab_zero_free(fp8lab_zero *z);
 /* One step in place of fp8lab_dp_sum_grads + fp8lab_gpt_step; returns as fp8lab_gpt_step (1: non-finite norm,
    skipped on every rank). The gradient buffer is left partly reduced. */
 int fp8lab_zero_step(fp8lab_zero *z, const fp8lab_adamw_args *a, float clip, float *grad_norm);
-/* Every rank's block of the moments all-gathered (collective), so rank 0's checkpoint holds them all. */
-int fp8lab_zero_gather_moments(fp8lab_zero *z, fp8lab_moment_dtype dtype);
 /* The working weights replaced by the FP32 masters on every rank (collective), for a checkpoint; _round makes
    them the gathered rounding again, as they were. */
 int fp8lab_zero_masters_out(fp8lab_zero *z);
