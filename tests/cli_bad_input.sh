@@ -57,4 +57,28 @@ expect 2 "ib=0 is not a number in (0, 1000000]" "${curve[@]}" --vary ib=0,10
 expect 2 "nvlink=0 is not a number" "${curve[@]}" --vary nvlink=0,10
 expect 2 "gemm-eff=0 is not a number" "${curve[@]}" --vary gemm-eff=0,1
 expect 2 "mfu=2 is not a number in (0, 1]" "${curve[@]}" --vary mfu=0.5:2
+
+# Issue 11: the claim refuses an imbalance below 1 at its flag (it used to blame the cluster file), the
+# schedule's V goes through the strict parser, and --vary comm-sms=0 is a valid sweep
+expect 2 "error: --moe-imbalance: 0.5 is neither 0 (the statistical floor) nor in [1, 100]" \
+    claim --moe-imbalance 0.5 --no-sensitivity
+expect 2 "--schedule: bad value 'interleaved: 2'" "${sim[@]}" --gpus 8 --schedule "interleaved: 2"
+expect 2 "--vary: gpus: no GPU count up to 1048576 splits into tp 1 x pp 3 x ep 1047552" "${curve[@]}" \
+    --pp 3 --vary gpus=8:64 --vary2 ep=1024,1023
+expect_ok() { # expect_ok <stdout substring> <args...>: status 0 and the substring on stdout
+    local msg=$1; shift
+    local out; out=$("$bin" "$@" 2>&1); local rc=$?
+    if [ "$rc" -ne 0 ] || ! grep -qF -- "$msg" <<<"$out"; then
+        echo "FAIL: fp8lab $* -> status $rc, output: $(head -3 <<<"$out") (wanted 0 and '$msg')"; fails=$((fails + 1))
+    else
+        echo "ok: fp8lab $* -> 0: $msg"
+    fi
+}
+expect_ok "0 impossible layouts skipped" "${curve[@]}" --gpus 8 --vary comm-sms=0:8:3
+# the README's Llama curve: 52 of its 64 GPU counts did not split into tp 8; now snapped, and said so
+llama=(cost curve --model "$src/configs/models/llama-3-8b.json" --cluster "$src/configs/clusters/h100-sxm.json"
+       --tp 8 --global-batch 512 --vary gpus=64:16384 --vary2 gpu=h800-2048,h100-sxm,h200,a100-80gb
+       --plot none --csv /dev/null)
+expect_ok "64 points (0 impossible layouts skipped)" "${llama[@]}"
+expect_ok "note: --vary gpus: 13 of the 16 values asked for were snapped to the nearest multiple of 8" "${llama[@]}"
 exit $((fails > 0))

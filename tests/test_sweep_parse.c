@@ -128,6 +128,23 @@ static void labels_are_values(void **st) {
     assert_string_equal(g_s->label[0], "interleaved:2");
 }
 
+/* Issue 11: 0 SMs for communication is a value a sweep may take; a snapped gpus sweep's labels are the
+   snapped values and still read back exactly; interleaved:V is read by the strict parser. */
+static void issue11_values(void **st) {
+    (void)st;
+    assert_int_equal(parse("comm-sms=0:32:5"), 0);
+    assert_true(g_s->n == 5 && g_s->num[0] == 0 && g_s->num[4] == 32);
+    assert_int_equal(parse("gpus=64:16384"), 0);
+    int moved = fp8lab_sweep_snap_gpus(g_s, 24); /* 24 divides none of the 16 geometric points */
+    assert_true(moved == 16 && g_s->asked == 16 && g_s->snapped == 16);
+    for (int i = 0; i < g_s->n; i++) {
+        assert_true((long)g_s->num[i] % 24 == 0);
+        assert_true(strtod(g_s->label[i], NULL) == g_s->num[i]);
+    }
+    refused("schedule=interleaved: 2", "schedule", NULL);
+    refused("schedule=interleaved:2.5", "schedule", NULL);
+}
+
 /* gpu=FILE.json labels: the file's stem in printable ASCII; CSV quotes it where needed. */
 static void gpu_file_labels(void **st) {
     (void)st;
@@ -280,7 +297,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(out_of_range_values), cmocka_unit_test(bad_ranges),    cmocka_unit_test(labels_are_values),
         cmocka_unit_test(gpu_file_labels),     cmocka_unit_test(gnuplot_quoting), cmocka_unit_test(curve_run_checks),
-        cmocka_unit_test(csv_formula_cells),
+        cmocka_unit_test(csv_formula_cells),   cmocka_unit_test(issue11_values),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fp8lab_sweep_free(g_s);

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/paths.h"
 #include "sim/claim.h"
+#include "sim/plan_limits.h"
 #include "sim/plot.h"
 #include "sim/report.h"
 
@@ -153,7 +154,8 @@ int cmd_claim(int argc, char **argv) {
         {"a100", FLAG_STR, &in.a100, "A100 cluster spec for the Megatron-LM calibration run"},
         {"calibration", FLAG_STR, &in.calibration, "GEMM efficiency points from `fp8lab bench gemm --json`"},
         {"goodput", FLAG_DOUBLE, &in.goodput, "effective-training-time share (Llama 3 report: > 90 %)", FP8LAB_RANGE_POS(1)},
-        {"moe-imbalance", FLAG_DOUBLE, &in.moe_imbalance, "busiest/mean expert load (0: statistical floor)", FP8LAB_RANGE(0, 100)},
+        {"moe-imbalance", FLAG_DOUBLE, &in.moe_imbalance, "busiest/mean expert load, >= 1 (0: statistical floor)",
+         FP8LAB_RANGE(0, FP8LAB_MAX_MOE_IMBALANCE)},
         {"no-sensitivity", FLAG_BOOL, &no_sens, "skip the one-input-at-a-time sensitivity sweep"},
         {"plot", FLAG_STR, &plot, "also draw the decomposition (.png or .svg) with gnuplot"},
         {"json", FLAG_BOOL, &json, "print one JSON object"},
@@ -164,6 +166,12 @@ int cmd_claim(int argc, char **argv) {
     if (rc) return FP8LAB_EXIT_USAGE;
     if (in.goodput <= 0 || in.goodput > 1) {
         fprintf(stderr, "error: --goodput: %g is not in (0, 1]\n", in.goodput);
+        return FP8LAB_EXIT_USAGE;
+    }
+    /* the busiest expert carries at least the mean load: below 1 the imbalance term would be a saving */
+    if (in.moe_imbalance != 0 && in.moe_imbalance < 1) {
+        fprintf(stderr, "error: --moe-imbalance: %g is neither 0 (the statistical floor) nor in [1, %g]\n",
+                in.moe_imbalance, FP8LAB_MAX_MOE_IMBALANCE);
         return FP8LAB_EXIT_USAGE;
     }
     in.sensitivity = !no_sens;

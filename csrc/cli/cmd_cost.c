@@ -30,6 +30,26 @@ static int check_outputs(const char *csv_path, const char *plot_path) {
     return 0;
 }
 
+/* A gpus sweep lands on layouts that exist: multiples of tp x pp x ep (geometric spans rarely are). */
+static fp8lab_sweep *snap_gpus(const fp8lab_plan *p, fp8lab_sweep *s1, fp8lab_sweep *s2, int *rc) {
+    fp8lab_sweep *g = s1->var == FP8LAB_VAR_GPUS ? s1 : s2 && s2->var == FP8LAB_VAR_GPUS ? s2 : NULL;
+    long unit;
+    *rc = 0;
+    if (!g) return NULL;
+    if (fp8lab_sweep_gpu_unit(p, g == s1 ? s2 : s1, &unit)) {
+        *rc = -1;
+        return NULL;
+    }
+    return fp8lab_sweep_snap_gpus(g, unit) ? g : NULL;
+}
+
+static void print_snap_note(FILE *f, const fp8lab_sweep *g) {
+    if (g)
+        fprintf(f, "note: %s gpus: %d of the %d values asked for were snapped to the nearest multiple of %ld GPUs "
+                   "(tp x pp x ep), so every point is a possible layout\n",
+                g->flag, g->snapped, g->asked, g->snap_unit);
+}
+
 static int cost_curve(int argc, char **argv) {
     plan_args a;
     plan_args_init(&a);
@@ -87,6 +107,13 @@ static int cost_curve(int argc, char **argv) {
     }
     if (fp8lab_sweep_parse_flag("--vary", vary, cdir, points, s1) ||
         (s2 && fp8lab_sweep_parse_flag("--vary2", vary2, cdir, points, s2))) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        rc = fp8lab_last_error_exit();
+        goto out;
+    }
+    int snap_rc;
+    const fp8lab_sweep *snapped = snap_gpus(&p, s1, s2, &snap_rc);
+    if (snap_rc) {
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
         rc = fp8lab_last_error_exit();
         goto out;
@@ -150,6 +177,10 @@ static int cost_curve(int argc, char **argv) {
         else cJSON_AddNullToObject(j, "plot");
         cJSON_AddNumberToObject(j, "points", n);
         cJSON_AddNumberToObject(j, "impossible_points", n - nok);
+        if (snapped) {
+            cJSON_AddNumberToObject(j, "gpus_snapped", snapped->snapped);
+            cJSON_AddNumberToObject(j, "gpus_multiple_of", (double)snapped->snap_unit);
+        }
         cJSON *arr = cJSON_AddArrayToObject(j, "curve");
         for (int i = 0; arr && i < n; i++) {
             cJSON *o = cJSON_CreateObject();
@@ -171,6 +202,7 @@ static int cost_curve(int argc, char **argv) {
     }
     printf("cost curve, SIMULATED on %s (base %s): %d points (%d impossible layouts skipped)\n", c.name, c.gpu.name, n,
            n - nok);
+    print_snap_note(stdout, snapped);
     printf("%-16s %-14s %14s %16s %9s\n", s1->name, s2 ? s2->name : "", "tokens/GPU-h", "USD per M tokens", "MFU bf16");
     for (int i = 0; i < n; i++) {
         if (n > 40 && i == 20) {

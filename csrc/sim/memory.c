@@ -2,17 +2,29 @@
 
 #include "sim/pipeline.h"
 
+/* Bytes per parameter: BF16 working weight 2, FP32 gradient 4, optimizer 8 (FP32 master + BF16 m and v),
+   FP8 casts 2 (W and W^T, 1 B each). */
+void fp8lab_memory_of(const fp8lab_memory_in *in, fp8lab_memory *o) {
+    double pd = in->params_dense, pe = in->params_expert, p = pd + pe;
+    int dp = in->dp > 0 ? in->dp : 1, edp = in->edp > 0 ? in->edp : 1;
+    double opt = 8.0;
+    *o = (fp8lab_memory){
+        .fp8_weights_gb = 2.0 * in->fp8_params / 1e9,
+        .grads_gb = 4.0 * p / 1e9,
+        .optim_gb = in->zero >= 1 ? opt * (pd / dp + pe / edp) / 1e9 : opt * p / 1e9,
+        .act_gb = in->act_bytes / 1e9,
+        .hbm_gb = in->hbm_gb,
+    };
+    o->weights_gb = 2.0 * p / 1e9 + o->fp8_weights_gb;
+    o->total_gb = o->weights_gb + o->grads_gb + o->optim_gb + o->act_gb;
+    o->fits = o->total_gb <= in->hbm_gb;
+}
+
 void fp8lab_memory_estimate(double pd, double pe, int dp, int edp, int zero, double act, double hbm,
                             fp8lab_memory *o) {
-    double p = pd + pe;
-    o->weights_gb = 2.0 * p / 1e9;
-    o->grads_gb = 4.0 * p / 1e9;
-    double opt = 8.0; /* FP32 master + BF16 m and v */
-    o->optim_gb = zero >= 1 ? opt * (pd / (dp > 0 ? dp : 1) + pe / (edp > 0 ? edp : 1)) / 1e9 : opt * p / 1e9;
-    o->act_gb = act / 1e9;
-    o->total_gb = o->weights_gb + o->grads_gb + o->optim_gb + o->act_gb;
-    o->hbm_gb = hbm;
-    o->fits = o->total_gb <= hbm;
+    fp8lab_memory_of(&(fp8lab_memory_in){.params_dense = pd, .params_expert = pe, .dp = dp, .edp = edp,
+                                         .zero = zero, .act_bytes = act, .hbm_gb = hbm},
+                     o);
 }
 
 double fp8lab_inflight_microbatches(int s, int p, int v, long m) {

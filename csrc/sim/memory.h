@@ -1,18 +1,32 @@
 /* Per-GPU memory: weights, gradients, optimizer states, activations. Mixed-precision bookkeeping (DeepSeek-V3
    sec. 3.3 and fp8lab's AdamW, DESIGN.md): BF16 working weights (2 B/param), FP32 gradient accumulation
    (4 B), FP32 master weights (4 B) and BF16 Adam moments (2 + 2 B). ZeRO-1 (Rajbhandari et al. 2020) shards the
-   master weights and moments over the data-parallel group. */
+   master weights and moments over the data-parallel group. An FP8 run also keeps, for the whole step, the FP8
+   casts of the weights its FP8 GEMMs read: W for the forward and Dgrad-side W^T, 1 B each (Transformer Engine
+   caches them across the micro-batches of a step; the simulator's optimizer time writes the same 2 B). */
 #ifndef FP8LAB_SIM_MEMORY_H
 #define FP8LAB_SIM_MEMORY_H
 
 typedef struct {
-    double weights_gb, grads_gb, optim_gb, act_gb, total_gb;
+    double weights_gb;     /* BF16 working weights plus fp8_weights_gb */
+    double fp8_weights_gb; /* of which: the FP8 casts (W and W^T) an FP8 run keeps */
+    double grads_gb, optim_gb, act_gb, total_gb;
     double hbm_gb;
     int fits;
 } fp8lab_memory;
 
-/* params_dense/params_expert: parameters held by this GPU (after TP/PP/EP splitting); dp/edp: data-parallel
-   group sizes for dense and expert parameters; act_bytes: activations kept at the peak. */
+typedef struct {
+    double params_dense, params_expert; /* held by this GPU (after TP/PP/EP splitting) */
+    double fp8_params;                  /* of those, the ones FP8 GEMMs read (0 outside FP8 runs) */
+    int dp, edp;                        /* data-parallel group sizes for dense and expert parameters */
+    int zero;                           /* ZeRO stage for the optimizer states: 0 or 1 */
+    double act_bytes;                   /* activations kept at the peak */
+    double hbm_gb;
+} fp8lab_memory_in;
+
+void fp8lab_memory_of(const fp8lab_memory_in *in, fp8lab_memory *out);
+
+/* The same without FP8 weight copies (fp8_params 0). */
 void fp8lab_memory_estimate(double params_dense, double params_expert, int dp, int edp, int zero, double act_bytes,
                             double hbm_gb, fp8lab_memory *out);
 

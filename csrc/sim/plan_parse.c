@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/num.h"
+#include "sim/plan_limits.h"
 
 int fp8lab_parse_schedule(const char *s, fp8lab_plan *p) {
     if (!strcmp(s, "1f1b")) {
@@ -18,9 +20,8 @@ int fp8lab_parse_schedule(const char *s, fp8lab_plan *p) {
         return 0;
     }
     if (!strncmp(s, "interleaved:", 12)) {
-        char *end;
-        long v = strtol(s + 12, &end, 10);
-        if (end != s + 12 && !*end && v >= 1 && v <= 64) {
+        int64_t v; /* the strict parser: no "+2", " 2" or "2.5" */
+        if (fp8lab_parse_int(s + 12, FP8LAB_RANGE(1, FP8LAB_MAX_VCHUNKS), &v) == FP8LAB_NUM_OK) {
             p->schedule = FP8LAB_PP_INTERLEAVED;
             p->vchunks = (int)v;
             return 0;

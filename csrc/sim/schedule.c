@@ -68,11 +68,22 @@ static void elt(bld *b, const char *name, double bytes, double bwd_bytes, double
     op->bytes = bytes, op->bwd_bytes = bwd_bytes, op->saved = saved, op->cheap = cheap, op->moe = moe;
 }
 
+/* How a GEMM's FP8 input lives until the backward: either the GEMM keeps it (its `saved`), and selective
+   recompute has nothing to redo, or the GEMM drops it (its `saved_recomputable`), and selective recompute must
+   rebuild it by running the cast again. */
+typedef enum { QUANT_REBUILT, QUANT_KEPT } quant_fate;
+
 /* cast to FP8 with a fused transpose, so that the wgrad GEMM finds its operand K-contiguous: read BF16,
    write FP8 twice, plus one FP32 scale per 128 elements per orientation */
-static void quant(bld *b, const char *name, double elems) {
-    if (b->gp == FP8LAB_PREC_FP8) elt(b, name, elems * (2 + 1 + 1 + 8.0 / 128), 0, 0, 1, 0);
+static void quant(bld *b, const char *name, double elems, quant_fate fate) {
+    if (b->gp == FP8LAB_PREC_FP8) elt(b, name, elems * (2 + 1 + 1 + 8.0 / 128), 0, 0, fate == QUANT_REBUILT, 0);
 }
+
+/* Bytes a GEMM right after tp_enter keeps of its input. Under sequence parallelism that input is the
+   all-gather of the sequence shards; Korthikanti et al. 2022 (sec. 4.2.2) keep only the local shard and
+   all-gather it again in the backward, overlapped with the Dgrad, so the saved input is ts tokens, not t. The
+   extra backward all-gather is not timed here (Megatron-LM hides it behind the Dgrad GEMM). */
+static double gathered_input(const bld *b, double width, double bytes) { return b->ts * width * bytes; }
 
 /* the precision of the GEMMs that stay out of FP8 (head, router): BF16, or FP32 in an FP32 run */
 static fp8lab_prec high_prec(const bld *b) {
@@ -119,6 +130,10 @@ static void act(bld *b, const char *name, double tokens, double width, int moe, 
     else elt(b, name, 2 * y, 3 * y, keep, 1, moe);
 }
 
+/* FlashAttention keeps Q, K, V, its output O and one FP32 log-sum-exp per head and token for the backward
+   (Dao et al. 2022), no S^2 tensor. O is also the output projection's input, which attn.o keeps: in a BF16
+   (FP16, FP32) run that is the same tensor, counted there once; in an FP8 run attn.o keeps the FP8 cast for its
+   Wgrad and the attention backward still needs the BF16 O (D = rowsum(dO * O)), so both are kept. */
 static void attention_core(bld *b, double dqk, double dv, double heads, double recomputable_qkv) {
     const fp8lab_sched_opts *o = b->o;
     fp8lab_op *op = add(b, "attn.core", FP8LAB_OP_ATTN, FP8LAB_PART_ATTN_SCORES);
@@ -126,8 +141,9 @@ static void attention_core(bld *b, double dqk, double dv, double heads, double r
     double S = (double)o->seq;
     /* causal: S^2/2 query-key pairs, 2 FLOPs each for QK^T (dqk) and for AV (dv) */
     op->flops = (double)o->micro_batch * heads * S * S * (dqk + dv);
-    double qkv = b->t * heads * (2 * dqk + dv) * ACT, out = b->t * heads * (dv * ACT + 4 /* logsumexp */);
-    op->saved = out + (recomputable_qkv ? 0 : qkv);
+    double qkv = b->t * heads * (2 * dqk + dv) * ACT, lse = b->t * heads * 4;
+    double out = b->gp == FP8LAB_PREC_FP8 ? b->t * heads * dv * ACT : 0;
+    op->saved = lse + out + (recomputable_qkv ? 0 : qkv);
     op->saved_recomputable = recomputable_qkv ? qkv : 0;
 }
 
@@ -137,18 +153,18 @@ static void mha_block(bld *b) {
     if (KV < 1) KV = 1; /* fewer KV heads than TP ranks: replicated */
     norm(b, "attn.norm", h, b->ts);
     tp_enter(b);
-    quant(b, "attn.quant_x", t * h);
+    quant(b, "attn.quant_x", t * h, QUANT_REBUILT);
     if (m->arch == FP8LAB_ARCH_GPT2) {
-        gemm(b, "attn.qkv", t, 3 * H * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, t * h * b->eb, 0, 0, 1);
+        gemm(b, "attn.qkv", t, 3 * H * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, gathered_input(b, h, b->eb), 0, 0, 1);
     } else {
-        gemm(b, "attn.q", t, H * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, t * h * b->eb, 0, 0, 1);
+        gemm(b, "attn.q", t, H * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, gathered_input(b, h, b->eb), 0, 0, 1);
         gemm(b, "attn.k", t, KV * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, 0, 0, 0, 1);
         gemm(b, "attn.v", t, KV * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, 0, 0, 0, 1);
         double qk = t * (H + KV) * d * ACT;
         elt(b, "attn.rope", 2 * qk, 2 * qk, 0, 1, 0);
     }
     attention_core(b, d, d, H, 0);
-    quant(b, "attn.quant_o", t * H * d);
+    quant(b, "attn.quant_o", t * H * d, QUANT_KEPT); /* attn.o keeps it */
     gemm(b, "attn.o", t, h, H * d, b->gp, FP8LAB_PART_ATTN_PROJ, t * H * d * b->eb, 0, 0, 0, 1);
     tp_exit(b);
     residual(b);
@@ -163,24 +179,24 @@ static void mla_block(bld *b) {
     double qk = (double)(m->qk_nope + m->qk_rope), ql = (double)m->q_lora_rank, kl = (double)m->kv_lora_rank;
     norm(b, "attn.norm", h, b->ts);
     tp_enter(b);
-    quant(b, "attn.quant_x", t * h);
+    quant(b, "attn.quant_x", t * h, QUANT_REBUILT);
     if (ql > 0) {
-        gemm(b, "attn.q_a", t, ql, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, t * h * b->eb, 0, 0, 1);
+        gemm(b, "attn.q_a", t, ql, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, gathered_input(b, h, b->eb), 0, 0, 1);
         norm(b, "attn.q_a_norm", ql, t);
-        quant(b, "attn.quant_q_a", t * ql);
+        quant(b, "attn.quant_q_a", t * ql, QUANT_KEPT); /* attn.q_b keeps it */
         gemm(b, "attn.q_b", t, H * qk, ql, b->gp, FP8LAB_PART_ATTN_PROJ, t * ql * b->eb, 0, 1, 0, 1);
     } else {
-        gemm(b, "attn.q", t, H * qk, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, t * h * b->eb, 0, 0, 1);
+        gemm(b, "attn.q", t, H * qk, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, gathered_input(b, h, b->eb), 0, 0, 1);
     }
     gemm(b, "attn.kv_a", t, kl + (double)m->qk_rope, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, 0, 0, 0, 1);
     norm(b, "attn.kv_a_norm", kl, t);
-    quant(b, "attn.quant_kv_a", t * kl);
+    quant(b, "attn.quant_kv_a", t * kl, QUANT_KEPT); /* attn.kv_b keeps it */
     gemm(b, "attn.kv_b", t, H * (double)(m->qk_nope + m->v_head), kl, b->gp, FP8LAB_PART_ATTN_PROJ,
          t * kl * b->eb, 0, 1, 0, 1);
     double rope = t * (H + 1) * (double)m->qk_rope * ACT;
     elt(b, "attn.rope", 2 * rope, 2 * rope, 0, 1, 0);
     attention_core(b, qk, (double)m->v_head, H, 1);
-    quant(b, "attn.quant_o", t * H * (double)m->v_head);
+    quant(b, "attn.quant_o", t * H * (double)m->v_head, QUANT_KEPT); /* attn.o keeps it */
     gemm(b, "attn.o", t, h, H * (double)m->v_head, b->gp, FP8LAB_PART_ATTN_PROJ, t * H * (double)m->v_head * b->eb,
          0, 0, 0, 1);
     tp_exit(b);
@@ -193,14 +209,17 @@ static void mlp_block(bld *b, const char *pfx, double ffn, int gated_in_norm) {
     if (gated_in_norm) {
         norm(b, "mlp.norm", h, b->ts);
         tp_enter(b);
-        quant(b, "mlp.quant_x", t * h);
+        quant(b, "mlp.quant_x", t * h, QUANT_REBUILT);
     }
+    /* MoE shared experts (no norm of their own) read the router's input: in a BF16 run the very tensor
+       moe.router keeps, in an FP8 run its FP8 cast */
+    double in = gated_in_norm || b->gp == FP8LAB_PREC_FP8 ? gathered_input(b, h, b->eb) : 0;
     snprintf(nm, sizeof nm, "%s.gate_up", pfx);
-    gemm(b, nm, t, up, h, b->gp, FP8LAB_PART_MLP, 0, t * h * b->eb, 0, 0, 1);
+    gemm(b, nm, t, up, h, b->gp, FP8LAB_PART_MLP, 0, in, 0, 0, 1);
     snprintf(nm, sizeof nm, "%s.act", pfx);
     act(b, nm, t, f, 0, 1);
     snprintf(nm, sizeof nm, "%s.quant_act", pfx);
-    quant(b, nm, t * f);
+    quant(b, nm, t * f, QUANT_REBUILT);
     snprintf(nm, sizeof nm, "%s.down", pfx);
     gemm(b, nm, t, h, f, b->gp, FP8LAB_PART_MLP, 0, t * f * b->eb, 0, 0, 1);
     if (gated_in_norm) {
@@ -216,9 +235,9 @@ static void moe_block(bld *b) {
     norm(b, "moe.norm", h, b->ts);
     tp_enter(b);
     /* the gate stays in BF16/FP32 under FP8 training (DeepSeek-V3 sec. 3.3) */
-    gemm(b, "moe.router", t, E, h, high_prec(b), FP8LAB_PART_ROUTER, 0, t * h * ACT, 0, 0, 1);
+    gemm(b, "moe.router", t, E, h, high_prec(b), FP8LAB_PART_ROUTER, 0, gathered_input(b, h, ACT), 0, 0, 1);
     elt(b, "moe.router_topk", t * E * 4 * 2, t * E * 4 * 2, t * E * 4, 0, 0);
-    quant(b, "moe.quant_x", t * h);
+    quant(b, "moe.quant_x", t * h, QUANT_REBUILT);
     if (m->n_shared) mlp_block(b, "moe.shared", (double)(m->n_shared * m->moe_ffn), 0);
     /* dispatch in FP8 with 1x128 scales when training in FP8, combine in BF16 (DeepSeek-V3 sec. 3.3.4) */
     double disp = b->gp == FP8LAB_PREC_FP8 ? h * (1 + 4.0 / 128) : h * ACT;
@@ -233,7 +252,7 @@ static void moe_block(bld *b) {
     double f = (double)m->moe_ffn / b->tp, up = m->gated_mlp ? 2 * f : f;
     gemm(b, "moe.experts.gate_up", te, up, h, b->gp, FP8LAB_PART_MLP, te * h * b->eb * local, 0, 0, 1, local);
     act(b, "moe.experts.act", te, f, 1, local);
-    quant(b, "moe.experts.quant_act", te * f * local);
+    quant(b, "moe.experts.quant_act", te * f * local, QUANT_REBUILT);
     gemm(b, "moe.experts.down", te, h, f, b->gp, FP8LAB_PART_MLP, 0, te * f * b->eb * local, 0, 1, local);
     comm(b, "moe.combine", FP8LAB_COLL_ALLTOALL, FP8LAB_COLL_ALLTOALL, FP8LAB_GROUP_EP, t * h * ACT, t * disp);
     if (b->fail) return;
@@ -253,7 +272,7 @@ static void head_block(bld *b) {
     norm(b, "head.norm", h, b->ts);
     tp_enter(b);
     /* the output head stays in BF16/FP32 under FP8 training (DeepSeek-V3 sec. 3.3) */
-    gemm(b, "head.proj", t, V, h, high_prec(b), FP8LAB_PART_HEAD, 0, t * h * ACT, 0, 0, 1);
+    gemm(b, "head.proj", t, V, h, high_prec(b), FP8LAB_PART_HEAD, 0, gathered_input(b, h, ACT), 0, 0, 1);
     /* fused softmax cross-entropy: read logits, write their gradient; the logits are kept for the backward */
     elt(b, "head.loss", t * V * 2 * ACT, t * V * 2 * ACT, t * V * ACT, 0, 0);
 }
@@ -275,8 +294,8 @@ static void mtp_block(bld *b) {
     norm(b, "mtp.enorm", h, b->ts);
     norm(b, "mtp.hnorm", h, b->ts);
     tp_enter(b);
-    quant(b, "mtp.quant_cat", t * 2 * h);
-    gemm(b, "mtp.eh_proj", t, h / b->tp, 2 * h, b->gp, FP8LAB_PART_MTP, t * 2 * h * b->eb, 0, 0, 0, 1);
+    quant(b, "mtp.quant_cat", t * 2 * h, QUANT_KEPT); /* mtp.eh_proj keeps it */
+    gemm(b, "mtp.eh_proj", t, h / b->tp, 2 * h, b->gp, FP8LAB_PART_MTP, gathered_input(b, 2 * h, b->eb), 0, 0, 0, 1);
     tp_exit(b);
     if (b->m->mla) mla_block(b);
     else mha_block(b);
@@ -389,6 +408,27 @@ const char *fp8lab_pass_name(fp8lab_pass p) {
     return (unsigned)p < 4 ? n[p] : "?";
 }
 
+/* Activation memory per layer against Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large
+   Transformer Models", sec. 4), s = sequence, b = micro-batch, h = hidden, a = heads, t = TP degree, 2-byte
+   activations. The paper's GPT layer keeps, with dropout and without FlashAttention:
+     attention 11sbh + 5as^2b: QKV input 2, Q and K 4, softmax output 2as^2b, its dropout mask as^2b, the
+       dropout output 2as^2b and V 2, output-projection input 2, dropout mask 1;
+     MLP 19sbh: first-linear input 2, GeLU input 8, second-linear input 8, dropout mask 1;
+     two LayerNorm inputs 4sbh;
+   total sbh(34 + 5as/h). fp8lab's layer has no dropout (both sbh masks and the as^2b mask go) and uses
+   FlashAttention, which keeps O and a log-sum-exp instead of the S^2 tensors (O is the output-projection input,
+   counted once), so
+     no parallelism            sbh * 32                        (+ 4sab bytes of FP32 log-sum-exp)
+     TP t                      sbh * (8 + 24/t)                (LayerNorm inputs 4, QKV input 2, MLP input 2 stay
+                                                                whole; Q, K, V, O, GeLU in/out split by t)
+     TP t + sequence parallel  sbh * 32/t                      (sec. 4.2.2: the LayerNorm inputs are sequence-
+                                                                split and the QKV and MLP inputs are kept as the
+                                                                local shard and all-gathered again in backward)
+   With FlashAttention the paper's selective recompute (the S^2 part only) recomputes nothing more, so its
+   Table 2 row sbh(34/t) becomes sbh * 32/t. fp8lab's `selective` goes further (DeepSeek-V3 sec. 3.2.3): it
+   also re-runs the norms and the activation function, dropping the QKV input 2, MLP input 2 and second-
+   linear input 8: sbh * 20/t with SP. `full` keeps the layer input only, 2sbh (2sbh/t with SP).
+   tests/test_sim_memory.c checks these rows. */
 double fp8lab_schedule_saved_bytes(const fp8lab_schedule *s, const fp8lab_model *m, const fp8lab_sched_opts *o,
                                    fp8lab_layer_kind kind) {
     if (o->recompute == FP8LAB_RECOMPUTE_FULL && kind != FP8LAB_LAYER_EMBED) {

@@ -298,6 +298,67 @@ int fp8lab_sweep_parse(const char *spec, const char *cluster_dir, int default_po
     return fp8lab_sweep_parse_flag("--vary", spec, cluster_dir, default_points, s);
 }
 
+static int64_t gcd64(int64_t a, int64_t b) {
+    while (b) {
+        int64_t r = a % b;
+        a = b, b = r;
+    }
+    return a;
+}
+
+/* The least common multiple of a swept layout degree, or the base plan's value when it is not swept. */
+static int64_t degree_lcm(fp8lab_var var, long base, const fp8lab_sweep *other) {
+    if (!other || other->var != var) return base;
+    int64_t l = 1;
+    for (int i = 0; i < other->n; i++) {
+        int64_t v = (int64_t)other->num[i];
+        if (fp8lab_mul_i64(l / gcd64(l, v), v, &l) || l > FP8LAB_MAX_GPUS) return FP8LAB_MAX_GPUS + 1;
+    }
+    return l;
+}
+
+int fp8lab_sweep_gpu_unit(const fp8lab_plan *base, const fp8lab_sweep *other, long *unit) {
+    int64_t tp = degree_lcm(FP8LAB_VAR_TP, base->tp, other), pp = degree_lcm(FP8LAB_VAR_PP, base->pp, other);
+    int64_t ep = degree_lcm(FP8LAB_VAR_EP, base->ep, other), u;
+    if (fp8lab_mul_i64(tp, pp, &u) || fp8lab_mul_i64(u, ep, &u) || u > FP8LAB_MAX_GPUS) {
+        FP8LAB_ERR("--vary: gpus: no GPU count up to %ld splits into tp %lld x pp %lld x ep %lld", FP8LAB_MAX_GPUS,
+                   (long long)tp, (long long)pp, (long long)ep);
+        return -1;
+    }
+    *unit = (long)u;
+    return 0;
+}
+
+/* x to the nearest multiple of unit inside [unit, FP8LAB_MAX_GPUS] */
+static double snap_to(double x, long unit) {
+    double k = floor(x / (double)unit + 0.5), kmax = floor((double)FP8LAB_MAX_GPUS / (double)unit);
+    return (k < 1 ? 1 : k > kmax ? kmax : k) * (double)unit;
+}
+
+static int seen_before(const fp8lab_sweep *s, int n, double x) {
+    for (int i = 0; i < n; i++)
+        if (s->num[i] == x) return 1;
+    return 0;
+}
+
+int fp8lab_sweep_snap_gpus(fp8lab_sweep *s, long unit) {
+    if (s->var != FP8LAB_VAR_GPUS || unit < 1) return 0;
+    int n = 0, moved = 0;
+    for (int i = 0; i < s->n; i++) {
+        double x = snap_to(s->num[i], unit);
+        moved += x != s->num[i];
+        if (seen_before(s, n, x)) continue; /* 93 and 96 both become 96 at tp 8 */
+        s->num[n] = x;
+        snprintf(s->label[n], sizeof s->label[0], "%.0f", x);
+        n++;
+    }
+    s->asked = s->n;
+    s->n = n;
+    s->snap_unit = unit;
+    s->snapped = moved;
+    return moved;
+}
+
 /* One value of s into e. */
 static void apply_one(const fp8lab_sweep *s, int i, fp8lab_sweep_env *e) {
     double x = s->num[i];

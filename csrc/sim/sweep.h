@@ -22,6 +22,8 @@ typedef struct {
     double num[FP8LAB_SWEEP_MAX];
     char label[FP8LAB_SWEEP_MAX][48];   /* the value simulated, printable ASCII */
     fp8lab_cluster *clusters;           /* gpu: one loaded cluster per value */
+    long snap_unit;                     /* gpus: the multiple the values were snapped to (0: not snapped) */
+    int snapped, asked;                 /* gpus: how many of the values asked for were moved, of how many */
 } fp8lab_sweep;
 
 /* "gpus=64:16384" (n points, geometric for gpus and global-batch, linear otherwise; default_points when no
@@ -44,6 +46,15 @@ void fp8lab_sweep_free(fp8lab_sweep *s);
 /* One line per variable with the values it takes (for --help). */
 void fp8lab_sweep_print_vars(FILE *f);
 const char *fp8lab_sweep_names(void);
+
+/* The GPU count a layout needs a multiple of: tp x pp x ep of the base plan (dp must be a whole number and a
+   multiple of ep), with the least common multiple of the swept values in place of a swept tp, pp or ep (other
+   may be NULL). Returns 0, or -1 with an error naming the flag when that count exceeds FP8LAB_MAX_GPUS. */
+int fp8lab_sweep_gpu_unit(const fp8lab_plan *base, const fp8lab_sweep *other, long *unit);
+/* Moves every value of a gpus sweep to the nearest multiple of unit (at least one unit, at most
+   FP8LAB_MAX_GPUS), drops the repeats this makes and records unit and the count of moved values in s; a sweep
+   of anything else is left alone. Returns that count. */
+int fp8lab_sweep_snap_gpus(fp8lab_sweep *s, long unit);
 
 /* What one point of a curve simulates; starts as the base run, then each sweep's value is applied. */
 typedef struct {
