@@ -74,14 +74,21 @@ static void moe_dispatch(void **st) {
 static void bubbles(void **st) {
     (void)st;
     /* 1F1B (p-1)(F+B+W) = 3*3 = 9; interleaved /v = 4.5 */
-    NEAR(fp8lab_bubble_1f1b(4, 1, 1, 1), 9);
-    NEAR(fp8lab_bubble_interleaved(4, 2, 1, 1, 1), 4.5);
-    assert_true(fp8lab_bubble_1f1b(1, 1, 1, 1) == 0);
-    /* DualPipe (PP/2-1)(F&B+B-3W): p 8, F&B 2, B 1, W 0.5 -> 3 * 1.5 = 4.5; never negative */
-    NEAR(fp8lab_bubble_dualpipe(8, 2, 1, 0.5), 4.5);
-    assert_true(fp8lab_bubble_dualpipe(8, 2, 1, 2) == 0);
-    /* DualPipe's bubble is below 1F1B's for the same chunk times: F=1, B=1, W=0.5 per chunk, p = 8 */
-    assert_true(fp8lab_bubble_dualpipe(8, 2, 1, 0.5) < fp8lab_bubble_1f1b(8, 1, 0.5, 0.5));
+    const fp8lab_chunk_times ones = {.f = 1, .b = 1, .w = 1};
+    NEAR(fp8lab_bubble_1f1b(4, ones), 9);
+    NEAR(fp8lab_bubble_interleaved(4, 2, ones), 4.5);
+    assert_true(fp8lab_bubble_1f1b(1, ones) == 0);
+    /* DualPipe (PP/2-1)(F&B+B-3W), B the whole backward chunk (DeepSeek-V3 Table 2): p 8, F 1, B_input 0.5,
+       W 0.5, F&B = F + B_whole = 2 -> 3 * (2 + 1 - 1.5) = 4.5; never negative */
+    const fp8lab_chunk_times c = {.f = 1, .b = 0.5, .w = 0.5};
+    NEAR(fp8lab_bubble_dualpipe(8, c, 2), 4.5);
+    assert_true(fp8lab_bubble_dualpipe(8, (fp8lab_chunk_times){.f = 1, .b = 0, .w = 2}, 2) == 0);
+    /* the weight gradient is part of B: moving time from W into B_input at a fixed whole backward raises the
+       bubble (the old reading dropped W from B and from F&B) */
+    assert_true(fp8lab_bubble_dualpipe(8, (fp8lab_chunk_times){.f = 1, .b = 0.75, .w = 0.25}, 2) >
+                fp8lab_bubble_dualpipe(8, c, 2));
+    /* DualPipe's bubble is below 1F1B's for the same chunk times */
+    assert_true(fp8lab_bubble_dualpipe(8, c, 2) < fp8lab_bubble_1f1b(8, c));
 }
 
 static void partition(void **st) {

@@ -1,5 +1,7 @@
 /* fp8lab info: which device a run would use, the dense peaks that %-of-peak figures divide by, and the
-   library versions. */
+   library versions. With --kernel-model: the simulator's kernel-model fit (per-recipe GEMM e_max and k0, HBM and
+   attention efficiencies) and the file it was fitted from, the defaults or a --calibration file; no device is
+   opened. */
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -11,16 +13,45 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "core/error.h"
+#include "sim/cluster.h"
+#include "sim/kernel_model.h"
+
+/* The kernel model the simulator uses: the defaults, refitted to --calibration when given (the rows taken as
+   measured on the --cluster file's GPU, else on a 132-SM Hopper part as the defaults). */
+static int print_kernel_model(const char *calib, const char *cluster, int json) {
+    fp8lab_kernel_model km;
+    fp8lab_kernel_model_default(&km);
+    fp8lab_cluster c;
+    if (cluster && fp8lab_cluster_load(cluster, &c)) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        return fp8lab_last_error_exit();
+    }
+    if (calib && (cluster ? fp8lab_kernel_model_calibrate_gpu(&km, calib, &c.gpu)
+                          : fp8lab_kernel_model_calibrate(&km, calib, km.fit_sms))) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        return fp8lab_last_error_exit();
+    }
+    fp8lab_kernel_model_print(stdout, &km, json);
+    return fflush(stdout) ? FP8LAB_EXIT_RUNTIME : FP8LAB_EXIT_OK;
+}
 
 int cmd_info(int argc, char **argv) {
-    const char *device = "auto";
-    int json = 0;
+    const char *device = "auto", *calib = NULL, *cluster = NULL;
+    int json = 0, kernel_model = 0;
     const cli_flag flags[] = {
         {"device", FLAG_STR, &device, "cpu | cuda | auto"},
         {"json", FLAG_BOOL, &json, "print one JSON object"},
+        {"kernel-model", FLAG_BOOL, &kernel_model, "print the simulator's kernel-model fit instead (no device)"},
+        {"calibration", FLAG_STR, &calib, "with --kernel-model: refit to this `fp8lab bench gemm --json` file"},
+        {"cluster", FLAG_STR, &cluster, "with --calibration: the GPU the rows were measured on (its SMs, peaks)"},
     };
     int rc = cli_parse("fp8lab info [flags]", flags, CLI_NFLAGS(flags), argc, argv);
     if (rc) return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
+    if ((calib || cluster) && !kernel_model) {
+        fprintf(stderr, "error: --%s: only with --kernel-model\n", calib ? "calibration" : "cluster");
+        return FP8LAB_EXIT_USAGE;
+    }
+    if (kernel_model) return print_kernel_model(calib, cluster, json);
     if (cli_check_device(device)) return FP8LAB_EXIT_USAGE;
     fp8lab_backend *gpu = fp8lab_cuda_backend_create(0);
     char gpu_err[512] = "";

@@ -2,6 +2,9 @@
 
 #include <math.h>
 
+#include "core/error.h"
+#include "core/json.h"
+
 void fp8lab_links_init(fp8lab_links *l, double intra_gbps, double inter_gbps) {
     l->intra_gbps = intra_gbps;
     l->inter_gbps = inter_gbps;
@@ -88,4 +91,51 @@ double fp8lab_moe_a2a_time(const fp8lab_links *l, double tokens, double bytes_pe
     double t_ib = tokens * ib_copies * bytes_per_token / (l->inter_gbps * 1e9);
     double t_nv = nvl_bytes / (l->intra_gbps * 1e9);
     return l->base_s + (t_ib > t_nv ? t_ib : t_nv) + (nodes - 1) * l->alpha_inter_s;
+}
+
+void fp8lab_comm_model_default(fp8lab_comm_model *cm) {
+    cm->sm_scale = FP8LAB_COMM_SM_SCALE_DEFAULT;
+    cm->overlap_gemm_slowdown = FP8LAB_OVERLAP_GEMM_SLOWDOWN_DEFAULT;
+}
+
+int fp8lab_comm_model_from_json(const cJSON *root, const char *name, fp8lab_comm_model *cm) {
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "comm");
+    if (!o) return 0;
+    if (!cJSON_IsObject(o)) {
+        FP8LAB_ERR("%s: key comm: expected an object with sm_scale and/or overlap_gemm_slowdown", name);
+        return -1;
+    }
+    fp8lab_comm_model t = *cm;
+    if (fp8lab_json_num(name, o, "comm.", "sm_scale", 1, FP8LAB_RANGE_POS(1024), &t.sm_scale) < 0 ||
+        fp8lab_json_num(name, o, "comm.", "overlap_gemm_slowdown", 1, FP8LAB_RANGE(1, 4), &t.overlap_gemm_slowdown) < 0)
+        return -1;
+    *cm = t;
+    return 0;
+}
+
+double fp8lab_comm_bw_share(const fp8lab_comm_model *cm, int sms) {
+    if (sms <= 0) return 1.0;
+    const double s0 = cm->sm_scale > 0 ? cm->sm_scale : FP8LAB_COMM_SM_SCALE_DEFAULT;
+    /* -expm1(-x) = 1 - e^-x without cancellation at small x */
+    return -expm1(-(double)sms / s0);
+}
+
+void fp8lab_links_apply_sms(fp8lab_links *l, const fp8lab_comm_model *cm, int sms) {
+    const double s = fp8lab_comm_bw_share(cm, sms);
+    l->intra_gbps *= s;
+    l->inter_gbps *= s;
+}
+
+double fp8lab_overlap_time(const fp8lab_comm_model *cm, double t_gemm, double t_rest, double t_comm) {
+    if (t_gemm < 0) t_gemm = 0;
+    if (t_rest < 0) t_rest = 0;
+    if (t_comm < 0) t_comm = 0;
+    const double comp = t_gemm + t_rest;
+    if (comp <= 0 || t_comm <= 0) return comp > t_comm ? comp : t_comm;
+    const double sd = cm->overlap_gemm_slowdown >= 1 ? cm->overlap_gemm_slowdown : 1.0;
+    /* compute is a uniform mix of GEMMs and the rest: it runs sigma times slower while communication runs */
+    const double sigma = (sd * t_gemm + t_rest) / comp;
+    if (t_comm >= sigma * comp) return t_comm;
+    /* communication ends at t_comm having covered t_comm / sigma of the compute; the rest runs at full speed */
+    return t_comm + comp - t_comm / sigma;
 }

@@ -8,13 +8,14 @@
 #include "core/error.h"
 #include "core/json.h"
 
-/* shared/gpu-facts.md, cuBLASLt on an H200 (132 SMs), TFLOP/s: M, N, K, BF16, FP8 per-tensor, FP8 1x128·128x128.
-   Peaks: BF16 989, FP8 1979 (datasheet). */
-static const double FACTS[][6] = {
-    {8192, 8192, 8192, 797, 1431, 1288},    {4096, 7168, 2048, 718, 1189, 1062},
-    {4096, 2112, 7168, 717, 1182, 1049},    {4096, 24576, 1536, 767, 1283, 1129},
-    {4096, 7168, 16384, 821, 1478, 1327},   {4096, 4096, 7168, 732, 1303, 1231},
-    {16384, 7168, 18432, 700, 1331, 1185},  {16384, 18432, 7168, 654, 1269, 1188},
+/* configs/calibration/gemm-h200-cublaslt.json (from shared/gpu-facts.md): cuBLASLt on an H200 (132 SMs), TFLOP/s:
+   M, N, K, BF16, FP8 per-tensor, FP8 1x128·128x128 (forward/Dgrad), FP8 1x128·1x128 (Wgrad). Peaks: BF16 989,
+   FP8 1979 (datasheet). tests/test_sim_kernel_fit.c checks that the file's rows give this table's fit. */
+static const double FACTS[][7] = {
+    {8192, 8192, 8192, 797, 1431, 1288, 1044},   {4096, 7168, 2048, 718, 1189, 1062, 839},
+    {4096, 2112, 7168, 717, 1182, 1049, 817},    {4096, 24576, 1536, 767, 1283, 1129, 909},
+    {4096, 7168, 16384, 821, 1478, 1327, 939},   {4096, 4096, 7168, 732, 1303, 1231, 933},
+    {16384, 7168, 18432, 700, 1331, 1185, 961},  {16384, 18432, 7168, 654, 1269, 1188, 980},
 };
 enum { NFACTS = sizeof FACTS / sizeof FACTS[0], FACTS_SMS = 132 };
 
@@ -84,23 +85,28 @@ void fp8lab_kernel_model_default(fp8lab_kernel_model *km) {
     km->attn_bwd_eff = 450.0 / 989.0;
     km->gemm_eff_scale = 1.0;
     fp8lab_gemm_point pts[NFACTS];
-    static const double peak[3] = {989, 1979, 1979};
-    for (int col = 0; col < 3; col++) {
+    static const double peak[4] = {989, 1979, 1979, 1979};
+    static const int recipe[4] = {FP8LAB_RECIPE_BF16, FP8LAB_RECIPE_FP8_TENSOR, FP8LAB_RECIPE_FP8_BLOCK,
+                                  FP8LAB_RECIPE_FP8_WGRAD};
+    for (int col = 0; col < 4; col++) {
         for (int i = 0; i < NFACTS; i++)
             pts[i] = (fp8lab_gemm_point){FACTS[i][0], FACTS[i][1], FACTS[i][2], FACTS[i][3 + col] / peak[col]};
-        fp8lab_kernel_model_fit(km, col, pts, NFACTS, FACTS_SMS);
+        fp8lab_kernel_model_fit(km, recipe[col], pts, NFACTS, FACTS_SMS);
     }
     /* no FP32 GEMM was measured: FP32 (TF32-free) GEMMs use the BF16 shape model against the FP32 peak */
     km->e_max[FP8LAB_RECIPE_FP32] = km->e_max[FP8LAB_RECIPE_BF16];
     km->k0[FP8LAB_RECIPE_FP32] = km->k0[FP8LAB_RECIPE_BF16];
-    snprintf(km->source, sizeof km->source, "cuBLASLt table in shared/gpu-facts.md (H200, %d shapes)", NFACTS);
+    snprintf(km->source, sizeof km->source,
+             "cuBLASLt table of configs/calibration/gemm-h200-cublaslt.json (H200, %d shapes)", NFACTS);
 }
 
-/* Calibration rows: the four recipes the model fits, then bench gemm's two rows it reads but does not fit
-   (quantize+GEMM, and the Wgrad 1x128 x 1x128 form). */
-enum { RECIPE_LINEAR = FP8LAB_NRECIPES, RECIPE_1x128, RECIPE_NAMES };
-static const char *const RECIPE_NAME[RECIPE_NAMES] = {"bf16", "fp8-tensor", "fp8-block", "fp32", "fp8-linear",
-                                                      "fp8-1x128"};
+/* Calibration rows: the five recipes the model fits (fp8-1x128 is the Wgrad form), then bench gemm's row it
+   reads but does not fit (quantize+GEMM). */
+enum { RECIPE_LINEAR = FP8LAB_NRECIPES, RECIPE_NAMES };
+static const char *const RECIPE_NAME[RECIPE_NAMES] = {"bf16", "fp8-tensor", "fp8-block", "fp32", "fp8-1x128",
+                                                      "fp8-linear"};
+
+const char *fp8lab_km_recipe_name(int r) { return r >= 0 && r < FP8LAB_NRECIPES ? RECIPE_NAME[r] : "?"; }
 /* bench gemm's own bound on M, N and K: a calibration row is a GEMM that command measured */
 #define CALIB_MAX_DIM 1048576
 /* TFLOP/s: far above any dense peak shipped or announced, so a stated peak beyond it is a broken file */
@@ -148,7 +154,7 @@ static int read_peaks(calib_ctx *c, const cJSON *root) {
     if (fp8lab_json_num(c->path, pk, "peak_tflops.", "fp8", 1, r, &c->peak[FP8LAB_RECIPE_FP8_TENSOR]) < 0 ||
         fp8lab_json_num(c->path, pk, "peak_tflops.", "fp32", 1, r, &c->peak[FP8LAB_RECIPE_FP32]) < 0)
         return -1;
-    c->peak[FP8LAB_RECIPE_FP8_BLOCK] = c->peak[FP8LAB_RECIPE_FP8_TENSOR];
+    c->peak[FP8LAB_RECIPE_FP8_BLOCK] = c->peak[FP8LAB_RECIPE_FP8_WGRAD] = c->peak[FP8LAB_RECIPE_FP8_TENSOR];
     return 0;
 }
 
@@ -183,8 +189,8 @@ static int read_row(const calib_ctx *c, const cJSON *it, int i, calib_row *row) 
     row->recipe = recipe_index(rn);
     row->row = i;
     if (row->recipe < 0) {
-        FP8LAB_ERR("%s: key %srecipe: unknown recipe '%s' (expected bf16, fp8-tensor, fp8-block, fp32, or "
-                   "fp8-linear / fp8-1x128, which are read and not fitted)", c->path, pre, rn);
+        FP8LAB_ERR("%s: key %srecipe: unknown recipe '%s' (expected bf16, fp8-tensor, fp8-block, fp32, fp8-1x128, "
+                   "or fp8-linear, which is read and not fitted)", c->path, pre, rn);
         return -1;
     }
     /* whole numbers: m = 1e-300 once made a 1e296 s step */
@@ -276,8 +282,8 @@ int fp8lab_kernel_model_calibrate_gpu(fp8lab_kernel_model *km, const char *path,
     qsort(rows, (size_t)n, sizeof *rows, cmp_row);
     if (refuse_duplicates(&c, rows, n)) goto done;
     if (rows[0].recipe >= FP8LAB_NRECIPES) {
-        FP8LAB_ERR("%s: no usable row: the kernel model fits recipes bf16, fp8-tensor, fp8-block, fp32 and the file "
-                   "has only fp8-linear / fp8-1x128 rows", path);
+        FP8LAB_ERR("%s: no usable row: the kernel model fits recipes bf16, fp8-tensor, fp8-block, fp32, fp8-1x128 "
+                   "and the file has only fp8-linear rows", path);
         goto done;
     }
     /* fit a copy: a failure leaves the caller's model as it was */
@@ -306,6 +312,10 @@ int fp8lab_recipe_for(fp8lab_prec p) {
     }
 }
 
+int fp8lab_recipe_for_pass(fp8lab_prec p, int wgrad) {
+    return p == FP8LAB_PREC_FP8 && wgrad ? FP8LAB_RECIPE_FP8_WGRAD : fp8lab_recipe_for(p);
+}
+
 double fp8lab_gemm_eff(const fp8lab_kernel_model *km, int r, double m, double n, double k, int sms) {
     double e = km->e_max[r] * km->gemm_eff_scale * shape_eff(km->tile, m, n, k, km->k0[r], sms > 0 ? sms : 1);
     return e > 1 ? 1 : e;
@@ -313,15 +323,25 @@ double fp8lab_gemm_eff(const fp8lab_kernel_model *km, int r, double m, double n,
 
 static double elem_bytes(fp8lab_prec p) { return p == FP8LAB_PREC_FP8 ? 1 : p == FP8LAB_PREC_FP32 ? 4 : 2; }
 
-double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
-                        double m, double n, double k) {
+static double gemm_time_recipe(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
+                               int recipe, double m, double n, double k) {
     if (m <= 0 || n <= 0 || k <= 0) return 0;
     double peak = g->peak_tflops[p] * 1e12 * (double)sms_avail / (double)g->sms;
-    double t_c = 2.0 * m * n * k / (peak * fp8lab_gemm_eff(km, fp8lab_recipe_for(p), m, n, k, sms_avail));
+    double t_c = 2.0 * m * n * k / (peak * fp8lab_gemm_eff(km, recipe, m, n, k, sms_avail));
     /* output in BF16 (FP32 for FP32 GEMMs) */
     double bytes = (m * k + n * k) * elem_bytes(p) + m * n * (p == FP8LAB_PREC_FP32 ? 4 : 2);
     double t_m = fp8lab_mem_time(km, g, bytes);
     return t_c > t_m ? t_c : t_m;
+}
+
+double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
+                        double m, double n, double k) {
+    return gemm_time_recipe(km, g, sms_avail, p, fp8lab_recipe_for(p), m, n, k);
+}
+
+double fp8lab_gemm_time_pass(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
+                             int wgrad, double m, double n, double k) {
+    return gemm_time_recipe(km, g, sms_avail, p, fp8lab_recipe_for_pass(p, wgrad), m, n, k);
 }
 
 double fp8lab_mem_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, double bytes) {
@@ -331,4 +351,37 @@ double fp8lab_mem_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, doubl
 double fp8lab_attn_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, double flops, int bwd) {
     double peak = g->peak_tflops[FP8LAB_PREC_BF16] * 1e12 * (double)sms_avail / (double)g->sms;
     return flops / (peak * (bwd ? km->attn_bwd_eff : km->attn_fwd_eff));
+}
+
+void fp8lab_kernel_model_print(FILE *f, const fp8lab_kernel_model *km, int json) {
+    if (json) {
+        fprintf(f, "{\n  \"source\": \"");
+        for (const char *c = km->source; *c; c++) {
+            if (*c == '"' || *c == '\\') fputc('\\', f);
+            fputc((unsigned char)*c < 0x20 ? ' ' : *c, f);
+        }
+        fprintf(f, "\",\n  \"form\": \"eff = e_max * gemm_eff_scale * q_tile * q_wave * k / (k + k0)\",\n");
+        fprintf(f, "  \"tile\": %d,\n  \"fit_sms\": %d,\n  \"recipes\": {\n", km->tile, km->fit_sms);
+        for (int r = 0; r < FP8LAB_NRECIPES; r++)
+            fprintf(f, "    \"%s\": {\"e_max\": %.17g, \"k0\": %.17g, \"points\": %d, \"rms_log_err\": %.17g}%s\n",
+                    RECIPE_NAME[r], km->e_max[r], km->k0[r], km->npoints[r], km->rms_log_err[r],
+                    r + 1 < FP8LAB_NRECIPES ? "," : "");
+        fprintf(f, "  },\n  \"mem_eff\": %.17g,\n  \"attn_fwd_eff\": %.17g,\n  \"attn_bwd_eff\": %.17g,\n"
+                   "  \"gemm_eff_scale\": %.17g\n}\n",
+                km->mem_eff, km->attn_fwd_eff, km->attn_bwd_eff, km->gemm_eff_scale);
+        return;
+    }
+    fprintf(f, "kernel model fitted to: %s\n", km->source);
+    fprintf(f, "GEMM efficiency = e_max * q_tile * q_wave * K/(K + k0); %dx%d output tiles, fitted on %d SMs\n",
+            km->tile, km->tile, km->fit_sms);
+    fprintf(f, "%-11s %8s %8s %7s %11s  %s\n", "recipe", "e_max", "k0", "points", "rms ln err", "used for");
+    static const char *const USE[FP8LAB_NRECIPES] = {
+        "BF16 GEMMs", "(per-tensor FP8; not used by the step model)", "FP8 forward and Dgrad (1x128 x 128x128)",
+        "FP32 GEMMs", "FP8 Wgrad (1x128 x 1x128)"};
+    for (int r = 0; r < FP8LAB_NRECIPES; r++)
+        fprintf(f, "%-11s %8.4f %8.0f %7d %11.4f  %s%s\n", RECIPE_NAME[r], km->e_max[r], km->k0[r], km->npoints[r],
+                km->rms_log_err[r], USE[r], km->npoints[r] ? "" : " (no rows: the BF16 fit)");
+    fprintf(f, "HBM streaming: %.4f of datasheet bandwidth; FlashAttention: forward %.4f, backward %.4f of BF16 peak\n",
+            km->mem_eff, km->attn_fwd_eff, km->attn_bwd_eff);
+    if (km->gemm_eff_scale != 1.0) fprintf(f, "GEMM efficiency what-if scale: %.4f\n", km->gemm_eff_scale);
 }

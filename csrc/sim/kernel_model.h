@@ -7,13 +7,21 @@
    - K/(K + k0): prologue/epilogue cost that a short reduction cannot amortize (small-K penalty); small M or N
      show up through q_tile and q_wave.
    e_max and k0 are fitted per recipe (least squares on log efficiency) to measured points: by default the
-   cuBLASLt table in shared/gpu-facts.md (H200), or the points of a `fp8lab bench gemm --json` file. */
+   cuBLASLt table in configs/calibration/gemm-h200-cublaslt.json (H200; the same rows are compiled in, and
+   tests/test_sim_kernel_fit.c checks that the file and the compiled table give the same fit), or the points of
+   a `fp8lab bench gemm --json` file. `fp8lab info --kernel-model` prints the fit.
+
+   Recipes: FP8_BLOCK is the forward and Dgrad form of DeepSeek-V3's recipe (1x128 activation tiles times 128x128
+   weight blocks); FP8_WGRAD is its Wgrad form, both operands 1x128 along the token (reduction) dimension, which
+   measures at ~0.79x the FP8_BLOCK speed on the same shapes. */
 #ifndef FP8LAB_SIM_KERNEL_MODEL_H
 #define FP8LAB_SIM_KERNEL_MODEL_H
+#include <stdio.h>
+
 #include "sim/cluster.h"
 
 enum { FP8LAB_RECIPE_BF16 = 0, FP8LAB_RECIPE_FP8_TENSOR = 1, FP8LAB_RECIPE_FP8_BLOCK = 2, FP8LAB_RECIPE_FP32 = 3,
-       FP8LAB_NRECIPES = 4 };
+       FP8LAB_RECIPE_FP8_WGRAD = 4, FP8LAB_NRECIPES = 5 };
 
 typedef struct {
     double m, n, k, eff; /* eff = measured TFLOP/s / dense peak of that precision */
@@ -31,14 +39,20 @@ typedef struct {
     char source[160];
 } fp8lab_kernel_model;
 
-/* Defaults fitted to the measured table in shared/gpu-facts.md. */
+/* Defaults fitted to the measured table of configs/calibration/gemm-h200-cublaslt.json (gpu-facts.md). */
 void fp8lab_kernel_model_default(fp8lab_kernel_model *km);
+/* The calibration-file name of a recipe ("bf16", "fp8-tensor", "fp8-block", "fp32", "fp8-1x128"), "?" if none. */
+const char *fp8lab_km_recipe_name(int recipe);
+/* Prints the fit: one line per recipe (e_max, k0, points, RMS log error) and the other constants; with json,
+   one JSON object whose numbers round-trip exactly (%.17g). */
+void fp8lab_kernel_model_print(FILE *f, const fp8lab_kernel_model *km, int json);
 /* Refits every recipe that has points in a `fp8lab bench gemm --json` file (recipes "bf16", "fp8-tensor",
-   "fp8-block", "fp32"; "fp8-linear" and "fp8-1x128" rows are checked and not fitted); recipes without points keep
-   their defaults. Every row must hold whole m, n, k in [1, 1048576] and tflops in (0, the file's peak_tflops for
-   its precision], peaks in (0, 1e5]; no two rows may measure the same recipe and shape, and at least one row must
-   be fitted. O(n log n) in the rows. 0, or -1 with an error naming the file, row, key, value and range (exit 2;
-   exit 1 for out of memory), *km untouched. The points are taken as measured on a GPU with device_sms SMs. */
+   "fp8-block", "fp32", "fp8-1x128" (the Wgrad form); "fp8-linear" rows are checked and not fitted); recipes
+   without points keep their defaults. Every row must hold whole m, n, k in [1, 1048576] and tflops in (0, the
+   file's peak_tflops for its precision], peaks in (0, 1e5]; no two rows may measure the same recipe and shape,
+   and at least one row must be fitted. O(n log n) in the rows. 0, or -1 with an error naming the file, row,
+   key, value and range (exit 2; exit 1 for out of memory), *km untouched. The points are taken as measured on a
+   GPU with device_sms SMs. */
 int fp8lab_kernel_model_calibrate(fp8lab_kernel_model *km, const char *path, int device_sms);
 /* Same, for the cluster's GPU: its SM count, and each row's tflops must also be within gpu->peak_tflops of its
    precision where that peak is > 0 (a row faster than the GPU was not measured on it). */
@@ -49,12 +63,18 @@ int fp8lab_kernel_model_fit(fp8lab_kernel_model *km, int recipe, const fp8lab_ge
 
 /* Recipe a training precision uses for its GEMMs (fp8 = 1x128 activations, 128x128 weights, as DeepSeek-V3). */
 int fp8lab_recipe_for(fp8lab_prec p);
+/* Same, for one pass: an FP8 weight-gradient GEMM (wgrad != 0) runs as 1x128 x 1x128 (FP8LAB_RECIPE_FP8_WGRAD);
+   every other GEMM as fp8lab_recipe_for(p). */
+int fp8lab_recipe_for_pass(fp8lab_prec p, int wgrad);
 /* Efficiency for one GEMM shape with `sms` SMs available to it. */
 double fp8lab_gemm_eff(const fp8lab_kernel_model *km, int recipe, double m, double n, double k, int sms);
 /* Seconds for one [m][k]x[k][n] GEMM of precision p on gpu g with sms_avail SMs (the rest serve
    communication): max(compute at the modeled efficiency, operand+output bytes over HBM bandwidth). */
 double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
                         double m, double n, double k);
+/* Same, for a GEMM of the given pass: wgrad != 0 times an FP8 GEMM with the Wgrad recipe. */
+double fp8lab_gemm_time_pass(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
+                             int wgrad, double m, double n, double k);
 double fp8lab_mem_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, double bytes);
 /* FlashAttention: fwd or bwd (hardware) FLOPs in BF16. */
 double fp8lab_attn_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, double flops, int bwd);

@@ -2,14 +2,14 @@
 
 #include <stddef.h>
 
-double fp8lab_bubble_1f1b(int p, double f, double b, double w) { return p > 1 ? (p - 1) * (f + b + w) : 0; }
+double fp8lab_bubble_1f1b(int p, fp8lab_chunk_times t) { return p > 1 ? (p - 1) * (t.f + t.b + t.w) : 0; }
 
-double fp8lab_bubble_interleaved(int p, int v, double f, double b, double w) {
-    return p > 1 ? (p - 1) * (f + b + w) / (v > 0 ? v : 1) : 0;
+double fp8lab_bubble_interleaved(int p, int v, fp8lab_chunk_times t) {
+    return p > 1 ? (p - 1) * (t.f + t.b + t.w) / (v > 0 ? v : 1) : 0;
 }
 
-double fp8lab_bubble_dualpipe(int p, double f_and_b, double b, double w) {
-    double x = (p / 2.0 - 1.0) * (f_and_b + b - 3.0 * w);
+double fp8lab_bubble_dualpipe(int p, fp8lab_chunk_times t, double f_and_b) {
+    double x = (p / 2.0 - 1.0) * (f_and_b + (t.b + t.w) - 3.0 * t.w);
     return p > 2 && x > 0 ? x : 0;
 }
 

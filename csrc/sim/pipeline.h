@@ -1,19 +1,27 @@
-/* Pipeline-parallel bubble formulas and stage partitioning.
-   Times are per micro-batch on one pipeline rank: F forward, B input-gradient backward, W weight-gradient
-   backward (B + W is the whole backward). */
+/* Pipeline-parallel bubble closed forms and stage partitioning. The step model takes its bubble from the event-
+   simulated timeline (sim/timeline.h); these closed forms are what that timeline reduces to where their
+   assumptions hold, and the tests hold it to them. */
 #ifndef FP8LAB_SIM_PIPELINE_H
 #define FP8LAB_SIM_PIPELINE_H
 
 typedef enum { FP8LAB_PP_1F1B = 0, FP8LAB_PP_INTERLEAVED = 1, FP8LAB_PP_DUALPIPE = 2 } fp8lab_pp_schedule;
 
-/* 1F1B (PipeDream-Flush; Narayanan et al. 2021 sec. 2.2.1): (p-1)(F+B+W); bubble fraction (p-1)/m. */
-double fp8lab_bubble_1f1b(int p, double f, double b, double w);
-/* Interleaved 1F1B with v model chunks per rank (Narayanan et al. 2021 sec. 2.2.2): (p-1)(F+B+W)/v, where
+/* Times per micro-batch on one pipeline rank (or one stage): forward, input-gradient backward, weight-gradient
+   backward. The whole backward is b + w. */
+typedef struct {
+    double f, b, w;
+} fp8lab_chunk_times;
+
+/* 1F1B (PipeDream-Flush; Narayanan et al. 2021 sec. 2.2.1), uniform stages: (p-1)(F + B + W). */
+double fp8lab_bubble_1f1b(int p, fp8lab_chunk_times t);
+/* Interleaved 1F1B with v model chunks per rank (Narayanan et al. 2021 sec. 2.2.2): (p-1)(F + B + W)/v, where
    F, B, W are a rank's times over all its chunks. */
-double fp8lab_bubble_interleaved(int p, int v, double f, double b, double w);
-/* DualPipe (DeepSeek-V3 report Table 2): (p/2 - 1)(F&B + B - 3W), F&B the time of a forward chunk overlapped
-   with a backward chunk; chunk = one pipeline stage. Never negative. */
-double fp8lab_bubble_dualpipe(int p, double f_and_b, double b, double w);
+double fp8lab_bubble_interleaved(int p, int v, fp8lab_chunk_times t);
+/* DualPipe (DeepSeek-V3 report Table 2): (p/2 - 1)(F&B + B_whole - 3W), with B_whole = t.b + t.w the whole
+   backward chunk and f_and_b the time of a forward chunk and a whole backward chunk run overlapped (t.f + t.b +
+   t.w when nothing is gained by the overlap). The table's Figure 5 draws F and the input-gradient B of one length;
+   the timeline matches the formula there. Never negative. */
+double fp8lab_bubble_dualpipe(int p, fp8lab_chunk_times t, double f_and_b);
 
 /* Splits n unit costs, in order, into k non-empty contiguous chunks minimising the largest chunk (binary
    search on the capacity, greedy fill). Writes each unit's chunk index to chunk_of[n]. Returns the largest
@@ -21,7 +29,8 @@ double fp8lab_bubble_dualpipe(int p, double f_and_b, double b, double w);
 double fp8lab_partition(const double *cost, int n, int k, int *chunk_of);
 
 /* Pipeline rank that runs chunk c of k: 1F1B: c; interleaved (k = p v): c mod p; DualPipe (k = p): rank r
-   holds stages r and p-1-r, each for half of the micro-batches, so it counts each with weight 1/2. */
+   holds stages r and p-1-r (DeepSeek-V3 sec. 3.2.1: two copies of the parameters), each for half of the
+   micro-batches. */
 int fp8lab_rank_of_chunk(fp8lab_pp_schedule s, int c, int p, int *second_rank);
 
 #endif

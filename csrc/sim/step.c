@@ -8,6 +8,7 @@
 #include "core/num.h"
 #include "sim/plan_limits.h"
 #include "sim/collectives.h"
+#include "sim/timeline.h"
 
 void fp8lab_plan_default(fp8lab_plan *p) {
     memset(p, 0, sizeof *p);
@@ -26,7 +27,7 @@ typedef struct {
     double f, b, w;                 /* compute by pass; recomputation is part of b */
     double gemm, attn, elt, rec, moe_extra;
     double tp_f, tp_b, ep_f, ep_b;  /* communication */
-    double cost, exposed;           /* per micro-batch on the critical path, and its exposed-comm part */
+    double cost, exposed;           /* what the stage partition balances per micro-batch, and its exposed comm */
     double pd, pe;                  /* parameters held: dense, routed-expert */
     double act;                     /* activation bytes kept per micro-batch */
     int mtp;
@@ -37,6 +38,7 @@ typedef struct {
     const fp8lab_cluster *c;
     const fp8lab_kernel_model *km;
     fp8lab_links links;
+    fp8lab_comm_model comm; /* links' speed from the SMs given to communication (collectives.h) */
     int sms, tp, g_tp, ep, g_ep;
     double imb, tokens;
 } ctx_t;
@@ -65,7 +67,8 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
         int is_comm = 0;
         switch (op->kind) {
         case FP8LAB_OP_GEMM:
-            t = fp8lab_gemm_time(x->km, g, x->sms, op->dtype, op->m, op->n, op->k) * op->count;
+            t = fp8lab_gemm_time_pass(x->km, g, x->sms, op->dtype, op->pass == FP8LAB_PASS_W, op->m, op->n, op->k) *
+                op->count;
             u->gemm += t * scale;
             break;
         case FP8LAB_OP_ATTN:
@@ -144,6 +147,31 @@ static int resolve_dp(fp8lab_plan *p) {
     return 0;
 }
 
+/* DualPipe with one stage is plain data parallelism: the same as 1F1B (and one copy of the weights). With
+   fewer than 2 pp micro-batches DualPipe cannot run (DeepSeek's reference implementation asserts
+   num_chunks >= 2 num_ranks): refused, or run as 1F1B where the plan asks for that fallback. */
+static int resolve_dualpipe(fp8lab_plan *p, long mb) {
+    if (p->schedule != FP8LAB_PP_DUALPIPE) return 0;
+    if (p->pp == 1) {
+        p->schedule = FP8LAB_PP_1F1B;
+        return 0;
+    }
+    if (p->pp % 2 || mb % 2) {
+        FP8LAB_ERR("--schedule: dualpipe needs an even pp (%d) and an even number of micro-batches (%ld)", p->pp, mb);
+        return -1;
+    }
+    long need = fp8lab_timeline_min_microbatches(FP8LAB_PP_DUALPIPE, p->pp);
+    if (mb >= need) return 0;
+    if (p->dualpipe_fallback) {
+        p->schedule = FP8LAB_PP_1F1B;
+        return 0;
+    }
+    FP8LAB_ERR("--schedule dualpipe: %ld micro-batches per step is fewer than 2 x pp = %ld (DualPipe feeds at least "
+               "pp micro-batches from each end); raise --global-batch or use --schedule 1f1b",
+               mb, need);
+    return -1;
+}
+
 /* resolves defaults and rejects impossible layouts, naming the flag */
 static int resolve(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_plan *in, fp8lab_plan *p) {
     *p = *in;
@@ -193,10 +221,7 @@ static int resolve(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_
     } else {
         p->vchunks = 1;
     }
-    if (p->schedule == FP8LAB_PP_DUALPIPE && p->pp > 1 && (p->pp % 2 || mb % 2)) {
-        FP8LAB_ERR("--schedule: dualpipe needs an even pp (%d) and an even number of micro-batches (%ld)", p->pp, mb);
-        return -1;
-    }
+    if (resolve_dualpipe(p, mb)) return -1;
     if (p->prec == FP8LAB_PREC_FP8 && c->gpu.peak_tflops[FP8LAB_PREC_FP8] <= 0) {
         FP8LAB_ERR("--precision: fp8 is not supported on %s (gpu.peak_tflops.fp8 is 0)", c->gpu.name);
         return -1;
@@ -214,14 +239,233 @@ int fp8lab_simulate(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab
     return fp8lab_simulate_trace(m, c, km, plan_in, r, NULL);
 }
 
+/* Times every layer kind's op schedule into kind_unit[]; -1 when out of memory. */
+static int time_layer_kinds(const ctx_t *x, const fp8lab_plan *P, int nmtp, unit_t kind_unit[FP8LAB_NLAYER_KINDS],
+                            fp8lab_trace *trace) {
+    const fp8lab_model *m = x->m;
+    fp8lab_sched_opts so = {.micro_batch = P->micro_batch, .seq = P->seq, .tp = P->tp, .sp = P->sp, .ep = P->ep,
+                            .prec = P->prec, .recompute = P->recompute};
+    memset(kind_unit, 0, sizeof(unit_t) * FP8LAB_NLAYER_KINDS);
+    long nmoe = fp8lab_model_moe_layers(m);
+    for (int k = 0; k < FP8LAB_NLAYER_KINDS; k++) {
+        if ((k == FP8LAB_LAYER_MOE && !nmoe) || (k == FP8LAB_LAYER_DENSE && nmoe == m->layers) ||
+            (k == FP8LAB_LAYER_MTP && !nmtp))
+            continue;
+        fp8lab_schedule s = {0};
+        if (fp8lab_schedule_layer(&s, m, &so, (fp8lab_layer_kind)k)) {
+            fp8lab_schedule_free(&s);
+            FP8LAB_ERR_RT("out of memory building the op schedule");
+            return -1;
+        }
+        unit_t *u = &kind_unit[k];
+        if (time_schedule(x, &s, u, (fp8lab_layer_kind)k, trace)) {
+            fp8lab_schedule_free(&s);
+            FP8LAB_ERR_RT("out of memory tracing the op schedule");
+            return -1;
+        }
+        u->act = fp8lab_schedule_saved_bytes(&s, m, &so, (fp8lab_layer_kind)k);
+        fp8lab_schedule_free(&s);
+        /* the cost the stage partition balances: DualPipe hides a forward chunk's all-to-all under another
+           micro-batch's backward chunk and vice versa (DeepSeek-V3 sec. 3.2.1); other schedules wait for the
+           dispatch and combine. The timeline then charges each op what it really exposes. */
+        /* no SMs reserved for communication: the all-to-alls run at full speed but in the compute's place */
+        if (P->comm_sms == 0) u->tp_f += u->ep_f, u->tp_b += u->ep_b, u->ep_f = u->ep_b = 0;
+        double ep = u->ep_f + u->ep_b, comp = u->f + u->b + u->w;
+        u->exposed = u->tp_f + u->tp_b + (P->schedule == FP8LAB_PP_DUALPIPE ? (ep > comp ? ep - comp : 0) : ep);
+        u->cost = comp + u->exposed;
+    }
+    return 0;
+}
+
+/* Parameters each layer kind holds on one GPU. */
+static void unit_params(const fp8lab_model *m, const fp8lab_plan *P, const fp8lab_params *prm, int nmtp,
+                        unit_t kind_unit[FP8LAB_NLAYER_KINDS]) {
+    double tp = P->tp, nrm = m->bias ? 2.0 * m->hidden : (double)m->hidden;
+    kind_unit[FP8LAB_LAYER_EMBED].pd = prm->embed / tp;
+    kind_unit[FP8LAB_LAYER_DENSE].pd = (prm->attn_layer + prm->mlp_dense_layer + 2 * nrm) / tp;
+    kind_unit[FP8LAB_LAYER_MOE].pd = (prm->attn_layer + 2 * nrm + prm->router_layer + prm->expert * m->n_shared) / tp;
+    kind_unit[FP8LAB_LAYER_MOE].pe = prm->expert * (double)m->n_routed / (tp * P->ep);
+    /* a tied head still needs its own copy of the embedding on the last stage when pp > 1 */
+    double head = m->tied ? (P->pp > 1 ? (double)m->vocab * m->hidden : 0) : prm->head;
+    kind_unit[FP8LAB_LAYER_HEAD].pd = (head + nrm) / tp;
+    if (nmtp) {
+        double routed = m->n_routed ? prm->expert * (double)m->n_routed : 0;
+        kind_unit[FP8LAB_LAYER_MTP].pd = (prm->mtp / (double)m->mtp_layers - routed) / tp;
+        kind_unit[FP8LAB_LAYER_MTP].pe = routed / (tp * P->ep);
+        kind_unit[FP8LAB_LAYER_MTP].mtp = 1;
+    }
+}
+
+/* One pipeline stage (model chunk): the sums of its layers per micro-batch. */
+typedef struct {
+    fp8lab_stage_cost t; /* what the timeline runs */
+    double gemm, attn, elt, rec, moe_extra, mtp, tp_ep_comm;
+    double pd, pe;
+} stage_t;
+
+static void add_unit(stage_t *s, const unit_t *u) {
+    s->t.f += u->f, s->t.b += u->b, s->t.w += u->w;
+    s->t.tp_f += u->tp_f, s->t.tp_b += u->tp_b, s->t.ep_f += u->ep_f, s->t.ep_b += u->ep_b;
+    s->t.act += u->act;
+    s->gemm += u->gemm, s->attn += u->attn, s->elt += u->elt, s->rec += u->rec, s->moe_extra += u->moe_extra;
+    s->mtp += u->mtp ? u->f + u->b + u->w : 0;
+    s->tp_ep_comm += u->tp_f + u->tp_b + u->ep_f + u->ep_b;
+    s->pd += u->pd, s->pe += u->pe;
+}
+
+/* The layer sequence (embedding, blocks, head, MTP modules on the last stage as DeepSeek-V3), split into
+   nstages contiguous stages of balanced cost. Returns the stage array (free()), or NULL with an error. */
+static stage_t *build_stages(const fp8lab_model *m, const unit_t kind_unit[FP8LAB_NLAYER_KINDS], int nmtp,
+                             int nstages) {
+    int n = (int)m->layers + 2 + nmtp;
+    unit_t *units = calloc((size_t)n, sizeof *units);
+    double *cost = calloc((size_t)n, sizeof *cost);
+    int *stage_of = calloc((size_t)n, sizeof *stage_of);
+    stage_t *st = calloc((size_t)nstages, sizeof *st);
+    if (!units || !cost || !stage_of || !st) {
+        free(units), free(cost), free(stage_of), free(st);
+        FP8LAB_ERR_RT("out of memory");
+        return NULL;
+    }
+    int u = 0;
+    units[u++] = kind_unit[FP8LAB_LAYER_EMBED];
+    for (long i = 0; i < m->layers; i++)
+        units[u++] = kind_unit[fp8lab_model_is_moe_layer(m, i) ? FP8LAB_LAYER_MOE : FP8LAB_LAYER_DENSE];
+    units[u++] = kind_unit[FP8LAB_LAYER_HEAD];
+    for (int i = 0; i < nmtp; i++) units[u++] = kind_unit[FP8LAB_LAYER_MTP];
+    for (int i = 0; i < n; i++) cost[i] = units[i].cost;
+    if (fp8lab_partition(cost, n, nstages, stage_of) < 0) {
+        FP8LAB_ERR("--pp: %d pipeline chunks for only %d layers (embedding and head included)", nstages, n);
+        free(st);
+        st = NULL;
+    } else {
+        for (int i = 0; i < n; i++) add_unit(&st[stage_of[i]], &units[i]);
+    }
+    free(units), free(cost), free(stage_of);
+    return st;
+}
+
+/* What one pipeline rank holds and does per micro-batch, from its stages: weights of every stage it holds; a
+   DualPipe rank runs each of its two stages for half of the micro-batches. */
+typedef struct {
+    double pd, pe; /* parameters */
+    double f, bw;  /* forward, whole backward per micro-batch (what overlaps the data-parallel exchange) */
+} rank_t;
+
+static void rank_sums(const fp8lab_plan *P, const stage_t *st, rank_t *rk) {
+    for (int j = 0; j < P->pp * P->vchunks; j++) {
+        int second, r0 = fp8lab_rank_of_chunk(P->schedule, j, P->pp, &second);
+        int ranks[2] = {r0, second};
+        double wt = second >= 0 ? 0.5 : 1.0;
+        for (int i = 0; i < 2; i++) {
+            if (ranks[i] < 0) continue;
+            rank_t *q = &rk[ranks[i]];
+            q->pd += st[j].pd, q->pe += st[j].pe;
+            q->f += wt * (st[j].t.f + st[j].t.tp_f + st[j].t.ep_f);
+            q->bw += wt * (st[j].t.b + st[j].t.w + st[j].t.tp_b + st[j].t.ep_b);
+        }
+    }
+}
+
+/* After the last backward: the data-parallel gradient exchange's exposed part and the optimizer, per rank. */
+typedef struct {
+    double dp_comm, dp_exposed, opt;
+} rank_tail;
+
+static rank_tail tail_of(const ctx_t *x, const fp8lab_plan *P, const rank_t *q) {
+    const int gpn = x->c->gpus_per_node, edp = P->dp / P->ep;
+    int g_dp = clampi(gpn / P->tp, 1, P->dp), g_edp = clampi(gpn / ((long)P->tp * P->ep), 1, edp);
+    fp8lab_coll grad_coll = P->zero ? FP8LAB_COLL_REDUCESCATTER : FP8LAB_COLL_ALLREDUCE;
+    /* gradients and gathered parameters travel in BF16 */
+    double t_grad = fp8lab_coll_time(&x->links, grad_coll, 2 * q->pd, P->dp, g_dp) +
+                    fp8lab_coll_time(&x->links, grad_coll, 2 * q->pe, edp, g_edp);
+    double t_ag = P->zero ? fp8lab_coll_time(&x->links, FP8LAB_COLL_ALLGATHER, 2 * q->pd, P->dp, g_dp) +
+                                fp8lab_coll_time(&x->links, FP8LAB_COLL_ALLGATHER, 2 * q->pe, edp, g_edp)
+                          : 0;
+    /* bucketed reduction overlaps the last micro-batch's backward; the parameter all-gather overlaps the next
+       step's first forward (Megatron-LM --overlap-grad-reduce / --overlap-param-gather) */
+    double dp_exposed = (t_grad > q->bw ? t_grad - q->bw : 0) + (t_ag > q->f ? t_ag - q->f : 0);
+    double pall = q->pd + q->pe;
+    double local = P->zero ? q->pd / P->dp + q->pe / edp : pall;
+    /* AdamW on the local shard: read grad 4, read+write master 4+4, m and v 2+2 each way, write BF16 weight 2 =
+       22 B; zero the FP32 grads (4 B); under FP8, cast+transpose the weights (2 in, 2 out) */
+    double obytes = 22.0 * local + 4.0 * pall + (P->prec == FP8LAB_PREC_FP8 ? 4.0 * pall : 0);
+    return (rank_tail){.dp_comm = t_grad + t_ag, .dp_exposed = dp_exposed,
+                       .opt = fp8lab_mem_time(x->km, &x->c->gpu, obytes)};
+}
+
+/* pipeline point-to-point: one activation (forward) or gradient (backward) across a stage boundary */
+static double p2p_time(const ctx_t *x, const fp8lab_plan *P) {
+    if (P->pp < 2) return 0;
+    double bytes = (P->sp && P->tp > 1 ? x->tokens / P->tp : x->tokens) * (double)x->m->hidden * 2;
+    int g_pp = (long)P->tp * P->dp < x->c->gpus_per_node ? 2 : 1;
+    return fp8lab_coll_time(&x->links, FP8LAB_COLL_SENDRECV, bytes, 2, g_pp);
+}
+
+/* The step from the timeline: each rank ends after its last op, then exposes the rest of its gradient exchange
+   and runs the optimizer; the step ends with the last rank (the critical one). Every term is >= 0:
+     compute + exposed comm   the average rank's busy time (+ the critical rank's exposed tail)
+     stage imbalance          the busiest rank's busy time - the average rank's
+     bubble                   the pipeline's makespan - the busiest rank's busy time (its idle time) */
+static void assemble(const fp8lab_plan *P, const fp8lab_timeline *tl, const rank_tail *tails, fp8lab_sim_result *r) {
+    int p = P->pp, crit = 0;
+    double avg_busy = 0, avg_comp = 0, max_busy = 0, step = -1;
+    for (int q = 0; q < p; q++) {
+        avg_busy += tl->busy_s[q] / p, avg_comp += tl->comp_s[q] / p;
+        if (tl->busy_s[q] > max_busy) max_busy = tl->busy_s[q];
+        double end = tl->finish_s[q] + tails[q].dp_exposed + tails[q].opt;
+        if (end > step) step = end, crit = q;
+        if (tails[q].dp_comm > r->dp_comm_s) r->dp_comm_s = tails[q].dp_comm;
+    }
+    double after = step - tl->makespan_s; /* >= 0: the rank ending last has a tail >= 0 */
+    r->optimizer_s = tails[crit].opt < after ? tails[crit].opt : after;
+    r->compute_s = avg_comp;
+    r->exposed_comm_s = (avg_busy - avg_comp) + (after - r->optimizer_s);
+    r->stage_imbalance_s = max_busy - avg_busy;
+    r->bubble_s = tl->makespan_s - max_busy;
+    r->step_time_s = r->compute_s + r->exposed_comm_s + r->stage_imbalance_s + r->bubble_s + r->optimizer_s;
+    r->critical_rank = crit;
+}
+
+/* Memory of the fullest rank, each rank with the activations its own schedule keeps at its peak. */
+static void fullest_rank_memory(const fp8lab_plan *P, const fp8lab_cluster *c, const rank_t *rk,
+                                const fp8lab_timeline *tl, fp8lab_sim_result *r) {
+    r->mem.total_gb = -1;
+    for (int q = 0; q < P->pp; q++) {
+        fp8lab_memory mm;
+        /* FP8 runs keep W and W^T of every parameter they read in FP8 (2 bytes), as the time model makes them */
+        const double held = rk[q].pd + rk[q].pe;
+        fp8lab_memory_of(&(fp8lab_memory_in){.params_dense = rk[q].pd, .params_expert = rk[q].pe,
+                                             .fp8_params = P->prec == FP8LAB_PREC_FP8 ? held : 0, .dp = P->dp,
+                                             .edp = P->dp / P->ep, .zero = P->zero, .act_bytes = tl->peak_act[q],
+                                             .hbm_gb = c->gpu.hbm_gb},
+                         &mm);
+        if (mm.total_gb <= r->mem.total_gb) continue;
+        r->mem = mm, r->memory_rank = q, r->inflight_microbatches = tl->peak_inflight[q];
+    }
+}
+
+static void throughput(const fp8lab_plan *P, const fp8lab_cluster *c, fp8lab_sim_result *r) {
+    r->tokens_per_step = (double)P->global_batch * (double)P->seq;
+    r->tokens_per_gpu_s = r->tokens_per_step / (r->step_time_s * (double)P->gpus);
+    r->tokens_per_gpu_hour = r->tokens_per_gpu_s * 3600.0;
+    r->model_flops_per_token = r->flops.total;
+    r->tflops_per_gpu = r->flops.total * r->tokens_per_gpu_s / 1e12;
+    r->mfu_bf16 = r->tflops_per_gpu / c->gpu.peak_tflops[FP8LAB_PREC_BF16];
+    r->mfu_fp8 = c->gpu.peak_tflops[FP8LAB_PREC_FP8] > 0 ? r->tflops_per_gpu / c->gpu.peak_tflops[FP8LAB_PREC_FP8] : 0;
+}
+
 int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
                           const fp8lab_plan *plan_in, fp8lab_sim_result *r, fp8lab_trace *trace) {
     fp8lab_plan P;
     memset(r, 0, sizeof *r);
     if (resolve(m, c, plan_in, &P)) return -1;
+    r->schedule_fallback = P.schedule != plan_in->schedule && P.pp > 1;
     const int gpn = c->gpus_per_node;
     ctx_t x = {.m = m, .c = c, .km = km, .sms = c->gpu.sms - P.comm_sms, .tp = P.tp, .ep = P.ep};
     fp8lab_links_init(&x.links, c->intra_node_gbps, c->inter_node_gbps_per_gpu);
+    fp8lab_comm_model_default(&x.comm);
+    fp8lab_links_apply_sms(&x.links, &x.comm, P.comm_sms);
     /* rank order: TP innermost, then data parallel (expert parallel inside it), then PP (Megatron-LM) */
     x.g_tp = clampi(gpn, 1, P.tp);
     x.g_ep = clampi(gpn / P.tp, 1, P.ep);
@@ -237,195 +481,59 @@ int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const 
     fp8lab_params prm;
     fp8lab_count_params(m, &prm);
     fp8lab_count_flops(m, P.seq, &r->flops);
-
-    /* one schedule per layer kind */
-    fp8lab_sched_opts so = {.micro_batch = P.micro_batch, .seq = P.seq, .tp = P.tp, .sp = P.sp, .ep = P.ep,
-                            .prec = P.prec, .recompute = P.recompute};
-    unit_t kind_unit[FP8LAB_NLAYER_KINDS];
-    memset(kind_unit, 0, sizeof kind_unit);
-    long nmoe = fp8lab_model_moe_layers(m);
     int nmtp = P.mtp ? (int)m->mtp_layers : 0;
-    for (int k = 0; k < FP8LAB_NLAYER_KINDS; k++) {
-        if ((k == FP8LAB_LAYER_MOE && !nmoe) || (k == FP8LAB_LAYER_DENSE && nmoe == m->layers) ||
-            (k == FP8LAB_LAYER_MTP && !nmtp))
-            continue;
-        fp8lab_schedule s = {0};
-        if (fp8lab_schedule_layer(&s, m, &so, (fp8lab_layer_kind)k)) {
-            fp8lab_schedule_free(&s);
-            FP8LAB_ERR_RT("out of memory building the op schedule");
-            return -1;
-        }
-        unit_t *u = &kind_unit[k];
-        if (time_schedule(&x, &s, u, (fp8lab_layer_kind)k, trace)) {
-            fp8lab_schedule_free(&s);
-            FP8LAB_ERR_RT("out of memory tracing the op schedule");
-            return -1;
-        }
-        u->act = fp8lab_schedule_saved_bytes(&s, m, &so, (fp8lab_layer_kind)k);
-        fp8lab_schedule_free(&s);
-        u->exposed = u->tp_f + u->tp_b;
-        double ep = u->ep_f + u->ep_b, comp = u->f + u->b + u->w;
-        /* DualPipe overlaps a forward chunk's all-to-all with another micro-batch's backward chunk and vice
-           versa (DeepSeek-V3 sec. 3.2.1); other schedules wait for the dispatch and combine */
-        u->exposed += P.schedule == FP8LAB_PP_DUALPIPE ? (ep > comp ? ep - comp : 0) : ep;
-        u->cost = comp + u->exposed;
-    }
-    /* parameters each unit holds on its GPU */
-    double tp = P.tp, nrm = m->bias ? 2.0 * m->hidden : (double)m->hidden;
-    kind_unit[FP8LAB_LAYER_EMBED].pd = prm.embed / tp;
-    kind_unit[FP8LAB_LAYER_DENSE].pd = (prm.attn_layer + prm.mlp_dense_layer + 2 * nrm) / tp;
-    kind_unit[FP8LAB_LAYER_MOE].pd = (prm.attn_layer + 2 * nrm + prm.router_layer + prm.expert * m->n_shared) / tp;
-    kind_unit[FP8LAB_LAYER_MOE].pe = prm.expert * (double)m->n_routed / (tp * P.ep);
-    /* a tied head still needs its own copy of the embedding on the last stage when pp > 1 */
-    kind_unit[FP8LAB_LAYER_HEAD].pd =
-        ((m->tied ? (P.pp > 1 ? (double)m->vocab * m->hidden : 0) : prm.head) + nrm) / tp;
-    if (nmtp) {
-        double routed = m->n_routed ? prm.expert * (double)m->n_routed : 0;
-        kind_unit[FP8LAB_LAYER_MTP].pd = (prm.mtp / (double)m->mtp_layers - routed) / tp;
-        kind_unit[FP8LAB_LAYER_MTP].pe = routed / (tp * P.ep);
-        kind_unit[FP8LAB_LAYER_MTP].mtp = 1;
-    }
+    unit_t kind_unit[FP8LAB_NLAYER_KINDS];
+    if (time_layer_kinds(&x, &P, nmtp, kind_unit, trace)) return -1;
+    unit_params(m, &P, &prm, nmtp, kind_unit);
+    const int nstages = P.pp * P.vchunks;
+    stage_t *st = build_stages(m, kind_unit, nmtp, nstages);
+    if (!st) return -1;
 
-    /* the layer sequence: embedding, blocks, head, MTP modules (on the last stage, as DeepSeek-V3) */
-    int n = (int)m->layers + 2 + nmtp;
-    unit_t *units = calloc((size_t)n, sizeof *units);
-    double *cost = calloc((size_t)n, sizeof *cost);
-    int *chunk_of = calloc((size_t)n, sizeof *chunk_of);
-    int nchunks = P.pp * P.vchunks;
-    double *rk = calloc((size_t)P.pp * 16, sizeof *rk);
-    if (!units || !cost || !chunk_of || !rk) {
-        free(units), free(cost), free(chunk_of), free(rk);
-        FP8LAB_ERR_RT("out of memory");
-        return -1;
+    const long mb = P.global_batch / ((long)P.dp * P.micro_batch);
+    const double t_p2p = p2p_time(&x, &P);
+    fp8lab_stage_cost *costs = calloc((size_t)nstages, sizeof *costs);
+    rank_t *rk = calloc((size_t)P.pp, sizeof *rk);
+    rank_tail *tails = calloc((size_t)P.pp, sizeof *tails);
+    fp8lab_timeline tl = {0};
+    int rc = !costs || !rk || !tails ? -1 : 0;
+    if (rc) FP8LAB_ERR_RT("out of memory");
+    if (!rc) {
+        for (int j = 0; j < nstages; j++) costs[j] = st[j].t;
+        fp8lab_timeline_in in = {.schedule = P.schedule, .p = P.pp, .v = P.vchunks, .m = mb, .p2p_s = t_p2p,
+                                 .stage = costs};
+        rc = fp8lab_timeline_run(&in, &tl);
     }
-    int u = 0;
-    units[u++] = kind_unit[FP8LAB_LAYER_EMBED];
-    for (long i = 0; i < m->layers; i++)
-        units[u++] = kind_unit[fp8lab_model_is_moe_layer(m, i) ? FP8LAB_LAYER_MOE : FP8LAB_LAYER_DENSE];
-    units[u++] = kind_unit[FP8LAB_LAYER_HEAD];
-    for (int i = 0; i < nmtp; i++) units[u++] = kind_unit[FP8LAB_LAYER_MTP];
-    for (int i = 0; i < n; i++) cost[i] = units[i].cost;
-    if (fp8lab_partition(cost, n, nchunks, chunk_of) < 0) {
-        free(units), free(cost), free(chunk_of), free(rk);
-        FP8LAB_ERR("--pp: %d pipeline chunks for only %d layers (embedding and head included)", nchunks, n);
-        return -1;
-    }
-    /* per-rank sums, 16 fields per rank */
-    enum { R_LOAD, R_COMP, R_F, R_B, R_W, R_EXP, R_GEMM, R_ATTN, R_ELT, R_REC, R_MOE, R_MTP, R_PD, R_PE, R_ACT, R_N };
-    for (int i = 0; i < n; i++) {
-        int second, r0 = fp8lab_rank_of_chunk(P.schedule, chunk_of[i], P.pp, &second);
-        int ranks[2] = {r0, second};
-        for (int j = 0; j < 2; j++) {
-            if (ranks[j] < 0) continue;
-            double wt = second >= 0 ? 0.5 : 1.0; /* DualPipe: each stage serves half of the micro-batches */
-            double *q = rk + ranks[j] * 16;
-            const unit_t *x_ = &units[i];
-            q[R_LOAD] += wt * x_->cost;
-            q[R_COMP] += wt * (x_->f + x_->b + x_->w);
-            q[R_F] += wt * x_->f, q[R_B] += wt * x_->b, q[R_W] += wt * x_->w;
-            q[R_EXP] += wt * x_->exposed;
-            q[R_GEMM] += wt * x_->gemm, q[R_ATTN] += wt * x_->attn, q[R_ELT] += wt * x_->elt;
-            q[R_REC] += wt * x_->rec, q[R_MOE] += wt * x_->moe_extra;
-            q[R_MTP] += x_->mtp ? wt * x_->cost : 0;
-            q[R_PD] += x_->pd, q[R_PE] += x_->pe; /* a DualPipe rank holds both of its stages' weights */
-            q[R_ACT] += wt * x_->act;
+    if (!rc) {
+        rank_sums(&P, st, rk);
+        for (int q = 0; q < P.pp; q++) tails[q] = tail_of(&x, &P, &rk[q]);
+        assemble(&P, &tl, tails, r);
+        fullest_rank_memory(&P, c, rk, &tl, r);
+        /* where the average rank's compute goes (a DualPipe rank's two stages count half each: the average over
+           ranks is the sum over stages / pp for every schedule) */
+        double comm_all = 0;
+        for (int j = 0; j < nstages; j++) {
+            double w = (double)mb / P.pp;
+            r->gemm_s += w * st[j].gemm, r->attn_s += w * st[j].attn, r->eltwise_s += w * st[j].elt;
+            r->recompute_s += w * st[j].rec, r->moe_imbalance_s += w * st[j].moe_extra, r->mtp_s += w * st[j].mtp;
+            comm_all += w * st[j].tp_ep_comm;
         }
+        r->pp_comm_s = (double)mb * 2.0 * P.vchunks * t_p2p;
+        r->comm_total_s = comm_all + r->pp_comm_s + r->dp_comm_s;
+        r->comm_hidden_s = r->comm_total_s - r->exposed_comm_s;
+        if (r->comm_hidden_s < 0) r->comm_hidden_s = 0;
+        throughput(&P, c, r);
+        r->mtp_flops_per_token = nmtp ? r->flops.mtp : 0;
+        r->params_total = prm.total, r->params_activated = prm.activated, r->params_mtp = prm.mtp;
+        r->gpus = P.gpus, r->seq = P.seq, r->global_batch = P.global_batch, r->micro_batch = P.micro_batch;
+        r->microbatches = mb;
+        r->tp = P.tp, r->pp = P.pp, r->dp = P.dp, r->ep = P.ep;
+        r->moe_imbalance = x.imb, r->goodput = P.goodput;
+        r->units = (int)m->layers + 2 + nmtp;
+        r->schedule = P.schedule, r->vchunks = P.vchunks;
     }
-    const double mb = (double)(P.global_batch / ((long)P.dp * P.micro_batch));
-    /* pipeline point-to-point: one activation forward and one gradient backward per chunk boundary */
-    double t_p2p = 0, p2p_per_mb = 0;
-    if (P.pp > 1) {
-        double bytes = (P.sp && P.tp > 1 ? x.tokens / P.tp : x.tokens) * (double)m->hidden * 2;
-        int g_pp = (long)P.tp * P.dp < gpn ? 2 : 1;
-        t_p2p = fp8lab_coll_time(&x.links, FP8LAB_COLL_SENDRECV, bytes, 2, g_pp);
-        /* DualPipe hides PP communication under computation as well (DeepSeek-V3 sec. 3.2.1) */
-        p2p_per_mb = P.schedule == FP8LAB_PP_DUALPIPE ? 0 : 2.0 * P.vchunks * t_p2p;
-    }
-    /* data-parallel gradient exchange and the optimizer, per rank */
-    int edp = P.dp / P.ep;
-    int g_dp = clampi(gpn / P.tp, 1, P.dp), g_edp = clampi(gpn / ((long)P.tp * P.ep), 1, edp);
-    double avg[R_N] = {0}, best_end = -1, crit_tail_comm = 0, crit_opt = 0, crit_dp = 0;
-    int crit = 0;
-    for (int rr = 0; rr < P.pp; rr++) {
-        double *q = rk + rr * 16;
-        q[R_LOAD] += p2p_per_mb;
-        q[R_EXP] += p2p_per_mb;
-        for (int f = 0; f < R_N; f++) avg[f] += q[f] / P.pp;
-        fp8lab_coll grad_coll = P.zero ? FP8LAB_COLL_REDUCESCATTER : FP8LAB_COLL_ALLREDUCE;
-        /* gradients and gathered parameters travel in BF16 */
-        double t_grad = fp8lab_coll_time(&x.links, grad_coll, 2 * q[R_PD], P.dp, g_dp) +
-                        fp8lab_coll_time(&x.links, grad_coll, 2 * q[R_PE], edp, g_edp);
-        double t_ag = P.zero ? fp8lab_coll_time(&x.links, FP8LAB_COLL_ALLGATHER, 2 * q[R_PD], P.dp, g_dp) +
-                                   fp8lab_coll_time(&x.links, FP8LAB_COLL_ALLGATHER, 2 * q[R_PE], edp, g_edp)
-                             : 0;
-        /* bucketed reduction overlaps the last micro-batch's backward; the parameter all-gather overlaps the
-           next step's first forward (Megatron-LM --overlap-grad-reduce / --overlap-param-gather) */
-        double wb = q[R_B] + q[R_W], wf = q[R_F];
-        double dp_exposed = (t_grad > wb ? t_grad - wb : 0) + (t_ag > wf ? t_ag - wf : 0);
-        double pall = q[R_PD] + q[R_PE];
-        double local = P.zero ? q[R_PD] / P.dp + q[R_PE] / edp : pall;
-        /* AdamW on the local shard: read grad 4, read+write master 4+4, m and v 2+2 each way, write BF16
-           weight 2 = 22 B; zero the FP32 grads (4 B); under FP8, cast+transpose the weights (2 in, 2 out) */
-        double obytes = 22.0 * local + 4.0 * pall + (P.prec == FP8LAB_PREC_FP8 ? 4.0 * pall : 0);
-        double t_opt = fp8lab_mem_time(km, &c->gpu, obytes);
-        double end = mb * q[R_LOAD] + dp_exposed + t_opt;
-        r->dp_comm_s = r->dp_comm_s > t_grad + t_ag ? r->dp_comm_s : t_grad + t_ag;
-        if (end > best_end) {
-            best_end = end, crit = rr, crit_tail_comm = dp_exposed, crit_opt = t_opt, crit_dp = t_grad + t_ag;
-        }
-    }
-    (void)crit_dp;
-    const double *qc = rk + crit * 16;
-    double bubble = 0;
-    if (P.schedule == FP8LAB_PP_1F1B) bubble = fp8lab_bubble_1f1b(P.pp, qc[R_F] + qc[R_EXP], qc[R_B], qc[R_W]);
-    else if (P.schedule == FP8LAB_PP_INTERLEAVED)
-        bubble = fp8lab_bubble_interleaved(P.pp, P.vchunks, qc[R_F] + qc[R_EXP], qc[R_B], qc[R_W]);
-    else bubble = fp8lab_bubble_dualpipe(P.pp, qc[R_F] + qc[R_B] + qc[R_EXP], qc[R_B], qc[R_W]);
-
-    r->compute_s = mb * avg[R_COMP];
-    r->exposed_comm_s = mb * avg[R_EXP] + crit_tail_comm;
-    r->stage_imbalance_s = mb * (qc[R_LOAD] - avg[R_LOAD]);
-    r->bubble_s = bubble;
-    r->optimizer_s = crit_opt;
-    r->step_time_s = r->compute_s + r->exposed_comm_s + r->stage_imbalance_s + r->bubble_s + r->optimizer_s;
-    r->gemm_s = mb * avg[R_GEMM], r->attn_s = mb * avg[R_ATTN], r->eltwise_s = mb * avg[R_ELT];
-    r->recompute_s = mb * avg[R_REC], r->moe_imbalance_s = mb * avg[R_MOE], r->mtp_s = mb * avg[R_MTP];
-    r->pp_comm_s = mb * 2.0 * P.vchunks * t_p2p;
-    double comm_all = 0;
-    for (int i = 0; i < n; i++) {
-        double w = 1.0 / P.pp; /* average rank */
-        comm_all += w * (units[i].tp_f + units[i].tp_b + units[i].ep_f + units[i].ep_b);
-    }
-    r->comm_total_s = mb * comm_all + r->pp_comm_s + r->dp_comm_s;
-    r->comm_hidden_s = r->comm_total_s - r->exposed_comm_s;
-    if (r->comm_hidden_s < 0) r->comm_hidden_s = 0;
-
-    r->tokens_per_step = (double)P.global_batch * (double)P.seq;
-    r->tokens_per_gpu_s = r->tokens_per_step / (r->step_time_s * (double)P.gpus);
-    r->tokens_per_gpu_hour = r->tokens_per_gpu_s * 3600.0;
-    r->model_flops_per_token = r->flops.total;
-    r->mtp_flops_per_token = nmtp ? r->flops.mtp : 0;
-    r->tflops_per_gpu = r->flops.total * r->tokens_per_gpu_s / 1e12;
-    r->mfu_bf16 = r->tflops_per_gpu / c->gpu.peak_tflops[FP8LAB_PREC_BF16];
-    r->mfu_fp8 = c->gpu.peak_tflops[FP8LAB_PREC_FP8] > 0 ? r->tflops_per_gpu / c->gpu.peak_tflops[FP8LAB_PREC_FP8] : 0;
-    r->params_total = prm.total, r->params_activated = prm.activated, r->params_mtp = prm.mtp;
-
-    /* memory of the fullest rank */
-    double inflight = fp8lab_inflight_microbatches(P.schedule, P.pp, P.vchunks, (long)mb);
-    r->mem.total_gb = -1;
-    for (int rr = 0; rr < P.pp; rr++) {
-        const double *q = rk + rr * 16;
-        fp8lab_memory mm;
-        fp8lab_memory_estimate(q[R_PD], q[R_PE], P.dp, edp, P.zero, q[R_ACT] * inflight, c->gpu.hbm_gb, &mm);
-        if (mm.total_gb > r->mem.total_gb) r->mem = mm;
-    }
-    r->gpus = P.gpus, r->seq = P.seq, r->global_batch = P.global_batch, r->micro_batch = P.micro_batch;
-    r->microbatches = (long)mb;
-    r->tp = P.tp, r->pp = P.pp, r->dp = P.dp, r->ep = P.ep;
-    r->moe_imbalance = x.imb, r->goodput = P.goodput;
-    r->critical_rank = crit, r->units = n;
-    free(units), free(cost), free(chunk_of), free(rk);
-    return 0;
+    fp8lab_timeline_free(&tl);
+    free(st), free(costs), free(rk), free(tails);
+    return rc ? -1 : 0;
 }
 
 void fp8lab_sim_totals(const fp8lab_sim_result *r, double tokens, double price, double *gpu_hours, double *days,

@@ -1,6 +1,7 @@
 /* One training step on a modeled cluster: builds the op schedule of every layer kind, times each op on the
-   kernel and collective models, places layers on pipeline ranks, applies the schedule's overlap rules and
-   bubble, and adds the data-parallel gradient exchange and the optimizer. */
+   kernel and collective models, places layers on pipeline stages, runs the pipeline schedule's timeline by
+   event simulation (sim/timeline.h: bubble, critical rank, per-rank activations), and adds the data-parallel
+   gradient exchange and the optimizer. */
 #ifndef FP8LAB_SIM_STEP_H
 #define FP8LAB_SIM_STEP_H
 #include "model/config.h"
@@ -27,6 +28,8 @@ typedef struct {
     double moe_imbalance; /* busiest/mean expert load in the EP group; <= 0: the statistical floor */
     int mtp;              /* simulate the MTP modules the config declares (1) or leave them out (0) */
     double goodput;       /* share of wall-clock time spent training (restarts, checkpoints), in (0, 1] */
+    int dualpipe_fallback; /* 1: DualPipe with fewer than 2 pp micro-batches per step runs as 1F1B (the result's
+                              schedule_fallback says so); 0: such a plan is refused */
 } fp8lab_plan;
 
 typedef struct {
@@ -45,6 +48,11 @@ typedef struct {
     int tp, pp, dp, ep;
     double moe_imbalance, goodput;
     int critical_rank, units;
+    fp8lab_pp_schedule schedule; /* as simulated: DualPipe with pp 1 is 1F1B, and see schedule_fallback */
+    int vchunks;
+    int schedule_fallback;       /* the plan's DualPipe ran as 1F1B (too few micro-batches; plan.dualpipe_fallback) */
+    int memory_rank;             /* the pipeline rank whose memory mem reports (the fullest) */
+    double inflight_microbatches; /* micro-batch stages whose activations that rank holds at its peak */
     fp8lab_flops flops;
 } fp8lab_sim_result;
 
