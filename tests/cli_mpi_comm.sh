@@ -78,13 +78,14 @@ run_ok() {
     fi
 }
 
-# the communicator's own results, every collective, dtype and reduction (tests/test_comm.c's MPI mode)
+# the communicator's own results, every collective, dtype and reduction, int128 sums and non-blocking all-reduces
+# (tests/test_comm.c's MPI mode: 6 tests on every rank)
 unit="$(dirname "$bin")/tests/test_comm"
 if [ -x "$unit" ]; then
     for n in 4 3; do
         out=$(mpirun --oversubscribe -np "$n" "$unit" 2>&1)
         rc=$?
-        if [ "$rc" -ne 0 ] || [ "$(grep -c 'PASSED  \] 4 test' <<<"$out")" -ne "$n" ]; then
+        if [ "$rc" -ne 0 ] || [ "$(grep -c 'PASSED  \] 6 test' <<<"$out")" -ne "$n" ]; then
             fail "mpirun -np $n test_comm -> status $rc: $(head -c 3000 <<<"$out")"
         else
             echo "ok: mpirun -np $n test_comm -> every rank passed"

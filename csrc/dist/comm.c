@@ -14,7 +14,7 @@ static const struct {
     size_t size;
 } DTYPES[FP8LAB_CDT_COUNT] = {
     [FP8LAB_CDT_F32] = {"float", 4},  [FP8LAB_CDT_BF16] = {"bfloat16", 2}, [FP8LAB_CDT_U8] = {"uint8", 1},
-    [FP8LAB_CDT_F64] = {"double", 8}, [FP8LAB_CDT_I64] = {"int64", 8},
+    [FP8LAB_CDT_F64] = {"double", 8}, [FP8LAB_CDT_I64] = {"int64", 8},  [FP8LAB_CDT_I128] = {"int128", 16},
 };
 
 static int dtype_ok(fp8lab_comm_dtype dt) { return (int)dt >= 0 && dt < FP8LAB_CDT_COUNT; }
@@ -133,9 +133,15 @@ static int ptr_ok(fp8lab_comm *c, const char *coll, const char *what, const void
     return 1;
 }
 
-static int op_ok(fp8lab_comm *c, const char *coll, fp8lab_redop op) {
+/* MAX over int128 would need a second user op that nothing asks for: the trainer sums fixed-point values */
+static int op_ok(fp8lab_comm *c, const char *coll, size_t count, fp8lab_comm_dtype dt, fp8lab_redop op) {
     if (op != FP8LAB_RED_SUM && op != FP8LAB_RED_MAX) {
         FP8LAB_ERR_RT("rank %d/%d %s: invalid reduction op %d", c->rank, c->size, coll, (int)op);
+        return 0;
+    }
+    if (dt == FP8LAB_CDT_I128 && op != FP8LAB_RED_SUM) {
+        FP8LAB_ERR_RT("rank %d/%d %s of %zu int128: max is not supported (int128 reduces with sum only)", c->rank,
+                      c->size, coll, count);
         return 0;
     }
     return 1;
@@ -154,14 +160,17 @@ static int layout_ok(fp8lab_comm *c, const char *coll, const void *send, size_t 
     return 0;
 }
 
+static int all_reduce_ok(fp8lab_comm *c, const char *coll, const void *send, const void *recv, size_t count,
+                         fp8lab_comm_dtype dt, fp8lab_redop op) {
+    size_t b;
+    return comm_ok(c, coll) && bytes_of(c, coll, count, dt, 1, &b) && op_ok(c, coll, count, dt, op) &&
+           ptr_ok(c, coll, "send", send, b) && ptr_ok(c, coll, "recv", recv, b) &&
+           layout_ok(c, coll, send, b, recv, b, 1, 0);
+}
+
 int fp8lab_all_reduce(fp8lab_comm *c, const void *send, void *recv, size_t count, fp8lab_comm_dtype dt,
                       fp8lab_redop op) {
-    const char *coll = "all_reduce";
-    size_t b;
-    if (!comm_ok(c, coll) || !bytes_of(c, coll, count, dt, 1, &b) || !op_ok(c, coll, op) ||
-        !ptr_ok(c, coll, "send", send, b) || !ptr_ok(c, coll, "recv", recv, b) ||
-        !layout_ok(c, coll, send, b, recv, b, 1, 0))
-        return -1;
+    if (!all_reduce_ok(c, "all_reduce", send, recv, count, dt, op)) return -1;
     return count ? c->ops->all_reduce(c, send, recv, count, dt, op) : 0;
 }
 
@@ -170,7 +179,7 @@ int fp8lab_reduce_scatter(fp8lab_comm *c, const void *send, void *recv, size_t c
     const char *coll = "reduce_scatter";
     size_t sb, rb;
     if (!comm_ok(c, coll) || !bytes_of(c, coll, count, dt, (size_t)c->size, &sb) ||
-        !bytes_of(c, coll, count, dt, 1, &rb) || !op_ok(c, coll, op) || !ptr_ok(c, coll, "send", send, sb) ||
+        !bytes_of(c, coll, count, dt, 1, &rb) || !op_ok(c, coll, count, dt, op) || !ptr_ok(c, coll, "send", send, sb) ||
         !ptr_ok(c, coll, "recv", recv, rb) || !layout_ok(c, coll, send, sb, recv, rb, 1, rb * (size_t)c->rank))
         return -1;
     return count ? c->ops->reduce_scatter(c, send, recv, count, dt, op) : 0;
@@ -210,4 +219,39 @@ int fp8lab_all_to_all(fp8lab_comm *c, const void *send, void *recv, size_t count
 int fp8lab_barrier(fp8lab_comm *c) {
     if (!comm_ok(c, "barrier")) return -1;
     return c->ops->barrier(c);
+}
+
+/* ---- non-blocking all-reduce ------------------------------------------------------------------------------------ */
+
+/* An implementation without a non-blocking form (single process, test doubles) still serves callers that overlap:
+   the reduction runs here, and the NULL request it returns is complete. */
+int fp8lab_all_reduce_start(fp8lab_comm *c, const void *send, void *recv, size_t count, fp8lab_comm_dtype dt,
+                            fp8lab_redop op, fp8lab_comm_req **req) {
+    if (!req) {
+        FP8LAB_ERR_RT("all_reduce_start: no place for the request (req is NULL)");
+        return -1;
+    }
+    *req = NULL;
+    if (!all_reduce_ok(c, "all_reduce_start", send, recv, count, dt, op)) return -1;
+    if (!count) return 0;
+    if (!c->ops->all_reduce_start) return c->ops->all_reduce(c, send, recv, count, dt, op);
+    return c->ops->all_reduce_start(c, send, recv, count, dt, op, req);
+}
+
+int fp8lab_comm_wait(fp8lab_comm *c, fp8lab_comm_req *req) {
+    if (!req) return 0;
+    if (!comm_ok(c, "wait")) return -1;
+    return c->ops->wait(c, req);
+}
+
+int fp8lab_comm_test(fp8lab_comm *c, fp8lab_comm_req *req, int *done) {
+    if (!done) {
+        FP8LAB_ERR_RT("test: no place for the answer (done is NULL)");
+        return -1;
+    }
+    *done = 1;
+    if (!req) return 0;
+    *done = 0;
+    if (!comm_ok(c, "test")) return -1;
+    return c->ops->test(c, req, done);
 }
