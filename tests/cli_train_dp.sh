@@ -12,6 +12,9 @@
 #      byte-identical model.safetensors (exact, split-invariant gradient sums;
 #      before them the losses differed by 2e-4: one flipped rounding grows through the FP8 weight quantization),
 #      and --grad-sum fast, the plain FP32 all-reduce, still within 1e-2;
+#   2b. gradient buckets: --bucket-mb 0.25 (64Ki floats: the tiny model's 4 blocks and its embeddings, 6 buckets)
+#      starts all but the last bucket's all-reduce during the backward (non-blocking, train/dp.h) and ends with
+#      the weights of --bucket-mb 0 (one bucket after the backward) to the bit;
 #   3. a checkpoint written by 4 ranks at step 10 (trainer_state.json: 4 ranks, global batch 4, loader row 40)
 #      resumed by 2 ranks at --batch 2 and by 1 rank at --batch 4 (the loader's position is in the row stream
 #      all ranks read, so it does not depend on how the global batch is split): both end within 1e-5 of run 1's
@@ -60,6 +63,20 @@ if cmp -s "$last/model.safetensors" "four8/${last#one8/}/model.safetensors"; the
 else fail "4 ranks x 128 tokens and 1 rank x 512, fp8-block: ${last#one8/}/model.safetensors differ"; fi
 ranks 4 --grad-sum fast --out fast8 >fast8.json 2>fast8.err || fail "4 ranks --grad-sum fast: $(tail -3 fast8.err)"
 compare "4 ranks, fp8-block, --grad-sum fast" one8.json fast8.json 1e-2
+
+# 2b. buckets during the backward
+ranks 4 --bucket-mb 0.25 --out bk >bk.json 2>bk.err || fail "4 ranks --bucket-mb 0.25: $(tail -3 bk.err)"
+ranks 4 --bucket-mb 0 --out bk0 >bk0.json 2>bk0.err || fail "4 ranks --bucket-mb 0: $(tail -3 bk0.err)"
+nb=$(key bk.json grad_buckets)
+ne=$(key bk.json grad_buckets_during_backward)
+if [ "${nb:-0}" -gt 2 ] && [ "${ne:-0}" -ge $((nb - 1)) ] && [ "$(key bk0.json grad_buckets)" = 1 ] &&
+    [ "$(key bk0.json grad_buckets_during_backward)" = 0 ]; then
+    echo "ok: --bucket-mb 0.25: $nb buckets a step, $ne started during the backward; --bucket-mb 0: one after it"
+else fail "--bucket-mb: $nb buckets, $ne during the backward; 0 MB: $(key bk0.json grad_buckets)"; fi
+a=$(grep -o 'CRC-32C [0-9a-f]*' bk.err)
+b=$(grep -o 'CRC-32C [0-9a-f]*' bk0.err)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then echo "ok: buckets during the backward: weights $a, as with one bucket after it"
+else fail "buckets: weights '$a' with 0.25 MB buckets, '$b' with one"; fi
 
 # 3. 4 ranks stop at step 10; 2 ranks and 1 rank resume
 ranks 4 --recipe fp32 --batch 1 --out split --stop-at 10 >split.json 2>split.err ||

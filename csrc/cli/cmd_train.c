@@ -237,6 +237,8 @@ int cmd_train(int argc, char **argv) {
         cJSON_AddStringToObject(o, "device", r.device);
         cJSON_AddNumberToObject(o, "ranks", r.ranks);
         cJSON_AddBoolToObject(o, "weights_identical_across_ranks", r.weights_identical);
+        cJSON_AddNumberToObject(o, "grad_buckets", r.grad_buckets);
+        cJSON_AddNumberToObject(o, "grad_buckets_during_backward", r.grad_buckets_early);
         cJSON_AddNumberToObject(o, "params", (double)r.params);
         cJSON_AddNumberToObject(o, "step", (double)r.step);
         cJSON_AddNumberToObject(o, "steps", (double)r.steps);

@@ -51,6 +51,8 @@ struct fp8lab_gpt {
     double loss_sum;        /* the sum of their losses */
 
     fp8lab_grad_sink sink;  /* exact, split-invariant gradients (grad_sink.h) when sink.hi is set */
+    fp8lab_grad_ready_fn ready_fn; /* told as each segment's gradient is final (fp8lab_gpt_set_grad_ready) */
+    void *ready_ctx;
 };
 
 /* ---- sizes --------------------------------------------------------------------------------------------- */
@@ -496,6 +498,33 @@ static int embed_bwd_exact(fp8lab_gpt *g) {
     return 0;
 }
 
+/* Where segment s of the buffer starts: s = 0 the embeddings, 1 + l block l, 1 + layers the final norm (and an
+   untied head) up to the end; the layout keeps them in that order (params.h). */
+static int64_t segment_begin(const fp8lab_gpt *g, long s) {
+    if (s == 0) return 0;
+    const fp8lab_param_layout *p = &g->layout;
+    for (int i = 0; i < p->n; i++)
+        if (s <= g->cfg.layers ? p->t[i].layer == s - 1 : p->t[i].layer < 0 && p->t[i].offset > 0 &&
+                                                               i > 0 && p->t[i - 1].layer >= 0)
+            return p->t[i].offset;
+    return p->floats;
+}
+
+/* Segment s's gradient is final for this backward: its floats made from the exact planes, the listener told. */
+static int segment_done(fp8lab_gpt *g, long s) {
+    const int64_t b = segment_begin(g, s), e = s > g->cfg.layers ? g->layout.floats : segment_begin(g, s + 1);
+    if (g->sink.hi) {
+        if (fp8lab_sync(g->be)) return -1;
+        fp8lab_exact_get(g->grads + b, g->sink.hi + b, g->sink.lo + b, (size_t)(e - b));
+    }
+    return g->ready_fn && e > b ? g->ready_fn(g->ready_ctx, b, e) : 0;
+}
+
+void fp8lab_gpt_set_grad_ready(fp8lab_gpt *g, fp8lab_grad_ready_fn fn, void *ctx) {
+    g->ready_fn = fn;
+    g->ready_ctx = ctx;
+}
+
 static int backward(fp8lab_gpt *g, long positions) {
     if (!g->ready) {
         FP8LAB_ERR("model backward: needs a forward with targets first (once per forward)");
@@ -512,14 +541,16 @@ static int backward(fp8lab_gpt *g, long positions) {
     if (fp8lab_xent_bwd(be, g->logits, g->logits, g->tgt, d->N, d->V, (float)(1.0 / (double)positions)) ||
         fp8lab_linear_bwd(be, &head, g->scr.dln, 0, g->d_head, NULL, g->logits, g->lnf, g->head, d->N) ||
         fp8lab_nn_norm_bwd(d, g->dres, g->d_lnf_w, g->d_lnf_b, g->scr.dln, g->res[L], g->lnf_w, g->lnf_mean,
-                           g->lnf_rstd))
+                           g->lnf_rstd) ||
+        segment_done(g, L + 1))
         return -1;
     for (long l = L - 1; l >= 0; l--)
-        if (fp8lab_block_bwd(d, &g->wb[l], &g->gb[l], &g->acts[l], &g->scr, g->res[l], g->dres)) return -1;
-    if (!d->sink) return fp8lab_embed_bwd(be, g->d_wte, g->d_wpe, g->dres, g->tok, d->B, d->T, d->C, d->V);
-    if (fp8lab_sync(be) || embed_bwd_exact(g)) return -1;
-    fp8lab_exact_get(g->grads, g->sink.hi, g->sink.lo, (size_t)g->layout.floats);
-    return 0;
+        if (fp8lab_block_bwd(d, &g->wb[l], &g->gb[l], &g->acts[l], &g->scr, g->res[l], g->dres) ||
+            segment_done(g, l + 1))
+            return -1;
+    const int rc = d->sink ? fp8lab_sync(be) || embed_bwd_exact(g)
+                           : fp8lab_embed_bwd(be, g->d_wte, g->d_wpe, g->dres, g->tok, d->B, d->T, d->C, d->V);
+    return rc || segment_done(g, 0) ? -1 : 0;
 }
 
 int fp8lab_gpt_backward_over(fp8lab_gpt *g, int64_t positions) {

@@ -43,6 +43,9 @@ const fp8lab_train_opt FP8LAB_TRAIN_OPTS[] = {
                                         "AdamW update sharded, FP32 weights all-gathered)", FP8LAB_RANGE(0, 1)},
     {"zero-gather", FP8LAB_OPT_STR, OFF(zero_gather), "ZeRO-1's weight all-gather: fp32 | bf16 | fp8 (E4M3, a "
                                                        "scale per 128; FP32 masters stay sharded)"},
+    {"bucket-mb", FP8LAB_OPT_DOUBLE, OFF(bucket_mb), "data parallel: gradient all-reduce buckets of this many MiB, "
+                                                     "started during the backward (0: one, after it)",
+     FP8LAB_RANGE(0, 1e6)},
     {"grad-sum", FP8LAB_OPT_STR, OFF(grad_sum), "exact (split-invariant: N ranks give 1 rank's bits; cpu only) | "
                                                  "fast | auto (exact on the cpu backend)"},
     {"val-every", FP8LAB_OPT_INT, OFF(val_every), "validation loss every N steps and at the end (0: never)",
@@ -71,6 +74,7 @@ void fp8lab_train_cfg_default(fp8lab_train_cfg *c) {
     c->recipe = "fp8-block"; /* DeepSeek-V3's recipe (nn/linear.h) */
     c->device = "auto";
     c->grad_sum = "auto";
+    c->bucket_mb = 25; /* PyTorch DDP's bucket_cap_mb */
     c->zero_gather = "fp32";
     c->out = "out";
     c->steps = 1000;

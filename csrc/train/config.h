@@ -27,6 +27,7 @@ typedef struct fp8lab_train_cfg {
     int fp32_moments;
     int zero;              /* ZeRO stage over the data-parallel ranks: 0 or 1 (train/zero.h) */
     const char *zero_gather; /* fp32 | bf16 | fp8: how ZeRO-1 all-gathers the updated weights (train/zero.h) */
+    double bucket_mb;      /* data parallel: gradient bucket size in MiB (train/dp.h); 0: one bucket after the backward */
     const char *grad_sum;  /* exact | fast | auto: gradient sums (nn/grad_sink.h); auto: exact on the cpu backend */
     /* logging, evaluation, checkpoints */
     int val_every, val_batches, sample_every, sample_len, print_every, checkpoint_every;

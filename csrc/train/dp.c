@@ -71,3 +71,70 @@ int fp8lab_dp_weights_identical(fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *b
     *identical = v[0] == -v[1];
     return 0;
 }
+
+/* ---- gradient buckets ---------------------------------------------------------------------------------------- */
+
+enum { MAX_BUCKETS = 64 };
+
+/* floats [lo, hi) of the buffer, all-reduced without waiting: the exact planes' two, or the floats */
+static int start_bucket(fp8lab_dp_buckets *b, int64_t lo, int64_t hi) {
+    double *p[2];
+    fp8lab_comm_req **r = &b->req[2 * b->n];
+    const size_t n = (size_t)(hi - lo);
+    const int rc = fp8lab_gpt_exact_planes(b->g, &p[0], &p[1])
+                       ? fp8lab_all_reduce_start(b->c, p[0] + lo, p[0] + lo, n, FP8LAB_CDT_F64, FP8LAB_RED_SUM, &r[0]) ||
+                             fp8lab_all_reduce_start(b->c, p[1] + lo, p[1] + lo, n, FP8LAB_CDT_F64, FP8LAB_RED_SUM,
+                                                     &r[1])
+                       : fp8lab_all_reduce_start(b->c, fp8lab_gpt_grads(b->g) + lo, fp8lab_gpt_grads(b->g) + lo, n,
+                                                 FP8LAB_CDT_F32, FP8LAB_RED_SUM, &r[0]);
+    b->begin[b->n] = lo, b->end[b->n] = hi;
+    b->n++;
+    return rc;
+}
+
+/* the buckets in flight moved along (Open MPI progresses them only inside MPI calls) */
+static int progress(fp8lab_dp_buckets *b) {
+    for (int i = 0; i < 2 * b->n; i++) {
+        int done = 0;
+        if (b->req[i] && fp8lab_comm_test(b->c, b->req[i], &done)) return -1;
+    }
+    return 0;
+}
+
+static int on_ready(void *ctx, int64_t begin, int64_t end) {
+    fp8lab_dp_buckets *b = ctx;
+    if (b->hi == b->lo) b->hi = end; /* segments come in decreasing order: the pending range grows down */
+    b->lo = begin;
+    if (progress(b)) return -1;
+    /* the last slot is kept for what finish sends */
+    if (!b->cap || b->hi - b->lo < b->cap || b->n == MAX_BUCKETS - 1) return 0;
+    const int rc = start_bucket(b, b->lo, b->hi);
+    b->early++;
+    b->hi = b->lo;
+    return rc;
+}
+
+int fp8lab_dp_buckets_begin(fp8lab_dp_buckets *b, fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be,
+                            int64_t cap_floats) {
+    *b = (fp8lab_dp_buckets){.c = c, .g = g, .cap = cap_floats < 0 ? 0 : cap_floats};
+    if (fp8lab_dp_size(c) <= 1) return 0;
+    if (fp8lab_dp_ready(c, be)) return -1;
+    fp8lab_gpt_set_grad_ready(g, on_ready, b);
+    return 0;
+}
+
+int fp8lab_dp_buckets_finish(fp8lab_dp_buckets *b) {
+    if (fp8lab_dp_size(b->c) <= 1) return 0;
+    fp8lab_gpt_set_grad_ready(b->g, NULL, NULL);
+    int rc = b->hi > b->lo ? start_bucket(b, b->lo, b->hi) : 0;
+    for (int i = 0; i < 2 * b->n; i++) { /* every request completed and freed, also after a failure */
+        if (fp8lab_comm_wait(b->c, b->req[i])) rc = -1;
+        b->req[i] = NULL;
+    }
+    double *hi, *lo;
+    if (!rc && fp8lab_gpt_exact_planes(b->g, &hi, &lo))
+        for (int i = 0; i < b->n; i++)
+            fp8lab_exact_get(fp8lab_gpt_grads(b->g) + b->begin[i], hi + b->begin[i], lo + b->begin[i],
+                             (size_t)(b->end[i] - b->begin[i]));
+    return rc;
+}

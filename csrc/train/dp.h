@@ -33,6 +33,28 @@ int fp8lab_dp_ready(fp8lab_comm *c, fp8lab_backend *be);
 int fp8lab_dp_sum(fp8lab_comm *c, double *v, int n);
 /* 1 when flag is nonzero on any rank, else 0; -1 on error. */
 int fp8lab_dp_any(fp8lab_comm *c, int flag);
+/* Gradient buckets that travel while the backward runs (issue 10, item 2): between fp8lab_dp_buckets_begin and
+   fp8lab_dp_buckets_finish the model tells (fp8lab_gpt_set_grad_ready) as each segment of the buffer has its final
+   gradient, last layer first; segments are merged until a bucket holds at least cap_floats (PyTorch DDP's 25 MB
+   by default), and each full bucket's all-reduce starts at once, non-blocking (the exact planes' two, or the
+   floats'), while the backward goes on with the layers below; the buckets in flight get progress
+   (fp8lab_comm_test) at every later segment. finish starts what is left, waits for all and makes the gradients
+   (from the summed planes). The sums are those of fp8lab_dp_sum_grads, bit for bit with exact sums. cap_floats 0:
+   one bucket, started when the backward ends (no overlap). */
+typedef struct fp8lab_dp_buckets {
+    fp8lab_comm *c;
+    fp8lab_gpt *g;
+    int64_t cap;
+    int64_t lo, hi;  /* segments received but not yet sent: [lo, hi) */
+    int n;           /* buckets started this step */
+    int early;       /* of them, started before the backward ended */
+    int64_t begin[64], end[64];
+    fp8lab_comm_req *req[128];
+} fp8lab_dp_buckets;
+int fp8lab_dp_buckets_begin(fp8lab_dp_buckets *b, fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be,
+                            int64_t cap_floats);
+int fp8lab_dp_buckets_finish(fp8lab_dp_buckets *b);
+
 /* CRC-32C of the parameter buffer on every rank compared: *identical = 1 when all ranks hold the same bytes
    (the MAX and the MIN of the CRCs agree), *crc gets this rank's CRC (may be NULL). */
 int fp8lab_dp_weights_identical(fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be, int *identical, uint32_t *crc);

@@ -209,9 +209,13 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
        count, so the summed gradients are the global batch's mean gradient (and ranks with fewer targets weigh
        less) */
     double sums[2] = {fp8lab_gpt_loss_sum(t->g), (double)fp8lab_gpt_counted(t->g)};
-    if (fp8lab_dp_sum(t->comm, sums, 2) || fp8lab_gpt_backward_over(t->g, (int64_t)sums[1]) ||
-        (!t->cfg.zero && fp8lab_dp_sum_grads(t->comm, t->g, t->be)))
+    /* plain data parallel: the gradients all-reduced in buckets that start during the backward (train/dp.h) */
+    fp8lab_dp_buckets bk = {0};
+    const int64_t cap = (int64_t)(t->cfg.bucket_mb * (1 << 20) / sizeof(float));
+    if (fp8lab_dp_sum(t->comm, sums, 2) || (!t->cfg.zero && fp8lab_dp_buckets_begin(&bk, t->comm, t->g, t->be, cap)))
         return -1;
+    const int brc = fp8lab_gpt_backward_over(t->g, (int64_t)sums[1]);
+    if ((!t->cfg.zero && fp8lab_dp_buckets_finish(&bk)) || brc) return -1;
     /* rounded as the model rounds its own mean: one rank and N ranks print the same loss */
     const double loss_mean = sums[1] > 0 ? (float)(sums[0] / sums[1]) : 0;
     const double lr = fp8lab_lr_at(&t->sched, step);
@@ -233,7 +237,7 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
     if (m)
         *m = (fp8lab_step_metrics){
             .step = step, .loss = loss_mean, .lr = lr, .grad_norm = norm, .step_s = fp8lab_now() - t0,
-            .skipped = rc == 1};
+            .skipped = rc == 1, .buckets = t->cfg.zero ? 0 : bk.n, .buckets_early = t->cfg.zero ? 0 : bk.early};
     return 0;
 }
 
@@ -549,6 +553,7 @@ static int train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
         row.tokens_per_s *= size;
         r->tokens += (long)job_tokens_per_step;
         r->train_s += sm.step_s;
+        r->grad_buckets = sm.buckets, r->grad_buckets_early = sm.buckets_early;
         if (!isfinite(r->first_loss)) r->first_loss = sm.loss;
         r->last_loss = sm.loss;
         const int val_now = t->has_val && cfg->val_every > 0 && (s % cfg->val_every == 0 || s == cfg->steps);
@@ -613,6 +618,9 @@ static int train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
         if (size > 1)
             fprintf(con, "weights %s across %d ranks (CRC-32C %08x on rank 0)\n",
                     r->weights_identical ? "identical" : "DIFFER", size, r->weights_crc);
+        if (size > 1 && !cfg->zero)
+            fprintf(con, "gradients all-reduced in %d bucket%s a step, %d of them started during the backward\n",
+                    r->grad_buckets, r->grad_buckets == 1 ? "" : "s", r->grad_buckets_early);
         if (r->tokens > 0) {
             const double ms = 1e3 * r->train_s / (double)(t->step - start_step);
             if (isfinite(r->sim_step_ms))

@@ -81,6 +81,7 @@ typedef struct {
     long step;
     double loss, lr, grad_norm, step_s;
     int skipped;
+    int buckets, buckets_early; /* data parallel: gradient buckets all-reduced, and started during the backward */
 } fp8lab_step_metrics;
 
 /* Opens the backend (cfg->device), the data (cfg->data, or the built-in corpus built into the cache folder),
@@ -138,6 +139,7 @@ typedef struct {
     int rank, ranks;        /* this process's rank and the job's size */
     int weights_identical;  /* the parameters' CRC-32C agreed on every rank at the end (1 on one rank) */
     uint32_t weights_crc;   /* that CRC-32C on this rank (0 on one rank: not computed) */
+    int grad_buckets, grad_buckets_early; /* the last step's (fp8lab_step_metrics) */
     char device[192];
     char checkpoint[FP8LAB_TRAIN_PATH_MAX]; /* the last one written */
     char metrics[FP8LAB_TRAIN_PATH_MAX];
