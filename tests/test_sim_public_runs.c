@@ -4,11 +4,16 @@
    source gives (assumptions listed in the file), compared in tokens per GPU per second, and the table
    "run | published | simulated | error %" is printed with the mean absolute error.
 
-   Issue 11's acceptance is a mean absolute error <= 10 % over all points and no point worse than 20 %: NOT met
-   yet (measured: mean 20.0 %, worst 43.7 %; the simulator is optimistic on 10 of 12 rows). This test asserts what
-   holds today as a guard against getting worse (mean <= 25 %, worst <= 50 %) and prints the issue's target
-   beside the result. No constant of the simulator is fitted to these rows: they are a check, not a calibration
-   set. */
+   Issue 11's acceptance is a mean absolute error <= 10 % over all points and no point worse than 20 %: half met.
+   Measured before the runs' attention kernels and gradient reduction were modeled (sim/step.c: pre-FlashAttention
+   attention and the non-overlapped gradient all-reduce of 2021-22 Megatron-LM for the eight A100 rows,
+   FlashAttention-2 speed for DeepSeek-V2, FP32 gradient reduce-scatter for Llama 3; each row's `attention`,
+   `grad_reduce_after`, `grad_fp32` with its source in the file): mean 20.0 %, worst 43.7 %, the simulator
+   optimistic on 10 of 12 rows. After: mean 9.7 %, worst 32.1 % (Llama 3 405B on 16384 H100); the eight A100
+   rows within 4 %, Llama 3 405B +31/+32 %, DeepSeek-V2 +25 % (a wall-clock cost figure), DeepSeek-V3 -8 %. This
+   test asserts what holds today as a guard against getting worse (mean <= 10 %, worst <= 33 %) and prints the
+   issue's target beside the result. No constant of the simulator is fitted to these rows: they are a check, not
+   a calibration set. A second table gives each row's step breakdown (shares of the simulated step). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,8 +33,8 @@
 #include "sim/step.h"
 #include "test_util.h"
 
-#define MAX_MEAN_ABS_ERR 0.25 /* the issue's target: 0.10 */
-#define MAX_ABS_ERR 0.50      /* the issue's target: 0.20 */
+#define MAX_MEAN_ABS_ERR 0.10 /* the issue's target: 0.10 */
+#define MAX_ABS_ERR 0.33      /* the issue's target: 0.20 */
 
 static char g_dir[1024];
 
@@ -51,7 +56,7 @@ typedef struct {
 } tally;
 
 /* Simulates one row; returns simulated / published - 1. */
-static double run_row(const cJSON *row, const fp8lab_kernel_model *km, double *sim_tps) {
+static double run_row(const cJSON *row, const fp8lab_kernel_model *km, double *sim_tps, fp8lab_sim_result *out) {
     char p[1200];
     fp8lab_model m;
     fp8lab_cluster c;
@@ -68,12 +73,23 @@ static double run_row(const cJSON *row, const fp8lab_kernel_model *km, double *s
     plan.micro_batch = (long)num(row, "micro_batch"), plan.zero = (int)num(row, "zero");
     plan.comm_sms = (int)num(row, "comm_sms"), plan.moe_imbalance = num(row, "moe_imbalance");
     plan.mtp = (int)num(row, "mtp");
+    /* the software of the run, where the row states it (absent: FlashAttention, overlapped gradient reduction) */
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, "attention");
+    const char *att = cJSON_IsString(v) ? v->valuestring : "flash3";
+    plan.attn_impl = !strcmp(att, "unfused") ? FP8LAB_ATTN_UNFUSED : !strcmp(att, "flash2") ? FP8LAB_ATTN_FLASH2
+                     : FP8LAB_ATTN_FLASH3;
+    if (strcmp(att, "unfused") && strcmp(att, "flash2") && strcmp(att, "flash3")) fail_msg("attention: %s", att);
+    v = cJSON_GetObjectItemCaseSensitive(row, "grad_fp32");
+    plan.grad_fp32 = cJSON_IsNumber(v) ? v->valueint : 0;
+    v = cJSON_GetObjectItemCaseSensitive(row, "grad_reduce_after");
+    plan.grad_reduce_after = cJSON_IsNumber(v) ? v->valueint : 0;
     if (fp8lab_parse_precision(str(row, "precision"), &plan) || fp8lab_parse_schedule(str(row, "schedule"), &plan) ||
         fp8lab_parse_recompute(str(row, "recompute"), &plan))
         fail_msg("%s", fp8lab_last_error());
     fp8lab_sim_result r;
     if (fp8lab_simulate(&m, &c, km, &plan, &r)) fail_msg("%s: %s", str(row, "run"), fp8lab_last_error());
     *sim_tps = r.tokens_per_gpu_s;
+    *out = r;
     return r.tokens_per_gpu_s / num(row, "published_tokens_per_gpu_s") - 1.0;
 }
 
@@ -92,8 +108,12 @@ static void public_runs(void **st) {
     const char *seen[32];
     printf("| run | published tokens/GPU/s | simulated | error %% |\n|---|---:|---:|---:|\n");
     const cJSON *row;
+    fp8lab_sim_result res[32];
+    int nres = 0;
     cJSON_ArrayForEach(row, runs) {
-        double sim = 0, e = run_row(row, &km, &sim);
+        fp8lab_sim_result rr;
+        double sim = 0, e = run_row(row, &km, &sim, &rr);
+        if (nres < 32) res[nres++] = rr;
         printf("| %s | %.1f | %.1f | %+.1f |\n", str(row, "run"), num(row, "published_tokens_per_gpu_s"), sim,
                100 * e);
         t.sum_abs += fabs(e);
@@ -119,6 +139,18 @@ static void public_runs(void **st) {
     printf("asserted (no worse than today): mean <= %.0f %%, every row <= %.0f %%; issue 11's target: mean <= 10 %%, "
            "every row <= 20 %% (%s)\n",
            100 * MAX_MEAN_ABS_ERR, 100 * MAX_ABS_ERR, mae <= 0.10 && t.worst <= 0.20 ? "met" : "NOT met");
+    /* where each row's simulated step goes (shares of the step): what to look at when a row is off */
+    printf("\n| row | step s | compute | (GEMM | attn | elementwise | recompute) | exposed comm | PP bubble | stage "
+           "imbalance | optimizer | DP comm (total) | MFU |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+           "---:|\n");
+    for (int i = 0; i < nres; i++) {
+        const fp8lab_sim_result *r = &res[i];
+        const double T = r->step_time_s / 100;
+        printf("| %d | %.3f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.3f |\n", i + 1,
+               r->step_time_s, r->compute_s / T, r->gemm_s / T, r->attn_s / T, r->eltwise_s / T, r->recompute_s / T,
+               r->exposed_comm_s / T, r->bubble_s / T, r->stage_imbalance_s / T, r->optimizer_s / T, r->dp_comm_s / T,
+               r->mfu_bf16);
+    }
     fflush(stdout);
     /* the table's coverage (issue 11): >= 8 runs, >= 4 sources besides Megatron-LM 1T, dense and MoE, A100 and
        Hopper */
@@ -128,10 +160,73 @@ static void public_runs(void **st) {
     assert_true(t.worst <= MAX_ABS_ERR);
 }
 
+/* The run-software switches the rows use (sim/step.c): pre-FlashAttention attention timed as two batched GEMMs
+   per pass direction plus 9 (forward) / 11 (backward) bytes per score through HBM; FlashAttention-2 as the
+   FlashAttention-3 time times the published ratios; the gradient all-reduce after the pipeline exposing all of
+   it. Checked on Narayanan et al.'s 18.4B layout (tp 8, dp 32, full recompute) and at tp 8 with selective. */
+static double attn_op_time(const fp8lab_trace *tr, fp8lab_pass pass) {
+    double t = 0;
+    for (int i = 0; i < tr->n; i++)
+        if (tr->ops[i].kind == FP8LAB_LAYER_DENSE && tr->ops[i].op.kind == FP8LAB_OP_ATTN && tr->ops[i].op.pass == pass)
+            t += tr->ops[i].time_s;
+    return t;
+}
+
+static void software_models(void **st) {
+    (void)st;
+    char p[1200];
+    fp8lab_model m;
+    fp8lab_cluster c;
+    snprintf(p, sizeof p, "%s/configs/models/megatron-gpt-18b.json", g_dir);
+    if (fp8lab_model_load(p, &m)) fail_msg("%s", fp8lab_last_error());
+    snprintf(p, sizeof p, "%s/configs/clusters/a100-80gb.json", g_dir);
+    if (fp8lab_cluster_load(p, &c)) fail_msg("%s", fp8lab_last_error());
+    fp8lab_kernel_model km;
+    fp8lab_kernel_model_default(&km);
+    fp8lab_plan plan;
+    fp8lab_plan_default(&plan);
+    plan.gpus = 256, plan.tp = 8, plan.dp = 32, plan.seq = 2048, plan.global_batch = 1024, plan.prec = FP8LAB_PREC_FP16;
+    plan.recompute = FP8LAB_RECOMPUTE_FULL;
+    fp8lab_sim_result r3, r2, ru, rg;
+    fp8lab_trace t3 = {0}, t2 = {0}, tu = {0};
+    if (fp8lab_simulate_trace(&m, &c, &km, &plan, &r3, &t3)) fail_msg("%s", fp8lab_last_error());
+    plan.attn_impl = FP8LAB_ATTN_FLASH2;
+    if (fp8lab_simulate_trace(&m, &c, &km, &plan, &r2, &t2)) fail_msg("%s", fp8lab_last_error());
+    plan.attn_impl = FP8LAB_ATTN_UNFUSED;
+    if (fp8lab_simulate_trace(&m, &c, &km, &plan, &ru, &tu)) fail_msg("%s", fp8lab_last_error());
+    /* FlashAttention-2 = FlashAttention-3 x 579/319 forward, x 542/310 backward */
+    assert_true(fabs(attn_op_time(&t2, FP8LAB_PASS_F) / attn_op_time(&t3, FP8LAB_PASS_F) - 579.0 / 319) < 1e-9);
+    assert_true(fabs(attn_op_time(&t2, FP8LAB_PASS_B) / attn_op_time(&t3, FP8LAB_PASS_B) - 542.0 / 310) < 1e-9);
+    /* unfused: n = b a / t = 6 heads of 2048 x 2048 scores, head dim 128, FP16 batched GEMMs */
+    const double S = 2048, n = 48.0 / 8, d = 128;
+    const int sms = c.gpu.sms;
+#define BMM(a, b, k) fp8lab_gemm_time(&km, &c.gpu, sms, FP8LAB_PREC_BF16, a, b, k)
+    const double fwd = n * (BMM(S, S, d) + BMM(S, d, S)) + fp8lab_mem_time(&km, &c.gpu, 9 * n * S * S);
+    const double bwd = n * (BMM(S, d, S) + BMM(S, S, d) + 2 * BMM(S, d, S)) + fp8lab_mem_time(&km, &c.gpu, 11 * n * S * S);
+#undef BMM
+    assert_true(fabs(attn_op_time(&tu, FP8LAB_PASS_F) / fwd - 1) < 1e-12);
+    assert_true(fabs(attn_op_time(&tu, FP8LAB_PASS_B) / bwd - 1) < 1e-12);
+    assert_true(fabs(attn_op_time(&tu, FP8LAB_PASS_R) / fwd - 1) < 1e-12); /* full recompute re-runs the forward */
+    assert_true(ru.step_time_s > r2.step_time_s && r2.step_time_s > r3.step_time_s);
+    /* the gradient all-reduce after the pipeline: the same traffic, all of it exposed */
+    plan.grad_reduce_after = 1;
+    if (fp8lab_simulate(&m, &c, &km, &plan, &rg)) fail_msg("%s", fp8lab_last_error());
+    assert_true(rg.dp_comm_s == ru.dp_comm_s && rg.step_time_s > ru.step_time_s);
+    assert_true(rg.step_time_s - ru.step_time_s <= rg.dp_comm_s * (1 + 1e-12));
+    assert_true(fabs(rg.exposed_comm_s - ru.exposed_comm_s - (rg.step_time_s - ru.step_time_s)) < 1e-9);
+    /* Megatron-LM's selective recompute re-runs the unfused core attention in the backward */
+    free(tu.ops);
+    tu = (fp8lab_trace){0};
+    plan.recompute = FP8LAB_RECOMPUTE_SELECTIVE, plan.sp = 1;
+    if (fp8lab_simulate_trace(&m, &c, &km, &plan, &ru, &tu)) fail_msg("%s", fp8lab_last_error());
+    assert_true(fabs(attn_op_time(&tu, FP8LAB_PASS_R) / fwd - 1) < 1e-12);
+    free(t3.ops), free(t2.ops), free(tu.ops);
+}
+
 int main(void) {
     const char *d = getenv("FP8LAB_SOURCE_DIR");
     if (!d) FP8LAB_SKIP("FP8LAB_SOURCE_DIR is not set (run through ctest)");
     snprintf(g_dir, sizeof g_dir, "%s", d);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(public_runs)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(public_runs), cmocka_unit_test(software_models)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

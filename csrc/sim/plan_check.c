@@ -42,6 +42,10 @@ int fp8lab_plan_check(const fp8lab_plan *p) {
         {"--comm-sms", p->comm_sms, FP8LAB_RANGE(0, FP8LAB_MAX_COMM_SMS)},
         {"--no-mtp", p->mtp, FP8LAB_RANGE(0, 1)},
         {"--goodput", p->goodput, FP8LAB_RANGE_POS(1)},
+        {"attn_impl", p->attn_impl, FP8LAB_RANGE(FP8LAB_ATTN_FLASH3, FP8LAB_ATTN_UNFUSED)},
+        {"grad_fp32", p->grad_fp32, FP8LAB_RANGE(0, 1)},
+        {"grad_reduce_after", p->grad_reduce_after, FP8LAB_RANGE(0, 1)},
+        {"moe_skew", p->moe_skew, FP8LAB_RANGE(0, FP8LAB_MAX_MOE_SKEW), "(expert-popularity coefficient of variation)"},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (check_field(&fields[i])) return -1;

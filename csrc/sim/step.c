@@ -1,6 +1,7 @@
 #include "sim/step.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "core/num.h"
 #include "sim/plan_limits.h"
 #include "sim/collectives.h"
+#include "sim/moe_load.h"
 #include "sim/timeline.h"
 
 void fp8lab_plan_default(fp8lab_plan *p) {
@@ -41,7 +43,30 @@ typedef struct {
     fp8lab_comm_model comm; /* links' speed from the SMs given to communication (collectives.h) */
     int sms, tp, g_tp, ep, g_ep;
     double imb, tokens;
+    const fp8lab_plan *P;
 } ctx_t;
+
+/* Attention as Megatron-LM ran it before FlashAttention (plan.attn_impl FP8LAB_ATTN_UNFUSED; Megatron-LM's CoreAttention:
+   baddbmm for Q K^T, the fused scale-mask-softmax kernel, dropout, bmm with V), as Korthikanti et al. 2022
+   sec. 4.1 describe its tensors: the s^2 scores of every head go through HBM. Per micro-batch and rank, n = b
+   a/t heads of s x s scores (the causal mask does not skip the masked half):
+     forward   Q K^T [s x s x d] and P V [s x d x s] batched GEMMs (the GEMM model, count n), softmax (read 2,
+               write 2 bytes per score) and dropout (read 2, write 2, mask 1): 9 bytes per score;
+     backward  4 batched GEMMs (dV = P^T dO, dP = dO V^T, dQ = dS K, dK = dS^T Q), dropout backward (read 2,
+               mask 1, write 2) and softmax backward (read the gradient and P, write: 6): 11 bytes per score.
+   The GEMMs run in BF16/FP16 whatever the linear layers' precision. */
+static double attn_unfused_time(const ctx_t *x, int bwd) {
+    const fp8lab_model *m = x->m;
+    const fp8lab_gpu *g = &x->c->gpu;
+    const double S = (double)x->P->seq, n = (double)x->P->micro_batch * (double)m->heads / x->tp;
+    const double dqk = m->mla ? (double)(m->qk_nope + m->qk_rope) : (double)m->head_dim;
+    const double dv = m->mla ? (double)m->v_head : (double)m->head_dim;
+    const fp8lab_prec p = FP8LAB_PREC_BF16;
+#define BMM(mm, nn, kk) fp8lab_gemm_time(x->km, g, x->sms, p, (mm), (nn), (kk))
+    if (!bwd) return n * (BMM(S, S, dqk) + BMM(S, dv, S)) + fp8lab_mem_time(x->km, g, 9 * n * S * S);
+    return n * (BMM(S, dv, S) + BMM(S, S, dv) + 2 * BMM(S, dqk, S)) + fp8lab_mem_time(x->km, g, 11 * n * S * S);
+#undef BMM
+}
 
 static int clampi(long v, long lo, long hi) { return (int)(v < lo ? lo : v > hi ? hi : v); }
 
@@ -72,7 +97,24 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
             u->gemm += t * scale;
             break;
         case FP8LAB_OP_ATTN:
-            t = fp8lab_attn_time(x->km, g, x->sms, op->flops * op->count, op->pass == FP8LAB_PASS_B);
+            if (x->P->attn_impl == FP8LAB_ATTN_UNFUSED) {
+                t = attn_unfused_time(x, op->pass == FP8LAB_PASS_B);
+                /* Megatron-LM's selective recompute re-runs exactly this core attention in the backward
+                   (Korthikanti et al. 2022 sec. 4.3); its S^2 tensors are not kept */
+                if (op->pass == FP8LAB_PASS_F && x->P->recompute == FP8LAB_RECOMPUTE_SELECTIVE) {
+                    u->attn += t, u->rec += t, u->b += t;
+                    fp8lab_op rop = *op;
+                    rop.pass = FP8LAB_PASS_R;
+                    snprintf(rop.name, sizeof rop.name, "%.28s.recompute", op->name);
+                    if (trace_add(tr, kind, &rop, t)) return -1;
+                }
+            } else {
+                t = fp8lab_attn_time(x->km, g, x->sms, op->flops * op->count, op->pass == FP8LAB_PASS_B);
+                /* FlashAttention-2 against FlashAttention-3 on the same H100 SXM5, head dim 128, causal, seq 4k
+                   (Shah et al. 2024, arXiv:2407.08608, Fig. 5 forward 319 vs 579 TFLOP/s, Fig. 6 backward 310
+                   vs 542): the kernel model's FlashAttention-3 time scaled by that ratio */
+                if (x->P->attn_impl == FP8LAB_ATTN_FLASH2) t *= op->pass == FP8LAB_PASS_B ? 542.0 / 310 : 579.0 / 319;
+            }
             u->attn += t;
             break;
         case FP8LAB_OP_ELTWISE:
@@ -376,15 +418,20 @@ static rank_tail tail_of(const ctx_t *x, const fp8lab_plan *P, const rank_t *q) 
     const int gpn = x->c->gpus_per_node, edp = P->dp / P->ep;
     int g_dp = clampi(gpn / P->tp, 1, P->dp), g_edp = clampi(gpn / ((long)P->tp * P->ep), 1, edp);
     fp8lab_coll grad_coll = P->zero ? FP8LAB_COLL_REDUCESCATTER : FP8LAB_COLL_ALLREDUCE;
-    /* gradients and gathered parameters travel in BF16 */
-    double t_grad = fp8lab_coll_time(&x->links, grad_coll, 2 * q->pd, P->dp, g_dp) +
-                    fp8lab_coll_time(&x->links, grad_coll, 2 * q->pe, edp, g_edp);
+    /* gradients travel in BF16 (FP32 where the plan says so), gathered parameters in BF16 */
+    const double gb = P->grad_fp32 ? 4 : 2;
+    double t_grad = fp8lab_coll_time(&x->links, grad_coll, gb * q->pd, P->dp, g_dp) +
+                    fp8lab_coll_time(&x->links, grad_coll, gb * q->pe, edp, g_edp);
     double t_ag = P->zero ? fp8lab_coll_time(&x->links, FP8LAB_COLL_ALLGATHER, 2 * q->pd, P->dp, g_dp) +
                                 fp8lab_coll_time(&x->links, FP8LAB_COLL_ALLGATHER, 2 * q->pe, edp, g_edp)
                           : 0;
     /* bucketed reduction overlaps the last micro-batch's backward; the parameter all-gather overlaps the next
-       step's first forward (Megatron-LM --overlap-grad-reduce / --overlap-param-gather) */
-    double dp_exposed = (t_grad > q->bw ? t_grad - q->bw : 0) + (t_ag > q->f ? t_ag - q->f : 0);
+       step's first forward (Megatron-LM --overlap-grad-reduce / --overlap-param-gather). Megatron-LM's local DDP
+       of 2021-22 (plan.grad_reduce_after) all-reduces the gradient buffer after the whole pipeline
+       (megatron/training.py train_step -> optimizer.reduce_model_grads -> DistributedDataParallel.
+       allreduce_gradients, after forward_backward_func): nothing hidden. */
+    const double hide_b = P->grad_reduce_after ? 0 : q->bw, hide_f = P->grad_reduce_after ? 0 : q->f;
+    double dp_exposed = (t_grad > hide_b ? t_grad - hide_b : 0) + (t_ag > hide_f ? t_ag - hide_f : 0);
     double pall = q->pd + q->pe;
     double local = P->zero ? q->pd / P->dp + q->pe / edp : pall;
     /* AdamW on the local shard: read grad 4, read+write master 4+4, m and v 2+2 each way, write BF16 weight 2 =
@@ -462,7 +509,7 @@ int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const 
     if (resolve(m, c, plan_in, &P)) return -1;
     r->schedule_fallback = P.schedule != plan_in->schedule && P.pp > 1;
     const int gpn = c->gpus_per_node;
-    ctx_t x = {.m = m, .c = c, .km = km, .sms = c->gpu.sms - P.comm_sms, .tp = P.tp, .ep = P.ep};
+    ctx_t x = {.m = m, .c = c, .km = km, .sms = c->gpu.sms - P.comm_sms, .tp = P.tp, .ep = P.ep, .P = &P};
     fp8lab_links_init(&x.links, c->intra_node_gbps, c->inter_node_gbps_per_gpu);
     fp8lab_comm_model_default(&x.comm);
     fp8lab_links_apply_sms(&x.links, &x.comm, P.comm_sms);
@@ -471,9 +518,15 @@ int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const 
     x.g_ep = clampi(gpn / P.tp, 1, P.ep);
     x.tokens = (double)P.micro_batch * (double)P.seq;
     if (P.ep > 1 && P.moe_imbalance <= 0) {
-        /* busiest of ep ranks under uniform random routing: mean + sqrt(2 ln ep) standard deviations of a
-           Poisson load of tokens*topk assignments: a floor, real routers are more skewed */
-        x.imb = 1.0 + sqrt(2.0 * log((double)P.ep) / (x.tokens * (double)m->topk));
+        /* the busiest of the ep ranks, from the per-expert load distribution (sim/moe_load.h): the expected
+           maximum over the EP group of the tokens routed to each rank's E/ep experts; skew 0 (a uniform router)
+           is a floor, real routers are more skewed */
+        fp8lab_moe_load ld;
+        const fp8lab_moe_load_in li = {.tokens = x.tokens, .topk = (int)m->topk, .experts = m->n_routed,
+                                       .ep = P.ep, .skew = P.moe_skew};
+        if (fp8lab_moe_load_expected(&li, &ld)) return -1;
+        x.imb = ld.rank_max;
+        r->moe_expert_max = ld.expert_max;
     } else {
         x.imb = P.moe_imbalance > 0 ? P.moe_imbalance : 1.0;
     }

@@ -12,6 +12,8 @@
 #include "sim/pipeline.h"
 #include "sim/schedule.h"
 
+enum { FP8LAB_ATTN_FLASH3 = 0, FP8LAB_ATTN_FLASH2 = 1, FP8LAB_ATTN_UNFUSED = 2 };
+
 typedef struct {
     long gpus;            /* 0: the cluster's num_gpus */
     int tp, pp, dp, ep;   /* dp 0: gpus / (tp pp) */
@@ -25,9 +27,16 @@ typedef struct {
     fp8lab_recompute recompute;
     int zero;             /* 0 or 1 */
     int comm_sms;         /* SMs kept by communication kernels: compute gets the rest */
-    double moe_imbalance; /* busiest/mean expert load in the EP group; <= 0: the statistical floor */
+    double moe_imbalance; /* busiest/mean rank load in the EP group (an override, X = busiest/mean); <= 0: the
+                             expected maximum of the per-expert load distribution (sim/moe_load.h) */
+    double moe_skew;      /* that distribution's expert-popularity coefficient of variation (0: uniform router) */
     int mtp;              /* simulate the MTP modules the config declares (1) or leave them out (0) */
     double goodput;       /* share of wall-clock time spent training (restarts, checkpoints), in (0, 1] */
+    int attn_impl;        /* FP8LAB_ATTN_FLASH3 (the kernel model's FlashAttention-3 efficiencies), _FLASH2, or
+                             _UNFUSED (pre-FlashAttention Megatron-LM: the s^2 scores through HBM); see step.c */
+    int grad_fp32;        /* 1: data-parallel gradients reduced in FP32 (4 bytes; Llama 3 sec. 3.3.2), 0: BF16 */
+    int grad_reduce_after; /* 1: the data-parallel gradient all-reduce runs after the last backward, not
+                              overlapped (Megatron-LM's local DDP of 2021-22); 0: overlapped (bucketed) */
     int dualpipe_fallback; /* 1: DualPipe with fewer than 2 pp micro-batches per step runs as 1F1B (the result's
                               schedule_fallback says so); 0: such a plan is refused */
 } fp8lab_plan;
@@ -47,6 +56,7 @@ typedef struct {
     long gpus, seq, global_batch, micro_batch, microbatches;
     int tp, pp, dp, ep;
     double moe_imbalance, goodput;
+    double moe_expert_max; /* E[busiest expert] / mean expert load (0 when moe_imbalance was given) */
     int critical_rank, units;
     fp8lab_pp_schedule schedule; /* as simulated: DualPipe with pp 1 is 1F1B, and see schedule_fallback */
     int vchunks;
