@@ -102,10 +102,16 @@ run_ok 3 4 6144 "all_to_all" --op all_to_all --min-bytes 12 --iters 3 --warmup 1
 run_ok 1 4 4096 "$all" --iters 2 --warmup 0 # busbw 0 with one rank
 run_ok single 4 4096 "$all" --iters 2 --warmup 0
 
+# --device: cuda needs the CUDA backend (skipped where there is none), anything else is refused
+err=$("$bin" bench comm --device tpu 2>&1)
+rc=$?
+if [ "$rc" = 2 ] && grep -q "'tpu' is not one of cpu | cuda" <<<"$err"; then echo "ok: --device tpu -> 2: $err"
+else fail "--device tpu -> status $rc: $err"; fi
+
 # --json: one object on stdout, from rank 0 only
 out=$(mpirun --oversubscribe -np 4 "$bin" bench comm --op reduce_scatter --max-bytes 1024 --iters 2 --json 2>/dev/null)
 rc=$?
-if [ "$rc" -ne 0 ] || [ "$(wc -l <<<"$out")" -ne 1 ] || ! grep -q '^{"benchmark":"comm","communicator":"mpi","ranks":4' <<<"$out" ||
+if [ "$rc" -ne 0 ] || [ "$(wc -l <<<"$out")" -ne 1 ] || ! grep -q '^{"benchmark":"comm","communicator":"mpi","buffers":"host","ranks":4' <<<"$out" ||
     ! grep -q '"op":"reduce_scatter"' <<<"$out" || ! grep -q '"bus_factor":0.75' <<<"$out" ||
     ! grep -q '"wrong":0}$' <<<"$out"; then
     fail "bench comm --json -> status $rc: $(head -c 1500 <<<"$out")"

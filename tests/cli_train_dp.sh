@@ -24,7 +24,10 @@
 #   5. SIGKILL of rank 2 mid-run: the job ends within 30 s with a non-zero status and a message naming rank 2
 #      (Open MPI's mpirun notices the lost process and aborts the others; the survivors would otherwise wait in
 #      their next all-reduce);
-#   6. `fp8lab train --ranks 2` starts the two ranks itself (mpirun underneath), and refuses under a launcher.
+#   6. `fp8lab train --ranks 2` starts the two ranks itself (mpirun underneath), and refuses under a launcher;
+#   7. bad launches, each a clear error: ranks from srun's or FP8LAB_RANK's variables without MPI on the CPU
+#      backend (their collectives need NCCL: exit 2 naming the launcher and --device cuda), and mpirun inside a
+#      Slurm environment of another size ("mismatched world size", naming both variables).
 # Skipped where mpirun or the MPI build is missing.
 source "$(dirname "$0")/cli_common.bash" "$1"
 
@@ -170,5 +173,21 @@ if [ "$rc" -ne 0 ] && grep -qF "started by a launcher already" <<<"$err"; then
 else
     fail "--ranks under mpirun: status $rc: $err"
 fi
+
+# 7. bad launches
+for env in "FP8LAB_RANK=0 FP8LAB_WORLD_SIZE=2" "SLURM_PROCID=1 SLURM_NTASKS=2 SLURM_LOCALID=1"; do
+    # shellcheck disable=SC2086 # the assignments, one a word
+    err=$(env $env "$bin" train "${cfg[@]}" --steps 1 --out bad7 2>&1 >/dev/null)
+    rc=$?
+    if [ "$rc" = 2 ] && grep -q "without MPI" <<<"$err" && grep -q -- "--device cuda" <<<"$err"; then
+        echo "ok: $env, --device cpu -> 2: $err"
+    else fail "$env, --device cpu: status $rc: $err"; fi
+done
+err=$(SLURM_PROCID=0 SLURM_NTASKS=4 timeout 60 mpirun --oversubscribe -np 2 -x SLURM_PROCID -x SLURM_NTASKS \
+    -x ASAN_OPTIONS "$bin" train "${cfg[@]}" --steps 1 --out bad7 2>&1)
+rc=$?
+if [ "$rc" -ne 0 ] && grep -q "mismatched world size: OMPI_COMM_WORLD_SIZE=2 but SLURM_NTASKS=4" <<<"$err"; then
+    echo "ok: mpirun -np 2 under SLURM_NTASKS=4 -> $rc: $(grep -m1 mismatched <<<"$err")"
+else fail "mpirun -np 2 under SLURM_NTASKS=4: status $rc: $err"; fi
 
 finish

@@ -100,19 +100,21 @@ static void test_single_start(void **state) {
     fp8lab_comm_destroy(c);
 }
 
-/* Not under a launcher: from_env gives the single communicator, and MPI is not started. */
+/* Not under a launcher: from_env gives the single communicator, and MPI is not started; a launcher variable
+   without a value is refused, naming it (dist/launch.h). */
 static void test_from_env(void **state) {
     (void)state;
     unsetenv("OMPI_COMM_WORLD_SIZE");
+    unsetenv("OMPI_COMM_WORLD_RANK");
     fp8lab_comm *c = fp8lab_comm_from_env();
     assert_non_null(c);
     assert_string_equal(c->name, "single");
     fp8lab_comm_destroy(c);
-    setenv("OMPI_COMM_WORLD_SIZE", "", 1); /* empty: not a launcher's */
-    c = fp8lab_comm_from_env();
-    assert_non_null(c);
-    assert_string_equal(c->name, "single");
-    fp8lab_comm_destroy(c);
+    setenv("OMPI_COMM_WORLD_SIZE", "", 1);
+    fp8lab_clear_error();
+    assert_null(fp8lab_comm_from_env());
+    expect_error("OMPI_COMM_WORLD_SIZE");
+    setenv("OMPI_COMM_WORLD_RANK", "0", 1);
     if (fp8lab_comm_mpi_built()) { /* a bad time limit stops every rank before MPI starts, naming the variable */
         const char *bad[] = {"abc", "-1", "0", "", " 5", "5s", "nan", "inf", "-0.5", "1e999"};
         setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
@@ -135,6 +137,7 @@ static void test_from_env(void **state) {
         assert_int_equal(fp8lab_last_error_exit(), FP8LAB_EXIT_RUNTIME);
     }
     unsetenv("OMPI_COMM_WORLD_SIZE");
+    unsetenv("OMPI_COMM_WORLD_RANK");
 }
 
 /* ---- a recording implementation: rank 2 of 4 ------------------------------------------------------------------ */

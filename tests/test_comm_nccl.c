@@ -148,7 +148,7 @@ static void test_refusals(void **state) {
     OK(fp8lab_barrier(g_comm)); /* a refusal does not break the communicator */
     fp8lab_free(g_be, p);
     setenv("FP8LAB_COMM_TIMEOUT", "soon", 1);
-    assert_null(fp8lab_comm_nccl(g_be, &ONE));
+    assert_null(fp8lab_comm_nccl(g_be, &ONE, NULL));
     expect_error("FP8LAB_COMM_TIMEOUT='soon'");
     unsetenv("FP8LAB_COMM_TIMEOUT");
 }
@@ -157,7 +157,7 @@ static void test_refusals(void **state) {
 static int cpu_backend_refused(void) {
     fp8lab_backend *cpu = fp8lab_cpu_backend_create();
     if (!cpu) return 0;
-    const int ok = fp8lab_comm_nccl(cpu, &ONE) == NULL && strstr(fp8lab_last_error(), "needs the CUDA backend") &&
+    const int ok = fp8lab_comm_nccl(cpu, &ONE, NULL) == NULL && strstr(fp8lab_last_error(), "needs the CUDA backend") &&
                    fp8lab_last_error_exit() == FP8LAB_EXIT_USAGE;
     fp8lab_backend_destroy(cpu);
     return ok;
@@ -175,7 +175,7 @@ int main(void) {
         fp8lab_backend_destroy(g_be);
         FP8LAB_SKIP("no NCCL (this build's CUDA library was made without NCCL)");
     }
-    g_comm = fp8lab_comm_nccl(g_be, &ONE);
+    g_comm = fp8lab_comm_nccl(g_be, &ONE, NULL);
     if (!g_comm) {
         fprintf(stderr, "cannot create a one-rank NCCL communicator: %s\n", fp8lab_last_error());
         fp8lab_backend_destroy(g_be);

@@ -12,8 +12,13 @@
 #include "cli/bench_util.h"
 #include "cli/flags.h"
 #include "core/error.h"
+#include "backend/backend.h"
+#include "backend/mem_ops.h"
 #include "core/timer.h"
 #include "dist/comm.h"
+#include "dist/comm_deferred.h"
+#include "dist/comm_nccl_host.h"
+#include "dist/launch.h"
 
 typedef enum { C_ALL_REDUCE, C_REDUCE_SCATTER, C_ALL_GATHER, C_ALL_TO_ALL, C_COUNT } coll_kind;
 static const char *CNAME[C_COUNT] = {"all_reduce", "reduce_scatter", "all_gather", "all_to_all"};
@@ -38,7 +43,10 @@ typedef struct {
 } comm_row;
 
 typedef struct {
-    fp8lab_comm *c;
+    fp8lab_comm *c;  /* the job's ranks: barriers, the time and #wrong reductions (host buffers) */
+    fp8lab_comm *dc; /* the one measured: c itself, or NCCL on the CUDA backend (--device cuda) */
+    fp8lab_backend *be; /* --device cuda: where da, db live (NULL: the host buffers are measured) */
+    char *da, *db;
     fp8lab_comm_dtype dt;
     size_t es;
     int iters, warmup;
@@ -93,21 +101,31 @@ static long long count_wrong(const bench_ctx *x, const char *got, size_t n) {
     return w;
 }
 
-/* One call of collective k on `count` elements (the row's count), in place or not; 0 or -1 (error recorded). */
+/* One call of collective k on `count` elements (the row's count), in place or not, on the measured buffers; 0 or
+   -1 (error recorded). */
 static int run_once(const bench_ctx *x, coll_kind k, size_t count, int in_place) {
     const size_t blk = count / (size_t)x->c->size, off = (size_t)x->c->rank * blk * x->es;
-    char *a = x->a, *b = in_place ? x->a : x->b;
+    char *a = x->da, *b = in_place ? x->da : x->db;
     switch (k) {
-    case C_ALL_REDUCE: return fp8lab_all_reduce(x->c, a, b, count, x->dt, FP8LAB_RED_SUM);
-    case C_REDUCE_SCATTER: return fp8lab_reduce_scatter(x->c, a, in_place ? a + off : b, blk, x->dt, FP8LAB_RED_SUM);
-    case C_ALL_GATHER: return fp8lab_all_gather(x->c, in_place ? b + off : a, b, blk, x->dt);
-    default: return fp8lab_all_to_all(x->c, a, b, blk, x->dt);
+    case C_ALL_REDUCE: return fp8lab_all_reduce(x->dc, a, b, count, x->dt, FP8LAB_RED_SUM);
+    case C_REDUCE_SCATTER: return fp8lab_reduce_scatter(x->dc, a, in_place ? a + off : b, blk, x->dt, FP8LAB_RED_SUM);
+    case C_ALL_GATHER: return fp8lab_all_gather(x->dc, in_place ? b + off : a, b, blk, x->dt);
+    default: return fp8lab_all_to_all(x->dc, a, b, blk, x->dt);
     }
+}
+
+/* --device cuda: the host buffers to the device ones and back (bytes of each) */
+static int to_device(const bench_ctx *x, size_t bytes) {
+    return x->be && (fp8lab_copy_h2d(x->be, x->da, x->a, bytes) || fp8lab_copy_h2d(x->be, x->db, x->b, bytes)) ? -1
+                                                                                                               : 0;
+}
+static int from_device(const bench_ctx *x, char *host, const char *dev, size_t bytes) {
+    return x->be ? fp8lab_copy_d2h(x->be, host, dev, bytes) : 0;
 }
 
 /* Sets up the input where run_once reads it and poisons where it writes (all-ones bytes: a BF16/FP32 NaN that
    never equals an expected value), so a collective that writes nothing counts as wrong. */
-static void prepare(const bench_ctx *x, coll_kind k, size_t count, int in_place) {
+static int prepare(const bench_ctx *x, coll_kind k, size_t count, int in_place) {
     const size_t blk = count / (size_t)x->c->size, bytes = count * x->es;
     char *out = in_place ? x->a : x->b;
     if (!in_place) memset(out, 0xff, bytes);
@@ -117,25 +135,26 @@ static void prepare(const bench_ctx *x, coll_kind k, size_t count, int in_place)
     } else {
         fill_input(x, x->a, count);
     }
+    return to_device(x, bytes);
 }
 
 /* Times `iters` calls after `warmup`, each from a barrier to its own end; the row's time is the median over
    iterations of the slowest rank's time. Then checks one call on fresh input. */
 static int run_place(bench_ctx *x, coll_kind k, size_t count, int in_place, place_result *pr) {
-    prepare(x, k, count, in_place);
+    if (prepare(x, k, count, in_place)) return -1;
     for (int it = 0; it < x->warmup + x->iters; it++) {
-        if (fp8lab_barrier(x->c)) return -1;
+        if (fp8lab_barrier(x->dc)) return -1;
         const double t0 = fp8lab_now();
         if (run_once(x, k, count, in_place)) return -1;
         if (it >= x->warmup) x->t[it - x->warmup] = fp8lab_now() - t0;
     }
     if (fp8lab_all_reduce(x->c, x->t, x->t, (size_t)x->iters, FP8LAB_CDT_F64, FP8LAB_RED_MAX)) return -1;
     const double sec = bench_median(x->t, x->iters);
-    prepare(x, k, count, in_place);
-    if (run_once(x, k, count, in_place)) return -1;
+    if (prepare(x, k, count, in_place) || run_once(x, k, count, in_place)) return -1;
     fill_expected(x, k, count);
     const size_t blk = count / (size_t)x->c->size;
-    const char *out = in_place ? x->a : x->b;
+    char *out = in_place ? x->a : x->b;
+    if (from_device(x, out, in_place ? x->da : x->db, count * x->es)) return -1;
     if (k == C_REDUCE_SCATTER && in_place) out += (size_t)x->c->rank * blk * x->es;
     int64_t wrong = count_wrong(x, out, k == C_REDUCE_SCATTER ? blk : count);
     if (fp8lab_all_reduce(x->c, &wrong, &wrong, 1, FP8LAB_CDT_I64, FP8LAB_RED_SUM)) return -1;
@@ -149,8 +168,9 @@ static int run_place(bench_ctx *x, coll_kind k, size_t count, int in_place, plac
 
 static void print_header(const bench_ctx *x) {
     const int n = x->c->size;
-    printf("# fp8lab bench comm: communicator %s, %d rank%s, type %s, %d iterations after %d warm-up\n",
-           x->c->name, n, n == 1 ? "" : "s", fp8lab_comm_dtype_name(x->dt), x->iters, x->warmup);
+    printf("# fp8lab bench comm: communicator %s, %d rank%s, %s buffers, type %s, %d iterations after %d warm-up\n",
+           x->dc->name, n, n == 1 ? "" : "s", x->be ? "device" : "host", fp8lab_comm_dtype_name(x->dt), x->iters,
+           x->warmup);
     printf("# time: median over iterations of the slowest rank's time from a barrier to the end of its call (us)\n");
     printf("# algbw = size / time; busbw = algbw * 2(n-1)/n (all_reduce), (n-1)/n (reduce_scatter, all_gather, "
            "all_to_all), n = %d (nccl-tests' PERFORMANCE.md)\n", n);
@@ -187,7 +207,8 @@ static cJSON *place_json(const place_result *p) {
 static cJSON *json_header(const bench_ctx *x) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "benchmark", "comm");
-    cJSON_AddStringToObject(root, "communicator", x->c->name);
+    cJSON_AddStringToObject(root, "communicator", x->dc->name);
+    cJSON_AddStringToObject(root, "buffers", x->be ? "device" : "host");
     cJSON_AddNumberToObject(root, "ranks", x->c->size);
     cJSON_AddStringToObject(root, "type", fp8lab_comm_dtype_name(x->dt));
     cJSON_AddNumberToObject(root, "iters", x->iters);
@@ -261,6 +282,33 @@ static void check_comm_flags(const char *op, const char *dtype, long min_b, long
                  (long long)max_b * (iters + warmup), COMM_MAX_WORK);
 }
 
+/* --device cuda: this rank's GPU (its local rank), NCCL over the job's ranks (the id over c under mpirun; by
+   rendezvous without MPI, whose host collectives then go through NCCL too), device buffers of cap bytes */
+static int open_device(bench_ctx *x, size_t cap) {
+    fp8lab_launch l;
+    if (fp8lab_launch_from_env(&l)) return -1;
+    x->be = fp8lab_cuda_backend_create(x->c->size > 1 ? l.local_rank : 0);
+    if (!x->be) return -1;
+    if (x->c->size == 1) l = (fp8lab_launch){.rank = 0, .size = 1, .local_rank = 0, .launcher = "none"};
+    x->dc = fp8lab_comm_nccl(x->be, &l, fp8lab_comm_is_deferred(x->c) ? NULL : x->c);
+    if (!x->dc) {
+        x->dc = x->c;
+        return -1;
+    }
+    if (fp8lab_comm_is_deferred(x->c) && fp8lab_comm_attach(x->c, x->dc, x->be)) return -1;
+    x->da = fp8lab_alloc(x->be, cap);
+    x->db = fp8lab_alloc(x->be, cap);
+    return x->da && x->db ? 0 : -1;
+}
+
+static void close_device(bench_ctx *x) {
+    if (!x->be) return;
+    fp8lab_free(x->be, x->da);
+    fp8lab_free(x->be, x->db);
+    if (x->dc != x->c) fp8lab_comm_destroy(x->dc);
+    fp8lab_backend_destroy(x->be);
+}
+
 static int run_bench(bench_ctx *x, const coll_kind *ops, int nops, long min_b, long max_b, int json) {
     comm_row rows[40]; /* sizes double from >= 1 to <= 2^30: 31 rows at most */
     cJSON *root = json && x->c->rank == 0 ? json_header(x) : NULL;
@@ -293,8 +341,9 @@ static int run_bench(bench_ctx *x, const coll_kind *ops, int nops, long min_b, l
 int bench_comm(int argc, char **argv) {
     long min_b = 8, max_b = 4L << 20;
     int iters = 20, warmup = 5, json = 0;
-    const char *op = "all", *dtype = "float";
+    const char *op = "all", *dtype = "float", *device = "cpu";
     const cli_flag flags[] = {
+        {"device", FLAG_STR, &device, "cpu (host buffers, the job's communicator) or cuda (device buffers, NCCL)"},
         {"op", FLAG_STR, &op, "all_reduce, reduce_scatter, all_gather, all_to_all or all"},
         {"min-bytes", FLAG_LONG, &min_b, "smallest size (bytes of the largest buffer per rank)",
          FP8LAB_RANGE(1, 1L << 30)},
@@ -314,6 +363,10 @@ int bench_comm(int argc, char **argv) {
         fprintf(stderr, "error: %s\n", bad);
         return FP8LAB_EXIT_USAGE;
     }
+    if (strcmp(device, "cpu") && strcmp(device, "cuda")) {
+        fprintf(stderr, "error: --device: '%s' is not one of cpu | cuda\n", device);
+        return FP8LAB_EXIT_USAGE;
+    }
     coll_kind ops[C_COUNT];
     const int nops = parse_ops(op, ops);
     if (bench_host_mem_check("bench comm", 3.0 * (double)max_b + 8.0 * iters)) return FP8LAB_EXIT_RUNTIME;
@@ -323,7 +376,13 @@ int bench_comm(int argc, char **argv) {
         fprintf(stderr, "error: bench comm: %s\n", fp8lab_last_error());
         return FP8LAB_EXIT_RUNTIME;
     }
-    bench_ctx x = {.c = c, .dt = strcmp(dtype, "float") ? FP8LAB_CDT_BF16 : FP8LAB_CDT_F32, .iters = iters,
+    if (fp8lab_comm_is_deferred(c) && strcmp(device, "cuda")) {
+        fprintf(stderr, "error: bench comm: %d ranks started without MPI: their collectives run on NCCL (--device "
+                        "cuda); CPU ranks need mpirun or srun --mpi=pmix\n", c->size);
+        fp8lab_comm_destroy(c);
+        return FP8LAB_EXIT_USAGE;
+    }
+    bench_ctx x = {.c = c, .dc = c, .dt = strcmp(dtype, "float") ? FP8LAB_CDT_BF16 : FP8LAB_CDT_F32, .iters = iters,
                    .warmup = warmup};
     x.es = fp8lab_comm_dtype_size(x.dt);
     /* partial sums reach (modulus - 1) * ranks: keep them within the integers the type holds exactly */
@@ -342,10 +401,13 @@ int bench_comm(int argc, char **argv) {
     x.b = bench_malloc("bench comm", "buffer b", cap);
     x.want = bench_malloc("bench comm", "expected values", cap);
     x.t = bench_malloc("bench comm", "times", sizeof(double) * (size_t)iters);
-    if (!x.a || !x.b || !x.want || !x.t) {
-        rc = FP8LAB_EXIT_RUNTIME;
+    if (!x.a || !x.b || !x.want || !x.t || (!strcmp(device, "cuda") && open_device(&x, cap))) {
+        const int mem = x.a && x.b && x.want && x.t;
+        if (mem) fprintf(stderr, "error: bench comm: %s\n", fp8lab_last_error());
+        rc = mem ? fp8lab_last_error_exit() : FP8LAB_EXIT_RUNTIME;
         goto out;
     }
+    if (!x.be) x.da = x.a, x.db = x.b; /* --device cpu: the host buffers are the measured ones */
     const int br = run_bench(&x, ops, nops, min_b, max_b, json);
     if (br < 0) {
         fprintf(stderr, "error: bench comm: %s\n", fp8lab_last_error());
@@ -360,6 +422,7 @@ out:
     free(x.b);
     free(x.want);
     free(x.t);
+    close_device(&x);
     /* After a failed collective the other ranks may wait in one: this rank leaves without MPI_Finalize (which
        would wait for them), and the launcher ends the job when it sees a rank exit without it. */
     if (!comm_failed) fp8lab_comm_destroy(c);

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "dist/comm_deferred.h"
 #include "dist/comm_mpi.h"
+#include "dist/launch.h"
 
 static const struct {
     const char *name;
@@ -69,14 +71,21 @@ fp8lab_comm *fp8lab_comm_single(void) {
 /* Open MPI's launcher (mpirun, or srun with Open MPI's PMIx plugin) sets OMPI_COMM_WORLD_SIZE in every rank;
    without it the process is alone and MPI is not started (MPI_Init costs tens of milliseconds and opens
    sockets). */
+/* Open MPI's ranks: mpirun sets OMPI_COMM_WORLD_*, srun --mpi=pmix gives each task a PMIx rank */
+static int mpi_launched(void) {
+    const char *ws = getenv("OMPI_COMM_WORLD_SIZE"), *px = getenv("PMIX_RANK");
+    return (ws && ws[0]) || (px && px[0]);
+}
+
 fp8lab_comm *fp8lab_comm_from_env(void) {
-    const char *ws = getenv("OMPI_COMM_WORLD_SIZE");
-    if (!ws || !ws[0]) return fp8lab_comm_single();
+    fp8lab_launch l;
+    if (fp8lab_launch_from_env(&l)) return NULL;
+    if (!mpi_launched()) return l.size == 1 ? fp8lab_comm_single() : fp8lab_comm_deferred(&l);
 #ifdef FP8LAB_HAVE_MPI
     return fp8lab_comm_mpi();
 #else
-    FP8LAB_ERR_RT("communicator: started by an MPI launcher (OMPI_COMM_WORLD_SIZE=%.20s) but this fp8lab was built "
-                  "without MPI (install libopenmpi-dev, then reconfigure)", ws);
+    FP8LAB_ERR_RT("communicator: started by an MPI launcher (%s, %d ranks) but this fp8lab was built without MPI "
+                  "(install libopenmpi-dev, then reconfigure)", l.launcher, l.size);
     return NULL;
 #endif
 }

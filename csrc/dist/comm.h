@@ -59,8 +59,10 @@ const char *fp8lab_comm_dtype_name(fp8lab_comm_dtype dt);
 
 /* One process, rank 0 of 1. */
 fp8lab_comm *fp8lab_comm_single(void);
-/* The job's ranks from the launcher: under mpirun (OMPI_COMM_WORLD_SIZE and friends in the environment) the MPI
-   communicator (MPI_Init on first use, MPI_Finalize at destroy); otherwise single. NULL with an error when MPI
+/* The job's ranks from the launcher (dist/launch.h): under mpirun (OMPI_COMM_WORLD_*) or srun --mpi=pmix (PMIX_RANK)
+   the MPI communicator (MPI_Init on first use, MPI_Finalize at destroy); one rank: single; several without MPI
+   (srun, FP8LAB_RANK/FP8LAB_WORLD_SIZE): the deferred communicator (dist/comm_deferred.h), which the trainer
+   attaches to NCCL on the CUDA backend. NULL with an error when MPI
    is asked for but not built in or fails to start, or when FP8LAB_COMM_TIMEOUT is set but not a positive number.
    The MPI communicator's collectives give up after FP8LAB_COMM_TIMEOUT seconds (default 300): the rank prints
    which ranks have not reached the collective (or have gone silent in it) and aborts the job (MPI_Abort), so a

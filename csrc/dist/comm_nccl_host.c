@@ -56,12 +56,19 @@ static int args_ok(fp8lab_backend *be, const fp8lab_launch *l) {
     return 1;
 }
 
-fp8lab_comm *fp8lab_comm_nccl(fp8lab_backend *be, const fp8lab_launch *l) {
+/* rank 0's id to every rank: over the host communicator when the job has one (mpirun), else by rendezvous */
+static int share_id(fp8lab_comm *host, const fp8lab_launch *l, unsigned char *id) {
+    if (host && host->size > 1 && strcmp(host->name, "deferred"))
+        return fp8lab_broadcast(host, id, FP8LAB_NCCL_ID_BYTES, FP8LAB_CDT_U8, 0);
+    return fp8lab_rendezvous(l, id); /* one rank: nothing to exchange */
+}
+
+fp8lab_comm *fp8lab_comm_nccl(fp8lab_backend *be, const fp8lab_launch *l, fp8lab_comm *host) {
     if (!args_ok(be, l)) return NULL;
     const fp8lab_nccl_module *m = nccl_module(be);
     if (!m) return NULL;
     unsigned char id[FP8LAB_NCCL_ID_BYTES] = {0};
     if (l->rank == 0 && m->get_unique_id(id)) return NULL;
-    if (fp8lab_rendezvous(l, id)) return NULL; /* one rank: nothing to exchange */
+    if (share_id(host, l, id)) return NULL;
     return m->create(id, l->rank, l->size, be);
 }

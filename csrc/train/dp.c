@@ -114,17 +114,20 @@ static int on_ready(void *ctx, int64_t begin, int64_t end) {
     return rc;
 }
 
+/* one rank has nothing to sum, except through NCCL, whose one-rank all-reduces check that path (FP8LAB_COMM=nccl) */
+static int nothing_to_sum(const fp8lab_comm *c) { return fp8lab_dp_size(c) <= 1 && (!c || strcmp(c->name, "nccl")); }
+
 int fp8lab_dp_buckets_begin(fp8lab_dp_buckets *b, fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be,
                             int64_t cap_floats) {
     *b = (fp8lab_dp_buckets){.c = c, .g = g, .cap = cap_floats < 0 ? 0 : cap_floats};
-    if (fp8lab_dp_size(c) <= 1) return 0;
+    if (nothing_to_sum(c)) return 0;
     if (fp8lab_dp_ready(c, be)) return -1;
     fp8lab_gpt_set_grad_ready(g, on_ready, b);
     return 0;
 }
 
 int fp8lab_dp_buckets_finish(fp8lab_dp_buckets *b) {
-    if (fp8lab_dp_size(b->c) <= 1) return 0;
+    if (nothing_to_sum(b->c)) return 0;
     fp8lab_gpt_set_grad_ready(b->g, NULL, NULL);
     int rc = b->hi > b->lo ? start_bucket(b, b->lo, b->hi) : 0;
     for (int i = 0; i < 2 * b->n; i++) { /* every request completed and freed, also after a failure */

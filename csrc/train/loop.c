@@ -17,6 +17,9 @@
 #include "core/paths.h"
 #include "core/timer.h"
 #include "data/build.h"
+#include "dist/comm_deferred.h"
+#include "dist/comm_nccl_host.h"
+#include "dist/launch.h"
 #include "nn/params.h"
 #include "sim/flops.h"
 #include "train/checkpoint.h"
@@ -77,6 +80,7 @@ void fp8lab_trainer_destroy(fp8lab_trainer *t) {
     if (!t) return;
     fp8lab_zero_free(&t->zero);
     fp8lab_gpt_destroy(t->g);
+    fp8lab_comm_destroy(t->dcomm_owned); /* before its backend */
     fp8lab_loader_close(&t->train);
     if (t->has_val) fp8lab_loader_close(&t->val);
     fp8lab_backend_destroy(t->be);
@@ -87,13 +91,37 @@ void fp8lab_trainer_destroy(fp8lab_trainer *t) {
 
 /* The device: cfg->device's backend, wrapped in a timing recorder when profiling (recording off until the
    steps: setup, validation and checkpoints are not profiled). */
-static fp8lab_backend *open_backend(const char *device, int profile) {
-    fp8lab_backend *be = fp8lab_backend_create(device);
+static fp8lab_backend *open_backend(const char *device, int profile, int local_rank) {
+    /* one GPU per rank on a node: the local rank's */
+    fp8lab_backend *be = local_rank > 0 && strcmp(device, "cpu") ? fp8lab_cuda_backend_create(local_rank) : NULL;
+    if (!be) be = fp8lab_backend_create(local_rank > 0 && !strcmp(device, "auto") ? "cpu" : device);
     if (!be || !profile) return be;
     fp8lab_backend *rec = fp8lab_record_create(be, &(fp8lab_record_opts){.timing = 1});
     if (!rec) fp8lab_backend_destroy(be);
     else fp8lab_record_enable(rec, 0);
     return rec;
+}
+
+/* The communicator for device buffers (the gradients): NCCL on the CUDA backend when the job has several ranks,
+   or when FP8LAB_COMM=nccl asks for it on one (a check of the NCCL path); else the job's own. A job started
+   without MPI gets its host collectives staged through NCCL (dist/comm_deferred.h). */
+static int open_device_comm(fp8lab_trainer *t, const fp8lab_launch *l) {
+    t->dcomm = t->comm;
+    const char *want = getenv("FP8LAB_COMM");
+    const int nccl = !strcmp(t->be->name, "cuda") && (t->size > 1 || (want && !strcmp(want, "nccl")));
+    if (!nccl) {
+        if (!fp8lab_comm_is_deferred(t->comm)) return 0;
+        FP8LAB_ERR("--device %s on %d ranks started by %s without MPI: such a job's collectives run on NCCL, which "
+                   "needs --device cuda (CPU ranks: mpirun, or srun --mpi=pmix)", t->cfg.device, t->size,
+                   !strcmp(l->launcher, "env") ? "FP8LAB_RANK/FP8LAB_WORLD_SIZE" : l->launcher);
+        return -1;
+    }
+    fp8lab_launch one = *l;
+    if (t->size == 1) one = (fp8lab_launch){.rank = 0, .size = 1, .local_rank = 0, .launcher = "none"};
+    t->dcomm_owned = fp8lab_comm_nccl(t->be, &one, fp8lab_comm_is_deferred(t->comm) ? NULL : t->comm);
+    if (!t->dcomm_owned) return -1;
+    t->dcomm = t->dcomm_owned;
+    return fp8lab_comm_is_deferred(t->comm) ? fp8lab_comm_attach(t->comm, t->dcomm, t->be) : 0;
 }
 
 /* --grad-sum (train/config.h): exact sums where asked, or by default on the cpu backend */
@@ -149,8 +177,10 @@ static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile, 
         goto fail;
     }
     /* device and model */
-    t->be = open_backend(cfg->device, profile);
-    if (!t->be) goto fail;
+    fp8lab_launch launch;
+    if (fp8lab_launch_from_env(&launch)) goto fail;
+    t->be = open_backend(cfg->device, profile, t->size > 1 ? launch.local_rank : 0);
+    if (!t->be || open_device_comm(t, &launch)) goto fail;
     fp8lab_backend_info(t->be, &t->dev);
     if (!strcmp(t->be->name, "cpu"))
         snprintf(t->device, sizeof t->device, "cpu (%s)", strncmp(t->dev.name, "CPU: ", 5) ? t->dev.name : t->dev.name + 5);
@@ -212,7 +242,7 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
     /* plain data parallel: the gradients all-reduced in buckets that start during the backward (train/dp.h) */
     fp8lab_dp_buckets bk = {0};
     const int64_t cap = (int64_t)(t->cfg.bucket_mb * (1 << 20) / sizeof(float));
-    if (fp8lab_dp_sum(t->comm, sums, 2) || (!t->cfg.zero && fp8lab_dp_buckets_begin(&bk, t->comm, t->g, t->be, cap)))
+    if (fp8lab_dp_sum(t->comm, sums, 2) || (!t->cfg.zero && fp8lab_dp_buckets_begin(&bk, t->dcomm, t->g, t->be, cap)))
         return -1;
     const int brc = fp8lab_gpt_backward_over(t->g, (int64_t)sums[1]);
     if ((!t->cfg.zero && fp8lab_dp_buckets_finish(&bk)) || brc) return -1;
@@ -451,6 +481,8 @@ static int train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8l
     fp8lab_trainer *t = trainer_create(cfg, o->profile, comm);
     /* a rank that cannot build the trainer leaves; the others learn it here rather than in the first step */
     const int rank = fp8lab_dp_rank(comm), size = fp8lab_dp_size(comm);
+    /* without a trainer a deferred communicator has no NCCL under it, and every rank failed alike */
+    if (!t && fp8lab_comm_is_deferred(comm)) return -1;
     if (size > 1) {
         const int any = fp8lab_dp_any(comm, !t);
         if (any && t) FP8LAB_ERR_RT("rank %d of %d: setting up the trainer failed on another rank", rank, size);

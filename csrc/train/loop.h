@@ -65,6 +65,8 @@ typedef struct fp8lab_trainer {
     long skipped;         /* steps skipped for a non-finite gradient norm */
     fp8lab_rng sample_rng;
     fp8lab_comm *comm;    /* borrowed; NULL: one process */
+    fp8lab_comm *dcomm;   /* for device buffers (gradients): NCCL on the CUDA backend, else comm */
+    fp8lab_comm *dcomm_owned;
     int rank, size;       /* in comm (0 and 1 without one) */
     fp8lab_zero zero;     /* cfg.zero: ZeRO-1's block and masters (train/zero.h), set up before the first step */
     int zero_ready;

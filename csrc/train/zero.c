@@ -34,6 +34,11 @@ static int rounded(const fp8lab_zero *z) { return !alone(z) && z->gather != FP8L
 int fp8lab_zero_init(fp8lab_zero *z, fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be, fp8lab_zero_gather gather) {
     *z = (fp8lab_zero){.c = c, .g = g, .be = be, .gather = gather};
     if (alone(z)) return 0;
+    if (strcmp(be->name, "cpu")) {
+        FP8LAB_ERR("--zero 1 runs on the cpu backend (its block rounding and masters are host code), not on %s: drop "
+                   "--zero or use --device cpu", be->name);
+        return -1;
+    }
     if (fp8lab_dp_ready(c, be)) return -1;
     const int64_t floats = fp8lab_gpt_buffer_floats(g);
     int64_t count = floats / c->size;
