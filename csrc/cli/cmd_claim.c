@@ -44,10 +44,11 @@ static int plot_claim(const fp8lab_claim *o, const char *path) {
     int n = 0;
     n += snprintf(body + n, 16384 - n, "$d << EOD\n");
     double prev = 0;
-    static const char *short_label[] = {"ideal", "comm SMs", "recompute", "MTP", "MoE imbalance", "batch ramp",
-                                        "eff. time"};
+    /* in the order sim/claim.c adds its terms */
+    static const char *short_label[] = {"ideal", "recompute", "MTP", "MoE imbalance", "batch ramp", "eff. time"};
+    const int nl = (int)(sizeof short_label / sizeof short_label[0]);
     for (int i = 0; i < o->nterms; i++) {
-        n += snprintf(body + n, 16384 - n, "%d \"%s\" %.4f %.4f %d\n", i, i < 7 ? short_label[i] : "?", prev / 1e6,
+        n += snprintf(body + n, 16384 - n, "%d \"%s\" %.4f %.4f %d\n", i, i < nl ? short_label[i] : "?", prev / 1e6,
                       o->terms[i].gpu_hours / 1e6, i == 0 ? 1 : 2);
         prev = o->terms[i].gpu_hours;
     }
