@@ -19,6 +19,15 @@
 #ifdef FP8LAB_HAVE_NCCL
 #include <nccl.h>
 
+#include <new>
+
+/* A non-blocking all-reduce in flight (comm.h): the event recorded on the communicator's stream after it. */
+struct fp8lab_comm_req {
+    cudaEvent_t done;
+    size_t count;
+    fp8lab_comm_dtype dt;
+};
+
 namespace {
 
 static_assert(sizeof(ncclUniqueId) == FP8LAB_NCCL_ID_BYTES, "ncclUniqueId is not 128 bytes");
@@ -209,6 +218,55 @@ int nccl_all_reduce(fp8lab_comm *c, const void *send, void *recv, size_t count, 
     return finish(k);
 }
 
+/* The same enqueued on the communicator's stream behind the backend's work, returning at once: the backward's
+   next kernels run on the backend's stream while this bucket travels (the overlap of train/dp.h's buckets). */
+int nccl_all_reduce_start(fp8lab_comm *c, const void *send, void *recv, size_t count, fp8lab_comm_dtype dt,
+                          fp8lab_redop op, fp8lab_comm_req **req) {
+    const call_ctx k = {c, "all_reduce_start", count, dt, true};
+    nccl_impl *m = impl_of(c);
+    *req = nullptr;
+    if (no_i128(k) || begin(k)) return -1;
+    NCCL_CK(k, ncclAllReduce(send, recv, count, nccl_type(dt), nccl_op(op), m->comm, m->stream));
+    if (wait_comm(k, nullptr)) return -1; /* the non-blocking communicator's enqueue settled, not the reduction */
+    fp8lab_comm_req *r = new (std::nothrow) fp8lab_comm_req{nullptr, count, dt};
+    if (!r) return report(__FILE__, __LINE__, k, "out of host memory for the request");
+    const cudaError_t e = cudaEventCreateWithFlags(&r->done, cudaEventDisableTiming);
+    const cudaError_t e2 = e == cudaSuccess ? cudaEventRecord(r->done, m->stream) : e;
+    if (e2 != cudaSuccess) {
+        if (e == cudaSuccess) cudaEventDestroy(r->done);
+        delete r;
+        return cuda_fail(__FILE__, __LINE__, k, e == cudaSuccess ? "cudaEventRecord" : "cudaEventCreate", e2);
+    }
+    *req = r;
+    return 0;
+}
+
+/* Completes and frees r, under the deadline. */
+int nccl_wait(fp8lab_comm *c, fp8lab_comm_req *r) {
+    const call_ctx k = {c, "all_reduce (wait)", r->count, r->dt, true};
+    const int rc = impl_of(c)->comm ? wait_comm(k, r->done) : begin(k);
+    cudaEventDestroy(r->done);
+    delete r;
+    return rc;
+}
+
+/* Progress without blocking: an asynchronous NCCL error surfaces here too. */
+int nccl_test(fp8lab_comm *c, fp8lab_comm_req *r, int *done) {
+    const call_ctx k = {c, "all_reduce (test)", r->count, r->dt, true};
+    nccl_impl *m = impl_of(c);
+    *done = 0;
+    if (!m->comm) return begin(k); /* aborted: reports why */
+    ncclResult_t async = ncclSuccess;
+    const ncclResult_t res = ncclCommGetAsyncError(m->comm, &async);
+    if (res != ncclSuccess) return nccl_fail(__FILE__, __LINE__, k, "ncclCommGetAsyncError", res);
+    if (async != ncclSuccess && async != ncclInProgress)
+        return nccl_fail(__FILE__, __LINE__, k, "asynchronous NCCL operation", async);
+    const cudaError_t q = cudaEventQuery(r->done);
+    if (q != cudaSuccess && q != cudaErrorNotReady) return cuda_fail(__FILE__, __LINE__, k, "cudaEventQuery", q);
+    *done = q == cudaSuccess;
+    return 0;
+}
+
 /* NCCL's in-place forms are comm.h's: recv == send + rank * count here, send == recv + rank * count in
    all_gather. */
 int nccl_reduce_scatter(fp8lab_comm *c, const void *send, void *recv, size_t count, fp8lab_comm_dtype dt,
@@ -318,10 +376,9 @@ const fp8lab_comm_ops NCCL_OPS = {
     .all_to_all = nccl_all_to_all,
     .barrier = nccl_barrier,
     .destroy = nccl_destroy,
-    /* no non-blocking form yet: the front runs all_reduce instead */
-    .all_reduce_start = nullptr,
-    .wait = nullptr,
-    .test = nullptr,
+    .all_reduce_start = nccl_all_reduce_start,
+    .wait = nccl_wait,
+    .test = nccl_test,
 };
 
 /* ---- setup ------------------------------------------------------------------------------------------------- */

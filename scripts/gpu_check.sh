@@ -93,6 +93,11 @@ step bench_quant 60 bash -c "$F bench quant --device cuda --json >'$OUT/bench_qu
 step train_tiny_cpu 90 $F train --config configs/runs/tiny.json --device cpu --recipe fp32 --out /tmp/tiny-cpu --json
 step train_tiny_cuda 90 $F train --config configs/runs/tiny.json --device cuda --recipe fp32 --out /tmp/tiny-cuda --json
 step train_tiny_cuda_fp8 90 $F train --config configs/runs/tiny.json --device cuda --recipe fp8-block --out /tmp/tiny-fp8 --json
+# issue 10 on one GPU: the NCCL communicator (FP8LAB_COMM=nccl: its one-rank all-reduces of the gradient buckets,
+# started during the backward) and bench comm on device buffers (nccl-tests' table, #wrong checked)
+step train_tiny_nccl 90 env FP8LAB_COMM=nccl $F train --config configs/runs/tiny.json --device cuda --recipe fp32 \
+    --bucket-mb 0.25 --out /tmp/tiny-nccl --json
+step bench_comm_nccl 60 $F bench comm --device cuda --max-bytes 67108864 --iters 10 --warmup 2
 
 # GPT-2 throughput: checkpoints go to /dev/shm (a 1.5B checkpoint with moments is ~12 GB) and are removed
 gpt2() { # NAME MODEL B STEPS RECIPE [FLAGS...]
@@ -139,6 +144,13 @@ c, g_ = curve("/tmp/tiny-cpu"), curve("/tmp/tiny-cuda")
 if c and g_:
     worst = max(abs(a["loss"] - b["loss"]) / abs(a["loss"]) for a, b in zip(c, g_))
     print(f"tiny fp32 loss, CPU vs CUDA over {min(len(c), len(g_))} steps: max rel diff {worst:.2e}")
+n_ = curve("/tmp/tiny-nccl")
+if n_ and g_:
+    same = all(a["loss"] == b["loss"] for a, b in zip(n_, g_)) and len(n_) == len(g_)
+    print(f"{'MET ' if same else 'MISS'} issue 10: one-rank NCCL training (FP8LAB_COMM=nccl, buckets during the "
+          f"backward): {len(n_)} steps, losses {'equal to' if same else 'DIFFER from'} the run without NCCL")
+else:
+    print("MISS issue 10: one-rank NCCL training did not run (train_tiny_nccl.log)")
 for name in ("gpt2_124m_bf16", "gpt2_124m_fp8", "gpt2_1558m_bf16", "gpt2_1558m_fp8"):
     p = f"{out}/{name}.metrics.jsonl"
     m = [json.loads(l) for l in open(p)] if os.path.exists(p) else []

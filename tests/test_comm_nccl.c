@@ -97,6 +97,25 @@ static void test_reductions(void **state) {
     }
 }
 
+/* Non-blocking: three all-reduces in flight at once on the communicator's stream, polled, waited in reverse. */
+static void test_non_blocking(void **state) {
+    (void)state;
+    bufs x[3];
+    fp8lab_comm_req *req[3];
+    for (int i = 0; i < 3; i++) {
+        x[i] = make(FP8LAB_CDT_F32, 40u + (unsigned)i);
+        OK(fp8lab_all_reduce_start(g_comm, x[i].a, x[i].b, N, FP8LAB_CDT_F32, FP8LAB_RED_SUM, &req[i]));
+        assert_non_null(req[i]);
+    }
+    int done = 0;
+    OK(fp8lab_comm_test(g_comm, req[0], &done));
+    for (int i = 2; i >= 0; i--) {
+        OK(fp8lab_comm_wait(g_comm, req[i]));
+        expect_same(&x[i], x[i].b, "all_reduce_start", FP8LAB_CDT_F32);
+        drop(&x[i]);
+    }
+}
+
 static void test_data_movement(void **state) {
     (void)state;
     for (int d = 0; d < FP8LAB_CDT_COUNT; d++) {
@@ -185,6 +204,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reductions),
         cmocka_unit_test(test_data_movement),
+        cmocka_unit_test(test_non_blocking),
         cmocka_unit_test(test_ordered_after_backend),
         cmocka_unit_test(test_refusals),
     };
