@@ -15,28 +15,33 @@
 #include "fp8/scale_layout.h"
 
 /* Rows per panel block: keeps the panel's partial sums (MB x N floats) in cache while they are scaled. */
-enum { CPU_GEMM_MB = 128 };
+enum { CPU_GEMM_MB = 128, CPU_GEMM_NB = 256 };
 
 typedef enum { DEC_BF16, DEC_E4M3, DEC_E5M2 } decode_kind;
 
-/* C[M][N] = alpha op(A) op(B) + beta C, row-major, in panels of CPU_GEMM_MB rows spread over the OpenMP threads,
-   each calling OpenBLAS single-threaded (the backend sets one OpenBLAS thread: cpu_backend.c). One thread pool,
-   not two: OpenBLAS's pthreads and libgomp's spinning workers otherwise fight over the same cores after every
-   parallel region (a 2-core step took twice as long). Fixed panels, not one block per thread: OpenBLAS's sums
-   for a row depend on the shape of the call, so a row gets the same bits whether the batch around it has 128
-   rows or 4096 (the split-invariant gradients of nn/grad_sink.h rest on it). A panel of op(A) starts m0 rows
-   down when A is stored [M][K], m0 columns across when stored [K][M]. */
+/* C[M][N] = alpha op(A) op(B) + beta C, row-major, in tiles of CPU_GEMM_MB rows x CPU_GEMM_NB columns spread over
+   the OpenMP threads, each calling OpenBLAS single-threaded (the backend sets one OpenBLAS thread: cpu_backend.c).
+   One thread pool, not two: OpenBLAS's pthreads and libgomp's spinning workers otherwise fight over the same cores
+   after every parallel region (a 2-core step took twice as long). Fixed tiles, not one block per thread:
+   OpenBLAS's sums for an element depend on the shape of the call, so an element gets the same bits whether the
+   batch around it has 128 rows or 4096, and whatever the thread count (the split-invariant gradients of
+   nn/grad_sink.h rest on it); columns are tiled too, so that a 128-row GEMM still spreads over the cores. A tile
+   of op(A) starts m0 rows down when A is stored [M][K], m0 columns across when stored [K][M]; of op(B), n0
+   columns across when B is stored [K][N], n0 rows down when stored [N][K]. */
 static void par_sgemm(fp8lab_op_t ta, fp8lab_op_t tb, int M, int N, int K, float alpha, const float *a, int lda,
                       const float *b, int ldb, float beta, float *c) {
     const CBLAS_TRANSPOSE cta = ta == FP8LAB_OP_T ? CblasTrans : CblasNoTrans,
                           ctb = tb == FP8LAB_OP_T ? CblasTrans : CblasNoTrans;
     const long work = (long)M * N * K;
-#pragma omp parallel for schedule(dynamic) if (M > CPU_GEMM_MB && work >= (1L << 18))
-    for (int m0 = 0; m0 < M; m0 += CPU_GEMM_MB) {
-        const int mb = M - m0 < CPU_GEMM_MB ? M - m0 : CPU_GEMM_MB;
-        cblas_sgemm(CblasRowMajor, cta, ctb, mb, N, K, alpha,
-                    a + (ta == FP8LAB_OP_T ? (size_t)m0 : (size_t)m0 * (size_t)lda), lda, b, ldb, beta,
-                    c + (size_t)m0 * (size_t)N, N);
+    const int mt = (M + CPU_GEMM_MB - 1) / CPU_GEMM_MB, nt = (N + CPU_GEMM_NB - 1) / CPU_GEMM_NB;
+#pragma omp parallel for schedule(dynamic) if (mt * nt > 1 && work >= (1L << 18))
+    for (int t = 0; t < mt * nt; t++) {
+        const int m0 = t / nt * CPU_GEMM_MB, n0 = t % nt * CPU_GEMM_NB;
+        const int mb = M - m0 < CPU_GEMM_MB ? M - m0 : CPU_GEMM_MB, nb = N - n0 < CPU_GEMM_NB ? N - n0 : CPU_GEMM_NB;
+        cblas_sgemm(CblasRowMajor, cta, ctb, mb, nb, K, alpha,
+                    a + (ta == FP8LAB_OP_T ? (size_t)m0 : (size_t)m0 * (size_t)lda), lda,
+                    b + (tb == FP8LAB_OP_T ? (size_t)n0 * (size_t)ldb : (size_t)n0), ldb, beta,
+                    c + (size_t)m0 * (size_t)N + (size_t)n0, N);
     }
 }
 
