@@ -114,12 +114,15 @@ def torch_bench(tokens, steps, warmup, threads, cfg):
     return statistics.median(times[warmup:]) * 1e3, loss
 
 
+GRAD_SUM = []  # --grad-sum MODE for fp8lab (empty: the trainer's default, exact sums on the CPU)
+
+
 def fp8lab_bench(exe, recipe, steps, warmup, threads, train, val, work, extra_env):
     out = os.path.join(work, f"run-{recipe}-{time.monotonic_ns()}")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), **extra_env)
     cmd = [exe, "train", "--recipe", recipe, "--steps", str(steps), "--val-every", "0", "--sample-every", "0",
            "--device", "cpu", "--batch", str(B), "--seq", str(T), "--data", train, "--val-data", val,
-           "--checkpoint-every", "0", "--out", out]
+           "--checkpoint-every", "0", "--out", out] + GRAD_SUM
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode:
         sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
@@ -136,6 +139,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=10, help="steps left out of the median")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--grad-sum", choices=["exact", "fast"],
+                    help="fp8lab's gradient sums (default: the trainer's, exact on the CPU: split-invariant, "
+                         "+14 %% a step; fast: plain FP32 accumulation, as PyTorch)")
     ap.add_argument("--fp8lab-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for the fp8lab runs (e.g. GOMP_SPINCOUNT=0); repeatable")
     ap.add_argument("--compare-env", action="append", default=[], metavar="NAME=VALUE",
@@ -143,6 +149,8 @@ def main():
     ap.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tokens", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.grad_sum:
+        GRAD_SUM[:] = ["--grad-sum", a.grad_sum]
     extra_env = dict(kv.split("=", 1) for kv in a.fp8lab_env)
     with open(os.path.join(ROOT, "configs", "models", "gpt2-tiny-bytes.json")) as f:
         cfg = json.load(f)
