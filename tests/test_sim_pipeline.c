@@ -192,6 +192,32 @@ static void sim(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_pla
                 r->optimizer_s >= 0);
 }
 
+/* defect 5 at the step: SMs given to communication buy link bandwidth (sim/collectives.h) as well as costing
+   compute, so the claim's layout has its best step strictly inside 1..100 communication SMs, and both ends are
+   slower (before: the step fell monotonically from 1 to 100 SMs, bandwidth not depending on them) */
+static void comm_sms_interior_optimum(void **st) {
+    (void)st;
+    fp8lab_model m;
+    fp8lab_cluster c;
+    load(&m, "deepseek-v3.json", &c, "h800-2048.json");
+    fp8lab_plan p;
+    fp8lab_sim_result r;
+    double best = INFINITY, t1 = 0, t100 = 0;
+    int best_c = 0;
+    for (int sms = 1; sms <= 100; sms += sms < 32 ? 1 : 8) {
+        dsv3_plan(&p);
+        p.comm_sms = sms;
+        sim(&m, &c, &p, &r);
+        if (r.step_time_s < best) best = r.step_time_s, best_c = sms;
+        if (sms == 1) t1 = r.step_time_s;
+        t100 = r.step_time_s; /* the last one: 97 */
+    }
+    printf("DeepSeek-V3 claim layout: best step %.2f s at %d communication SMs; 1 SM %.2f s, 97 SMs %.2f s\n", best,
+           best_c, t1, t100);
+    assert_true(best_c > 1 && best_c < 97);
+    assert_true(t1 > 1.05 * best && t100 > 1.05 * best);
+}
+
 /* defect 1 at the step: the claim's layout charges DualPipe's bubble from the whole backward (old: 0.374 s) */
 static void dsv3_bubble(void **st) {
     (void)st;
@@ -319,6 +345,7 @@ int main(void) {
         cmocka_unit_test(dualpipe_table2),       cmocka_unit_test(long_steps),
         cmocka_unit_test(schedules_complete),
         cmocka_unit_test(dsv3_bubble),           cmocka_unit_test(dualpipe_too_few),
+        cmocka_unit_test(comm_sms_interior_optimum),
         cmocka_unit_test(dualpipe_one_stage),    cmocka_unit_test(imbalance_not_negative),
         cmocka_unit_test(inflight_per_rank),
     };
