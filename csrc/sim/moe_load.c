@@ -14,8 +14,7 @@ static double log_phi(double x) {
 /* E[max of n iid N(0,1)] = integral over x > 0 of (1 - Phi^n) minus integral over x < 0 of Phi^n (integration
    by parts of E[X] for the CDF Phi^n), each by Simpson's rule on its own half line (the integrand jumps by 1 at
    0); Phi^n through log Phi so that large n keep their precision. */
-double fp8lab_expected_max_normal(long n) {
-    if (n <= 1) return 0;
+static double expected_max_normal(long n) {
     const int N = 4096; /* even */
     const double lo = 9, hi = 9 + sqrt(2 * log((double)n)), hl = lo / N, hh = hi / N;
     double sl = 0, sh = 0;
@@ -25,6 +24,24 @@ double fp8lab_expected_max_normal(long n) {
         sh += w * -expm1((double)n * log_phi(i * hh));
     }
     return sh * hh / 3 - sl * hl / 3;
+}
+
+/* The integral costs ~16K exp/erfc; a sweep simulates thousands of points with the same few n (the EP size, the
+   expert count), so the last few values are kept (per thread). */
+double fp8lab_expected_max_normal(long n) {
+    if (n <= 1) return 0;
+    enum { SLOTS = 8 };
+    static _Thread_local struct {
+        long n;
+        double v;
+    } cache[SLOTS];
+    static _Thread_local int next;
+    for (int i = 0; i < SLOTS; i++)
+        if (cache[i].n == n) return cache[i].v;
+    const double v = expected_max_normal(n);
+    cache[next].n = n, cache[next].v = v;
+    next = (next + 1) % SLOTS;
+    return v;
 }
 
 static int check_in(const fp8lab_moe_load_in *in) {
