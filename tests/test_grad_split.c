@@ -8,6 +8,8 @@
        learned positions, LayerNorm, biases) and Llama (grouped-query attention, RMSNorm, untied head);
      - exact sums compute the same gradient as the plain accumulation (1e-5 relative on the norm of the
        difference, fp32: the plain sums round at every step);
+     - every backward reports layers + 2 segments to fp8lab_gpt_set_grad_ready, in decreasing order, tiling the
+       buffer, with or without exact sums and also when no position has a target;
      - fp8-tensor takes one amax over the whole local batch, so there a split changes the gradient (documented,
        not asserted to the bit): the parts still sum to within 15 % of the whole (E5M2 gradients carry 2 mantissa
        bits: measured 6.5 %). */
@@ -220,6 +222,46 @@ static void fp8_tensor_split_close(void **st) {
     assert_true(rel < 0.15);
 }
 
+/* The segments a backward reports (fp8lab_gpt_set_grad_ready: train/dp.h starts its buckets there): layers + 2 of
+   them, in decreasing order, tiling the buffer; also when no position has a target (every rank must start the same
+   all-reduces) */
+typedef struct {
+    int n;
+    int64_t lo, hi;
+    int ordered;
+} seg_log;
+
+static int on_segment(void *ctx, int64_t begin, int64_t end) {
+    seg_log *l = ctx;
+    l->ordered &= l->n == 0 ? 1 : end == l->lo;
+    if (l->n == 0) l->hi = end;
+    l->lo = begin, l->n++;
+    return 0;
+}
+
+static void segments_tile_the_buffer(void **st) {
+    (void)st;
+    const case_t *c = &GPT2;
+    const int N = c->B * c->T;
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)N), *tgt = malloc(sizeof(int32_t) * (size_t)N);
+    for (int exact = 0; exact <= 1; exact++)
+        for (int none = 0; none <= 1; none++) {
+            fp8lab_gpt *g = create(c->json, FP8LAB_RECIPE_FP32, exact);
+            seg_log l = {.ordered = 1};
+            fp8lab_gpt_set_grad_ready(g, on_segment, &l);
+            batch(c, tok, tgt);
+            if (none)
+                for (int i = 0; i < N; i++) tgt[i] = -1;
+            one_backward(g, tok, tgt, c->B, c->T, 0);
+            assert_int_equal(l.n, fp8lab_gpt_config(g)->layers + 2);
+            assert_true(l.ordered);
+            assert_int_equal(l.lo, 0);
+            assert_int_equal(l.hi, fp8lab_gpt_buffer_floats(g));
+            fp8lab_gpt_destroy(g);
+        }
+    free(tok), free(tgt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exact_sums_ignore_order),
@@ -227,6 +269,7 @@ int main(void) {
         cmocka_unit_test(llama_split_invariant),
         cmocka_unit_test(exact_equals_plain),
         cmocka_unit_test(fp8_tensor_split_close),
+        cmocka_unit_test(segments_tile_the_buffer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

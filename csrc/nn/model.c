@@ -531,7 +531,11 @@ static int backward(fp8lab_gpt *g, long positions) {
         return -1;
     }
     g->ready = 0;
-    if (!g->counted) return 0; /* no position has a target: the loss is constant 0 */
+    if (!g->counted) { /* no position has a target: the loss is constant 0, but the segments are still told */
+        for (long s = g->cfg.layers + 1; s >= 0; s--)
+            if (segment_done(g, s)) return -1;
+        return 0;
+    }
     if (positions <= 0) positions = g->counted;
     fp8lab_backend *be = g->be;
     const fp8lab_nn_dims *d = &g->dims;
