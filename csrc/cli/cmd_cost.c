@@ -64,7 +64,7 @@ static int cost_curve(int argc, char **argv) {
         else if (!strcmp(flags[i].name, "global-batch")) flags[i].help = "sequences per step (swept gpus keep the sequences per DP rank)";
     int nf = PLAN_ARGS_NFLAGS;
     flags[nf++] = (cli_flag){"vary", FLAG_STR, &vary, "NAME=FROM:TO[:POINTS] or NAME=V1,V2,...: the x axis"};
-    flags[nf++] = (cli_flag){"vary2", FLAG_STR, &vary2, "optional second variable: one line per value (at most 16384 points in all)"};
+    flags[nf++] = (cli_flag){"vary2", FLAG_STR, &vary2, "optional second variable: one line per value (at most 4096 points in all)"};
     flags[nf++] = (cli_flag){"points", FLAG_INT, &points, "points for FROM:TO ranges without :POINTS", FP8LAB_RANGE(2, FP8LAB_SWEEP_MAX)};
     flags[nf++] = (cli_flag){"csv", FLAG_STR, &csv_path, "CSV output file"};
     flags[nf++] = (cli_flag){"plot", FLAG_STR, &plot_path, "chart file (.png or .svg), or 'none'"};
