@@ -510,13 +510,12 @@ static int64_t segment_begin(const fp8lab_gpt *g, long s) {
     return p->floats;
 }
 
-/* Segment s's gradient is final for this backward: its floats made from the exact planes, the listener told. */
+/* Segment s's gradient is final for this backward: the listener told, or, without one, its floats made from the
+   exact planes (a listener sums the planes over ranks first and makes the floats from the sums: train/dp.h). */
 static int segment_done(fp8lab_gpt *g, long s) {
     const int64_t b = segment_begin(g, s), e = s > g->cfg.layers ? g->layout.floats : segment_begin(g, s + 1);
-    if (g->sink.hi) {
-        if (fp8lab_sync(g->be)) return -1;
-        fp8lab_exact_get(g->grads + b, g->sink.hi + b, g->sink.lo + b, (size_t)(e - b));
-    }
+    if (g->sink.hi && fp8lab_sync(g->be)) return -1;
+    if (g->sink.hi && !g->ready_fn) fp8lab_exact_get(g->grads + b, g->sink.hi + b, g->sink.lo + b, (size_t)(e - b));
     return g->ready_fn && e > b ? g->ready_fn(g->ready_ctx, b, e) : 0;
 }
 

@@ -91,11 +91,12 @@ double fp8lab_gpt_loss_sum(const fp8lab_gpt *g);
 int fp8lab_gpt_set_exact_grads(fp8lab_gpt *g, int on);
 /* 1 and the planes (buffer_floats() doubles each) when exact sums are on, else 0 (NULLs). */
 int fp8lab_gpt_exact_planes(const fp8lab_gpt *g, double **hi, double **lo);
-/* Told during each backward as a segment of the buffer, floats [begin, end), has its final gradient (and, with
-   exact sums, its floats made from the planes): the final norm's (an untied head's too) first, then each block's,
+/* Told during each backward as a segment of the buffer, floats [begin, end), has its final gradient: the final
+   norm's (an untied head's too) first, then each block's,
    last layer first, then the embeddings'. The segments tile the buffer, in decreasing order. A data-parallel run
-   starts each segment's all-reduce there, while the backward goes on (train/dp.h). A nonzero return stops the
-   backward with that error. fn NULL: nobody is told. */
+   starts each segment's all-reduce there, while the backward goes on (train/dp.h). With exact sums the listener
+   makes the segment's floats (fp8lab_exact_get from the planes, summed or not); without a listener the backward
+   makes them. A nonzero return stops the backward with that error. fn NULL: nobody is told. */
 typedef int (*fp8lab_grad_ready_fn)(void *ctx, int64_t begin, int64_t end);
 void fp8lab_gpt_set_grad_ready(fp8lab_gpt *g, fp8lab_grad_ready_fn fn, void *ctx);
 int fp8lab_gpt_zero_grad(fp8lab_gpt *g);

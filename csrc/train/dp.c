@@ -74,7 +74,6 @@ int fp8lab_dp_weights_identical(fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *b
 
 /* ---- gradient buckets ---------------------------------------------------------------------------------------- */
 
-enum { MAX_BUCKETS = 64 };
 
 /* floats [lo, hi) of the buffer, all-reduced without waiting: the exact planes' two, or the floats */
 static int start_bucket(fp8lab_dp_buckets *b, int64_t lo, int64_t hi) {
@@ -107,7 +106,7 @@ static int on_ready(void *ctx, int64_t begin, int64_t end) {
     b->lo = begin;
     if (progress(b)) return -1;
     /* the last slot is kept for what finish sends */
-    if (!b->cap || b->hi - b->lo < b->cap || b->n == MAX_BUCKETS - 1) return 0;
+    if (!b->cap || b->hi - b->lo < b->cap || b->n == FP8LAB_DP_MAX_BUCKETS - 1) return 0;
     const int rc = start_bucket(b, b->lo, b->hi);
     b->early++;
     b->hi = b->lo;

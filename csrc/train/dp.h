@@ -41,6 +41,8 @@ int fp8lab_dp_any(fp8lab_comm *c, int flag);
    (fp8lab_comm_test) at every later segment. finish starts what is left, waits for all and makes the gradients
    (from the summed planes). The sums are those of fp8lab_dp_sum_grads, bit for bit with exact sums. cap_floats 0:
    one bucket, started when the backward ends (no overlap). */
+#define FP8LAB_DP_MAX_BUCKETS 64
+
 typedef struct fp8lab_dp_buckets {
     fp8lab_comm *c;
     fp8lab_gpt *g;
@@ -48,8 +50,8 @@ typedef struct fp8lab_dp_buckets {
     int64_t lo, hi;  /* segments received but not yet sent: [lo, hi) */
     int n;           /* buckets started this step */
     int early;       /* of them, started before the backward ended */
-    int64_t begin[64], end[64];
-    fp8lab_comm_req *req[128];
+    int64_t begin[FP8LAB_DP_MAX_BUCKETS], end[FP8LAB_DP_MAX_BUCKETS];
+    fp8lab_comm_req *req[2 * FP8LAB_DP_MAX_BUCKETS]; /* the exact planes' two a bucket */
 } fp8lab_dp_buckets;
 int fp8lab_dp_buckets_begin(fp8lab_dp_buckets *b, fp8lab_comm *c, fp8lab_gpt *g, fp8lab_backend *be,
                             int64_t cap_floats);
