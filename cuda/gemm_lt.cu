@@ -306,4 +306,5 @@ const fp8lab_gemm_ops fp8lab_cuda_gemm_ops = {
     .gemm_bf16 = cuda_gemm_bf16,
     .gemm_fp8_tensor = cuda_gemm_fp8_tensor,
     .gemm_fp8_block = cuda_gemm_fp8_block,
+    .matmul_f32_exact = nullptr, /* exact planes are host memory: the CPU backend's alone */
 };

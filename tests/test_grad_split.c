@@ -1,4 +1,5 @@
 /* Split-invariant gradients (nn/grad_sink.h, core/exact_sum.h), on the CPU backend:
+     - the fused FP32 Wgrad (fp8lab_matmul_f32_exact) equals a GEMM and an exact add per block, to the bit;
      - exact sums: 20000 floats over 50 binades, both signs, added one by one forwards, backwards and as four
        groups whose planes are then added (as ranks' planes are) give the same two doubles and the same float,
        which is the long-double sum rounded once (within 1 float ulp of it: the planes drop bits below 2^-60);
@@ -26,6 +27,7 @@
 #include <cmocka.h>
 
 #include "backend/backend.h"
+#include "backend/gemm_ops.h"
 #include "core/error.h"
 #include "core/exact_sum.h"
 #include "core/rng.h"
@@ -89,6 +91,59 @@ static void exact_sums_ignore_order(void **st) {
     assert_memory_equal(h2, h3, sizeof h2);
     assert_memory_equal(l2, l3, sizeof l2);
     free(x);
+}
+
+/* The fused Wgrad of the sink (fp8lab_matmul_f32_exact): the planes equal, to the bit, one matmul_f32 per 128-row
+   block followed by an exact add (the form it replaces); their float is within 1e-5 relative (Frobenius) of the
+   fp64 product; the serial many-leaf add equals one add per leaf, above and below the parallel threshold. Shapes
+   with partial tiles (200 = 128 + 72 rows, 300 = 256 + 44 columns) and a partial last block (300 = 2 x 128 + 44). */
+static void exact_matmul_blocks(void **st) {
+    (void)st;
+    enum { M = 200, N = 300, K = 300, BLK = 128 };
+    fp8lab_rng r;
+    fp8lab_rng_seed(&r, 3);
+    float *a = malloc(sizeof(float) * K * M), *b = malloc(sizeof(float) * K * N), *leaf = malloc(sizeof(float) * M * N);
+    double *p[4];
+    for (int i = 0; i < 4; i++) p[i] = calloc((size_t)M * N, sizeof(double));
+    for (int i = 0; i < K * M; i++) a[i] = (float)(fp8lab_rng_uniform(&r) - 0.5);
+    for (int i = 0; i < K * N; i++) b[i] = (float)(fp8lab_rng_uniform(&r) - 0.5);
+    if (fp8lab_matmul_f32_exact(be, M, N, K, BLK, a, b, p[0], p[1])) fail_msg("%s", fp8lab_last_error());
+    for (int k0 = 0; k0 < K; k0 += BLK) {
+        const int kb = K - k0 < BLK ? K - k0 : BLK;
+        assert_int_equal(fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, M, N, kb, 1.0f, a + (size_t)k0 * M,
+                                           b + (size_t)k0 * N, 0.0f, leaf), 0);
+        fp8lab_exact_add(p[2], p[3], leaf, (size_t)M * N);
+    }
+    assert_memory_equal(p[0], p[2], sizeof(double) * M * N);
+    assert_memory_equal(p[1], p[3], sizeof(double) * M * N);
+    double err = 0, norm = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double ref = 0;
+            for (int k = 0; k < K; k++) ref += (double)a[(size_t)k * M + i] * b[(size_t)k * N + j];
+            const double got = p[0][(size_t)i * N + j] + p[1][(size_t)i * N + j];
+            err += (got - ref) * (got - ref), norm += ref * ref;
+        }
+    printf("matmul_f32_exact %dx%dx%d in blocks of %d: relative error %.2e against fp64\n", M, N, K, BLK,
+           sqrt(err / norm));
+    assert_true(sqrt(err / norm) <= 1e-5);
+    /* many leaves at once, serial, against one parallel add per leaf (M * N = 60000 floats: above 2^14) */
+    memset(p[0], 0, sizeof(double) * M * N), memset(p[1], 0, sizeof(double) * M * N);
+    memset(p[2], 0, sizeof(double) * M * N), memset(p[3], 0, sizeof(double) * M * N);
+    fp8lab_exact_add_many(p[0], p[1], a, (size_t)M * N, K * M / (M * N), (size_t)M * N);
+    for (int j = 0; j < K * M / (M * N); j++) fp8lab_exact_add(p[2], p[3], a + (size_t)j * M * N, (size_t)M * N);
+    assert_memory_equal(p[0], p[2], sizeof(double) * M * N);
+    assert_memory_equal(p[1], p[3], sizeof(double) * M * N);
+    /* a backend without the op says so */
+    fp8lab_clear_error();
+    assert_int_equal(fp8lab_matmul_f32_exact(NULL, M, N, K, BLK, a, b, p[0], p[1]), -1);
+    assert_non_null(strstr(fp8lab_last_error(), "matmul_f32_exact"));
+    fp8lab_clear_error();
+    assert_int_equal(fp8lab_matmul_f32_exact(be, M, N, K, 0, a, b, p[0], p[1]), -1);
+    assert_non_null(strstr(fp8lab_last_error(), "block"));
+    fp8lab_clear_error();
+    for (int i = 0; i < 4; i++) free(p[i]);
+    free(a), free(b), free(leaf);
 }
 
 /* ---- split batches ----------------------------------------------------------------------------------------------- */
@@ -265,6 +320,7 @@ static void segments_tile_the_buffer(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exact_sums_ignore_order),
+        cmocka_unit_test(exact_matmul_blocks),
         cmocka_unit_test(gpt2_split_invariant),
         cmocka_unit_test(llama_split_invariant),
         cmocka_unit_test(exact_equals_plain),

@@ -9,6 +9,7 @@
 
 #include "backend/cpu_internal.h"
 #include "core/error.h"
+#include "core/exact_sum.h"
 #include "fp8/fp8.h"
 #include "fp8/fp8_impl.h"
 #include "fp8/quant.h"
@@ -43,6 +44,56 @@ static void par_sgemm(fp8lab_op_t ta, fp8lab_op_t tb, int M, int N, int K, float
                     b + (tb == FP8LAB_OP_T ? (size_t)n0 * (size_t)ldb : (size_t)n0), ldb, beta,
                     c + (size_t)m0 * (size_t)N + (size_t)n0, N);
     }
+}
+
+/* Leaves computed per pass of cpu_matmul_f32_exact: bounds its scratch (32 MiB) whatever M, N and K. */
+enum { EXACT_PASS_FLOATS = 1 << 23 };
+
+/* Tile t of par_sgemm's grid of block j's product, into that block's leaf [M][N]: the call par_sgemm makes for the
+   block alone (same shape, alpha 1, beta 0), so the bits are those of a GEMM per block. */
+static void exact_leaf_tile(int t, int nt, int M, int N, int k0, int kb, const float *a, const float *b,
+                            float *leaf) {
+    const int m0 = t / nt * CPU_GEMM_MB, n0 = t % nt * CPU_GEMM_NB;
+    const int mb = M - m0 < CPU_GEMM_MB ? M - m0 : CPU_GEMM_MB, nb = N - n0 < CPU_GEMM_NB ? N - n0 : CPU_GEMM_NB;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, mb, nb, kb, 1.0f, a + (size_t)k0 * (size_t)M + (size_t)m0, M,
+                b + (size_t)k0 * (size_t)N + (size_t)n0, N, 0.0f, leaf + (size_t)m0 * (size_t)N + (size_t)n0, N);
+}
+
+/* Each pass computes up to `group` blocks' leaves, the threads sharing out (block, tile) pairs, then adds them into
+   the planes row by row, blocks in order (fp8lab_exact_add_many): the same sums as one GEMM and one exact add
+   per block, with every core busy even when a product has a single tile, and the planes read once per pass. */
+static int cpu_matmul_f32_exact(fp8lab_backend *be, int M, int N, int K, int block, const float *a, const float *b,
+                                double *hi, double *lo) {
+    (void)be;
+    const int nt = (N + CPU_GEMM_NB - 1) / CPU_GEMM_NB, tiles = (M + CPU_GEMM_MB - 1) / CPU_GEMM_MB * nt;
+    const int nblk = (K + block - 1) / block;
+    const size_t mn = (size_t)M * (size_t)N;
+    const int group = mn >= EXACT_PASS_FLOATS ? 1 : nblk < (int)(EXACT_PASS_FLOATS / mn) ? nblk
+                                                                                         : (int)(EXACT_PASS_FLOATS / mn);
+    float *leaves = malloc(sizeof(float) * mn * (size_t)group);
+    if (!leaves) {
+        FP8LAB_ERR_RT("matmul_f32_exact: out of host memory for %d leaves of %dx%d floats", group, M, N);
+        return -1;
+    }
+    for (int j0 = 0; j0 < nblk; j0 += group) {
+        const int g = nblk - j0 < group ? nblk - j0 : group;
+#pragma omp parallel if ((long)M * N * K >= (1L << 18))
+        {
+#pragma omp for schedule(dynamic)
+            for (int p = 0; p < g * tiles; p++) {
+                const int k0 = (j0 + p / tiles) * block;
+                exact_leaf_tile(p % tiles, nt, M, N, k0, K - k0 < block ? K - k0 : block, a, b,
+                                leaves + (size_t)(p / tiles) * mn);
+            }
+#pragma omp for schedule(static)
+            for (int i = 0; i < M; i++) {
+                const size_t at = (size_t)i * (size_t)N;
+                fp8lab_exact_add_many(hi + at, lo + at, leaves + at, (size_t)N, g, mn);
+            }
+        }
+    }
+    free(leaves);
+    return 0;
 }
 
 static int cpu_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d) {
@@ -201,4 +252,5 @@ const fp8lab_gemm_ops fp8lab_cpu_gemm_ops = {
     .gemm_bf16 = cpu_gemm_bf16,
     .gemm_fp8_tensor = cpu_gemm_fp8_tensor,
     .gemm_fp8_block = cpu_gemm_fp8_block,
+    .matmul_f32_exact = cpu_matmul_f32_exact,
 };

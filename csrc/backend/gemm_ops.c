@@ -85,3 +85,14 @@ int fp8lab_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const float *sa
     if (fp8lab_check_align(op, "sa", sa, 16) || fp8lab_check_align(op, "sb", sb, 16)) return -1;
     return be->gemm->gemm_fp8_block(be, qa, sa, qb, sb, bscal, M, N, K, out, d);
 }
+
+int fp8lab_matmul_f32_exact(fp8lab_backend *be, int M, int N, int K, int block, const float *a, const float *b,
+                            double *hi, double *lo) {
+    static const char op[] = "matmul_f32_exact";
+    if (fp8lab_check_op(be, op, FP8LAB_HAS_OP(be, gemm, matmul_f32_exact)) || fp8lab_check_dim(op, "M", M, 1) ||
+        fp8lab_check_dim(op, "N", N, 1) || fp8lab_check_dim(op, "K", K, 1) || fp8lab_check_dim(op, "block", block, 1) ||
+        fp8lab_check_align(op, "A", a, 4) || fp8lab_check_align(op, "B", b, 4) ||
+        fp8lab_check_align(op, "hi", hi, 8) || fp8lab_check_align(op, "lo", lo, 8))
+        return -1;
+    return be->gemm->matmul_f32_exact(be, M, N, K, block, a, b, hi, lo);
+}

@@ -34,6 +34,9 @@ typedef struct fp8lab_gemm_ops {
     int (*gemm_fp8_block)(fp8lab_backend *be, const uint8_t *qa, const float *sa, const uint8_t *qb,
                           const float *sb, fp8lab_b_scaling bscal, int M, int N, int K, fp8lab_out_dtype out,
                           void *d);
+    /* optional: host backends only (the planes are host doubles); fp8lab_matmul_f32_exact below */
+    int (*matmul_f32_exact)(fp8lab_backend *be, int M, int N, int K, int block, const float *a, const float *b,
+                            double *hi, double *lo);
 } fp8lab_gemm_ops;
 
 int fp8lab_matmul_f32(fp8lab_backend *be, fp8lab_op_t ta, fp8lab_op_t tb, int M, int N, int K, float alpha,
@@ -47,6 +50,12 @@ int fp8lab_gemm_fp8_tensor(fp8lab_backend *be, const uint8_t *qa, int fmt_a, con
 int fp8lab_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const float *sa, const uint8_t *qb,
                           const float *sb, fp8lab_b_scaling bscal, int M, int N, int K, fp8lab_out_dtype out,
                           void *d);
+/* The split-invariant FP32 Wgrad (nn/grad_sink.h) in one call: for each block of `block` rows of K, the FP32
+   product P = A_b^T . B_b (A stored [K][M], B stored [K][N]: matmul_f32's (T, N) with beta 0, the same bits) is
+   added exactly (core/exact_sum.h) into the planes hi, lo [M][N]. One call instead of a GEMM and an exact add per
+   block: each output tile stays in cache across the blocks and the threads share out tiles, not blocks' GEMMs. */
+int fp8lab_matmul_f32_exact(fp8lab_backend *be, int M, int N, int K, int block, const float *a, const float *b,
+                            double *hi, double *lo);
 
 #ifdef __cplusplus
 }

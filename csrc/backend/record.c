@@ -156,6 +156,11 @@ static int w_matmul_f32(fp8lab_backend *be, fp8lab_op_t ta, fp8lab_op_t tb, int 
             gemm_op("matmul_f32", FP8LAB_REC_F32, M, N, K, ta == FP8LAB_OP_T, tb == FP8LAB_OP_T, 4, 4, 4, beta != 0),
             gemm, matmul_f32, ta, tb, M, N, K, alpha, a, b, beta, c);
 }
+static int w_matmul_f32_exact(fp8lab_backend *be, int M, int N, int K, int block, const float *a, const float *b,
+                              double *hi, double *lo) {
+    FORWARD(be, gemm_op("matmul_f32_exact", FP8LAB_REC_F32, M, N, K, 1, 0, 4, 4, 16, 1), gemm, matmul_f32_exact, M,
+            N, K, block, a, b, hi, lo);
+}
 static int w_gemm_f32(fp8lab_backend *be, const float *a, const float *b, int M, int N, int K, float *d) {
     FORWARD(be, gemm_op("gemm_f32", FP8LAB_REC_F32, M, N, K, 0, 1, 4, 4, 4, 0), gemm, gemm_f32, a, b, M, N, K, d);
 }
@@ -296,7 +301,8 @@ static const fp8lab_quant_ops QUANT = {
     .quantize_tensor = w_quantize_tensor,   .cast_fp8_scaled = w_cast_fp8_scaled,   .quantize_1x128 = w_quantize_1x128,
     .quantize_1x128_t = w_quantize_1x128_t, .quantize_128x128 = w_quantize_128x128};
 static const fp8lab_gemm_ops GEMM = {.matmul_f32 = w_matmul_f32, .gemm_f32 = w_gemm_f32, .gemm_bf16 = w_gemm_bf16,
-                                     .gemm_fp8_tensor = w_gemm_fp8_tensor, .gemm_fp8_block = w_gemm_fp8_block};
+                                     .gemm_fp8_tensor = w_gemm_fp8_tensor, .gemm_fp8_block = w_gemm_fp8_block,
+                                     .matmul_f32_exact = w_matmul_f32_exact};
 static const fp8lab_layer_ops LAYERS = {
     .embed_fwd = w_embed_fwd,         .embed_bwd = w_embed_bwd,         .layernorm_fwd = w_layernorm_fwd,
     .layernorm_bwd = w_layernorm_bwd, .rmsnorm_fwd = w_rmsnorm_fwd,     .rmsnorm_bwd = w_rmsnorm_bwd,

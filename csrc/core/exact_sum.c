@@ -2,26 +2,52 @@
 
 #include <math.h>
 
-/* Round to the nearest multiple of 2^-q by the 1.5 * 2^52 trick (vectorizes, unlike nearbyint): exact for
-   |v| * 2^q < 2^51, which holds for hi wherever the sums are exact at all and always for lo. */
-#define MAGIC 0x1.8p52
+/* Round to the nearest multiple of 2^-q by adding and taking away 1.5 * 2^(52-q), whose ulp is 2^-q (the 2^52
+   trick without scaling; vectorizes, unlike nearbyint): exact for |v| < 2^(51-q), which holds for hi wherever the
+   sums are exact at all and always for lo. */
+#define MAGIC_HI 0x1.8p22
+#define MAGIC_LO 0x1.8p-8
 
-static inline double round_to(double v, double scale, double inv) {
-    return ((v * scale + MAGIC) - MAGIC) * inv;
+static inline void add_one(double *restrict hi, double *restrict lo, float x) {
+    const double v = x;
+    const double h = (v + MAGIC_HI) - MAGIC_HI;
+    *hi += h;
+    *lo += ((v - h) + MAGIC_LO) - MAGIC_LO;
 }
 
-void fp8lab_exact_add(double *restrict hi, double *restrict lo, const float *restrict x, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= (1u << 14))
+/* Vector clones: the adds are most of what the exact sums cost, and the default x86-64 target has 2-wide doubles. */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef VECTOR_CLONES
+#define VECTOR_CLONES
+#endif
+
+/* Below this many floats one thread adds (a parallel region costs more than the adds: an embedding row is one leaf). */
+#define PARALLEL_MIN (1u << 14)
+
+VECTOR_CLONES void fp8lab_exact_add_many(double *restrict hi, double *restrict lo, const float *restrict x, size_t n,
+                                         int count, size_t stride) {
     for (size_t i = 0; i < n; i++) {
-        const double v = x[i];
-        const double h = round_to(v, 0x1p30, 0x1p-30);
-        hi[i] += h;
-        lo[i] += round_to(v - h, 0x1p60, 0x1p-60);
+        double h = hi[i], l = lo[i];
+        for (int j = 0; j < count; j++) add_one(&h, &l, x[(size_t)j * stride + i]);
+        hi[i] = h, lo[i] = l;
     }
 }
 
+void fp8lab_exact_add(double *restrict hi, double *restrict lo, const float *restrict x, size_t n) {
+    if (n < PARALLEL_MIN) {
+        fp8lab_exact_add_many(hi, lo, x, n, 1, 0);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) add_one(&hi[i], &lo[i], x[i]);
+}
+
 void fp8lab_exact_get(float *restrict out, const double *restrict hi, const double *restrict lo, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= (1u << 14))
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) out[i] = (float)(hi[i] + lo[i]);
 }
 

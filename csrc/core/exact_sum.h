@@ -17,6 +17,9 @@
 
 /* hi[i], lo[i] += x[i], i < n */
 void fp8lab_exact_add(double *hi, double *lo, const float *x, size_t n);
+/* hi[i], lo[i] += x[j * stride + i] for j = 0, 1, ..., count - 1 in turn, i < n, on the calling thread alone (the
+   caller's parallel region shares out the rows): the planes read and written once for count leaves */
+void fp8lab_exact_add_many(double *hi, double *lo, const float *x, size_t n, int count, size_t stride);
 /* out[i] = (float)(hi[i] + lo[i]) */
 void fp8lab_exact_get(float *out, const double *hi, const double *lo, size_t n);
 /* 1 when every finite |hi[i]| is below FP8LAB_EXACT_HI_LIMIT (the sums so far were exact), else 0 */

@@ -16,19 +16,23 @@ static int norm_bwd_rows(const fp8lab_nn_dims *d, int N, float *dx, float *dw, f
     return fp8lab_rmsnorm_bwd(d->be, dx, dw, dout, x, w, rstd, N, d->C);
 }
 
-/* Through a sink (grad_sink.h): one block of rows at a time, its weight (and bias) gradient a leaf */
+/* Through a sink (grad_sink.h): one block of rows at a time, its weight (and bias) gradient a leaf; the leaves
+   side by side ([block][weight C, bias C]) and added once, in block order */
 static int norm_bwd_blocks(const fp8lab_nn_dims *d, float *dx, float *dw, float *db, const float *dout, const float *x,
                            const float *w, const float *mean, const float *rstd) {
     const size_t C = (size_t)d->C;
-    for (int b = 0; b < fp8lab_grad_blocks(d->N); b++) {
+    const int nb = fp8lab_grad_blocks(d->N);
+    float *leaves = fp8lab_grad_sink_leaf(d->sink, 2 * C * (size_t)nb, 1);
+    if (!leaves) return -1;
+    for (int b = 0; b < nb; b++) {
         const size_t r0 = (size_t)b * FP8LAB_GRAD_BLOCK;
-        float *leaf = fp8lab_grad_sink_leaf(d->sink, 2 * C, 1);
-        if (!leaf || norm_bwd_rows(d, fp8lab_grad_block_rows(d->N, b), dx + r0 * C, leaf, db ? leaf + C : NULL,
-                                   dout + r0 * C, x + r0 * C, w, d->gpt2 ? mean + r0 : mean, rstd + r0) ||
-            fp8lab_grad_sink_add(d->sink, dw, leaf, (long)C) || (db && fp8lab_grad_sink_add(d->sink, db, leaf + C, (long)C)))
+        float *leaf = leaves + 2 * C * (size_t)b;
+        if (norm_bwd_rows(d, fp8lab_grad_block_rows(d->N, b), dx + r0 * C, leaf, db ? leaf + C : NULL, dout + r0 * C,
+                          x + r0 * C, w, d->gpt2 ? mean + r0 : mean, rstd + r0))
             return -1;
     }
-    return 0;
+    return fp8lab_sync(d->be) || fp8lab_grad_sink_add_many(d->sink, dw, leaves, (long)C, nb, 2 * (long)C) ||
+           (db && fp8lab_grad_sink_add_many(d->sink, db, leaves + C, (long)C, nb, 2 * (long)C));
 }
 
 int fp8lab_nn_norm_bwd(const fp8lab_nn_dims *d, float *dx, float *dw, float *db, const float *dout, const float *x,

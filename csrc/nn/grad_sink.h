@@ -34,6 +34,13 @@ typedef struct fp8lab_grad_sink {
 float *fp8lab_grad_sink_leaf(fp8lab_grad_sink *s, size_t n, int zero);
 /* The leaf's n floats added exactly at dst's place in the planes (dst points into s->grads). */
 int fp8lab_grad_sink_add(fp8lab_grad_sink *s, const float *dst, const float *leaf, long n);
+/* count leaves of n floats, leaf j at leaves + j * stride, added exactly in turn at dst's place in the planes. */
+int fp8lab_grad_sink_add_many(fp8lab_grad_sink *s, const float *dst, const float *leaves, long n, int count,
+                              long stride);
+/* dst [M][N] gains A^T . B (A stored [K][M], B stored [K][N], FP32), one leaf per 128-row block of K, in one
+   backend call (fp8lab_matmul_f32_exact): the FP32 Wgrad through the sink. */
+int fp8lab_grad_sink_matmul(fp8lab_grad_sink *s, const float *dst, int M, int N, int K, const float *a,
+                            const float *b);
 /* A contribution into dst: exact through s, or added into dst on the backend when s is NULL. */
 int fp8lab_grad_add(fp8lab_backend *be, fp8lab_grad_sink *s, float *dst, const float *leaf, long n);
 /* The blocks of N rows: count, and block b's first row and row count. */

@@ -706,36 +706,26 @@ static int wgrad(fp8lab_linear_ctx *c, const fp8lab_linear *l, float *dw, int K,
     return 0;
 }
 
-/* db += column sums of dy[N][O]; through the sink one block of rows at a time */
+/* db += column sums of dy[N][O]; through the sink one block of rows at a time, the leaves side by side and added
+   once, in block order */
 static int bias_grad(fp8lab_backend *be, const fp8lab_linear *l, float *db, const float *dy, int N, int O) {
     if (!db) return 0;
     if (!l->sink) return fp8lab_bias_bwd(be, db, dy, N, O);
-    for (int b = 0; b < fp8lab_grad_blocks(N); b++) {
-        float *leaf = fp8lab_grad_sink_leaf(l->sink, (size_t)O, 1);
-        if (!leaf ||
-            fp8lab_bias_bwd(be, leaf, dy + (size_t)b * FP8LAB_GRAD_BLOCK * (size_t)O, fp8lab_grad_block_rows(N, b), O) ||
-            fp8lab_grad_sink_add(l->sink, db, leaf, O))
+    const int nb = fp8lab_grad_blocks(N);
+    float *leaves = fp8lab_grad_sink_leaf(l->sink, (size_t)O * (size_t)nb, 1);
+    if (!leaves) return -1;
+    for (int b = 0; b < nb; b++)
+        if (fp8lab_bias_bwd(be, leaves + (size_t)b * (size_t)O, dy + (size_t)b * FP8LAB_GRAD_BLOCK * (size_t)O,
+                            fp8lab_grad_block_rows(N, b), O))
             return -1;
-    }
-    return 0;
+    return fp8lab_sync(be) || fp8lab_grad_sink_add_many(l->sink, db, leaves, O, nb, O);
 }
 
-/* FP32 Wgrad through the sink: per block of rows, dW[out][in] = dy_b^T . x_b or dW[in][out] = x_b^T . dy_b */
-static int wgrad_f32_blocks(fp8lab_backend *be, const fp8lab_linear *l, float *dw, const float *dy, const float *x,
-                            int N) {
-    const int I = l->in, O = l->out, oi = l->layout == FP8LAB_W_OUT_IN;
-    for (int b = 0; b < fp8lab_grad_blocks(N); b++) {
-        const size_t r0 = (size_t)b * FP8LAB_GRAD_BLOCK;
-        const int k = fp8lab_grad_block_rows(N, b);
-        const float *dyb = dy + r0 * (size_t)O, *xb = x + r0 * (size_t)I;
-        float *leaf = fp8lab_grad_sink_leaf(l->sink, (size_t)O * (size_t)I, 0);
-        if (!leaf ||
-            (oi ? fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, O, I, k, 1.0f, dyb, xb, 0.0f, leaf)
-                : fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, I, O, k, 1.0f, xb, dyb, 0.0f, leaf)) ||
-            fp8lab_grad_sink_add(l->sink, dw, leaf, (long)O * I))
-            return -1;
-    }
-    return 0;
+/* FP32 Wgrad through the sink, one leaf per block of rows: dW[out][in] = dy^T . x or dW[in][out] = x^T . dy */
+static int wgrad_f32_blocks(const fp8lab_linear *l, float *dw, const float *dy, const float *x, int N) {
+    const int I = l->in, O = l->out;
+    return l->layout == FP8LAB_W_OUT_IN ? fp8lab_grad_sink_matmul(l->sink, dw, O, I, N, dy, x)
+                                        : fp8lab_grad_sink_matmul(l->sink, dw, I, O, N, x, dy);
 }
 
 int fp8lab_linear_bwd(fp8lab_backend *be, const fp8lab_linear *l, float *dx, int dx_accumulate, float *dw,
@@ -750,7 +740,7 @@ int fp8lab_linear_bwd(fp8lab_backend *be, const fp8lab_linear *l, float *dx, int
                                     dx_accumulate ? 1.0f : 0.0f, dx))
             return -1;
         /* Wgrad, accumulated: dW[out][in] += dy^T . x, or dW[in][out] += x^T . dy */
-        if (l->sink ? wgrad_f32_blocks(be, l, dw, dy, x, N)
+        if (l->sink ? wgrad_f32_blocks(l, dw, dy, x, N)
                     : oi ? fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, O, I, N, 1.0f, dy, x, 1.0f, dw)
                          : fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, I, O, N, 1.0f, x, dy, 1.0f, dw))
             return -1;
