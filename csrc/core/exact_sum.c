@@ -15,8 +15,14 @@ static inline void add_one(double *restrict hi, double *restrict lo, float x) {
     *lo += ((v - h) + MAGIC_LO) - MAGIC_LO;
 }
 
-/* Vector clones: the adds are most of what the exact sums cost, and the default x86-64 target has 2-wide doubles. */
-#if defined(__x86_64__) && defined(__has_attribute)
+/* Vector clones: the adds are most of what the exact sums cost, and the default x86-64 target has 2-wide doubles.
+   Not under the sanitizers: an ifunc resolver runs before their runtime is up. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define NO_CLONES
+#endif
+#endif
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(__SANITIZE_ADDRESS__) && !defined(NO_CLONES)
 #if __has_attribute(target_clones)
 #define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
