@@ -291,6 +291,36 @@ static void loader_rows_are_llmc_rows(void **st) {
     fp8lab_loader_close(&L);
 }
 
+/* Data-parallel parts: over 40 shuffled batches (several epochs), part r of 4 of each batch is rows [r B/4,
+   (r+1) B/4) of the whole batch, and every part's loader ends at the whole loader's position; a part that does
+   not divide the batch, or is out of range, is refused. */
+static void loader_parts_are_slices(void **st) {
+    (void)st;
+    make_shards("ld", 4, SIZES);
+    enum { B = 8, T = 8, PARTS = 4, N = 40 };
+    fp8lab_loader whole, part[PARTS];
+    open_loader(&whole, B, T, 99, 1);
+    for (int r = 0; r < PARTS; r++) open_loader(&part[r], B, T, 99, 1);
+    int32_t in[B * T], tg[B * T], pin[B * T / PARTS], ptg[B * T / PARTS];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(fp8lab_loader_next(&whole, in, tg), 0);
+        for (int r = 0; r < PARTS; r++) {
+            assert_int_equal(fp8lab_loader_next_part(&part[r], r, PARTS, pin, ptg), 0);
+            assert_memory_equal(pin, in + r * (B / PARTS) * T, sizeof pin);
+            assert_memory_equal(ptg, tg + r * (B / PARTS) * T, sizeof ptg);
+            assert_memory_equal(&part[r].pos, &whole.pos, sizeof whole.pos);
+        }
+    }
+    assert_true(whole.pos.epoch >= 1);
+    fp8lab_clear_error();
+    assert_int_equal(fp8lab_loader_next_part(&whole, 0, 3, pin, ptg), -1);
+    assert_non_null(strstr(fp8lab_last_error(), "part 0 of 3"));
+    assert_int_equal(fp8lab_loader_next_part(&whole, 4, 4, pin, ptg), -1);
+    fp8lab_clear_error();
+    fp8lab_loader_close(&whole);
+    for (int r = 0; r < PARTS; r++) fp8lab_loader_close(&part[r]);
+}
+
 /* one epoch of the shuffled stream visits each row exactly once */
 static void loader_shuffle_covers_each_row_once(void **st) {
     (void)st;
@@ -630,6 +660,7 @@ int main(void) {
         cmocka_unit_test(bad_headers_refused),
         cmocka_unit_test(loader_rows_are_llmc_rows),
         cmocka_unit_test(loader_shuffle_covers_each_row_once),
+        cmocka_unit_test(loader_parts_are_slices),
         cmocka_unit_test(loader_deterministic),
         cmocka_unit_test(loader_resume),
         cmocka_unit_test(loader_position_checked),

@@ -223,28 +223,48 @@ void fp8lab_loader_close(fp8lab_loader *L) {
 
 void fp8lab_loader_reset(fp8lab_loader *L) { L->pos = (fp8lab_loader_pos){0, 0, 0}; }
 
-int fp8lab_loader_next(fp8lab_loader *L, int32_t *inputs, int32_t *targets) {
+/* The next row of the stream into inputs/targets (T each), or past it when they are NULL. */
+static int next_row(fp8lab_loader *L, int32_t *inputs, int32_t *targets) {
     const int T = L->T;
-    for (int b = 0; b < L->B; b++) {
-        int sid;
-        for (;;) { /* every shard has at least one row, so this ends within one epoch */
-            if (L->pos.shard >= L->nshards) {
-                L->pos.epoch++;
-                L->pos.shard = 0;
-                L->pos.sample = 0;
-            }
-            ensure_shard_order(L);
-            sid = L->shard_order[L->pos.shard];
-            if (L->pos.sample < shard_rows(L, sid)) break;
-            L->pos.shard++;
+    int sid;
+    for (;;) { /* every shard has at least one row, so this ends within one epoch */
+        if (L->pos.shard >= L->nshards) {
+            L->pos.epoch++;
+            L->pos.shard = 0;
             L->pos.sample = 0;
         }
-        if (ensure_row_order(L, sid)) return -1;
-        int64_t row = L->shuffle ? (int64_t)L->row_order[L->pos.sample] : L->pos.sample;
+        ensure_shard_order(L);
+        sid = L->shard_order[L->pos.shard];
+        if (L->pos.sample < shard_rows(L, sid)) break;
+        L->pos.shard++;
+        L->pos.sample = 0;
+    }
+    if (ensure_row_order(L, sid)) return -1;
+    if (inputs) {
+        const int64_t row = L->shuffle ? (int64_t)L->row_order[L->pos.sample] : L->pos.sample;
         const fp8lab_shard *s = &L->shards[sid];
-        fp8lab_shard_read(s, row * T, T, inputs + (size_t)b * T);
-        fp8lab_shard_read(s, row * T + 1, T, targets + (size_t)b * T);
-        L->pos.sample++;
+        fp8lab_shard_read(s, row * T, T, inputs);
+        fp8lab_shard_read(s, row * T + 1, T, targets);
+    }
+    L->pos.sample++;
+    return 0;
+}
+
+int fp8lab_loader_next(fp8lab_loader *L, int32_t *inputs, int32_t *targets) {
+    return fp8lab_loader_next_part(L, 0, 1, inputs, targets);
+}
+
+int fp8lab_loader_next_part(fp8lab_loader *L, int part, int parts, int32_t *inputs, int32_t *targets) {
+    if (parts < 1 || part < 0 || part >= parts || L->B % parts) {
+        FP8LAB_ERR_RT("loader: part %d of %d of a batch of %d rows (expected 0 <= part < parts, parts dividing the "
+                      "batch)", part, parts, L->B);
+        return -1;
+    }
+    const int rows = L->B / parts, first = part * rows;
+    for (int b = 0; b < L->B; b++) {
+        const int mine = b >= first && b < first + rows;
+        const size_t at = (size_t)(b - first) * (size_t)L->T;
+        if (next_row(L, mine ? inputs + at : NULL, mine ? targets + at : NULL)) return -1;
     }
     return 0;
 }

@@ -60,6 +60,10 @@ void fp8lab_loader_close(fp8lab_loader *L);
 
 /* The next batch: inputs and targets, B*T int32 each (row b at [bT, bT+T)). 0, or -1 out of memory. */
 int fp8lab_loader_next(fp8lab_loader *L, int32_t *inputs, int32_t *targets);
+/* The next batch as `parts` data-parallel ranks share it: the loader moves past all B rows, and only part's
+   B/parts consecutive rows (rows part*B/parts ..) are read, into inputs and targets of (B/parts)*T int32 each.
+   parts must divide B. */
+int fp8lab_loader_next_part(fp8lab_loader *L, int part, int parts, int32_t *inputs, int32_t *targets);
 /* Back to epoch 0, shard 0, row 0. */
 void fp8lab_loader_reset(fp8lab_loader *L);
 

@@ -149,7 +149,7 @@ static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile, 
                    (long long)B * t->size, FP8LAB_LOADER_MAX_B);
         goto fail;
     }
-    const int BG = B * t->size; /* the global batch: every rank reads it and keeps its slice */
+    const int BG = B * t->size; /* the global batch: the loader moves past it, each rank reads its own rows */
     if (fp8lab_train_load_model(cfg, &t->model)) goto fail;
     if (t->model.learned_pos && T > t->model.max_pos) {
         FP8LAB_ERR("--seq %d exceeds the model's n_positions %ld", T, t->model.max_pos);
@@ -193,10 +193,10 @@ static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile, 
     if (fp8lab_gpt_moments(t->g, t->opt.dtype, &t->opt.m, &t->opt.v)) goto fail;
     t->sched = (fp8lab_lr_schedule){cfg->lr, cfg->min_lr_ratio, cfg->warmup, cfg->steps};
     fp8lab_rng_seed(&t->sample_rng, (uint64_t)cfg->seed ^ 0x5a4d504c45ull);
-    t->tok = malloc(sizeof(int32_t) * (size_t)BG * (size_t)T);
-    t->tgt = malloc(sizeof(int32_t) * (size_t)BG * (size_t)T);
+    t->tok = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
+    t->tgt = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
     if (!t->tok || !t->tgt) {
-        FP8LAB_ERR_RT("trainer: out of host memory for a %d x %d batch", BG, T);
+        FP8LAB_ERR_RT("trainer: out of host memory for a %d x %d batch", B, T);
         goto fail;
     }
     fp8lab_flops fl;
@@ -230,10 +230,9 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
     const double t0 = fp8lab_now();
     const long step = t->step + 1;
     const int B = t->cfg.batch, T = t->cfg.seq;
-    const size_t mine = (size_t)t->rank * (size_t)B * (size_t)T; /* this rank's rows of the global batch */
     float loss = 0, norm = 0;
-    if (fp8lab_zero_setup(t) || fp8lab_loader_next(&t->train, t->tok, t->tgt) || fp8lab_gpt_zero_grad(t->g) ||
-        fp8lab_gpt_forward(t->g, t->tok + mine, t->tgt + mine, B, T, &loss))
+    if (fp8lab_zero_setup(t) || fp8lab_loader_next_part(&t->train, t->rank, t->size, t->tok, t->tgt) ||
+        fp8lab_gpt_zero_grad(t->g) || fp8lab_gpt_forward(t->g, t->tok, t->tgt, B, T, &loss))
         return -1;
     /* the loss and the positions it is a mean over, summed over the ranks: the backward divides by the global
        count, so the summed gradients are the global batch's mean gradient (and ranks with fewer targets weigh
