@@ -69,6 +69,11 @@ static void moe_dispatch(void **st) {
     NEAR(fp8lab_moe_a2a_time(&l, 4096, 7168, 8, 64, 8, 4), 4096.0 * 3.5 * 7168 / 50e9);
     /* without node-limited routing every remote expert costs an IB copy: 8*56/64 = 7 copies */
     NEAR(fp8lab_moe_a2a_time(&l, 4096, 7168, 8, 64, 8, 0), 4096.0 * 7 * 7168 / 50e9);
+    /* device-limited routing inside one node (DeepSeek-V2 sec. 2.2.2: EP8, 6 experts on at most 3 devices): a
+       token goes once per distinct remote rank, 8*(1-(7/8)^6) = 4.41 capped at 3, times 7/8 remote */
+    NEAR(fp8lab_moe_a2a_time(&l, 4096, 10240, 6, 8, 8, 3), 4096.0 * 3 * 10240 * 7 / 8 / 160e9);
+    const double d6 = 8 * (1 - pow(7.0 / 8, 6));
+    NEAR(fp8lab_moe_a2a_time(&l, 4096, 10240, 6, 8, 8, 6), 4096.0 * d6 * 10240 * 7 / 8 / 160e9);
 }
 
 static void bubbles(void **st) {

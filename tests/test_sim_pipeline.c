@@ -76,6 +76,36 @@ static void interleaved(void **st) {
         }
 }
 
+/* Asynchronous sends (Llama 3 sec. 3.3.2): the sender does not wait, so a rank is busy exactly for its compute;
+   the transfer delays only the receiver. Blocking sends (Megatron-LM) keep the sender busy for each send. */
+static void async_sends(void **st) {
+    (void)st;
+    const fp8lab_stage_cost c = {.f = 1, .b = 2, .act = 1};
+    const double x = 0.1;
+    for (int v = 1; v <= 2; v++) {
+        const fp8lab_pp_schedule s = v == 1 ? FP8LAB_PP_1F1B : FP8LAB_PP_INTERLEAVED;
+        const fp8lab_stage_cost cv = {.f = c.f / v, .b = c.b / v, .act = 1};
+        static fp8lab_stage_cost stg[MAXST];
+        for (int i = 0; i < 4 * v; i++) stg[i] = cv;
+        fp8lab_timeline tb, ta, t0;
+        fp8lab_timeline_in in = {.schedule = s, .p = 4, .v = v, .m = 8, .p2p_s = x, .stage = stg};
+        assert_int_equal(fp8lab_timeline_run(&in, &tb), 0);
+        in.p2p_async = 1;
+        assert_int_equal(fp8lab_timeline_run(&in, &ta), 0);
+        in.p2p_s = 0;
+        assert_int_equal(fp8lab_timeline_run(&in, &t0), 0);
+        for (int r = 0; r < 4; r++) {
+            NEAR(ta.busy_s[r], ta.comp_s[r]);
+            NEAR(ta.comp_s[r], 8.0 * 3.0);
+            /* a blocking rank is also busy sending: forwards to the next rank, gradients to the previous */
+            assert_true(tb.busy_s[r] > ta.busy_s[r] + 1e-9);
+        }
+        /* the transfers still delay the dependent ops: slower than free sends, faster than blocking ones */
+        assert_true(ta.makespan_s > t0.makespan_s + 1e-9 && ta.makespan_s < tb.makespan_s - 1e-9);
+        fp8lab_timeline_free(&tb), fp8lab_timeline_free(&ta), fp8lab_timeline_free(&t0);
+    }
+}
+
 static void dualpipe_table2(void **st) {
     (void)st;
     fp8lab_timeline t;
@@ -341,7 +371,7 @@ int main(void) {
     snprintf(g_dir, sizeof g_dir, "%s", d);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_f_one_b),
-        cmocka_unit_test(interleaved),
+        cmocka_unit_test(interleaved),           cmocka_unit_test(async_sends),
         cmocka_unit_test(dualpipe_table2),       cmocka_unit_test(long_steps),
         cmocka_unit_test(schedules_complete),
         cmocka_unit_test(dsv3_bubble),           cmocka_unit_test(dualpipe_too_few),

@@ -9,11 +9,21 @@
    attention and the non-overlapped gradient all-reduce of 2021-22 Megatron-LM for the eight A100 rows,
    FlashAttention-2 speed for DeepSeek-V2, FP32 gradient reduce-scatter for Llama 3; each row's `attention`,
    `grad_reduce_after`, `grad_fp32` with its source in the file): mean 20.0 %, worst 43.7 %, the simulator
-   optimistic on 10 of 12 rows. After: mean 9.7 %, worst 32.1 % (Llama 3 405B on 16384 H100); the eight A100
-   rows within 4 %, Llama 3 405B +31/+32 %, DeepSeek-V2 +25 % (a wall-clock cost figure), DeepSeek-V3 -8 %. This
-   test asserts what holds today as a guard against getting worse (mean <= 10 %, worst <= 33 %) and prints the
-   issue's target beside the result. No constant of the simulator is fitted to these rows: they are a check, not
-   a calibration set. A second table gives each row's step breakdown (shares of the simulated step). */
+   optimistic on 10 of 12 rows. After: mean 9.7 %, worst 32.1 % (Llama 3 405B on 16384 H100).
+
+   Then each row was checked against what its source states, and the simulator given what it lacked (both
+   directions): Llama 3's asynchronous pipeline sends (`p2p_async`, sec. 3.3.2; faster), DeepSeek-V2's
+   device-limited dispatch, at most M = 3 devices per token (sim/collectives.c, secs. 2.2.2-2.2.3; faster), its
+   device-level token dropping at capacity factor 1.0 (`moe_imbalance` 1.0, sec. 2.2.4; faster), and its published
+   figure being wall-clock GPU-hours ("practical training", sec. 3.2.3), compared at the effective-training-time
+   share `goodput` 0.9 that `fp8lab claim` uses for DeepSeek's wall-clock GPU-hours (Llama 3 sec. 3.3.4: "higher
+   than 90%"; slower), and DeepSeek-V3's Megatron-Bridge run with its MTP module (the recipe that shipped with the
+   25.09 table has one). Now: mean 9.9 %, worst 33.7 % (Llama 3 405B on 8192 H100); the eight A100 rows within 4 %,
+   Llama 3 405B +34/+33 %, DeepSeek-V2 +25 %, DeepSeek-V3 -8 %. Issue 11's 20 % per row is not met: no term its
+   source states closes Llama 3's gap (configs/calibration/README.md lists what was checked). This test asserts
+   what holds today as a guard against getting worse (mean <= 10 %, worst <= 34 %) and prints the issue's target
+   beside the result. No constant of the simulator is fitted to these rows: they are a check, not a calibration
+   set. A second table gives each row's step breakdown (shares of the simulated step). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,7 +44,7 @@
 #include "test_util.h"
 
 #define MAX_MEAN_ABS_ERR 0.10 /* the issue's target: 0.10 */
-#define MAX_ABS_ERR 0.33      /* the issue's target: 0.20 */
+#define MAX_ABS_ERR 0.34      /* the issue's target: 0.20 */
 
 static char g_dir[1024];
 
@@ -55,7 +65,9 @@ typedef struct {
     double sum_abs, worst;
 } tally;
 
-/* Simulates one row; returns simulated / published - 1. */
+/* Simulates one row; returns simulated / published - 1. A row whose published figure is wall-clock GPU-hours
+   (restarts, checkpoints and failures inside it) states the effective-training-time share `goodput` it is compared
+   at: the simulated steady-state throughput times that share. */
 static double run_row(const cJSON *row, const fp8lab_kernel_model *km, double *sim_tps, fp8lab_sim_result *out) {
     char p[1200];
     fp8lab_model m;
@@ -83,14 +95,18 @@ static double run_row(const cJSON *row, const fp8lab_kernel_model *km, double *s
     plan.grad_fp32 = cJSON_IsNumber(v) ? v->valueint : 0;
     v = cJSON_GetObjectItemCaseSensitive(row, "grad_reduce_after");
     plan.grad_reduce_after = cJSON_IsNumber(v) ? v->valueint : 0;
+    v = cJSON_GetObjectItemCaseSensitive(row, "p2p_async");
+    plan.p2p_async = cJSON_IsNumber(v) ? v->valueint : 0;
+    v = cJSON_GetObjectItemCaseSensitive(row, "goodput");
+    plan.goodput = cJSON_IsNumber(v) ? v->valuedouble : 1.0;
     if (fp8lab_parse_precision(str(row, "precision"), &plan) || fp8lab_parse_schedule(str(row, "schedule"), &plan) ||
         fp8lab_parse_recompute(str(row, "recompute"), &plan))
         fail_msg("%s", fp8lab_last_error());
     fp8lab_sim_result r;
     if (fp8lab_simulate(&m, &c, km, &plan, &r)) fail_msg("%s: %s", str(row, "run"), fp8lab_last_error());
-    *sim_tps = r.tokens_per_gpu_s;
+    *sim_tps = r.tokens_per_gpu_s * plan.goodput;
     *out = r;
-    return r.tokens_per_gpu_s / num(row, "published_tokens_per_gpu_s") - 1.0;
+    return *sim_tps / num(row, "published_tokens_per_gpu_s") - 1.0;
 }
 
 static void public_runs(void **st) {

@@ -78,7 +78,17 @@ double fp8lab_moe_a2a_time(const fp8lab_links *l, double tokens, double bytes_pe
     int nodes = ep / g;
     /* token-expert pairs landing on another GPU of this node or arriving from IB are written over NVLink */
     double nvl_bytes = tokens * topk * bytes_per_token * (double)(ep - 1) / ep;
-    if (nodes <= 1) return l->base_s + nvl_bytes / (l->intra_gbps * 1e9) + (g - 1) * l->alpha_intra_s;
+    if (nodes <= 1) {
+        /* device-limited routing inside one node (DeepSeek-V2, arXiv:2405.04434 sec. 2.2.2-2.2.3: the experts of
+           a layer on D = 8 devices, each token's experts on at most M = 3 of them, "each device transmits at
+           most MT hidden states"): a token goes once to each distinct remote rank its experts are on */
+        if (node_limit > 0) {
+            double d = ep * (1.0 - pow(1.0 - 1.0 / ep, topk));
+            if (d > node_limit) d = node_limit;
+            nvl_bytes = tokens * d * bytes_per_token * (double)(ep - 1) / ep;
+        }
+        return l->base_s + nvl_bytes / (l->intra_gbps * 1e9) + (g - 1) * l->alpha_intra_s;
+    }
     double ib_copies;
     if (node_limit > 0) {
         /* distinct nodes hit by topk experts drawn uniformly from `nodes` nodes, capped by the node limit */

@@ -34,7 +34,9 @@ double fp8lab_busbw_factor(fp8lab_coll c, int n);
    tokens of `bytes_per_token` goes to topk experts spread uniformly. With node-limited routing (node_limit > 0,
    DeepSeek-V3 sec. 2.1.2 / 3.2.2) a token crosses InfiniBand once per distinct remote node (at most
    node_limit) and is forwarded over NVLink inside the node; without it, once per remote expert. The IB and
-   NVLink legs run concurrently, so the slower one sets the time. */
+   NVLink legs run concurrently, so the slower one sets the time. Inside one node (ep <= g) node_limit caps the
+   distinct ranks a token reaches (device-limited routing, DeepSeek-V2 sec. 2.2.2: the caller passes it only
+   where each expert group lies on whole ranks) and a token goes once per distinct remote rank. */
 double fp8lab_moe_a2a_time(const fp8lab_links *l, double tokens, double bytes_per_token, int topk, int ep, int g,
                            int node_limit);
 

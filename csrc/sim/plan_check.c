@@ -45,6 +45,7 @@ int fp8lab_plan_check(const fp8lab_plan *p) {
         {"attn_impl", p->attn_impl, FP8LAB_RANGE(FP8LAB_ATTN_FLASH3, FP8LAB_ATTN_UNFUSED)},
         {"grad_fp32", p->grad_fp32, FP8LAB_RANGE(0, 1)},
         {"grad_reduce_after", p->grad_reduce_after, FP8LAB_RANGE(0, 1)},
+        {"p2p_async", p->p2p_async, FP8LAB_RANGE(0, 1)},
         {"moe_skew", p->moe_skew, FP8LAB_RANGE(0, FP8LAB_MAX_MOE_SKEW), "(expert-popularity coefficient of variation)"},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)

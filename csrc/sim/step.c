@@ -70,6 +70,14 @@ static double attn_unfused_time(const ctx_t *x, int bwd) {
 
 static int clampi(long v, long lo, long hi) { return (int)(v < lo ? lo : v > hi ? hi : v); }
 
+/* The group limit of group-limited routing as fp8lab_moe_a2a_time reads it: across nodes, nodes (DeepSeek-V3's
+   groups are nodes); inside one node, ranks, which holds only when every group lies on whole ranks, i.e. there are
+   at least as many groups as EP ranks (DeepSeek-V2: 8 groups on its 8 EP devices). 0: no limit applied. */
+static int routing_limit(const ctx_t *x, const fp8lab_op *op) {
+    if (x->ep <= x->g_ep && x->m->n_group < x->ep) return 0;
+    return op->node_limit;
+}
+
 /* Appends one timed op to the trace (when the caller asked for one); -1 when out of memory. */
 static int trace_add(fp8lab_trace *tr, fp8lab_layer_kind kind, const fp8lab_op *op, double t) {
     if (!tr) return 0;
@@ -126,7 +134,7 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
             if (op->group == FP8LAB_GROUP_EP) {
                 /* the busiest rank of the EP group receives imb times the mean */
                 t = fp8lab_moe_a2a_time(&x->links, x->tokens, op->bytes / x->tokens, op->topk, x->ep, x->g_ep,
-                                        op->node_limit) * x->imb;
+                                        routing_limit(x, op)) * x->imb;
                 if (op->pass == FP8LAB_PASS_F) u->ep_f += t;
                 else u->ep_b += t;
             } else {
@@ -553,7 +561,7 @@ int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const 
     if (!rc) {
         for (int j = 0; j < nstages; j++) costs[j] = st[j].t;
         fp8lab_timeline_in in = {.schedule = P.schedule, .p = P.pp, .v = P.vchunks, .m = mb, .p2p_s = t_p2p,
-                                 .stage = costs};
+                                 .p2p_async = P.p2p_async, .stage = costs};
         rc = fp8lab_timeline_run(&in, &tl);
     }
     if (!rc) {

@@ -37,6 +37,8 @@ typedef struct {
     int grad_fp32;        /* 1: data-parallel gradients reduced in FP32 (4 bytes; Llama 3 sec. 3.3.2), 0: BF16 */
     int grad_reduce_after; /* 1: the data-parallel gradient all-reduce runs after the last backward, not
                               overlapped (Megatron-LM's local DDP of 2021-22); 0: overlapped (bucketed) */
+    int p2p_async;        /* 1: pipeline sends are asynchronous (Llama 3 sec. 3.3.2); 0: blocking (Megatron-LM's
+                             1F1B and interleaved schedules). DualPipe's sends are asynchronous either way */
     int dualpipe_fallback; /* 1: DualPipe with fewer than 2 pp micro-batches per step runs as 1F1B (the result's
                               schedule_fallback says so); 0: such a plan is refused */
 } fp8lab_plan;

@@ -44,9 +44,11 @@ static long slot(const sim_t *s, ref_t r) { return ((long)r.d * s->S + r.j) * s-
 /* ---- op durations: what the op keeps its rank busy for ---- */
 
 /* Megatron-LM's 1F1B and interleaved schedules send activations and gradients with blocking send/recv pairs
-   between compute ops, so a send occupies the sending rank. */
+   between compute ops, so a send occupies the sending rank. With asynchronous sends (in.p2p_async: Llama 3,
+   arXiv:2407.21783 sec. 3.3.2, "we adopt asynchronous point-to-point communication in PP") the sender goes on
+   and only the receiver waits for the transfer (sim_t.lat). */
 static double blocking_send(const sim_t *s, int has_peer) {
-    return !s->dual && has_peer && s->in->p > 1 ? s->in->p2p_s : 0;
+    return !s->dual && !s->in->p2p_async && has_peer && s->in->p > 1 ? s->in->p2p_s : 0;
 }
 
 static op_t make_f(const sim_t *s, ref_t a) {
@@ -296,7 +298,7 @@ long fp8lab_timeline_min_microbatches(fp8lab_pp_schedule s, int p) {
 static int run_exact(const fp8lab_timeline_in *in, fp8lab_timeline *o) {
     int p = in->p, dual = in->schedule == FP8LAB_PP_DUALPIPE && p > 1;
     sim_t s = {.in = in, .dual = dual, .S = dual ? p : p * in->v, .M = dual ? in->m / 2 : in->m,
-               .lat = dual ? in->p2p_s : 0};
+               .lat = dual || in->p2p_async ? in->p2p_s : 0};
     s.cap = 3 * s.M * (dual ? 2 : in->v) + 4;
     long nslot = (dual ? 2L : 1L) * s.S * s.M;
     s.ops = malloc(sizeof *s.ops * (size_t)(s.cap * p));

@@ -23,6 +23,8 @@ typedef struct {
     int v;                          /* interleaved: model chunks per rank; 1 otherwise */
     long m;                         /* micro-batches per step (DualPipe: both directions together) */
     double p2p_s;                   /* one activation or gradient transfer between neighbouring ranks */
+    int p2p_async;                  /* 1F1B / interleaved: sends are asynchronous (the sender goes on; the receiver
+                                       waits p2p_s after the producer ends); 0: Megatron-LM's blocking sends */
     const fp8lab_stage_cost *stage; /* p v stages in model order (stage i runs on rank i mod p; DualPipe: p) */
 } fp8lab_timeline_in;
 
