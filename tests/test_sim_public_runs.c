@@ -157,15 +157,15 @@ static void public_runs(void **st) {
            100 * MAX_MEAN_ABS_ERR, 100 * MAX_ABS_ERR, mae <= 0.10 && t.worst <= 0.20 ? "met" : "NOT met");
     /* where each row's simulated step goes (shares of the step): what to look at when a row is off */
     printf("\n| row | step s | compute | (GEMM | attn | elementwise | recompute) | exposed comm | PP bubble | stage "
-           "imbalance | optimizer | DP comm (total) | MFU |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-           "---:|\n");
+           "imbalance | optimizer | DP comm (total) | MFU | memory GB (of HBM) |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
+           "---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < nres; i++) {
         const fp8lab_sim_result *r = &res[i];
         const double T = r->step_time_s / 100;
-        printf("| %d | %.3f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.3f |\n", i + 1,
-               r->step_time_s, r->compute_s / T, r->gemm_s / T, r->attn_s / T, r->eltwise_s / T, r->recompute_s / T,
-               r->exposed_comm_s / T, r->bubble_s / T, r->stage_imbalance_s / T, r->optimizer_s / T, r->dp_comm_s / T,
-               r->mfu_bf16);
+        printf("| %d | %.3f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.3f | %.1f (%.0f)%s |\n",
+               i + 1, r->step_time_s, r->compute_s / T, r->gemm_s / T, r->attn_s / T, r->eltwise_s / T,
+               r->recompute_s / T, r->exposed_comm_s / T, r->bubble_s / T, r->stage_imbalance_s / T, r->optimizer_s / T,
+               r->dp_comm_s / T, r->mfu_bf16, r->mem.total_gb, r->mem.hbm_gb, r->mem.fits ? "" : " does not fit");
     }
     fflush(stdout);
     /* the table's coverage (issue 11): >= 8 runs, >= 4 sources besides Megatron-LM 1T, dense and MoE, A100 and
