@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -95,10 +96,14 @@ static int hex_nibble(char c) {
 }
 
 static file_state parse_blob_file(const char *text, blob_file *f) {
-    char hex[2 * BLOB + 2] = "";
-    if (sscanf(text, FILE_MAGIC "\njob %63s\nsize %d\nblob %257s", f->job, &f->size, hex) != 3 ||
-        strlen(hex) != 2 * BLOB)
+    char hex[2 * BLOB + 2] = "", size[32] = "";
+    int64_t n = 0;
+    /* the size as text, then checked: %d on a number out of int's range is undefined (glibc wraps it, so
+       "size 4294967298" passed for 2 ranks) */
+    if (sscanf(text, FILE_MAGIC "\njob %63s\nsize %31[-+0123456789]\nblob %257s", f->job, size, hex) != 3 ||
+        strlen(hex) != 2 * BLOB || fp8lab_parse_int(size, FP8LAB_RANGE(INT_MIN, INT_MAX), &n) != FP8LAB_NUM_OK)
         return FILE_GARBLED;
+    f->size = (int)n;
     for (int i = 0; i < BLOB; i++) {
         const int hi = hex_nibble(hex[2 * i]), lo = hex_nibble(hex[2 * i + 1]);
         if (hi < 0 || lo < 0) return FILE_GARBLED;

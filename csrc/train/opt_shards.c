@@ -132,6 +132,13 @@ static int shard_entry(const char *mpath, const cJSON *it, int i, int64_t floats
         if (!cJSON_IsObject(it)) FP8LAB_ERR("%s: %s is not an object", mpath, pre);
         return -1;
     }
+    /* fp8lab_json_str cuts a longer name to 63 bytes: the file read would not be the one named */
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "file");
+    if (strlen(fn->valuestring) >= 64) {
+        FP8LAB_ERR("%s: %sfile '%.40s...' is longer than 63 bytes (fp8lab names its shards in fewer)", mpath, pre,
+                   fn->valuestring);
+        return -1;
+    }
     if (!file[0] || strchr(file, '/') || !strcmp(file, ".") || !strcmp(file, "..")) {
         FP8LAB_ERR("%s: %sfile '%s' is not a file name in the checkpoint folder", mpath, pre, file);
         return -1;
