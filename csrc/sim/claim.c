@@ -135,177 +135,233 @@ static int load_inputs(const fp8lab_claim_inputs *in, fp8lab_model *m, fp8lab_cl
            needs_fp8("--h100", in->h100, &c[1], "the what-if") || needs_fp8("--h200", in->h200, &c[2], "the what-if");
 }
 
-int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
-    memset(o, 0, sizeof *o);
+/* What the claim's steps share: the inputs, the loaded model and clusters, the kernel model, the goodput and the
+   full plan (every loss) once the decomposition has built it. */
+typedef struct {
+    const fp8lab_claim_inputs *in;
     fp8lab_model m;
-    fp8lab_cluster cl[4];
+    fp8lab_cluster h800, h100, h200, a100;
     fp8lab_kernel_model km;
-    if (load_inputs(in, &m, cl)) return -1;
-    const fp8lab_cluster h800 = cl[0], h100 = cl[1], h200 = cl[2], a100 = cl[3];
-    fp8lab_kernel_model_default(&km);
-    if (in->calibration && fp8lab_kernel_model_calibrate_gpu(&km, in->calibration, &h800.gpu)) return -1;
-    double goodput = in->goodput > 0 && in->goodput <= 1 ? in->goodput : 1;
-    env_t e = {&m, &h800, &km};
-    snprintf(o->cluster_name, sizeof o->cluster_name, "%s", h800.name);
-    snprintf(o->gpu_name, sizeof o->gpu_name, "%s", h800.gpu.name);
-    snprintf(o->kernel_source, sizeof o->kernel_source, "%s", km.source);
+    double goodput;
+    fp8lab_plan plan;
+} claim_ctx;
 
-    fp8lab_plan p;
-    published_plan(&p);
+static int load_ctx(const fp8lab_claim_inputs *in, claim_ctx *c) {
+    fp8lab_cluster cl[4];
+    *c = (claim_ctx){.in = in, .goodput = in->goodput > 0 && in->goodput <= 1 ? in->goodput : 1};
+    if (load_inputs(in, &c->m, cl)) return -1;
+    c->h800 = cl[0], c->h100 = cl[1], c->h200 = cl[2], c->a100 = cl[3];
+    fp8lab_kernel_model_default(&c->km);
+    return in->calibration ? fp8lab_kernel_model_calibrate_gpu(&c->km, in->calibration, &c->h800.gpu) : 0;
+}
+
+/* One term of the decomposition: the plan as it now stands, timed on the H800 cluster, added to o. */
+static int term(const claim_ctx *c, fp8lab_claim *o, int ramp, double goodput, const char *label, const char *source,
+                double *hours, fp8lab_sim_result *steady) {
+    const env_t e = {&c->m, &c->h800, &c->km};
+    if (hours_for(&e, &c->plan, ramp, goodput, hours, steady)) return blame("--cluster", c->in->h800, LAYOUT);
+    add_term(o, label, source, *hours);
+    return 0;
+}
+
+/* From the ideal run to the modeled one, one loss at a time; leaves the full plan in c->plan and returns its
+   GPU-hours. */
+static int decompose(claim_ctx *c, fp8lab_claim *o, double *h) {
+    fp8lab_plan *p = &c->plan;
+    published_plan(p);
     /* the published 20 communication SMs are part of the ideal: without SMs of their own the all-to-alls could not
        run under the compute at all (sim/collectives.h), so "0 SMs" is no ideal to start from */
-    p.comm_sms = 20, p.recompute = FP8LAB_RECOMPUTE_NONE, p.mtp = 0, p.moe_imbalance = 1.0;
-    double h;
-    if (hours_for(&e, &p, 0, 1, &h, NULL)) return blame("--cluster", in->h800, LAYOUT);
-    add_term(o, "ideal: 112 SMs compute, 20 communicate; DualPipe timeline; batch 15360",
-             "configs/calibration GEMM table; NVLink 160 / IB 50 GB/s at 20 SMs (DeepSeek-V3 sec. 3.2.2, DeepEP)", h);
-    p.recompute = FP8LAB_RECOMPUTE_SELECTIVE;
-    if (hours_for(&e, &p, 0, 1, &h, NULL)) return blame("--cluster", in->h800, LAYOUT);
-    add_term(o, "recompute RMSNorm, SwiGLU and MLA up-projections", "DeepSeek-V3 sec. 3.2.3, 3.3.4", h);
-    p.mtp = 1;
-    if (hours_for(&e, &p, 0, 1, &h, NULL)) return blame("--cluster", in->h800, LAYOUT);
-    add_term(o, "multi-token prediction module (depth 1)", "DeepSeek-V3 sec. 2.2, config num_nextn_predict_layers",
-             h);
-    p.moe_imbalance = in->moe_imbalance;
-    if (hours_for(&e, &p, 0, 1, &h, NULL)) return blame("--cluster", in->h800, LAYOUT);
-    add_term(o, in->moe_imbalance > 0 ? "MoE load imbalance (--moe-imbalance)"
+    p->comm_sms = 20, p->recompute = FP8LAB_RECOMPUTE_NONE, p->mtp = 0, p->moe_imbalance = 1.0;
+    if (term(c, o, 0, 1, "ideal: 112 SMs compute, 20 communicate; DualPipe timeline; batch 15360",
+             "configs/calibration GEMM table; NVLink 160 / IB 50 GB/s at 20 SMs (DeepSeek-V3 sec. 3.2.2, DeepEP)", h,
+             NULL))
+        return -1;
+    p->recompute = FP8LAB_RECOMPUTE_SELECTIVE;
+    if (term(c, o, 0, 1, "recompute RMSNorm, SwiGLU and MLA up-projections", "DeepSeek-V3 sec. 3.2.3, 3.3.4", h, NULL))
+        return -1;
+    p->mtp = 1;
+    if (term(c, o, 0, 1, "multi-token prediction module (depth 1)",
+             "DeepSeek-V3 sec. 2.2, config num_nextn_predict_layers", h, NULL))
+        return -1;
+    p->moe_imbalance = c->in->moe_imbalance;
+    if (term(c, o, 0, 1,
+             c->in->moe_imbalance > 0 ? "MoE load imbalance (--moe-imbalance)"
                                       : "MoE load imbalance (statistical floor, EP64)",
-             "balls-in-bins maximum over the EP group; aux-loss-free balancing (sec. 2.1.2) is not perfect", h);
-    if (hours_for(&e, &p, 1, 1, &h, NULL)) return blame("--cluster", in->h800, LAYOUT);
-    add_term(o, "batch ramp 3072 -> 15360 sequences over the first 469B tokens", "DeepSeek-V3 sec. 4.2", h);
-    if (hours_for(&e, &p, 1, goodput, &h, &o->steady)) return blame("--cluster", in->h800, LAYOUT);
-    add_term(o, "effective training time (restarts, checkpoints, failures)",
-             "Llama 3 report sec. 3.3.4: > 90 % effective training time", h);
-    o->plan = p;
+             "balls-in-bins maximum over the EP group; aux-loss-free balancing (sec. 2.1.2) is not perfect", h, NULL))
+        return -1;
+    if (term(c, o, 1, 1, "batch ramp 3072 -> 15360 sequences over the first 469B tokens", "DeepSeek-V3 sec. 4.2", h,
+             NULL))
+        return -1;
+    if (term(c, o, 1, c->goodput, "effective training time (restarts, checkpoints, failures)",
+             "Llama 3 report sec. 3.3.4: > 90 % effective training time", h, &o->steady))
+        return -1;
+    o->plan = *p;
+    return 0;
+}
 
-    const fp8lab_sim_result *st = &o->steady;
+/* Model FLOPs utilisation at a token rate, against one dense peak. */
+static double mfu(double flops_per_token, double tokens_per_gpu_hour, const fp8lab_gpu *g, fp8lab_prec prec) {
+    return flops_per_token * tokens_per_gpu_hour / 3600 / (g->peak_tflops[prec] * 1e12);
+}
+
+/* The claimed and the simulated run side by side. */
+static void totals(const claim_ctx *c, fp8lab_claim *o, double h) {
+    const fp8lab_gpu *g = &c->h800.gpu;
+    const double fpt = o->steady.model_flops_per_token;
     o->tokens = FP8LAB_CLAIM_TOKENS;
     o->claimed_gpu_hours = FP8LAB_CLAIM_GPU_HOURS;
     o->claimed_tokens_per_gpu_hour = FP8LAB_CLAIM_TOKENS / FP8LAB_CLAIM_GPU_HOURS;
-    double fpt = st->model_flops_per_token;
-    o->claimed_mfu_bf16 = fpt * o->claimed_tokens_per_gpu_hour / 3600 / (h800.gpu.peak_tflops[FP8LAB_PREC_BF16] * 1e12);
-    o->claimed_mfu_fp8 = fpt * o->claimed_tokens_per_gpu_hour / 3600 / (h800.gpu.peak_tflops[FP8LAB_PREC_FP8] * 1e12);
+    o->claimed_mfu_bf16 = mfu(fpt, o->claimed_tokens_per_gpu_hour, g, FP8LAB_PREC_BF16);
+    o->claimed_mfu_fp8 = mfu(fpt, o->claimed_tokens_per_gpu_hour, g, FP8LAB_PREC_FP8);
     o->claimed_days = FP8LAB_CLAIM_GPU_HOURS / 2048 / 24;
     o->claimed_cost = FP8LAB_CLAIM_GPU_HOURS * FP8LAB_CLAIM_PRICE;
     o->simulated_gpu_hours = h;
     o->ratio = h / FP8LAB_CLAIM_GPU_HOURS;
     o->tokens_per_gpu_hour = FP8LAB_CLAIM_TOKENS / h;
-    o->mfu_bf16 = fpt * o->tokens_per_gpu_hour / 3600 / (h800.gpu.peak_tflops[FP8LAB_PREC_BF16] * 1e12);
-    o->mfu_fp8 = fpt * o->tokens_per_gpu_hour / 3600 / (h800.gpu.peak_tflops[FP8LAB_PREC_FP8] * 1e12);
+    o->mfu_bf16 = mfu(fpt, o->tokens_per_gpu_hour, g, FP8LAB_PREC_BF16);
+    o->mfu_fp8 = mfu(fpt, o->tokens_per_gpu_hour, g, FP8LAB_PREC_FP8);
     o->days = h / 2048 / 24;
     o->cost = h * FP8LAB_CLAIM_PRICE;
+}
 
-    /* what-ifs: the same run, every loss included */
-    struct {
+/* The same run, every loss included, in BF16 and on H100 and H200. */
+static int whatifs(const claim_ctx *c, fp8lab_claim *o) {
+    const struct {
         const char *name;
         const fp8lab_cluster *c;
         fp8lab_prec prec;
         const char *flag, *file;
-    } wi[3] = {{"same run in BF16 (H800)", &h800, FP8LAB_PREC_BF16, "--cluster", in->h800},
-               {"on H100 SXM (FP8)", &h100, FP8LAB_PREC_FP8, "--h100", in->h100},
-               {"on H200 (FP8)", &h200, FP8LAB_PREC_FP8, "--h200", in->h200}};
+    } wi[3] = {{"same run in BF16 (H800)", &c->h800, FP8LAB_PREC_BF16, "--cluster", c->in->h800},
+               {"on H100 SXM (FP8)", &c->h100, FP8LAB_PREC_FP8, "--h100", c->in->h100},
+               {"on H200 (FP8)", &c->h200, FP8LAB_PREC_FP8, "--h200", c->in->h200}};
+    const double fpt = o->steady.model_flops_per_token;
     for (int i = 0; i < 3; i++) {
-        env_t ew = {&m, wi[i].c, &km};
-        fp8lab_plan pw = p;
+        const env_t ew = {&c->m, wi[i].c, &c->km};
+        fp8lab_plan pw = c->plan;
         pw.prec = wi[i].prec;
         fp8lab_sim_result rw;
         double hw;
-        if (full_run(&ew, &pw, goodput, &hw, &rw))
+        if (full_run(&ew, &pw, c->goodput, &hw, &rw))
             return blame(wi[i].flag, wi[i].file, "the what-if (the published layout) does not run on this cluster");
         fp8lab_claim_whatif *w = &o->whatif[i];
-        w->name = wi[i].name;
-        w->gpu_hours = hw;
-        w->days = hw / 2048 / 24;
-        w->cost_claim_price = hw * FP8LAB_CLAIM_PRICE;
-        w->cost_list_price = hw * wi[i].c->price_per_gpu_hour;
-        w->tokens_per_gpu_hour = FP8LAB_CLAIM_TOKENS / hw;
-        w->mfu_bf16 = fpt * w->tokens_per_gpu_hour / 3600 / (wi[i].c->gpu.peak_tflops[FP8LAB_PREC_BF16] * 1e12);
-        w->mfu_fp8 = fpt * w->tokens_per_gpu_hour / 3600 / (wi[i].c->gpu.peak_tflops[FP8LAB_PREC_FP8] * 1e12);
-        w->memory_gb = rw.mem.total_gb;
-        w->fits = rw.mem.fits;
+        *w = (fp8lab_claim_whatif){.name = wi[i].name,
+                                   .gpu_hours = hw,
+                                   .days = hw / 2048 / 24,
+                                   .cost_claim_price = hw * FP8LAB_CLAIM_PRICE,
+                                   .cost_list_price = hw * wi[i].c->price_per_gpu_hour,
+                                   .tokens_per_gpu_hour = FP8LAB_CLAIM_TOKENS / hw,
+                                   .memory_gb = rw.mem.total_gb,
+                                   .fits = rw.mem.fits};
+        w->mfu_bf16 = mfu(fpt, w->tokens_per_gpu_hour, &wi[i].c->gpu, FP8LAB_PREC_BF16);
+        w->mfu_fp8 = mfu(fpt, w->tokens_per_gpu_hour, &wi[i].c->gpu, FP8LAB_PREC_FP8);
     }
+    return 0;
+}
 
-    if (megatron(&a100, &km, o))
+/* The value of one input (GEMM efficiency scale, or MoE imbalance) at which the full run lands on the claimed
+   GPU-hours, by bisection with the others at their defaults; 0 when it lies outside the searched range. */
+static int bisect_to_claim(const claim_ctx *c, int imbalance, double *found) {
+    double lo = imbalance ? 1.0 : 0.3, hi = imbalance ? 4.0 : 1.5, mid = 0;
+    /* within this of either end the search ran into it: no answer inside */
+    const double edge_lo = imbalance ? 1.0001 : 0.3001, edge_hi = imbalance ? 3.999 : 1.499;
+    for (int it = 0; it < 30; it++) {
+        mid = 0.5 * (lo + hi);
+        fp8lab_kernel_model kk = c->km;
+        fp8lab_plan pp = c->plan;
+        if (imbalance) pp.moe_imbalance = mid;
+        else kk.gemm_eff_scale = mid;
+        const env_t es = {&c->m, &c->h800, &kk};
+        double hs;
+        if (full_run(&es, &pp, c->goodput, &hs, NULL)) return blame("--cluster", c->in->h800, LAYOUT);
+        /* GPU-hours fall with GEMM efficiency and rise with imbalance */
+        const int above = hs > FP8LAB_CLAIM_GPU_HOURS;
+        if (imbalance ? above : !above) hi = mid;
+        else lo = mid;
+    }
+    *found = mid <= edge_lo || mid >= edge_hi ? 0 : mid;
+    return 0;
+}
+
+/* The sensitivity sweep's inputs, each moved one way and the other (side 0, side 1). */
+enum { S_GEMM, S_ATTN, S_MOE, S_GOOD, S_NVL, S_IB, S_SMS, S_HBM, S_RECOMP, S_N };
+static const char *const SENS_NAMES[S_N][3] = {
+    {"GEMM efficiency", "x0.8", "x1.2"},       {"attention efficiency", "x0.8", "x1.2"},
+    {"MoE load imbalance", "1.30", "floor"},   {"effective training time", "80 %", "95 %"},
+    {"NVLink bandwidth", "x0.5", "x2"},        {"InfiniBand bandwidth", "x0.5", "x2"},
+    {"SMs for communication", "32", "10"},     {"HBM bandwidth", "x0.8", "x1.2"},
+    {"recompute", "full", "none"},
+};
+
+typedef struct {
+    fp8lab_cluster cluster;
+    fp8lab_kernel_model km;
+    fp8lab_plan plan;
+    double goodput;
+} sens_case;
+
+static sens_case perturb(const claim_ctx *c, int s, int side) {
+    sens_case k = {.cluster = c->h800, .km = c->km, .plan = c->plan, .goodput = c->goodput};
+    switch (s) {
+    case S_GEMM: k.km.gemm_eff_scale = side ? 1.2 : 0.8; break;
+    case S_ATTN:
+        k.km.attn_fwd_eff *= side ? 1.2 : 0.8;
+        k.km.attn_bwd_eff *= side ? 1.2 : 0.8;
+        break;
+    case S_MOE: k.plan.moe_imbalance = side ? 0 : 1.3; break;
+    case S_GOOD: k.goodput = side ? 0.95 : 0.80; break;
+    case S_NVL: k.cluster.intra_node_gbps *= side ? 2 : 0.5; break;
+    case S_IB: k.cluster.inter_node_gbps_per_gpu *= side ? 2 : 0.5; break;
+    case S_SMS: k.plan.comm_sms = side ? 10 : 32; break;
+    case S_HBM: k.cluster.gpu.hbm_gbps *= side ? 1.2 : 0.8; break;
+    case S_RECOMP: k.plan.recompute = side ? FP8LAB_RECOMPUTE_NONE : FP8LAB_RECOMPUTE_FULL; break;
+    }
+    return k;
+}
+
+static double swing(const fp8lab_claim_sens *z) { return fabs(z->ratio_low - z->ratio_high); }
+
+/* One input at a time, both ways; ratio = simulated / claimed; largest swing first. */
+static int sensitivity(const claim_ctx *c, fp8lab_claim *o) {
+    for (int s = 0; s < S_N; s++) {
+        double r2[2];
+        for (int side = 0; side < 2; side++) {
+            const sens_case k = perturb(c, s, side);
+            const env_t es = {&c->m, &k.cluster, &k.km};
+            double hs;
+            if (full_run(&es, &k.plan, k.goodput, &hs, NULL)) return blame("--cluster", c->in->h800, LAYOUT);
+            r2[side] = hs / FP8LAB_CLAIM_GPU_HOURS;
+        }
+        o->sens[o->nsens++] = (fp8lab_claim_sens){.name = SENS_NAMES[s][0], .low_label = SENS_NAMES[s][1],
+                                                  .high_label = SENS_NAMES[s][2], .ratio_low = r2[0],
+                                                  .ratio_high = r2[1]};
+    }
+    for (int i = 0; i < o->nsens; i++)
+        for (int j = i + 1; j < o->nsens; j++)
+            if (swing(&o->sens[j]) > swing(&o->sens[i])) {
+                const fp8lab_claim_sens t = o->sens[i];
+                o->sens[i] = o->sens[j];
+                o->sens[j] = t;
+            }
+    return 0;
+}
+
+int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
+    memset(o, 0, sizeof *o);
+    claim_ctx c;
+    double h;
+    if (load_ctx(in, &c)) return -1;
+    snprintf(o->cluster_name, sizeof o->cluster_name, "%s", c.h800.name);
+    snprintf(o->gpu_name, sizeof o->gpu_name, "%s", c.h800.gpu.name);
+    snprintf(o->kernel_source, sizeof o->kernel_source, "%s", c.km.source);
+    if (decompose(&c, o, &h)) return -1;
+    totals(&c, o, h);
+    if (whatifs(&c, o)) return -1;
+    if (megatron(&c.a100, &c.km, o))
         return blame("--a100", in->a100, "the Megatron-LM run (3072 GPUs, TP8 PP64 DP6) does not run on this cluster");
     o->calibrated_gpu_hours = h * o->megatron_factor;
     o->calibrated_ratio = o->calibrated_gpu_hours / FP8LAB_CLAIM_GPU_HOURS;
-
-    /* what it would take to land on the claim: bisection on one input, the others at their defaults */
-    o->match_goodput = goodput * o->ratio < 1 ? goodput * o->ratio : 0;
-    for (int which = 0; which < 2; which++) {
-        double lo = which ? 1.0 : 0.3, hi = which ? 4.0 : 1.5, found = 0;
-        for (int it = 0; it < 30; it++) {
-            double mid = 0.5 * (lo + hi), hs;
-            fp8lab_kernel_model kk = km;
-            fp8lab_plan pp = p;
-            if (which) pp.moe_imbalance = mid;
-            else kk.gemm_eff_scale = mid;
-            env_t es = {&m, &h800, &kk};
-            if (full_run(&es, &pp, goodput, &hs, NULL)) return blame("--cluster", in->h800, LAYOUT);
-            /* GPU-hours fall with GEMM efficiency and rise with imbalance */
-            int above = hs > FP8LAB_CLAIM_GPU_HOURS;
-            if (which ? above : !above) hi = mid;
-            else lo = mid;
-            found = mid;
-        }
-        if (found <= (which ? 1.0001 : 0.3001) || found >= (which ? 3.999 : 1.499)) found = 0;
-        if (which) o->match_moe_imbalance = found;
-        else o->match_gemm_scale = found;
-    }
-
-    if (in->sensitivity) {
-        /* one input at a time, both ways; ratio = simulated / claimed */
-        enum { S_GEMM, S_ATTN, S_MOE, S_GOOD, S_NVL, S_IB, S_SMS, S_HBM, S_RECOMP, S_N };
-        static const char *names[S_N][3] = {
-            {"GEMM efficiency", "x0.8", "x1.2"},
-            {"attention efficiency", "x0.8", "x1.2"},
-            {"MoE load imbalance", "1.30", "floor"},
-            {"effective training time", "80 %", "95 %"},
-            {"NVLink bandwidth", "x0.5", "x2"},
-            {"InfiniBand bandwidth", "x0.5", "x2"},
-            {"SMs for communication", "32", "10"},
-            {"HBM bandwidth", "x0.8", "x1.2"},
-            {"recompute", "full", "none"},
-        };
-        for (int s = 0; s < S_N; s++) {
-            double r2[2];
-            for (int side = 0; side < 2; side++) {
-                fp8lab_cluster cc = h800;
-                fp8lab_kernel_model kk = km;
-                fp8lab_plan pp = p;
-                double gp = goodput;
-                switch (s) {
-                case S_GEMM: kk.gemm_eff_scale = side ? 1.2 : 0.8; break;
-                case S_ATTN:
-                    kk.attn_fwd_eff *= side ? 1.2 : 0.8;
-                    kk.attn_bwd_eff *= side ? 1.2 : 0.8;
-                    break;
-                case S_MOE: pp.moe_imbalance = side ? 0 : 1.3; break;
-                case S_GOOD: gp = side ? 0.95 : 0.80; break;
-                case S_NVL: cc.intra_node_gbps *= side ? 2 : 0.5; break;
-                case S_IB: cc.inter_node_gbps_per_gpu *= side ? 2 : 0.5; break;
-                case S_SMS: pp.comm_sms = side ? 10 : 32; break;
-                case S_HBM: cc.gpu.hbm_gbps *= side ? 1.2 : 0.8; break;
-                case S_RECOMP: pp.recompute = side ? FP8LAB_RECOMPUTE_NONE : FP8LAB_RECOMPUTE_FULL; break;
-                }
-                env_t es = {&m, &cc, &kk};
-                double hs;
-                if (full_run(&es, &pp, gp, &hs, NULL)) return blame("--cluster", in->h800, LAYOUT);
-                r2[side] = hs / FP8LAB_CLAIM_GPU_HOURS;
-            }
-            fp8lab_claim_sens *z = &o->sens[o->nsens++];
-            z->name = names[s][0], z->low_label = names[s][1], z->high_label = names[s][2];
-            z->ratio_low = r2[0], z->ratio_high = r2[1];
-        }
-        /* largest swing first */
-        for (int i = 0; i < o->nsens; i++)
-            for (int j = i + 1; j < o->nsens; j++)
-                if (fabs(o->sens[j].ratio_low - o->sens[j].ratio_high) >
-                    fabs(o->sens[i].ratio_low - o->sens[i].ratio_high)) {
-                    fp8lab_claim_sens t = o->sens[i];
-                    o->sens[i] = o->sens[j];
-                    o->sens[j] = t;
-                }
-    }
-    return 0;
+    /* what it would take to land on the claim */
+    o->match_goodput = c.goodput * o->ratio < 1 ? c.goodput * o->ratio : 0;
+    if (bisect_to_claim(&c, 0, &o->match_gemm_scale) || bisect_to_claim(&c, 1, &o->match_moe_imbalance)) return -1;
+    return in->sensitivity ? sensitivity(&c, o) : 0;
 }
