@@ -510,91 +510,116 @@ static void throughput(const fp8lab_plan *P, const fp8lab_cluster *c, fp8lab_sim
     r->mfu_fp8 = c->gpu.peak_tflops[FP8LAB_PREC_FP8] > 0 ? r->tflops_per_gpu / c->gpu.peak_tflops[FP8LAB_PREC_FP8] : 0;
 }
 
+/* The timing context of a resolved plan: links at the SMs given to communication, the rank order's group
+   sizes inside a node, and the busiest EP rank's load. */
+static int make_ctx(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
+                    const fp8lab_plan *P, ctx_t *x, fp8lab_sim_result *r) {
+    const int gpn = c->gpus_per_node;
+    *x = (ctx_t){.m = m, .c = c, .km = km, .sms = c->gpu.sms - P->comm_sms, .tp = P->tp, .ep = P->ep, .P = P};
+    fp8lab_links_init(&x->links, c->intra_node_gbps, c->inter_node_gbps_per_gpu);
+    fp8lab_comm_model_default(&x->comm);
+    fp8lab_links_apply_sms(&x->links, &x->comm, P->comm_sms);
+    /* rank order: TP innermost, then data parallel (expert parallel inside it), then PP (Megatron-LM) */
+    x->g_tp = clampi(gpn, 1, P->tp);
+    x->g_ep = clampi(gpn / P->tp, 1, P->ep);
+    x->tokens = (double)P->micro_batch * (double)P->seq;
+    if (P->ep <= 1 || P->moe_imbalance > 0) {
+        x->imb = P->moe_imbalance > 0 ? P->moe_imbalance : 1.0;
+        return 0;
+    }
+    /* the busiest of the ep ranks, from the per-expert load distribution (sim/moe_load.h): the expected maximum
+       over the EP group of the tokens routed to each rank's E/ep experts; skew 0 (a uniform router) is a floor,
+       real routers are more skewed */
+    fp8lab_moe_load ld;
+    const fp8lab_moe_load_in li = {.tokens = x->tokens, .topk = (int)m->topk, .experts = m->n_routed, .ep = P->ep,
+                                   .skew = P->moe_skew};
+    if (fp8lab_moe_load_expected(&li, &ld)) return -1;
+    x->imb = ld.rank_max;
+    r->moe_expert_max = ld.expert_max;
+    return 0;
+}
+
+/* Where the average rank's compute and communication go (a DualPipe rank's two stages count half each: the
+   average over ranks is the sum over stages / pp for every schedule). */
+static void compute_shares(const fp8lab_plan *P, const stage_t *st, int nstages, long mb, double t_p2p,
+                           fp8lab_sim_result *r) {
+    double comm_all = 0;
+    const double w = (double)mb / P->pp;
+    for (int j = 0; j < nstages; j++) {
+        r->gemm_s += w * st[j].gemm, r->attn_s += w * st[j].attn, r->eltwise_s += w * st[j].elt;
+        r->recompute_s += w * st[j].rec, r->moe_imbalance_s += w * st[j].moe_extra, r->mtp_s += w * st[j].mtp;
+        comm_all += w * st[j].tp_ep_comm;
+    }
+    r->pp_comm_s = (double)mb * 2.0 * P->vchunks * t_p2p;
+    r->comm_total_s = comm_all + r->pp_comm_s + r->dp_comm_s;
+    r->comm_hidden_s = r->comm_total_s - r->exposed_comm_s;
+    if (r->comm_hidden_s < 0) r->comm_hidden_s = 0;
+}
+
+/* The resolved plan and the model's counts, as the result reports them. */
+static void describe_plan(const fp8lab_model *m, const fp8lab_plan *P, const fp8lab_params *prm, int nmtp, long mb,
+                          double imb, fp8lab_sim_result *r) {
+    r->mtp_flops_per_token = nmtp ? r->flops.mtp : 0;
+    r->params_total = prm->total, r->params_activated = prm->activated, r->params_mtp = prm->mtp;
+    r->gpus = P->gpus, r->seq = P->seq, r->global_batch = P->global_batch, r->micro_batch = P->micro_batch;
+    r->microbatches = mb;
+    r->tp = P->tp, r->pp = P->pp, r->dp = P->dp, r->ep = P->ep;
+    r->moe_imbalance = imb, r->goodput = P->goodput;
+    r->units = (int)m->layers + 2 + nmtp;
+    r->schedule = P->schedule, r->vchunks = P->vchunks;
+}
+
+/* The stages' costs run through the schedule's timeline; the step, memory and shares read off it. */
+static int run_timeline(const ctx_t *x, const fp8lab_plan *P, const stage_t *st, int nstages, long mb,
+                        double t_p2p, fp8lab_sim_result *r) {
+    fp8lab_stage_cost *costs = calloc((size_t)nstages, sizeof *costs);
+    rank_t *rk = calloc((size_t)P->pp, sizeof *rk);
+    rank_tail *tails = calloc((size_t)P->pp, sizeof *tails);
+    fp8lab_timeline tl = {0};
+    int rc = !costs || !rk || !tails ? -1 : 0;
+    if (rc) FP8LAB_ERR_RT("out of memory");
+    if (!rc) {
+        for (int j = 0; j < nstages; j++) costs[j] = st[j].t;
+        const fp8lab_timeline_in in = {.schedule = P->schedule, .p = P->pp, .v = P->vchunks, .m = mb,
+                                       .p2p_s = t_p2p, .p2p_async = P->p2p_async, .stage = costs};
+        rc = fp8lab_timeline_run(&in, &tl);
+    }
+    if (!rc) {
+        rank_sums(P, st, rk);
+        for (int q = 0; q < P->pp; q++) tails[q] = tail_of(x, P, &rk[q]);
+        assemble(P, &tl, tails, r);
+        fullest_rank_memory(P, x->c, rk, &tl, r);
+        compute_shares(P, st, nstages, mb, t_p2p, r);
+    }
+    fp8lab_timeline_free(&tl);
+    free(costs), free(rk), free(tails);
+    return rc;
+}
+
 int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
                           const fp8lab_plan *plan_in, fp8lab_sim_result *r, fp8lab_trace *trace) {
     fp8lab_plan P;
+    ctx_t x;
     memset(r, 0, sizeof *r);
-    if (resolve(m, c, plan_in, &P)) return -1;
+    if (resolve(m, c, plan_in, &P) || make_ctx(m, c, km, &P, &x, r)) return -1;
     r->schedule_fallback = P.schedule != plan_in->schedule && P.pp > 1;
-    const int gpn = c->gpus_per_node;
-    ctx_t x = {.m = m, .c = c, .km = km, .sms = c->gpu.sms - P.comm_sms, .tp = P.tp, .ep = P.ep, .P = &P};
-    fp8lab_links_init(&x.links, c->intra_node_gbps, c->inter_node_gbps_per_gpu);
-    fp8lab_comm_model_default(&x.comm);
-    fp8lab_links_apply_sms(&x.links, &x.comm, P.comm_sms);
-    /* rank order: TP innermost, then data parallel (expert parallel inside it), then PP (Megatron-LM) */
-    x.g_tp = clampi(gpn, 1, P.tp);
-    x.g_ep = clampi(gpn / P.tp, 1, P.ep);
-    x.tokens = (double)P.micro_batch * (double)P.seq;
-    if (P.ep > 1 && P.moe_imbalance <= 0) {
-        /* the busiest of the ep ranks, from the per-expert load distribution (sim/moe_load.h): the expected
-           maximum over the EP group of the tokens routed to each rank's E/ep experts; skew 0 (a uniform router)
-           is a floor, real routers are more skewed */
-        fp8lab_moe_load ld;
-        const fp8lab_moe_load_in li = {.tokens = x.tokens, .topk = (int)m->topk, .experts = m->n_routed,
-                                       .ep = P.ep, .skew = P.moe_skew};
-        if (fp8lab_moe_load_expected(&li, &ld)) return -1;
-        x.imb = ld.rank_max;
-        r->moe_expert_max = ld.expert_max;
-    } else {
-        x.imb = P.moe_imbalance > 0 ? P.moe_imbalance : 1.0;
-    }
-
     fp8lab_params prm;
     fp8lab_count_params(m, &prm);
     fp8lab_count_flops(m, P.seq, &r->flops);
-    int nmtp = P.mtp ? (int)m->mtp_layers : 0;
+    const int nmtp = P.mtp ? (int)m->mtp_layers : 0;
     unit_t kind_unit[FP8LAB_NLAYER_KINDS];
     if (time_layer_kinds(&x, &P, nmtp, kind_unit, trace)) return -1;
     unit_params(m, &P, &prm, nmtp, kind_unit);
     const int nstages = P.pp * P.vchunks;
     stage_t *st = build_stages(m, kind_unit, nmtp, nstages);
     if (!st) return -1;
-
     const long mb = P.global_batch / ((long)P.dp * P.micro_batch);
-    const double t_p2p = p2p_time(&x, &P);
-    fp8lab_stage_cost *costs = calloc((size_t)nstages, sizeof *costs);
-    rank_t *rk = calloc((size_t)P.pp, sizeof *rk);
-    rank_tail *tails = calloc((size_t)P.pp, sizeof *tails);
-    fp8lab_timeline tl = {0};
-    int rc = !costs || !rk || !tails ? -1 : 0;
-    if (rc) FP8LAB_ERR_RT("out of memory");
-    if (!rc) {
-        for (int j = 0; j < nstages; j++) costs[j] = st[j].t;
-        fp8lab_timeline_in in = {.schedule = P.schedule, .p = P.pp, .v = P.vchunks, .m = mb, .p2p_s = t_p2p,
-                                 .p2p_async = P.p2p_async, .stage = costs};
-        rc = fp8lab_timeline_run(&in, &tl);
-    }
-    if (!rc) {
-        rank_sums(&P, st, rk);
-        for (int q = 0; q < P.pp; q++) tails[q] = tail_of(&x, &P, &rk[q]);
-        assemble(&P, &tl, tails, r);
-        fullest_rank_memory(&P, c, rk, &tl, r);
-        /* where the average rank's compute goes (a DualPipe rank's two stages count half each: the average over
-           ranks is the sum over stages / pp for every schedule) */
-        double comm_all = 0;
-        for (int j = 0; j < nstages; j++) {
-            double w = (double)mb / P.pp;
-            r->gemm_s += w * st[j].gemm, r->attn_s += w * st[j].attn, r->eltwise_s += w * st[j].elt;
-            r->recompute_s += w * st[j].rec, r->moe_imbalance_s += w * st[j].moe_extra, r->mtp_s += w * st[j].mtp;
-            comm_all += w * st[j].tp_ep_comm;
-        }
-        r->pp_comm_s = (double)mb * 2.0 * P.vchunks * t_p2p;
-        r->comm_total_s = comm_all + r->pp_comm_s + r->dp_comm_s;
-        r->comm_hidden_s = r->comm_total_s - r->exposed_comm_s;
-        if (r->comm_hidden_s < 0) r->comm_hidden_s = 0;
-        throughput(&P, c, r);
-        r->mtp_flops_per_token = nmtp ? r->flops.mtp : 0;
-        r->params_total = prm.total, r->params_activated = prm.activated, r->params_mtp = prm.mtp;
-        r->gpus = P.gpus, r->seq = P.seq, r->global_batch = P.global_batch, r->micro_batch = P.micro_batch;
-        r->microbatches = mb;
-        r->tp = P.tp, r->pp = P.pp, r->dp = P.dp, r->ep = P.ep;
-        r->moe_imbalance = x.imb, r->goodput = P.goodput;
-        r->units = (int)m->layers + 2 + nmtp;
-        r->schedule = P.schedule, r->vchunks = P.vchunks;
-    }
-    fp8lab_timeline_free(&tl);
-    free(st), free(costs), free(rk), free(tails);
-    return rc ? -1 : 0;
+    const int rc = run_timeline(&x, &P, st, nstages, mb, p2p_time(&x, &P), r);
+    free(st);
+    if (rc) return -1;
+    throughput(&P, c, r);
+    describe_plan(m, &P, &prm, nmtp, mb, x.imb, r);
+    return 0;
 }
 
 void fp8lab_sim_totals(const fp8lab_sim_result *r, double tokens, double price, double *gpu_hours, double *days,
