@@ -49,23 +49,48 @@ static fp8lab_op *add(bld *b, const char *name, fp8lab_op_kind kind, fp8lab_part
     return op;
 }
 
-static void gemm(bld *b, const char *name, double m, double n, double k, fp8lab_prec p, fp8lab_part part,
-                 double saved, double saved_r, int cheap, int moe, double count) {
-    fp8lab_op *op = add(b, name, FP8LAB_OP_GEMM, part);
-    if (!op) return;
-    op->m = m, op->n = n, op->k = k;
-    op->dtype = p;
-    op->bwd_dtype = p;
-    op->flops = 2.0 * m * n * k;
-    op->count = count;
-    op->saved = saved, op->saved_recomputable = saved_r;
-    op->cheap = cheap, op->moe = moe;
+/* the precision of the GEMMs that stay out of FP8 (head, router): BF16, or FP32 in an FP32 run */
+static fp8lab_prec high_prec(const bld *b) {
+    return b->gp == FP8LAB_PREC_FP32 ? FP8LAB_PREC_FP32 : FP8LAB_PREC_BF16;
 }
 
-static void elt(bld *b, const char *name, double bytes, double bwd_bytes, double saved, int cheap, int moe) {
-    fp8lab_op *op = add(b, name, FP8LAB_OP_ELTWISE, FP8LAB_PART_OTHER);
+/* One GEMM of a layer's forward: out[m][n] = in[m][k] . W[n][k], `count` times (a rank's local experts). */
+typedef struct {
+    const char *name;
+    double m, n, k;
+    fp8lab_part part;
+    int high;                 /* 1: kept out of FP8 (head, router: high_prec); 0: the run's GEMM precision */
+    double saved;             /* input bytes kept for the backward whatever the recompute */
+    double saved_recomputable; /* input bytes kept unless recomputed (the cast a selective recompute redoes) */
+    int cheap;                /* selective recompute re-runs it */
+    int moe;                  /* waits for the busiest expert */
+    double count;             /* 0: 1 */
+} gemm_spec;
+
+static void gemm(bld *b, gemm_spec g) {
+    fp8lab_op *op = add(b, g.name, FP8LAB_OP_GEMM, g.part);
     if (!op) return;
-    op->bytes = bytes, op->bwd_bytes = bwd_bytes, op->saved = saved, op->cheap = cheap, op->moe = moe;
+    const fp8lab_prec p = g.high ? high_prec(b) : b->gp;
+    op->m = g.m, op->n = g.n, op->k = g.k;
+    op->dtype = p;
+    op->bwd_dtype = p;
+    op->flops = 2.0 * g.m * g.n * g.k;
+    op->count = g.count > 0 ? g.count : 1;
+    op->saved = g.saved, op->saved_recomputable = g.saved_recomputable;
+    op->cheap = g.cheap, op->moe = g.moe;
+}
+
+/* One memory-bound op: bytes moved forward and backward, bytes kept for the backward. */
+typedef struct {
+    const char *name;
+    double bytes, bwd_bytes, saved;
+    int cheap, moe;
+} elt_spec;
+
+static void elt(bld *b, elt_spec e) {
+    fp8lab_op *op = add(b, e.name, FP8LAB_OP_ELTWISE, FP8LAB_PART_OTHER);
+    if (!op) return;
+    op->bytes = e.bytes, op->bwd_bytes = e.bwd_bytes, op->saved = e.saved, op->cheap = e.cheap, op->moe = e.moe;
 }
 
 /* How a GEMM's FP8 input lives until the backward: either the GEMM keeps it (its `saved`), and selective
@@ -76,7 +101,8 @@ typedef enum { QUANT_REBUILT, QUANT_KEPT } quant_fate;
 /* cast to FP8 with a fused transpose, so that the wgrad GEMM finds its operand K-contiguous: read BF16,
    write FP8 twice, plus one FP32 scale per 128 elements per orientation */
 static void quant(bld *b, const char *name, double elems, quant_fate fate) {
-    if (b->gp == FP8LAB_PREC_FP8) elt(b, name, elems * (2 + 1 + 1 + 8.0 / 128), 0, 0, fate == QUANT_REBUILT, 0);
+    if (b->gp == FP8LAB_PREC_FP8)
+        elt(b, (elt_spec){.name = name, .bytes = elems * (2 + 1 + 1 + 8.0 / 128), .cheap = fate == QUANT_REBUILT});
 }
 
 /* Bytes a GEMM right after tp_enter keeps of its input. Under sequence parallelism that input is the
@@ -85,10 +111,6 @@ static void quant(bld *b, const char *name, double elems, quant_fate fate) {
    extra backward all-gather is not timed here (Megatron-LM hides it behind the Dgrad GEMM). */
 static double gathered_input(const bld *b, double width, double bytes) { return b->ts * width * bytes; }
 
-/* the precision of the GEMMs that stay out of FP8 (head, router): BF16, or FP32 in an FP32 run */
-static fp8lab_prec high_prec(const bld *b) {
-    return b->gp == FP8LAB_PREC_FP32 ? FP8LAB_PREC_FP32 : FP8LAB_PREC_BF16;
-}
 
 static void comm(bld *b, const char *name, fp8lab_coll c, fp8lab_coll bc, fp8lab_group g, double bytes,
                  double bwd_bytes) {
@@ -116,18 +138,19 @@ static void tp_exit(bld *b) {
 static void norm(bld *b, const char *name, double width, double tokens) {
     double x = tokens * width * ACT;
     /* read x, write y; backward reads x and dy, writes dx. The input is kept (it is also the residual). */
-    elt(b, name, 2 * x, 3 * x, x, 1, 0);
+    elt(b, (elt_spec){.name = name, .bytes = 2 * x, .bwd_bytes = 3 * x, .saved = x, .cheap = 1});
 }
 
-static void residual(bld *b) { elt(b, "residual_add", 3 * b->ts * b->h * ACT, 0, 0, 0, 0); }
+static void residual(bld *b) { elt(b, (elt_spec){.name = "residual_add", .bytes = 3 * b->ts * b->h * ACT}); }
 
 /* activation function on [tokens][width] outputs: SwiGLU reads gate and up, GELU one input */
 static void act(bld *b, const char *name, double tokens, double width, int moe, double count) {
     double y = tokens * width * ACT * count;
     /* DeepSeek-V3 sec. 3.3.4 caches the SwiGLU inputs in FP8 and recomputes the output in the backward */
     double keep = b->gp == FP8LAB_PREC_FP8 ? y / ACT : y;
-    if (b->m->gated_mlp) elt(b, name, 3 * y, 5 * y, 2 * keep, 1, moe);
-    else elt(b, name, 2 * y, 3 * y, keep, 1, moe);
+    if (b->m->gated_mlp)
+        elt(b, (elt_spec){.name = name, .bytes = 3 * y, .bwd_bytes = 5 * y, .saved = 2 * keep, .cheap = 1, .moe = moe});
+    else elt(b, (elt_spec){.name = name, .bytes = 2 * y, .bwd_bytes = 3 * y, .saved = keep, .cheap = 1, .moe = moe});
 }
 
 /* FlashAttention keeps Q, K, V, its output O and one FP32 log-sum-exp per head and token for the backward
@@ -155,17 +178,20 @@ static void mha_block(bld *b) {
     tp_enter(b);
     quant(b, "attn.quant_x", t * h, QUANT_REBUILT);
     if (m->arch == FP8LAB_ARCH_GPT2) {
-        gemm(b, "attn.qkv", t, 3 * H * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, gathered_input(b, h, b->eb), 0, 0, 1);
+        gemm(b, (gemm_spec){.name = "attn.qkv", .m = t, .n = 3 * H * d, .k = h, .part = FP8LAB_PART_ATTN_PROJ,
+                            .saved_recomputable = gathered_input(b, h, b->eb)});
     } else {
-        gemm(b, "attn.q", t, H * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, gathered_input(b, h, b->eb), 0, 0, 1);
-        gemm(b, "attn.k", t, KV * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, 0, 0, 0, 1);
-        gemm(b, "attn.v", t, KV * d, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, 0, 0, 0, 1);
+        gemm(b, (gemm_spec){.name = "attn.q", .m = t, .n = H * d, .k = h, .part = FP8LAB_PART_ATTN_PROJ,
+                            .saved_recomputable = gathered_input(b, h, b->eb)});
+        gemm(b, (gemm_spec){.name = "attn.k", .m = t, .n = KV * d, .k = h, .part = FP8LAB_PART_ATTN_PROJ});
+        gemm(b, (gemm_spec){.name = "attn.v", .m = t, .n = KV * d, .k = h, .part = FP8LAB_PART_ATTN_PROJ});
         double qk = t * (H + KV) * d * ACT;
-        elt(b, "attn.rope", 2 * qk, 2 * qk, 0, 1, 0);
+        elt(b, (elt_spec){.name = "attn.rope", .bytes = 2 * qk, .bwd_bytes = 2 * qk, .cheap = 1});
     }
     attention_core(b, d, d, H, 0);
     quant(b, "attn.quant_o", t * H * d, QUANT_KEPT); /* attn.o keeps it */
-    gemm(b, "attn.o", t, h, H * d, b->gp, FP8LAB_PART_ATTN_PROJ, t * H * d * b->eb, 0, 0, 0, 1);
+    gemm(b, (gemm_spec){.name = "attn.o", .m = t, .n = h, .k = H * d, .part = FP8LAB_PART_ATTN_PROJ,
+                        .saved = t * H * d * b->eb});
     tp_exit(b);
     residual(b);
 }
@@ -181,24 +207,28 @@ static void mla_block(bld *b) {
     tp_enter(b);
     quant(b, "attn.quant_x", t * h, QUANT_REBUILT);
     if (ql > 0) {
-        gemm(b, "attn.q_a", t, ql, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, gathered_input(b, h, b->eb), 0, 0, 1);
+        gemm(b, (gemm_spec){.name = "attn.q_a", .m = t, .n = ql, .k = h, .part = FP8LAB_PART_ATTN_PROJ,
+                            .saved_recomputable = gathered_input(b, h, b->eb)});
         norm(b, "attn.q_a_norm", ql, t);
         quant(b, "attn.quant_q_a", t * ql, QUANT_KEPT); /* attn.q_b keeps it */
-        gemm(b, "attn.q_b", t, H * qk, ql, b->gp, FP8LAB_PART_ATTN_PROJ, t * ql * b->eb, 0, 1, 0, 1);
+        gemm(b, (gemm_spec){.name = "attn.q_b", .m = t, .n = H * qk, .k = ql, .part = FP8LAB_PART_ATTN_PROJ,
+                            .saved = t * ql * b->eb, .cheap = 1});
     } else {
-        gemm(b, "attn.q", t, H * qk, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, gathered_input(b, h, b->eb), 0, 0, 1);
+        gemm(b, (gemm_spec){.name = "attn.q", .m = t, .n = H * qk, .k = h, .part = FP8LAB_PART_ATTN_PROJ,
+                            .saved_recomputable = gathered_input(b, h, b->eb)});
     }
-    gemm(b, "attn.kv_a", t, kl + (double)m->qk_rope, h, b->gp, FP8LAB_PART_ATTN_PROJ, 0, 0, 0, 0, 1);
+    gemm(b, (gemm_spec){.name = "attn.kv_a", .m = t, .n = kl + (double)m->qk_rope, .k = h,
+                        .part = FP8LAB_PART_ATTN_PROJ});
     norm(b, "attn.kv_a_norm", kl, t);
     quant(b, "attn.quant_kv_a", t * kl, QUANT_KEPT); /* attn.kv_b keeps it */
-    gemm(b, "attn.kv_b", t, H * (double)(m->qk_nope + m->v_head), kl, b->gp, FP8LAB_PART_ATTN_PROJ,
-         t * kl * b->eb, 0, 1, 0, 1);
+    gemm(b, (gemm_spec){.name = "attn.kv_b", .m = t, .n = H * (double)(m->qk_nope + m->v_head), .k = kl,
+                        .part = FP8LAB_PART_ATTN_PROJ, .saved = t * kl * b->eb, .cheap = 1});
     double rope = t * (H + 1) * (double)m->qk_rope * ACT;
-    elt(b, "attn.rope", 2 * rope, 2 * rope, 0, 1, 0);
+    elt(b, (elt_spec){.name = "attn.rope", .bytes = 2 * rope, .bwd_bytes = 2 * rope, .cheap = 1});
     attention_core(b, qk, (double)m->v_head, H, 1);
     quant(b, "attn.quant_o", t * H * (double)m->v_head, QUANT_KEPT); /* attn.o keeps it */
-    gemm(b, "attn.o", t, h, H * (double)m->v_head, b->gp, FP8LAB_PART_ATTN_PROJ, t * H * (double)m->v_head * b->eb,
-         0, 0, 0, 1);
+    gemm(b, (gemm_spec){.name = "attn.o", .m = t, .n = h, .k = H * (double)m->v_head, .part = FP8LAB_PART_ATTN_PROJ,
+                        .saved = t * H * (double)m->v_head * b->eb});
     tp_exit(b);
     residual(b);
 }
@@ -215,13 +245,14 @@ static void mlp_block(bld *b, const char *pfx, double ffn, int gated_in_norm) {
        moe.router keeps, in an FP8 run its FP8 cast */
     double in = gated_in_norm || b->gp == FP8LAB_PREC_FP8 ? gathered_input(b, h, b->eb) : 0;
     snprintf(nm, sizeof nm, "%s.gate_up", pfx);
-    gemm(b, nm, t, up, h, b->gp, FP8LAB_PART_MLP, 0, in, 0, 0, 1);
+    gemm(b, (gemm_spec){.name = nm, .m = t, .n = up, .k = h, .part = FP8LAB_PART_MLP, .saved_recomputable = in});
     snprintf(nm, sizeof nm, "%s.act", pfx);
     act(b, nm, t, f, 0, 1);
     snprintf(nm, sizeof nm, "%s.quant_act", pfx);
     quant(b, nm, t * f, QUANT_REBUILT);
     snprintf(nm, sizeof nm, "%s.down", pfx);
-    gemm(b, nm, t, h, f, b->gp, FP8LAB_PART_MLP, 0, t * f * b->eb, 0, 0, 1);
+    gemm(b, (gemm_spec){.name = nm, .m = t, .n = h, .k = f, .part = FP8LAB_PART_MLP,
+                        .saved_recomputable = t * f * b->eb});
     if (gated_in_norm) {
         tp_exit(b);
         residual(b);
@@ -235,13 +266,14 @@ static void moe_block(bld *b) {
     norm(b, "moe.norm", h, b->ts);
     tp_enter(b);
     /* the gate stays in BF16/FP32 under FP8 training (DeepSeek-V3 sec. 3.3) */
-    gemm(b, "moe.router", t, E, h, high_prec(b), FP8LAB_PART_ROUTER, 0, gathered_input(b, h, ACT), 0, 0, 1);
-    elt(b, "moe.router_topk", t * E * 4 * 2, t * E * 4 * 2, t * E * 4, 0, 0);
+    gemm(b, (gemm_spec){.name = "moe.router", .m = t, .n = E, .k = h, .part = FP8LAB_PART_ROUTER, .high = 1,
+                        .saved_recomputable = gathered_input(b, h, ACT)});
+    elt(b, (elt_spec){.name = "moe.router_topk", .bytes = t * E * 4 * 2, .bwd_bytes = t * E * 4 * 2, .saved = t * E * 4});
     quant(b, "moe.quant_x", t * h, QUANT_REBUILT);
     if (m->n_shared) mlp_block(b, "moe.shared", (double)(m->n_shared * m->moe_ffn), 0);
     /* dispatch in FP8 with 1x128 scales when training in FP8, combine in BF16 (DeepSeek-V3 sec. 3.3.4) */
     double disp = b->gp == FP8LAB_PREC_FP8 ? h * (1 + 4.0 / 128) : h * ACT;
-    elt(b, "moe.permute", 2 * t * k * disp, 2 * t * k * h * ACT, 0, 0, 0);
+    elt(b, (elt_spec){.name = "moe.permute", .bytes = 2 * t * k * disp, .bwd_bytes = 2 * t * k * h * ACT});
     comm(b, "moe.dispatch", FP8LAB_COLL_ALLTOALL, FP8LAB_COLL_ALLTOALL, FP8LAB_GROUP_EP, t * disp, t * h * ACT);
     /* node-limited routing: n_group groups of experts, tokens reach at most topk_group of them */
     int node_limit = m->n_group > 1 ? (int)m->topk_group : 0;
@@ -250,10 +282,12 @@ static void moe_block(bld *b) {
     b->f->ops[b->f->n - 1].node_limit = node_limit;
     double local = E / ep, te = t * k / local; /* experts on this rank, tokens per local expert */
     double f = (double)m->moe_ffn / b->tp, up = m->gated_mlp ? 2 * f : f;
-    gemm(b, "moe.experts.gate_up", te, up, h, b->gp, FP8LAB_PART_MLP, te * h * b->eb * local, 0, 0, 1, local);
+    gemm(b, (gemm_spec){.name = "moe.experts.gate_up", .m = te, .n = up, .k = h, .part = FP8LAB_PART_MLP,
+                        .saved = te * h * b->eb * local, .moe = 1, .count = local});
     act(b, "moe.experts.act", te, f, 1, local);
     quant(b, "moe.experts.quant_act", te * f * local, QUANT_REBUILT);
-    gemm(b, "moe.experts.down", te, h, f, b->gp, FP8LAB_PART_MLP, 0, te * f * b->eb * local, 0, 1, local);
+    gemm(b, (gemm_spec){.name = "moe.experts.down", .m = te, .n = h, .k = f, .part = FP8LAB_PART_MLP,
+                        .saved_recomputable = te * f * b->eb * local, .moe = 1, .count = local});
     comm(b, "moe.combine", FP8LAB_COLL_ALLTOALL, FP8LAB_COLL_ALLTOALL, FP8LAB_GROUP_EP, t * h * ACT, t * disp);
     if (b->fail) return;
     b->f->ops[b->f->n - 1].topk = (int)k;
@@ -262,7 +296,8 @@ static void moe_block(bld *b) {
        dL/dg_i = <dL/dy, W_down h_i> = <W_down^T dL/dy, h_i> comes from the down projection's Dgrad and its
        input h_i, which are at hand in the expert backward anyway, so the top-k outputs (t*k*h, 470 MB per
        DeepSeek-V3 layer and micro-batch) need not be stored. */
-    elt(b, "moe.unpermute_combine", t * k * h * ACT + t * h * ACT, 2 * t * k * h * ACT, t * k * 4, 0, 0);
+    elt(b, (elt_spec){.name = "moe.unpermute_combine", .bytes = t * k * h * ACT + t * h * ACT,
+                      .bwd_bytes = 2 * t * k * h * ACT, .saved = t * k * 4});
     tp_exit(b);
     residual(b);
 }
@@ -272,16 +307,18 @@ static void head_block(bld *b) {
     norm(b, "head.norm", h, b->ts);
     tp_enter(b);
     /* the output head stays in BF16/FP32 under FP8 training (DeepSeek-V3 sec. 3.3) */
-    gemm(b, "head.proj", t, V, h, high_prec(b), FP8LAB_PART_HEAD, 0, gathered_input(b, h, ACT), 0, 0, 1);
+    gemm(b, (gemm_spec){.name = "head.proj", .m = t, .n = V, .k = h, .part = FP8LAB_PART_HEAD, .high = 1,
+                        .saved_recomputable = gathered_input(b, h, ACT)});
     /* fused softmax cross-entropy: read logits, write their gradient; the logits are kept for the backward */
-    elt(b, "head.loss", t * V * 2 * ACT, t * V * 2 * ACT, t * V * ACT, 0, 0);
+    elt(b, (elt_spec){.name = "head.loss", .bytes = t * V * 2 * ACT, .bwd_bytes = t * V * 2 * ACT, .saved = t * V * ACT});
 }
 
 static void embed_block(bld *b) {
     double t = b->t, h = b->h;
     /* gather rows; backward scatter-adds into the FP32 gradient (read dy, read+write the grad rows) */
-    elt(b, "embed.lookup", 2 * t * h * ACT / b->tp, t * h * (ACT + 8) / b->tp, t * 4, 0, 0);
-    if (b->m->learned_pos) elt(b, "embed.pos_add", 3 * b->ts * b->h * ACT, 0, 0, 0, 0);
+    elt(b, (elt_spec){.name = "embed.lookup", .bytes = 2 * t * h * ACT / b->tp, .bwd_bytes = t * h * (ACT + 8) / b->tp,
+                      .saved = t * 4});
+    if (b->m->learned_pos) elt(b, (elt_spec){.name = "embed.pos_add", .bytes = 3 * b->ts * b->h * ACT});
     tp_exit(b); /* vocab-parallel embedding: partial rows are summed across TP */
 }
 
@@ -290,12 +327,13 @@ static void embed_block(bld *b) {
 static void mtp_block(bld *b) {
     double t = b->t, h = b->h;
     b->part = FP8LAB_PART_MTP;
-    elt(b, "mtp.embed", 2 * t * h * ACT, t * h * (ACT + 8), t * 4, 0, 0);
+    elt(b, (elt_spec){.name = "mtp.embed", .bytes = 2 * t * h * ACT, .bwd_bytes = t * h * (ACT + 8), .saved = t * 4});
     norm(b, "mtp.enorm", h, b->ts);
     norm(b, "mtp.hnorm", h, b->ts);
     tp_enter(b);
     quant(b, "mtp.quant_cat", t * 2 * h, QUANT_KEPT); /* mtp.eh_proj keeps it */
-    gemm(b, "mtp.eh_proj", t, h / b->tp, 2 * h, b->gp, FP8LAB_PART_MTP, gathered_input(b, 2 * h, b->eb), 0, 0, 0, 1);
+    gemm(b, (gemm_spec){.name = "mtp.eh_proj", .m = t, .n = h / b->tp, .k = 2 * h, .part = FP8LAB_PART_MTP,
+                        .saved = gathered_input(b, 2 * h, b->eb)});
     tp_exit(b);
     if (b->m->mla) mla_block(b);
     else mha_block(b);
@@ -313,6 +351,59 @@ static fp8lab_op *copy_op(fp8lab_schedule *s, const fp8lab_op *src, fp8lab_pass 
     return op;
 }
 
+static void forward_ops(bld *b, fp8lab_layer_kind kind) {
+    const fp8lab_model *m = b->m;
+    switch (kind) {
+    case FP8LAB_LAYER_EMBED: embed_block(b); break;
+    case FP8LAB_LAYER_DENSE:
+    case FP8LAB_LAYER_MOE:
+        if (m->mla) mla_block(b);
+        else mha_block(b);
+        if (kind == FP8LAB_LAYER_MOE && m->n_routed) moe_block(b);
+        else mlp_block(b, "mlp", (double)m->ffn, 1);
+        break;
+    case FP8LAB_LAYER_HEAD: head_block(b); break;
+    case FP8LAB_LAYER_MTP: mtp_block(b); break;
+    default: break;
+    }
+}
+
+/* A GEMM's backward: in an FP8 run the cast (and transpose) of dY first, then Dgrad dX[m][k] = dY[m][n] W[n][k]
+   and Wgrad dW[n][k] = dY^T[n][m] X[m][k]. */
+static void gemm_backward(fp8lab_schedule *s, const fp8lab_op *f, int *fail) {
+    fp8lab_op *op;
+    if (f->dtype == FP8LAB_PREC_FP8) {
+        if (!(op = copy_op(s, f, FP8LAB_PASS_B, fail))) return;
+        snprintf(op->name, sizeof op->name, "%.30s.quant_dy", f->name);
+        op->kind = FP8LAB_OP_ELTWISE;
+        op->bytes = f->m * f->n * (2 + 1 + 1 + 8.0 / 128) * f->count;
+        op->flops = 0;
+        op->part = FP8LAB_PART_OTHER;
+    }
+    if (!(op = copy_op(s, f, FP8LAB_PASS_B, fail))) return;
+    snprintf(op->name, sizeof op->name, "%.32s.dgrad", f->name);
+    op->m = f->m, op->n = f->k, op->k = f->n;
+    if (!(op = copy_op(s, f, FP8LAB_PASS_W, fail))) return;
+    snprintf(op->name, sizeof op->name, "%.32s.wgrad", f->name);
+    op->m = f->n, op->n = f->k, op->k = f->m;
+}
+
+/* The backward of any other op: FlashAttention's (5 matmuls to the forward's 2), an element-wise op's backward
+   bytes, a collective's conjugate; nothing where the op has no backward. */
+static void other_backward(fp8lab_schedule *s, const fp8lab_op *f, int *fail) {
+    if ((f->kind == FP8LAB_OP_ELTWISE && f->bwd_bytes <= 0) ||
+        (f->kind == FP8LAB_OP_COMM && f->bwd_coll == FP8LAB_COLL_NONE))
+        return;
+    fp8lab_op *op = copy_op(s, f, FP8LAB_PASS_B, fail);
+    if (!op) return;
+    snprintf(op->name, sizeof op->name, "%.34s.bwd", f->name);
+    if (f->kind == FP8LAB_OP_ATTN) op->flops = 2.5 * f->flops;
+    else if (f->kind == FP8LAB_OP_ELTWISE) op->bytes = f->bwd_bytes;
+    else op->coll = f->bwd_coll, op->bytes = f->bwd_bytes;
+}
+
+/* A layer's ops in order: the forward, what the recompute policy re-runs (inside the backward), then the
+   backward of every forward op in reverse. */
 int fp8lab_schedule_layer(fp8lab_schedule *s, const fp8lab_model *m, const fp8lab_sched_opts *o,
                           fp8lab_layer_kind kind) {
     fp8lab_schedule fwd = {0};
@@ -321,19 +412,7 @@ int fp8lab_schedule_layer(fp8lab_schedule *s, const fp8lab_model *m, const fp8la
     b.t = (double)o->micro_batch * (double)o->seq;
     b.ts = o->sp && b.tp > 1 ? b.t / b.tp : b.t;
     b.eb = o->prec == FP8LAB_PREC_FP8 ? 1 : o->prec == FP8LAB_PREC_FP32 ? 4 : 2;
-    switch (kind) {
-    case FP8LAB_LAYER_EMBED: embed_block(&b); break;
-    case FP8LAB_LAYER_DENSE:
-    case FP8LAB_LAYER_MOE:
-        if (m->mla) mla_block(&b);
-        else mha_block(&b);
-        if (kind == FP8LAB_LAYER_MOE && m->n_routed) moe_block(&b);
-        else mlp_block(&b, "mlp", (double)m->ffn, 1);
-        break;
-    case FP8LAB_LAYER_HEAD: head_block(&b); break;
-    case FP8LAB_LAYER_MTP: mtp_block(&b); break;
-    default: break;
-    }
+    forward_ops(&b, kind);
     int fail = b.fail;
     for (int i = 0; i < fwd.n && !fail; i++) {
         fp8lab_op *op = push(s, &fail);
@@ -343,50 +422,8 @@ int fp8lab_schedule_layer(fp8lab_schedule *s, const fp8lab_model *m, const fp8la
         for (int i = 0; i < fwd.n && !fail; i++)
             if (o->recompute == FP8LAB_RECOMPUTE_FULL || fwd.ops[i].cheap) copy_op(s, &fwd.ops[i], FP8LAB_PASS_R, &fail);
     for (int i = fwd.n - 1; i >= 0 && !fail; i--) {
-        const fp8lab_op *f = &fwd.ops[i];
-        fp8lab_op *op;
-        switch (f->kind) {
-        case FP8LAB_OP_GEMM:
-            if (f->dtype == FP8LAB_PREC_FP8) { /* dY cast + transpose for dgrad and wgrad */
-                op = copy_op(s, f, FP8LAB_PASS_B, &fail);
-                if (!op) break;
-                snprintf(op->name, sizeof op->name, "%.30s.quant_dy", f->name);
-                op->kind = FP8LAB_OP_ELTWISE;
-                op->bytes = f->m * f->n * (2 + 1 + 1 + 8.0 / 128) * f->count;
-                op->flops = 0;
-                op->part = FP8LAB_PART_OTHER;
-            }
-            op = copy_op(s, f, FP8LAB_PASS_B, &fail); /* dX[m][k] = dY[m][n] W[n][k] */
-            if (!op) break;
-            snprintf(op->name, sizeof op->name, "%.32s.dgrad", f->name);
-            op->m = f->m, op->n = f->k, op->k = f->n;
-            op = copy_op(s, f, FP8LAB_PASS_W, &fail); /* dW[n][k] = dY^T[n][m] X[m][k] */
-            if (!op) break;
-            snprintf(op->name, sizeof op->name, "%.32s.wgrad", f->name);
-            op->m = f->n, op->n = f->k, op->k = f->m;
-            break;
-        case FP8LAB_OP_ATTN:
-            op = copy_op(s, f, FP8LAB_PASS_B, &fail);
-            if (!op) break;
-            snprintf(op->name, sizeof op->name, "%.34s.bwd", f->name);
-            op->flops = 2.5 * f->flops; /* FlashAttention backward: 5 matmuls to the forward's 2 */
-            break;
-        case FP8LAB_OP_ELTWISE:
-            if (f->bwd_bytes <= 0) break;
-            op = copy_op(s, f, FP8LAB_PASS_B, &fail);
-            if (!op) break;
-            snprintf(op->name, sizeof op->name, "%.34s.bwd", f->name);
-            op->bytes = f->bwd_bytes;
-            break;
-        case FP8LAB_OP_COMM:
-            if (f->bwd_coll == FP8LAB_COLL_NONE) break;
-            op = copy_op(s, f, FP8LAB_PASS_B, &fail);
-            if (!op) break;
-            snprintf(op->name, sizeof op->name, "%.34s.bwd", f->name);
-            op->coll = f->bwd_coll;
-            op->bytes = f->bwd_bytes;
-            break;
-        }
+        if (fwd.ops[i].kind == FP8LAB_OP_GEMM) gemm_backward(s, &fwd.ops[i], &fail);
+        else other_backward(s, &fwd.ops[i], &fail);
     }
     free(fwd.ops);
     return fail ? -1 : 0;
