@@ -91,75 +91,87 @@ static int trace_add(fp8lab_trace *tr, fp8lab_layer_kind kind, const fp8lab_op *
     return 0;
 }
 
+/* A communication op's time, added to the unit's TP or EP traffic of its pass. */
+static double comm_time(const ctx_t *x, const fp8lab_op *op, unit_t *u) {
+    const int fwd = op->pass == FP8LAB_PASS_F;
+    if (op->group == FP8LAB_GROUP_EP) {
+        /* the busiest rank of the EP group receives imb times the mean */
+        const double t = fp8lab_moe_a2a_time(&x->links, x->tokens, op->bytes / x->tokens, op->topk, x->ep, x->g_ep,
+                                             routing_limit(x, op)) * x->imb;
+        *(fwd ? &u->ep_f : &u->ep_b) += t;
+        return t;
+    }
+    const double t = fp8lab_coll_time(&x->links, op->coll, op->bytes, x->tp, x->g_tp);
+    *(fwd ? &u->tp_f : &u->tp_b) += t;
+    return t;
+}
+
+/* The attention core's time in the run's implementation. Megatron-LM's selective recompute re-runs exactly the
+   unfused core attention in the backward (Korthikanti et al. 2022 sec. 4.3; its S^2 tensors are not kept): that
+   re-run is charged to the unit and traced here. */
+static int attn_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, fp8lab_layer_kind kind, fp8lab_trace *tr,
+                     double *t) {
+    const int bwd = op->pass == FP8LAB_PASS_B;
+    if (x->P->attn_impl != FP8LAB_ATTN_UNFUSED) {
+        *t = fp8lab_attn_time(x->km, &x->c->gpu, x->sms, op->flops * op->count, bwd);
+        /* FlashAttention-2 against FlashAttention-3 on the same H100 SXM5, head dim 128, causal, seq 4k (Shah et
+           al. 2024, arXiv:2407.08608, Fig. 5 forward 319 vs 579 TFLOP/s, Fig. 6 backward 310 vs 542): the kernel
+           model's FlashAttention-3 time scaled by that ratio */
+        if (x->P->attn_impl == FP8LAB_ATTN_FLASH2) *t *= bwd ? 542.0 / 310 : 579.0 / 319;
+        return 0;
+    }
+    *t = attn_unfused_time(x, bwd);
+    if (op->pass != FP8LAB_PASS_F || x->P->recompute != FP8LAB_RECOMPUTE_SELECTIVE) return 0;
+    u->attn += *t, u->rec += *t, u->b += *t;
+    fp8lab_op rop = *op;
+    rop.pass = FP8LAB_PASS_R;
+    snprintf(rop.name, sizeof rop.name, "%.28s.recompute", op->name);
+    return trace_add(tr, kind, &rop, *t);
+}
+
+/* A compute op's time on the unit's pass totals (recomputation runs inside the backward). */
+static void add_to_pass(unit_t *u, fp8lab_pass pass, double t) {
+    switch (pass) {
+    case FP8LAB_PASS_F: u->f += t; break;
+    case FP8LAB_PASS_W: u->w += t; break;
+    case FP8LAB_PASS_R:
+        u->rec += t;
+        u->b += t;
+        break;
+    case FP8LAB_PASS_B: u->b += t; break;
+    }
+}
+
+/* Every op of a layer kind's schedule timed into its unit (MoE ops at the busiest expert's load), and traced. */
 static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp8lab_layer_kind kind,
                          fp8lab_trace *tr) {
     const fp8lab_gpu *g = &x->c->gpu;
     for (int i = 0; i < s->n; i++) {
         const fp8lab_op *op = &s->ops[i];
-        double t = 0, scale = op->moe ? x->imb : 1;
-        int is_comm = 0;
+        const double scale = op->moe ? x->imb : 1;
+        double t = 0;
         switch (op->kind) {
+        case FP8LAB_OP_COMM:
+            if (trace_add(tr, kind, op, comm_time(x, op, u))) return -1;
+            continue;
         case FP8LAB_OP_GEMM:
             t = fp8lab_gemm_time_pass(x->km, g, x->sms, op->dtype, op->pass == FP8LAB_PASS_W, op->m, op->n, op->k) *
                 op->count;
             u->gemm += t * scale;
             break;
         case FP8LAB_OP_ATTN:
-            if (x->P->attn_impl == FP8LAB_ATTN_UNFUSED) {
-                t = attn_unfused_time(x, op->pass == FP8LAB_PASS_B);
-                /* Megatron-LM's selective recompute re-runs exactly this core attention in the backward
-                   (Korthikanti et al. 2022 sec. 4.3); its S^2 tensors are not kept */
-                if (op->pass == FP8LAB_PASS_F && x->P->recompute == FP8LAB_RECOMPUTE_SELECTIVE) {
-                    u->attn += t, u->rec += t, u->b += t;
-                    fp8lab_op rop = *op;
-                    rop.pass = FP8LAB_PASS_R;
-                    snprintf(rop.name, sizeof rop.name, "%.28s.recompute", op->name);
-                    if (trace_add(tr, kind, &rop, t)) return -1;
-                }
-            } else {
-                t = fp8lab_attn_time(x->km, g, x->sms, op->flops * op->count, op->pass == FP8LAB_PASS_B);
-                /* FlashAttention-2 against FlashAttention-3 on the same H100 SXM5, head dim 128, causal, seq 4k
-                   (Shah et al. 2024, arXiv:2407.08608, Fig. 5 forward 319 vs 579 TFLOP/s, Fig. 6 backward 310
-                   vs 542): the kernel model's FlashAttention-3 time scaled by that ratio */
-                if (x->P->attn_impl == FP8LAB_ATTN_FLASH2) t *= op->pass == FP8LAB_PASS_B ? 542.0 / 310 : 579.0 / 319;
-            }
+            if (attn_time(x, op, u, kind, tr, &t)) return -1;
             u->attn += t;
             break;
         case FP8LAB_OP_ELTWISE:
             t = fp8lab_mem_time(x->km, g, op->bytes);
             u->elt += t * scale;
             break;
-        case FP8LAB_OP_COMM:
-            is_comm = 1;
-            if (op->group == FP8LAB_GROUP_EP) {
-                /* the busiest rank of the EP group receives imb times the mean */
-                t = fp8lab_moe_a2a_time(&x->links, x->tokens, op->bytes / x->tokens, op->topk, x->ep, x->g_ep,
-                                        routing_limit(x, op)) * x->imb;
-                if (op->pass == FP8LAB_PASS_F) u->ep_f += t;
-                else u->ep_b += t;
-            } else {
-                t = fp8lab_coll_time(&x->links, op->coll, op->bytes, x->tp, x->g_tp);
-                if (op->pass == FP8LAB_PASS_F) u->tp_f += t;
-                else u->tp_b += t;
-            }
-            break;
-        }
-        if (is_comm) {
-            if (trace_add(tr, kind, op, t)) return -1;
-            continue;
         }
         u->moe_extra += t * (scale - 1);
         t *= scale;
         if (trace_add(tr, kind, op, t)) return -1;
-        switch (op->pass) {
-        case FP8LAB_PASS_F: u->f += t; break;
-        case FP8LAB_PASS_W: u->w += t; break;
-        case FP8LAB_PASS_R: /* recomputation runs inside the backward */
-            u->rec += t;
-            u->b += t;
-            break;
-        case FP8LAB_PASS_B: u->b += t; break;
-        }
+        add_to_pass(u, op->pass, t);
     }
     return 0;
 }
