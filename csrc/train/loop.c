@@ -473,204 +473,280 @@ static int open_run_folder(fp8lab_trainer *t, const fp8lab_run_opts *o, int *loc
     return 0;
 }
 
-static int train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8lab_run_result *r, fp8lab_comm *comm) {
-    const double t_start = fp8lab_now();
-    FILE *mf = NULL;
-    int rc = -1, bar_open = 0, lock = -1; /* bar_open: the progress bar is the terminal's current line */
-    fp8lab_trainer *t = trainer_create(cfg, o->profile, comm);
-    /* a rank that cannot build the trainer leaves; the others learn it here rather than in the first step */
-    const int rank = fp8lab_dp_rank(comm), size = fp8lab_dp_size(comm);
+/* One run's state across train_run's steps. */
+typedef struct {
+    const fp8lab_train_cfg *cfg;
+    const fp8lab_run_opts *o;
+    fp8lab_run_result *r;
+    fp8lab_comm *comm;
+    fp8lab_trainer *t;
+    int rank, size;
+    FILE *con;    /* where rank 0 speaks; NULL on the other ranks and with --quiet */
+    int tty;      /* con is a terminal: a progress bar instead of lines */
+    int bar_open; /* the progress bar is the terminal's current line */
+    FILE *mf;     /* metrics.jsonl, rank 0 */
+    int lock;     /* the run folder's lock, rank 0 */
+    long start_step, last_ckpt;
+    /* metrics rows count one device (tokens per GPU-hour, MFU, USD per Mtok stay per device); tokens/s is
+       multiplied by the ranks */
+    double tokens_per_step, job_tokens_per_step;
+} run_t;
+
+/* The trainer on every rank, or on none: a rank that cannot build it leaves, and the others learn it here rather
+   than in the first step. */
+static int create_everywhere(run_t *u) {
+    u->t = trainer_create(u->cfg, u->o->profile, u->comm);
     /* without a trainer a deferred communicator has no NCCL under it, and every rank failed alike */
-    if (!t && fp8lab_comm_is_deferred(comm)) return -1;
-    if (size > 1) {
-        const int any = fp8lab_dp_any(comm, !t);
-        if (any && t) FP8LAB_ERR_RT("rank %d of %d: setting up the trainer failed on another rank", rank, size);
+    if (!u->t && fp8lab_comm_is_deferred(u->comm)) return -1;
+    if (u->size > 1) {
+        const int any = fp8lab_dp_any(u->comm, !u->t);
+        if (any && u->t) FP8LAB_ERR_RT("rank %d of %d: setting up the trainer failed on another rank", u->rank, u->size);
         if (any) {
-            fp8lab_trainer_destroy(t);
+            fp8lab_trainer_destroy(u->t);
+            u->t = NULL;
             return -1;
         }
     }
-    if (!t) return -1;
-    FILE *con = o->quiet || rank != 0 ? NULL : o->json ? stderr : stdout; /* rank 0 alone speaks */
-    const int tty = con && isatty(fileno(con));
-    snprintf(r->device, sizeof r->device, "%s", t->device);
-    r->params = fp8lab_gpt_param_count(&t->model);
-    if (any_failed(t, rank == 0 ? open_run_folder(t, o, &lock) : 0, "opening the run folder (rank 0)"))
-        goto done;
+    return u->t ? 0 : -1;
+}
+
+/* The run folder (rank 0), the checkpoint to resume from, ZeRO-1's masters and metrics.jsonl (rank 0). */
+static int open_outputs(run_t *u) {
+    fp8lab_trainer *t = u->t;
+    fp8lab_run_result *r = u->r;
+    if (any_failed(t, u->rank == 0 ? open_run_folder(t, u->o, &u->lock) : 0, "opening the run folder (rank 0)"))
+        return -1;
     /* rank 0 has tidied the folder: every rank now reads the same checkpoints */
-    if (o->resume) {
-        const int k = fp8lab_checkpoint_resume(t, r->checkpoint, sizeof r->checkpoint, rank == 0);
-        if (any_failed(t, k < 0, "loading the checkpoint")) goto done;
-        if (k == 0 && con) fprintf(con, "--resume: no checkpoint in %s, starting at step 0\n", cfg->out);
+    if (u->o->resume) {
+        const int k = fp8lab_checkpoint_resume(t, r->checkpoint, sizeof r->checkpoint, u->rank == 0);
+        if (any_failed(t, k < 0, "loading the checkpoint")) return -1;
+        if (k == 0 && u->con) fprintf(u->con, "--resume: no checkpoint in %s, starting at step 0\n", u->cfg->out);
         if (k == 1) {
             r->resumed_from = t->step;
-            if (con) fprintf(con, "resumed from %s (step %ld)\n", r->checkpoint, t->step);
+            if (u->con) fprintf(u->con, "resumed from %s (step %ld)\n", r->checkpoint, t->step);
         }
     }
     /* ZeRO-1 takes the weights as they now are (initial or loaded) as its FP32 masters */
-    if (fp8lab_zero_setup(t)) goto done;
-    snprintf(r->metrics, sizeof r->metrics, "%s/metrics.jsonl", cfg->out);
+    if (fp8lab_zero_setup(t)) return -1;
+    snprintf(r->metrics, sizeof r->metrics, "%s/metrics.jsonl", u->cfg->out);
     int mrc = 0;
-    if (rank == 0) {
+    if (u->rank == 0) {
         mrc = r->resumed_from >= 0 ? trim_metrics(r->metrics, r->resumed_from) : 0;
-        if (!mrc && !(mf = fopen(r->metrics, r->resumed_from >= 0 ? "a" : "w"))) {
+        if (!mrc && !(u->mf = fopen(r->metrics, r->resumed_from >= 0 ? "a" : "w"))) {
             FP8LAB_ERR_RT("%s: cannot open: %s", r->metrics, strerror(errno));
             mrc = -1;
         }
     }
-    if (any_failed(t, mrc, "opening metrics.jsonl (rank 0)")) goto done;
-    const int B = cfg->batch, T = cfg->seq;
-    /* metrics rows count one device (tokens per GPU-hour, MFU, USD per Mtok stay per device); tokens/s is
-       multiplied by the ranks below */
-    const double tokens_per_step = (double)B * T, job_tokens_per_step = tokens_per_step * size;
+    return any_failed(t, mrc, "opening metrics.jsonl (rank 0)") ? -1 : 0;
+}
+
+/* The simulator's step-time prediction, and what the run is, on the console. */
+static void describe_run(run_t *u) {
+    const fp8lab_train_cfg *cfg = u->cfg;
+    const fp8lab_trainer *t = u->t;
+    fp8lab_run_result *r = u->r;
+    const int B = cfg->batch, T = cfg->seq, size = u->size;
     char note[256];
     const char *prec = t->recipe == FP8LAB_RECIPE_FP32 ? "fp32" : t->recipe == FP8LAB_RECIPE_BF16 ? "bf16" : "fp8";
     r->sim_step_ms = fp8lab_train_predict_step_ms(&t->model, t->be->name, t->dev.name, B, T, prec, note, sizeof note);
     snprintf(r->sim_note, sizeof r->sim_note, "%s", note);
-    if (con) {
-        fprintf(con, "device: %s (%s backend)\n", t->device, t->be->name);
-        fprintf(con, "model: %s, %lld parameters, %ld layers x %ld wide, vocab %ld; %.3g training FLOPs/token\n",
-                t->model.model_type, (long long)r->params, t->model.layers, t->model.hidden, t->model.vocab,
-                t->flops_per_token);
-        if (size > 1)
-            fprintf(con, "ranks: %d (%s communicator), data parallel: a global batch of %d x %d rows, %d per rank%s%s%s; "
-                         "gradient sums %s\n",
-                    size, comm->name, size, B, B,
-                    cfg->zero ? "; ZeRO-1: AdamW sharded over the ranks, weights all-gathered in " : "",
-                    cfg->zero ? fp8lab_zero_gather_name(t->zero.gather) : "",
-                    cfg->zero && t->zero.gather != FP8LAB_ZERO_GATHER_F32 ? " (FP32 masters sharded)" : "",
-                    fp8lab_gpt_exact_planes(t->g, NULL, NULL) ? "exact (split-invariant)" : "in FP32");
-        fprintf(con, "run: %ld steps of %d x %d tokens%s, recipe %s, AdamW lr %g (warmup %d, cosine to %g), "
-                     "weight decay %g, clip %g, %s moments\n",
-                cfg->steps, B, T, size > 1 ? " per rank" : "", cfg->recipe, cfg->lr, cfg->warmup,
-                cfg->lr * cfg->min_lr_ratio,
-                cfg->weight_decay, cfg->clip, cfg->fp32_moments ? "FP32" : "BF16");
-        fprintf(con, "data: %s (%lld tokens)%s%s%s\n", t->train_glob, (long long)t->train.total_tokens,
-                t->has_val ? "; validation " : "; no validation data", t->has_val ? t->val_glob : "",
-                t->dev.peak_tflops_bf16 > 0 ? "" : "; MFU: null (peaks unknown for this device)");
-        if (isfinite(r->sim_step_ms)) fprintf(con, "predicted step time: %.2f ms (%s)\n", r->sim_step_ms, note);
-        else fprintf(con, "predicted step time: none (%s)\n", note);
-        fflush(con);
-    }
-    if (t->has_val && cfg->val_every > 0 && r->resumed_from < 0) {
-        if (fp8lab_trainer_val_loss(t, &r->first_val_loss, NULL)) goto done;
-        r->val_loss = r->first_val_loss;
-        if (con) fprintf(con, "step     0 | val loss %.4f\n", r->first_val_loss);
-    }
-    long last_ckpt = r->resumed_from;
-    const long start_step = t->step;
-    while (t->step < cfg->steps) {
-        /* a signal reaches the ranks at different moments: they stop together if it reached any of them */
-        const int stop = fp8lab_dp_any(comm, o->interrupt && *o->interrupt);
-        if (stop < 0) goto done;
-        if (stop || (o->stop_at > 0 && t->step >= o->stop_at)) {
-            r->interrupted = 1;
-            break;
-        }
-        fp8lab_step_metrics sm;
-        fp8lab_record_enable(t->be, 1); /* a no-op unless profiling */
-        const int step_rc = fp8lab_trainer_step(t, &sm);
-        fp8lab_record_enable(t->be, 0);
-        if (step_rc) goto done;
-        if (o->profile) {
-            r->profile.steps++;
-            r->profile.step_s += sm.step_s;
-        }
-        const long s = sm.step;
-        fp8lab_metrics_row row = {.step = s, .steps = cfg->steps, .loss = sm.loss, .lr = sm.lr,
-                                  .grad_norm = sm.grad_norm, .step_s = sm.step_s, .val_loss = NAN,
-                                  .skipped = sm.skipped, .device = t->device};
-        fp8lab_metrics_derive(&row, tokens_per_step, t->flops_per_token, &t->dev, cfg->price_per_gpu_hour);
-        row.tokens_per_s *= size;
-        r->tokens += (long)job_tokens_per_step;
-        r->train_s += sm.step_s;
-        r->grad_buckets = sm.buckets, r->grad_buckets_early = sm.buckets_early;
-        if (!isfinite(r->first_loss)) r->first_loss = sm.loss;
-        r->last_loss = sm.loss;
-        const int val_now = t->has_val && cfg->val_every > 0 && (s % cfg->val_every == 0 || s == cfg->steps);
+    FILE *con = u->con;
+    if (!con) return;
+    fprintf(con, "device: %s (%s backend)\n", t->device, t->be->name);
+    fprintf(con, "model: %s, %lld parameters, %ld layers x %ld wide, vocab %ld; %.3g training FLOPs/token\n",
+            t->model.model_type, (long long)r->params, t->model.layers, t->model.hidden, t->model.vocab,
+            t->flops_per_token);
+    if (size > 1)
+        fprintf(con, "ranks: %d (%s communicator), data parallel: a global batch of %d x %d rows, %d per rank%s%s%s; "
+                     "gradient sums %s\n",
+                size, u->comm->name, size, B, B,
+                cfg->zero ? "; ZeRO-1: AdamW sharded over the ranks, weights all-gathered in " : "",
+                cfg->zero ? fp8lab_zero_gather_name(t->zero.gather) : "",
+                cfg->zero && t->zero.gather != FP8LAB_ZERO_GATHER_F32 ? " (FP32 masters sharded)" : "",
+                fp8lab_gpt_exact_planes(t->g, NULL, NULL) ? "exact (split-invariant)" : "in FP32");
+    fprintf(con, "run: %ld steps of %d x %d tokens%s, recipe %s, AdamW lr %g (warmup %d, cosine to %g), "
+                 "weight decay %g, clip %g, %s moments\n",
+            cfg->steps, B, T, size > 1 ? " per rank" : "", cfg->recipe, cfg->lr, cfg->warmup,
+            cfg->lr * cfg->min_lr_ratio, cfg->weight_decay, cfg->clip, cfg->fp32_moments ? "FP32" : "BF16");
+    fprintf(con, "data: %s (%lld tokens)%s%s%s\n", t->train_glob, (long long)t->train.total_tokens,
+            t->has_val ? "; validation " : "; no validation data", t->has_val ? t->val_glob : "",
+            t->dev.peak_tflops_bf16 > 0 ? "" : "; MFU: null (peaks unknown for this device)");
+    if (isfinite(r->sim_step_ms)) fprintf(con, "predicted step time: %.2f ms (%s)\n", r->sim_step_ms, note);
+    else fprintf(con, "predicted step time: none (%s)\n", note);
+    fflush(con);
+}
+
+/* The step's row on the console: a progress bar on a terminal, else a line every print_every steps. */
+static void print_step(run_t *u, const fp8lab_metrics_row *row, int val_now) {
+    FILE *con = u->con;
+    const long s = row->step;
+    if (!con) return;
+    if (u->tty) {
+        const double per = u->r->train_s / (double)(s - u->start_step);
+        fp8lab_metrics_bar(con, row, u->r->val_loss, per * (double)(u->cfg->steps - s));
+        u->bar_open = 1;
         if (val_now) {
-            if (fp8lab_trainer_val_loss(t, &row.val_loss, NULL)) goto done;
-            r->val_loss = row.val_loss;
-            if (!isfinite(r->first_val_loss)) r->first_val_loss = row.val_loss;
+            fprintf(con, "\nstep %5ld | val loss %.4f\n", s, row->val_loss);
+            u->bar_open = 0;
         }
-        if (any_failed(t, mf ? fp8lab_metrics_write(mf, r->metrics, &row) : 0, "writing metrics.jsonl (rank 0)"))
-            goto done;
-        if (con) {
-            if (tty) {
-                const double per = r->train_s / (double)(s - start_step);
-                fp8lab_metrics_bar(con, &row, r->val_loss, per * (double)(cfg->steps - s));
-                bar_open = 1;
-                if (val_now) {
-                    fprintf(con, "\nstep %5ld | val loss %.4f\n", s, row.val_loss);
-                    bar_open = 0;
-                }
-            } else {
-                if (s % cfg->print_every == 0 || s == 1 || s == cfg->steps || sm.skipped)
-                    fp8lab_metrics_print(con, &row);
-                if (val_now) fprintf(con, "step %5ld | val loss %.4f\n", s, row.val_loss);
-            }
-        }
-        if (rank == 0 && cfg->sample_every > 0 && (s % cfg->sample_every == 0 || s == cfg->steps)) {
-            if (bar_open) fprintf(con, "\n");
-            bar_open = 0;
-            print_sample(t, con, s);
-        }
-        if (cfg->checkpoint_every > 0 && s % cfg->checkpoint_every == 0 && s != cfg->steps) {
-            if (save_checkpoint(t, r)) goto done;
-            last_ckpt = s;
-            if (con) fprintf(con, "%scheckpoint: %s\n", bar_open ? "\n" : "", r->checkpoint);
-            bar_open = 0;
-        }
+        return;
     }
-    if (bar_open) fprintf(con, "\n");
-    bar_open = 0;
-    if (last_ckpt != t->step) {
-        if (save_checkpoint(t, r)) goto done;
-        if (con) fprintf(con, "checkpoint: %s\n", r->checkpoint);
+    if (s % u->cfg->print_every == 0 || s == 1 || s == u->cfg->steps || row->skipped) fp8lab_metrics_print(con, row);
+    if (val_now) fprintf(con, "step %5ld | val loss %.4f\n", s, row->val_loss);
+}
+
+/* After a step: a sample of text (rank 0) and a checkpoint when they are due. */
+static int after_step(run_t *u, long s) {
+    const fp8lab_train_cfg *cfg = u->cfg;
+    if (u->rank == 0 && cfg->sample_every > 0 && (s % cfg->sample_every == 0 || s == cfg->steps)) {
+        if (u->bar_open) fprintf(u->con, "\n");
+        u->bar_open = 0;
+        print_sample(u->t, u->con, s);
+    }
+    if (cfg->checkpoint_every > 0 && s % cfg->checkpoint_every == 0 && s != cfg->steps) {
+        if (save_checkpoint(u->t, u->r)) return -1;
+        u->last_ckpt = s;
+        if (u->con) fprintf(u->con, "%scheckpoint: %s\n", u->bar_open ? "\n" : "", u->r->checkpoint);
+        u->bar_open = 0;
+    }
+    return 0;
+}
+
+/* One training step with its metrics row, validation, console line, sample and checkpoint. */
+static int one_step(run_t *u) {
+    const fp8lab_train_cfg *cfg = u->cfg;
+    fp8lab_trainer *t = u->t;
+    fp8lab_run_result *r = u->r;
+    fp8lab_step_metrics sm;
+    fp8lab_record_enable(t->be, 1); /* a no-op unless profiling */
+    const int step_rc = fp8lab_trainer_step(t, &sm);
+    fp8lab_record_enable(t->be, 0);
+    if (step_rc) return -1;
+    if (u->o->profile) {
+        r->profile.steps++;
+        r->profile.step_s += sm.step_s;
+    }
+    const long s = sm.step;
+    fp8lab_metrics_row row = {.step = s, .steps = cfg->steps, .loss = sm.loss, .lr = sm.lr, .grad_norm = sm.grad_norm,
+                              .step_s = sm.step_s, .val_loss = NAN, .skipped = sm.skipped, .device = t->device};
+    fp8lab_metrics_derive(&row, u->tokens_per_step, t->flops_per_token, &t->dev, cfg->price_per_gpu_hour);
+    row.tokens_per_s *= u->size;
+    r->tokens += (long)u->job_tokens_per_step;
+    r->train_s += sm.step_s;
+    r->grad_buckets = sm.buckets, r->grad_buckets_early = sm.buckets_early;
+    if (!isfinite(r->first_loss)) r->first_loss = sm.loss;
+    r->last_loss = sm.loss;
+    const int val_now = t->has_val && cfg->val_every > 0 && (s % cfg->val_every == 0 || s == cfg->steps);
+    if (val_now) {
+        if (fp8lab_trainer_val_loss(t, &row.val_loss, NULL)) return -1;
+        r->val_loss = row.val_loss;
+        if (!isfinite(r->first_val_loss)) r->first_val_loss = row.val_loss;
+    }
+    if (any_failed(t, u->mf ? fp8lab_metrics_write(u->mf, r->metrics, &row) : 0, "writing metrics.jsonl (rank 0)"))
+        return -1;
+    print_step(u, &row, val_now);
+    return after_step(u, s);
+}
+
+/* Steps until cfg->steps, a signal on any rank, or --stop-at. */
+static int run_steps(run_t *u) {
+    while (u->t->step < u->cfg->steps) {
+        /* a signal reaches the ranks at different moments: they stop together if it reached any of them */
+        const int stop = fp8lab_dp_any(u->comm, u->o->interrupt && *u->o->interrupt);
+        if (stop < 0) return -1;
+        if (stop || (u->o->stop_at > 0 && u->t->step >= u->o->stop_at)) {
+            u->r->interrupted = 1;
+            return 0;
+        }
+        if (one_step(u)) return -1;
+    }
+    return 0;
+}
+
+/* The last checkpoint, and whether the ranks' weights agree. */
+static int finish(run_t *u) {
+    fp8lab_trainer *t = u->t;
+    fp8lab_run_result *r = u->r;
+    if (u->bar_open) fprintf(u->con, "\n");
+    u->bar_open = 0;
+    if (u->last_ckpt != t->step) {
+        if (save_checkpoint(t, r)) return -1;
+        if (u->con) fprintf(u->con, "checkpoint: %s\n", r->checkpoint);
     }
     /* one rank: nothing to compare, and no copy of the weights off the device */
     r->weights_identical = 1;
-    if (size > 1 && fp8lab_dp_weights_identical(comm, t->g, t->be, &r->weights_identical, &r->weights_crc))
-        goto done;
-    if (!r->weights_identical && rank == 0)
+    if (u->size > 1 && fp8lab_dp_weights_identical(u->comm, t->g, t->be, &r->weights_identical, &r->weights_crc))
+        return -1;
+    if (!r->weights_identical && u->rank == 0)
         fprintf(stderr, "warning: the weights differ across the %d ranks at step %ld (CRC-32C of rank 0: %08x)\n",
-                size, t->step, r->weights_crc);
+                u->size, t->step, r->weights_crc);
     r->step = t->step;
     r->tokens_per_s = r->train_s > 0 ? (double)r->tokens / r->train_s : NAN;
-    r->wall_s = fp8lab_now() - t_start;
-    if (con) {
-        char where[224];
-        if (size > 1) snprintf(where, sizeof where, "%d ranks of %s", size, t->device);
-        else snprintf(where, sizeof where, "%s", t->device);
-        fprintf(con, "%s at step %ld in %.1f s (%.1f s training): %ld tokens, %.0f tokens/s on %s",
-                r->interrupted ? "stopped" : "done", t->step, r->wall_s, r->train_s, r->tokens, r->tokens_per_s, where);
-        if (isfinite(r->val_loss)) fprintf(con, "; val loss %.4f (from %.4f)", r->val_loss, r->first_val_loss);
-        fprintf(con, "\n");
-        if (size > 1)
-            fprintf(con, "weights %s across %d ranks (CRC-32C %08x on rank 0)\n",
-                    r->weights_identical ? "identical" : "DIFFER", size, r->weights_crc);
-        if (size > 1 && !cfg->zero)
-            fprintf(con, "gradients all-reduced in %d bucket%s a step, %d of them started during the backward\n",
-                    r->grad_buckets, r->grad_buckets == 1 ? "" : "s", r->grad_buckets_early);
-        if (r->tokens > 0) {
-            const double ms = 1e3 * r->train_s / (double)(t->step - start_step);
-            if (isfinite(r->sim_step_ms))
-                fprintf(con, "step time: measured %.2f ms on %s, simulated %.2f ms (%s): ratio %.2f\n", ms,
-                        t->device, r->sim_step_ms, r->sim_note, ms / r->sim_step_ms);
-            else
-                fprintf(con, "step time: measured %.2f ms on %s (%s)\n", ms, t->device, r->sim_note);
-        }
+    return 0;
+}
+
+static void print_summary(const run_t *u) {
+    const fp8lab_trainer *t = u->t;
+    const fp8lab_run_result *r = u->r;
+    FILE *con = u->con;
+    const int size = u->size;
+    char where[224];
+    if (size > 1) snprintf(where, sizeof where, "%d ranks of %s", size, t->device);
+    else snprintf(where, sizeof where, "%s", t->device);
+    fprintf(con, "%s at step %ld in %.1f s (%.1f s training): %ld tokens, %.0f tokens/s on %s",
+            r->interrupted ? "stopped" : "done", t->step, r->wall_s, r->train_s, r->tokens, r->tokens_per_s, where);
+    if (isfinite(r->val_loss)) fprintf(con, "; val loss %.4f (from %.4f)", r->val_loss, r->first_val_loss);
+    fprintf(con, "\n");
+    if (size > 1)
+        fprintf(con, "weights %s across %d ranks (CRC-32C %08x on rank 0)\n",
+                r->weights_identical ? "identical" : "DIFFER", size, r->weights_crc);
+    if (size > 1 && !u->cfg->zero)
+        fprintf(con, "gradients all-reduced in %d bucket%s a step, %d of them started during the backward\n",
+                r->grad_buckets, r->grad_buckets == 1 ? "" : "s", r->grad_buckets_early);
+    if (r->tokens > 0) {
+        const double ms = 1e3 * r->train_s / (double)(t->step - u->start_step);
+        if (isfinite(r->sim_step_ms))
+            fprintf(con, "step time: measured %.2f ms on %s, simulated %.2f ms (%s): ratio %.2f\n", ms, t->device,
+                    r->sim_step_ms, r->sim_note, ms / r->sim_step_ms);
+        else
+            fprintf(con, "step time: measured %.2f ms on %s (%s)\n", ms, t->device, r->sim_note);
     }
+}
+
+static int train_run(const fp8lab_train_cfg *cfg, const fp8lab_run_opts *o, fp8lab_run_result *r, fp8lab_comm *comm) {
+    const double t_start = fp8lab_now();
+    run_t u = {.cfg = cfg, .o = o, .r = r, .comm = comm, .rank = fp8lab_dp_rank(comm), .size = fp8lab_dp_size(comm),
+               .lock = -1, .tokens_per_step = (double)cfg->batch * cfg->seq};
+    u.job_tokens_per_step = u.tokens_per_step * u.size;
+    if (create_everywhere(&u)) return -1;
+    fp8lab_trainer *t = u.t;
+    u.con = o->quiet || u.rank != 0 ? NULL : o->json ? stderr : stdout; /* rank 0 alone speaks */
+    u.tty = u.con && isatty(fileno(u.con));
+    snprintf(r->device, sizeof r->device, "%s", t->device);
+    r->params = fp8lab_gpt_param_count(&t->model);
+    int rc = -1;
+    if (open_outputs(&u)) goto done;
+    describe_run(&u);
+    if (t->has_val && cfg->val_every > 0 && r->resumed_from < 0) {
+        if (fp8lab_trainer_val_loss(t, &r->first_val_loss, NULL)) goto done;
+        r->val_loss = r->first_val_loss;
+        if (u.con) fprintf(u.con, "step     0 | val loss %.4f\n", r->first_val_loss);
+    }
+    u.last_ckpt = r->resumed_from;
+    u.start_step = t->step;
+    if (run_steps(&u) || finish(&u)) goto done;
+    r->wall_s = fp8lab_now() - t_start;
+    if (u.con) print_summary(&u);
     if (o->profile) fp8lab_record_totals(t->be, r->profile.kinds);
-    if (con) {
-        if (o->profile) fp8lab_profile_print(con, &r->profile, t->device);
-        fflush(con);
+    if (u.con) {
+        if (o->profile) fp8lab_profile_print(u.con, &r->profile, t->device);
+        fflush(u.con);
     }
     rc = 0;
 done:
-    if (mf) fclose(mf);
-    if (lock >= 0) close(lock);
-    if (rc && bar_open) fprintf(con, "\n");
+    if (u.mf) fclose(u.mf);
+    if (u.lock >= 0) close(u.lock);
+    if (rc && u.bar_open) fprintf(u.con, "\n");
     fp8lab_trainer_destroy(t);
     return rc;
 }
