@@ -50,6 +50,102 @@ static void print_snap_note(FILE *f, const fp8lab_sweep *g) {
                 g->flag, g->snapped, g->asked, g->snap_unit);
 }
 
+/* What cost curve computed, for its two reports. */
+typedef struct {
+    const fp8lab_cluster *c;
+    const fp8lab_kernel_model *km;
+    const fp8lab_sweep *s1, *s2, *snapped;
+    const fp8lab_curve_point *pts;
+    int n, nok, plotted;
+    const char *csv_path, *plot_path;
+} curve_out;
+
+static int curve_print_json(const curve_out *r) {
+    const fp8lab_sweep *s1 = r->s1, *s2 = r->s2;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "simulated_on", r->c->name);
+    cJSON_AddStringToObject(j, "kernel_model", r->km->source);
+    cJSON_AddStringToObject(j, "vary", s1->name);
+    if (s2) cJSON_AddStringToObject(j, "vary2", s2->name);
+    cJSON_AddStringToObject(j, "csv", r->csv_path);
+    if (r->plotted) cJSON_AddStringToObject(j, "plot", r->plot_path);
+    else cJSON_AddNullToObject(j, "plot");
+    cJSON_AddNumberToObject(j, "points", r->n);
+    cJSON_AddNumberToObject(j, "impossible_points", r->n - r->nok);
+    if (r->snapped) {
+        cJSON_AddNumberToObject(j, "gpus_snapped", r->snapped->snapped);
+        cJSON_AddNumberToObject(j, "gpus_multiple_of", (double)r->snapped->snap_unit);
+    }
+    cJSON *arr = cJSON_AddArrayToObject(j, "curve");
+    for (int i = 0; arr && i < r->n; i++) {
+        const fp8lab_curve_point *q = &r->pts[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, s1->name, s1->label[q->i1]);
+        if (s2) cJSON_AddStringToObject(o, s2->name, s2->label[q->i2]);
+        if (q->ok) {
+            cJSON_AddNumberToObject(o, "tokens_per_gpu_hour", q->tokens_per_gpu_hour);
+            cJSON_AddNumberToObject(o, "cost_per_million_tokens_usd", q->cost_per_mtok);
+            cJSON_AddNumberToObject(o, "step_time_s", q->step_time_s);
+            cJSON_AddNumberToObject(o, "mfu_bf16", q->mfu_bf16);
+        } else {
+            cJSON_AddStringToObject(o, "impossible", q->why);
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    return fp8lab_print_json(j);
+}
+
+/* The table, its middle elided past 40 rows (the CSV has them all). */
+static void curve_print_table(const curve_out *r) {
+    const fp8lab_sweep *s1 = r->s1, *s2 = r->s2;
+    const int n = r->n;
+    printf("cost curve, SIMULATED on %s (base %s): %d points (%d impossible layouts skipped)\n", r->c->name,
+           r->c->gpu.name, n, n - r->nok);
+    print_snap_note(stdout, r->snapped);
+    printf("%-16s %-14s %14s %16s %9s\n", s1->name, s2 ? s2->name : "", "tokens/GPU-h", "USD per M tokens", "MFU bf16");
+    for (int i = 0; i < n; i++) {
+        if (n > 40 && i == 20) {
+            printf("  ... (%d more rows in %s)\n", n - 30, r->csv_path);
+            i = n - 10;
+        }
+        const fp8lab_curve_point *q = &r->pts[i];
+        if (!q->ok) {
+            printf("%-16s %-14s %s\n", s1->label[q->i1], s2 ? s2->label[q->i2] : "", "impossible layout");
+            continue;
+        }
+        printf("%-16s %-14s %14.4g %16.4f %8.1f%%\n", s1->label[q->i1], s2 ? s2->label[q->i2] : "",
+               q->tokens_per_gpu_hour, q->cost_per_mtok, 100 * q->mfu_bf16);
+    }
+    printf("wrote %s%s%s\n", r->csv_path, r->plotted ? " and " : "", r->plotted ? r->plot_path : "");
+}
+
+/* The CSV, and the chart unless --plot none; an exit status. */
+static int curve_write(curve_out *r, const fp8lab_model *m, const char *title) {
+    char *csv = fp8lab_curve_csv(r->s1, r->s2, r->pts);
+    if (!csv) {
+        fprintf(stderr, "error: out of memory\n");
+        return FP8LAB_EXIT_RUNTIME;
+    }
+    const int wrc = fp8lab_write_file_atomic(r->csv_path, csv, (long)strlen(csv));
+    free(csv);
+    if (wrc) {
+        fprintf(stderr, "error: --csv: %s\n", fp8lab_last_error());
+        return fp8lab_last_error_exit();
+    }
+    char ttl[512];
+    snprintf(ttl, sizeof ttl, "%s", title ? title : "");
+    if (!title)
+        snprintf(ttl, sizeof ttl, "%s on %s: SIMULATED cost and throughput vs %s", m->model_type, r->c->name,
+                 r->s1->name);
+    if (!strcmp(r->plot_path, "none")) return FP8LAB_EXIT_OK;
+    if (fp8lab_curve_plot(r->plot_path, ttl, r->s1, r->s2, r->pts)) {
+        fprintf(stderr, "error: --plot: %s\n", fp8lab_last_error());
+        return fp8lab_last_error_exit();
+    }
+    r->plotted = 1;
+    return FP8LAB_EXIT_OK;
+}
+
 static int cost_curve(int argc, char **argv) {
     plan_args a;
     plan_args_init(&a);
@@ -98,8 +194,6 @@ static int cost_curve(int argc, char **argv) {
     const char *cdir = dirname(dirbuf);
     fp8lab_sweep *s1 = calloc(1, sizeof *s1), *s2 = vary2 ? calloc(1, sizeof *s2) : NULL;
     fp8lab_curve_point *pts = NULL;
-    char *csv = NULL;
-    cJSON *j = NULL;
     rc = FP8LAB_EXIT_RUNTIME;
     if (!s1 || (vary2 && !s2)) {
         fprintf(stderr, "error: out of memory\n");
@@ -142,86 +236,16 @@ static int cost_curve(int argc, char **argv) {
         fprintf(stderr, "error: --vary: no point of the sweep is a possible layout; first: %s\n", pts[0].why);
         goto out;
     }
-    rc = FP8LAB_EXIT_RUNTIME;
-    csv = fp8lab_curve_csv(s1, s2, pts);
-    if (!csv) {
-        fprintf(stderr, "error: out of memory\n");
-        goto out;
-    }
-    if (fp8lab_write_file_atomic(csv_path, csv, (long)strlen(csv))) {
-        fprintf(stderr, "error: --csv: %s\n", fp8lab_last_error());
-        rc = fp8lab_last_error_exit();
-        goto out;
-    }
-    char ttl[256];
-    snprintf(ttl, sizeof ttl, "%s", title ? title : "");
-    if (!title)
-        snprintf(ttl, sizeof ttl, "%s on %s: SIMULATED cost and throughput vs %s", m.model_type, c.name, s1->name);
-    int plotted = 0;
-    if (strcmp(plot_path, "none")) {
-        if (fp8lab_curve_plot(plot_path, ttl, s1, s2, pts)) {
-            fprintf(stderr, "error: --plot: %s\n", fp8lab_last_error());
-            rc = fp8lab_last_error_exit();
-            goto out;
-        }
-        plotted = 1;
-    }
+    curve_out res = {.c = &c, .km = &km, .s1 = s1, .s2 = s2, .snapped = snapped, .pts = pts, .n = n, .nok = nok,
+                     .csv_path = csv_path, .plot_path = plot_path};
+    if ((rc = curve_write(&res, &m, title))) goto out;
     if (json) {
-        j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "simulated_on", c.name);
-        cJSON_AddStringToObject(j, "kernel_model", km.source);
-        cJSON_AddStringToObject(j, "vary", s1->name);
-        if (s2) cJSON_AddStringToObject(j, "vary2", s2->name);
-        cJSON_AddStringToObject(j, "csv", csv_path);
-        if (plotted) cJSON_AddStringToObject(j, "plot", plot_path);
-        else cJSON_AddNullToObject(j, "plot");
-        cJSON_AddNumberToObject(j, "points", n);
-        cJSON_AddNumberToObject(j, "impossible_points", n - nok);
-        if (snapped) {
-            cJSON_AddNumberToObject(j, "gpus_snapped", snapped->snapped);
-            cJSON_AddNumberToObject(j, "gpus_multiple_of", (double)snapped->snap_unit);
-        }
-        cJSON *arr = cJSON_AddArrayToObject(j, "curve");
-        for (int i = 0; arr && i < n; i++) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, s1->name, s1->label[pts[i].i1]);
-            if (s2) cJSON_AddStringToObject(o, s2->name, s2->label[pts[i].i2]);
-            if (pts[i].ok) {
-                cJSON_AddNumberToObject(o, "tokens_per_gpu_hour", pts[i].tokens_per_gpu_hour);
-                cJSON_AddNumberToObject(o, "cost_per_million_tokens_usd", pts[i].cost_per_mtok);
-                cJSON_AddNumberToObject(o, "step_time_s", pts[i].step_time_s);
-                cJSON_AddNumberToObject(o, "mfu_bf16", pts[i].mfu_bf16);
-            } else {
-                cJSON_AddStringToObject(o, "impossible", pts[i].why);
-            }
-            cJSON_AddItemToArray(arr, o);
-        }
-        rc = fp8lab_print_json(j);
-        j = NULL;
+        rc = curve_print_json(&res);
         goto out;
     }
-    printf("cost curve, SIMULATED on %s (base %s): %d points (%d impossible layouts skipped)\n", c.name, c.gpu.name, n,
-           n - nok);
-    print_snap_note(stdout, snapped);
-    printf("%-16s %-14s %14s %16s %9s\n", s1->name, s2 ? s2->name : "", "tokens/GPU-h", "USD per M tokens", "MFU bf16");
-    for (int i = 0; i < n; i++) {
-        if (n > 40 && i == 20) {
-            printf("  ... (%d more rows in %s)\n", n - 30, csv_path);
-            i = n - 10;
-        }
-        const fp8lab_curve_point *q = &pts[i];
-        if (!q->ok) {
-            printf("%-16s %-14s %s\n", s1->label[q->i1], s2 ? s2->label[q->i2] : "", "impossible layout");
-            continue;
-        }
-        printf("%-16s %-14s %14.4g %16.4f %8.1f%%\n", s1->label[q->i1], s2 ? s2->label[q->i2] : "",
-               q->tokens_per_gpu_hour, q->cost_per_mtok, 100 * q->mfu_bf16);
-    }
-    printf("wrote %s%s%s\n", csv_path, plotted ? " and " : "", plotted ? plot_path : "");
+    curve_print_table(&res);
     rc = FP8LAB_EXIT_OK;
 out:
-    cJSON_Delete(j);
-    free(csv);
     free(pts);
     fp8lab_sweep_free(s1);
     fp8lab_sweep_free(s2);
