@@ -103,6 +103,52 @@ static int dry_run(const fp8lab_train_cfg *cfg, int json) {
     return 0;
 }
 
+/* The run's result as one JSON object on stdout. */
+static void print_result_json(const fp8lab_run_result *r, int profile) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "device", r->device);
+    cJSON_AddNumberToObject(o, "ranks", r->ranks);
+    cJSON_AddBoolToObject(o, "weights_identical_across_ranks", r->weights_identical);
+    cJSON_AddNumberToObject(o, "grad_buckets", r->grad_buckets);
+    cJSON_AddNumberToObject(o, "grad_buckets_during_backward", r->grad_buckets_early);
+    cJSON_AddNumberToObject(o, "params", (double)r->params);
+    cJSON_AddNumberToObject(o, "step", (double)r->step);
+    cJSON_AddNumberToObject(o, "steps", (double)r->steps);
+    cJSON_AddBoolToObject(o, "interrupted", r->interrupted);
+    if (r->resumed_from >= 0) cJSON_AddNumberToObject(o, "resumed_from", (double)r->resumed_from);
+    else cJSON_AddNullToObject(o, "resumed_from");
+    add_num(o, "first_loss", r->first_loss);
+    add_num(o, "loss", r->last_loss);
+    add_num(o, "first_val_loss", r->first_val_loss);
+    add_num(o, "val_loss", r->val_loss);
+    cJSON_AddNumberToObject(o, "tokens", (double)r->tokens);
+    add_num(o, "wall_s", r->wall_s);
+    add_num(o, "train_s", r->train_s);
+    add_num(o, "tokens_per_s", r->tokens_per_s);
+    add_num(o, "sim_step_ms", r->sim_step_ms);
+    cJSON_AddStringToObject(o, "sim_note", r->sim_note);
+    if (profile) add_profile(o, &r->profile);
+    cJSON_AddStringToObject(o, "checkpoint", r->checkpoint);
+    cJSON_AddStringToObject(o, "metrics", r->metrics);
+    print_json(o);
+}
+
+/* SIGINT and SIGTERM set g_interrupt (the run stops at the next step with a checkpoint), or back to the default. */
+static void catch_signals(int on) {
+    if (!on) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        return;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the process at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int cmd_train(int argc, char **argv) {
     fp8lab_train_cfg cfg;
     fp8lab_train_cfg_default(&cfg);
@@ -204,17 +250,10 @@ int cmd_train(int argc, char **argv) {
         fp8lab_train_cfg_free(&cfg);
         return fp8lab_last_error_exit();
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the process at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    catch_signals(1);
     if (compare) {
         rc = train_compare_run(&cfg, &co);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
+        catch_signals(0);
         fp8lab_comm_destroy(comm);
         fp8lab_train_cfg_free(&cfg);
         return rc;
@@ -224,42 +263,14 @@ int cmd_train(int argc, char **argv) {
         .comm = comm};
     fp8lab_run_result r;
     rc = fp8lab_train_run(&cfg, &ro, &r);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    catch_signals(0);
     if (rc) {
         fp8lab_comm_destroy(comm);
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
         fp8lab_train_cfg_free(&cfg);
         return fp8lab_last_error_exit();
     }
-    if (json && r.rank == 0) { /* under mpirun rank 0 speaks for the job */
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "device", r.device);
-        cJSON_AddNumberToObject(o, "ranks", r.ranks);
-        cJSON_AddBoolToObject(o, "weights_identical_across_ranks", r.weights_identical);
-        cJSON_AddNumberToObject(o, "grad_buckets", r.grad_buckets);
-        cJSON_AddNumberToObject(o, "grad_buckets_during_backward", r.grad_buckets_early);
-        cJSON_AddNumberToObject(o, "params", (double)r.params);
-        cJSON_AddNumberToObject(o, "step", (double)r.step);
-        cJSON_AddNumberToObject(o, "steps", (double)r.steps);
-        cJSON_AddBoolToObject(o, "interrupted", r.interrupted);
-        if (r.resumed_from >= 0) cJSON_AddNumberToObject(o, "resumed_from", (double)r.resumed_from);
-        else cJSON_AddNullToObject(o, "resumed_from");
-        add_num(o, "first_loss", r.first_loss);
-        add_num(o, "loss", r.last_loss);
-        add_num(o, "first_val_loss", r.first_val_loss);
-        add_num(o, "val_loss", r.val_loss);
-        cJSON_AddNumberToObject(o, "tokens", (double)r.tokens);
-        add_num(o, "wall_s", r.wall_s);
-        add_num(o, "train_s", r.train_s);
-        add_num(o, "tokens_per_s", r.tokens_per_s);
-        add_num(o, "sim_step_ms", r.sim_step_ms);
-        cJSON_AddStringToObject(o, "sim_note", r.sim_note);
-        if (profile) add_profile(o, &r.profile);
-        cJSON_AddStringToObject(o, "checkpoint", r.checkpoint);
-        cJSON_AddStringToObject(o, "metrics", r.metrics);
-        print_json(o);
-    }
+    if (json && r.rank == 0) print_result_json(&r, profile); /* under mpirun rank 0 speaks for the job */
     /* every rank leaves after rank 0 has spoken: mpirun ends the job as soon as one rank exits non-zero (the one a
        signal reached exits 130), which must not cut rank 0's report and checkpoint short */
     fflush(stdout);
