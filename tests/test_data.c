@@ -534,6 +534,16 @@ static void eval_rows(void **st) {
     assert_int_equal(fp8lab_loader_eval_batch(&L, &it, bi, bt), 0);
     assert_int_equal(L.pos.epoch, 0);
     assert_int_equal(L.pos.sample, 0);
+    /* a data-parallel rank's part of each batch (rows 2 and 3): the whole batch's rows 2..3, then none of the
+       short second batch, whose 2 rows it still moves past */
+    int32_t pi[16] = {0}, pt[16] = {0};
+    it = (fp8lab_eval_pos){0, 0};
+    assert_int_equal(fp8lab_loader_eval_part(&L, &it, 2, 2, pi, pt), 4);
+    for (int i = 0; i < 16; i++) assert_true(pi[i] == 16 + i && pt[i] == 17 + i);
+    pi[0] = -1;
+    assert_int_equal(fp8lab_loader_eval_part(&L, &it, 2, 2, pi, pt), 2);
+    assert_int_equal(pi[0], -1);
+    assert_int_equal(fp8lab_loader_eval_part(&L, &it, 2, 2, pi, pt), 0);
     fp8lab_loader_close(&L);
 }
 

@@ -364,8 +364,10 @@ int fp8lab_loader_eval_next(const fp8lab_loader *L, fp8lab_eval_pos *it, int32_t
     while (it->shard < L->nshards) {
         const fp8lab_shard *s = &L->shards[it->shard];
         if (it->row < fp8lab_eval_rows(s->ntok, L->T)) {
-            fp8lab_shard_read(s, it->row * L->T, L->T, inputs);
-            fp8lab_shard_read(s, it->row * L->T + 1, L->T, targets);
+            if (inputs) {
+                fp8lab_shard_read(s, it->row * L->T, L->T, inputs);
+                fp8lab_shard_read(s, it->row * L->T + 1, L->T, targets);
+            }
             it->row++;
             return 1;
         }
@@ -376,7 +378,16 @@ int fp8lab_loader_eval_next(const fp8lab_loader *L, fp8lab_eval_pos *it, int32_t
 }
 
 int fp8lab_loader_eval_batch(const fp8lab_loader *L, fp8lab_eval_pos *it, int32_t *inputs, int32_t *targets) {
+    return fp8lab_loader_eval_part(L, it, 0, L->B, inputs, targets);
+}
+
+int fp8lab_loader_eval_part(const fp8lab_loader *L, fp8lab_eval_pos *it, int lo, int n, int32_t *inputs,
+                            int32_t *targets) {
     int b = 0;
-    while (b < L->B && fp8lab_loader_eval_next(L, it, inputs + (size_t)b * L->T, targets + (size_t)b * L->T)) b++;
+    for (; b < L->B; b++) {
+        const int mine = b >= lo && b - lo < n;
+        const size_t at = (size_t)(b - lo) * (size_t)L->T;
+        if (!fp8lab_loader_eval_next(L, it, mine ? inputs + at : NULL, mine ? targets + at : NULL)) break;
+    }
     return b;
 }

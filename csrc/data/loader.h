@@ -86,9 +86,14 @@ typedef struct {
 } fp8lab_eval_pos;
 /* Rows of a shard of ntok tokens: (ntok - 1) / T. */
 int64_t fp8lab_eval_rows(int64_t ntok, int T);
-/* One row into inputs[T], targets[T]; returns 1, or 0 when every shard has been read. */
+/* One row into inputs[T], targets[T] (past it when inputs is NULL); returns 1, or 0 when every shard has been
+   read. */
 int fp8lab_loader_eval_next(const fp8lab_loader *L, fp8lab_eval_pos *it, int32_t *inputs, int32_t *targets);
 /* Up to B rows (a B x T batch, the rest left untouched): how many were written, 0 at the end. */
 int fp8lab_loader_eval_batch(const fp8lab_loader *L, fp8lab_eval_pos *it, int32_t *inputs, int32_t *targets);
+/* The same batch as a data-parallel rank reads it: the position moves past the batch, and only its rows lo ..
+   lo + n - 1 that exist are written, into inputs and targets of n x T (row lo first). Returns the batch's rows. */
+int fp8lab_loader_eval_part(const fp8lab_loader *L, fp8lab_eval_pos *it, int lo, int n, int32_t *inputs,
+                            int32_t *targets);
 
 #endif

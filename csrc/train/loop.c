@@ -274,8 +274,8 @@ int fp8lab_trainer_step(fp8lab_trainer *t, fp8lab_step_metrics *m) {
    per-position losses into *sum, the positions into *count. */
 static int eval_sum(fp8lab_gpt *g, const fp8lab_loader *L, int lo, int n, int max_batches, double *sum,
                     int64_t *count) {
-    const int T = L->T, B = L->B;
-    int32_t *in = malloc(sizeof(int32_t) * (size_t)B * (size_t)T), *tg = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
+    const int T = L->T;
+    int32_t *in = malloc(sizeof(int32_t) * (size_t)n * (size_t)T), *tg = malloc(sizeof(int32_t) * (size_t)n * (size_t)T);
     if (!in || !tg) {
         free(in);
         free(tg);
@@ -287,13 +287,12 @@ static int eval_sum(fp8lab_gpt *g, const fp8lab_loader *L, int lo, int n, int ma
     *count = 0;
     int rc = 0;
     for (int b = 0; max_batches <= 0 || b < max_batches; b++) {
-        const int rows = fp8lab_loader_eval_batch(L, &it, in, tg);
+        const int rows = fp8lab_loader_eval_part(L, &it, lo, n, in, tg); /* this rank's rows of the batch */
         if (rows <= 0) break;
         const int hi = lo + n < rows ? lo + n : rows, k = hi - lo; /* a short last batch may leave us none */
         if (k <= 0) continue;
         float l = 0;
-        const size_t off = (size_t)lo * (size_t)T;
-        if (fp8lab_gpt_forward(g, in + off, tg + off, k, T, &l)) {
+        if (fp8lab_gpt_forward(g, in, tg, k, T, &l)) {
             rc = -1;
             break;
         }
