@@ -33,16 +33,13 @@
 #include "core/rng.h"
 #include "model/config.h"
 #include "nn/model.h"
+#include "model_fixture.h"
 
 static fp8lab_backend *be;
 
 static const char GPT2_TINY[] = "{\"model_type\": \"gpt2\", \"vocab_size\": 96, \"n_embd\": 64, \"n_layer\": 2, "
                                 "\"n_head\": 4, \"n_positions\": 64, \"layer_norm_epsilon\": 1e-5, "
                                 "\"tie_word_embeddings\": true}";
-static const char LLAMA_TINY[] = "{\"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": 32, "
-                                 "\"intermediate_size\": 48, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
-                                 "\"num_key_value_heads\": 2, \"max_position_embeddings\": 16, "
-                                 "\"rms_norm_eps\": 1e-5, \"rope_theta\": 10000}";
 
 static int setup(void **st) {
     (void)st;
@@ -149,15 +146,8 @@ static void exact_matmul_blocks(void **st) {
 /* ---- split batches ----------------------------------------------------------------------------------------------- */
 
 static fp8lab_gpt *create(const char *json, fp8lab_recipe rec, int exact) {
-    cJSON *j = cJSON_Parse(json);
-    assert_non_null(j);
-    fp8lab_model m;
-    const int rc = fp8lab_model_from_json(j, "test-config", &m);
-    cJSON_Delete(j);
-    if (rc) fail_msg("config: %s", fp8lab_last_error());
-    fp8lab_gpt *g = fp8lab_gpt_create(be, &m, 11);
-    if (!g || fp8lab_gpt_set_recipe(g, rec) || fp8lab_gpt_set_exact_grads(g, exact))
-        fail_msg("model: %s", fp8lab_last_error());
+    fp8lab_gpt *g = fixture_gpt(be, json, 11);
+    if (fp8lab_gpt_set_recipe(g, rec) || fp8lab_gpt_set_exact_grads(g, exact)) fail_msg("model: %s", fp8lab_last_error());
     return g;
 }
 

@@ -44,6 +44,7 @@
 #include "model/config.h"
 #include "nn/linear.h"
 #include "nn/model.h"
+#include "model_fixture.h"
 
 static fp8lab_backend *be;
 
@@ -585,17 +586,7 @@ static const char LLAMA_128[] = "{\"model_type\": \"llama\", \"vocab_size\": 256
                                 "\"intermediate_size\": 256, \"num_hidden_layers\": 2, \"num_attention_heads\": 8, \"head_dim\": 32, "
                                 "\"num_key_value_heads\": 4, \"max_position_embeddings\": 64}";
 
-static fp8lab_gpt *create(const char *json, uint64_t seed) {
-    cJSON *j = cJSON_Parse(json);
-    assert_non_null(j);
-    fp8lab_model m;
-    const int rc = fp8lab_model_from_json(j, "test-config", &m);
-    cJSON_Delete(j);
-    if (rc) fail_msg("config: %s", fp8lab_last_error());
-    fp8lab_gpt *g = fp8lab_gpt_create(be, &m, seed);
-    if (!g) fail_msg("create: %s", fp8lab_last_error());
-    return g;
-}
+static fp8lab_gpt *create(const char *json, uint64_t seed) { return fixture_gpt(be, json, seed); }
 
 /* learnable data: mostly tok[t+1] = (5 tok[t] + 3) mod V, one position in 8 random */
 static void batch(int32_t *tok, int32_t *tgt, int B, int T, int V, fp8lab_rng *r) {

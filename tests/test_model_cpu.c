@@ -28,6 +28,7 @@
 #include "core/rng.h"
 #include "model/config.h"
 #include "nn/model.h"
+#include "model_fixture.h"
 #include "sim/flops.h"
 #include "test_util.h"
 
@@ -39,10 +40,6 @@ static fp8lab_backend *be;
 
 static const char GPT2_TINY[] = "{\"model_type\": \"gpt2\", \"vocab_size\": 64, \"n_embd\": 32, \"n_layer\": 2, "
                                 "\"n_head\": 4, \"n_positions\": 16}";
-static const char LLAMA_TINY[] = "{\"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": 32, "
-                                 "\"intermediate_size\": 48, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
-                                 "\"num_key_value_heads\": 2, \"max_position_embeddings\": 16, "
-                                 "\"rms_norm_eps\": 1e-5, \"rope_theta\": 10000}";
 /* heads x head_dim (4 x 6 = 24) != hidden (32) */
 static const char LLAMA_HD[] = "{\"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": 32, "
                                "\"intermediate_size\": 40, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
@@ -57,9 +54,7 @@ static int cfg_from(const char *json, fp8lab_model *m) {
     return rc;
 }
 
-static void load_cfg(const char *json, fp8lab_model *m) {
-    if (cfg_from(json, m)) fail_msg("config: %s", fp8lab_last_error());
-}
+static void load_cfg(const char *json, fp8lab_model *m) { *m = fixture_model(json); }
 
 static fp8lab_gpt *create(const char *json, uint64_t seed) {
     fp8lab_model m;

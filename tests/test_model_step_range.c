@@ -25,13 +25,10 @@
 #include "core/rng.h"
 #include "model/config.h"
 #include "nn/model.h"
+#include "model_fixture.h"
 
 static fp8lab_backend *be;
 
-static const char LLAMA_TINY[] = "{\"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": 32, "
-                                 "\"intermediate_size\": 48, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
-                                 "\"num_key_value_heads\": 2, \"max_position_embeddings\": 16, "
-                                 "\"rms_norm_eps\": 1e-5, \"rope_theta\": 10000}";
 
 static int setup(void **st) {
     (void)st;
@@ -45,17 +42,7 @@ static int teardown(void **st) {
     return 0;
 }
 
-static fp8lab_gpt *create(uint64_t seed) {
-    cJSON *r = cJSON_Parse(LLAMA_TINY);
-    assert_non_null(r);
-    fp8lab_model m;
-    const int rc = fp8lab_model_from_json(r, "test-config", &m);
-    cJSON_Delete(r);
-    if (rc) fail_msg("config: %s", fp8lab_last_error());
-    fp8lab_gpt *g = fp8lab_gpt_create(be, &m, seed);
-    if (!g) fail_msg("create: %s", fp8lab_last_error());
-    return g;
-}
+static fp8lab_gpt *create(uint64_t seed) { return fixture_gpt(be, LLAMA_TINY, seed); }
 
 /* The same N(0, scale) gradients into every tensor of g (the CPU backend's buffers are host memory); the
    alignment padding stays zero. */

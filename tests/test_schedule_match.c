@@ -34,6 +34,7 @@
 #include "core/rng.h"
 #include "model/config.h"
 #include "nn/model.h"
+#include "model_fixture.h"
 #include "sim/schedule.h"
 
 enum { B = 2, T = 128, NTOK = B * T };
@@ -166,11 +167,7 @@ static void trainer_side(const fp8lab_rec_op *ops, int n, keys *out, int *fp8_ki
 /* ---- one training step through the recorder ----------------------------------------------------------------- */
 
 static void check_match(const char *json, fp8lab_recipe recipe) {
-    cJSON *j = cJSON_Parse(json);
-    assert_non_null(j);
-    fp8lab_model m;
-    if (fp8lab_model_from_json(j, "test-config", &m)) fail_msg("config: %s", fp8lab_last_error());
-    cJSON_Delete(j);
+    const fp8lab_model m = fixture_model(json);
     fp8lab_backend *be = fp8lab_record_create(fp8lab_cpu_backend_create(), &(fp8lab_record_opts){.log = 1});
     assert_non_null(be);
     assert_string_equal(be->name, "cpu");

@@ -18,6 +18,7 @@
 #include "sim/kernel_model.h"
 #include "sim/pipeline.h"
 #include "sim/step.h"
+#include "sim_fixture.h"
 #include "test_util.h"
 
 static char g_dir[1024];
@@ -143,17 +144,7 @@ static void gemm_fit(void **st) {
 }
 
 static void load_files(fp8lab_model *m, const char *model, fp8lab_cluster *c, const char *cluster) {
-    char p[1200];
-    snprintf(p, sizeof p, "%s/configs/models/%s", g_dir, model);
-    assert_int_equal(fp8lab_model_load(p, m), 0);
-    snprintf(p, sizeof p, "%s/configs/clusters/%s", g_dir, cluster);
-    assert_int_equal(fp8lab_cluster_load(p, c), 0);
-}
-
-static void dsv3_plan(fp8lab_plan *p) {
-    fp8lab_plan_default(p);
-    p->pp = 16, p->ep = 64, p->schedule = FP8LAB_PP_DUALPIPE, p->zero = 1, p->prec = FP8LAB_PREC_FP8;
-    p->global_batch = 15360, p->comm_sms = 20, p->recompute = FP8LAB_RECOMPUTE_SELECTIVE;
+    sim_fixture_load(g_dir, model, m, cluster, c);
 }
 
 static void more_bandwidth_never_slower(void **st) {
@@ -167,7 +158,7 @@ static void more_bandwidth_never_slower(void **st) {
     for (int variant = 0; variant < 2; variant++) {
         if (variant == 0) {
             load_files(&m, "deepseek-v3.json", &c, "h800-2048.json");
-            dsv3_plan(&p);
+            sim_fixture_dsv3_plan(&p);
         } else {
             load_files(&m, "llama-3-8b.json", &c, "h100-sxm.json");
             fp8lab_plan_default(&p);
@@ -212,7 +203,7 @@ static void more_gpus_more_tokens(void **st) {
     fp8lab_kernel_model_default(&km);
     load_files(&m, "deepseek-v3.json", &c, "h800-2048.json");
     fp8lab_plan p;
-    dsv3_plan(&p);
+    sim_fixture_dsv3_plan(&p);
     /* fixed per-GPU batch (120 sequences per DP rank), growing DP */
     assert_weak_scaling(&m, &c, &km, &p, 1024, 16384, 16, 120);
     load_files(&m, "llama-3-8b.json", &c, "h100-sxm.json");
@@ -229,7 +220,7 @@ static void step_accounting(void **st) {
     fp8lab_kernel_model_default(&km);
     load_files(&m, "deepseek-v3.json", &c, "h800-2048.json");
     fp8lab_plan p;
-    dsv3_plan(&p);
+    sim_fixture_dsv3_plan(&p);
     fp8lab_sim_result r, r2;
     assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r), 0);
     /* the breakdown adds up to the step; tokens per GPU-hour follow from it */
@@ -240,20 +231,20 @@ static void step_accounting(void **st) {
     p.prec = FP8LAB_PREC_BF16;
     assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r2), 0);
     assert_true(r2.step_time_s > r.step_time_s);
-    dsv3_plan(&p);
+    sim_fixture_dsv3_plan(&p);
     p.recompute = FP8LAB_RECOMPUTE_FULL;
     assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r2), 0);
     assert_true(r2.step_time_s > r.step_time_s && r2.mem.act_gb < r.mem.act_gb);
-    dsv3_plan(&p);
+    sim_fixture_dsv3_plan(&p);
     p.schedule = FP8LAB_PP_1F1B;
     assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r2), 0);
     assert_true(r2.bubble_s > r.bubble_s);
     /* an impossible layout names its flag */
-    dsv3_plan(&p);
+    sim_fixture_dsv3_plan(&p);
     p.ep = 48;
     assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r2), -1);
     assert_non_null(strstr(fp8lab_last_error(), "--ep"));
-    dsv3_plan(&p);
+    sim_fixture_dsv3_plan(&p);
     p.global_batch = 1000;
     assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r2), -1);
     assert_non_null(strstr(fp8lab_last_error(), "--global-batch"));

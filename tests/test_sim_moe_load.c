@@ -20,6 +20,7 @@
 #include "sim/kernel_model.h"
 #include "sim/moe_load.h"
 #include "sim/step.h"
+#include "sim_fixture.h"
 #include "test_util.h"
 
 static char g_dir[1024];
@@ -109,17 +110,7 @@ static void limits_and_monotonicity(void **st) {
 }
 
 static void load(fp8lab_model *m, fp8lab_cluster *c) {
-    char p[1200];
-    snprintf(p, sizeof p, "%s/configs/models/deepseek-v3.json", g_dir);
-    if (fp8lab_model_load(p, m)) fail_msg("%s", fp8lab_last_error());
-    snprintf(p, sizeof p, "%s/configs/clusters/h800-2048.json", g_dir);
-    if (fp8lab_cluster_load(p, c)) fail_msg("%s", fp8lab_last_error());
-}
-
-static void ds_plan(fp8lab_plan *p) {
-    fp8lab_plan_default(p);
-    p->pp = 16, p->ep = 64, p->schedule = FP8LAB_PP_DUALPIPE, p->zero = 1, p->prec = FP8LAB_PREC_FP8;
-    p->comm_sms = 20, p->recompute = FP8LAB_RECOMPUTE_SELECTIVE, p->global_batch = 15360;
+    sim_fixture_load(g_dir, "deepseek-v3.json", m, "h800-2048.json", c);
 }
 
 /* the step model: the default is the distribution's expected busiest rank; skew raises it; --moe-imbalance X
@@ -132,7 +123,7 @@ static void step_model(void **st) {
     fp8lab_kernel_model km;
     fp8lab_kernel_model_default(&km);
     fp8lab_plan p;
-    ds_plan(&p);
+    sim_fixture_dsv3_plan(&p);
     fp8lab_sim_result r0, r1, r2;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

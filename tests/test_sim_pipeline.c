@@ -18,6 +18,7 @@
 #include "sim/pipeline.h"
 #include "sim/step.h"
 #include "sim/timeline.h"
+#include "sim_fixture.h"
 #include "test_util.h"
 
 static char g_dir[1024];
@@ -197,17 +198,7 @@ static void long_steps(void **st) {
 }
 
 static void load(fp8lab_model *m, const char *model, fp8lab_cluster *c, const char *cluster) {
-    char p[1200];
-    snprintf(p, sizeof p, "%s/configs/models/%s", g_dir, model);
-    assert_int_equal(fp8lab_model_load(p, m), 0);
-    snprintf(p, sizeof p, "%s/configs/clusters/%s", g_dir, cluster);
-    assert_int_equal(fp8lab_cluster_load(p, c), 0);
-}
-
-static void dsv3_plan(fp8lab_plan *p) {
-    fp8lab_plan_default(p);
-    p->pp = 16, p->ep = 64, p->schedule = FP8LAB_PP_DUALPIPE, p->zero = 1, p->prec = FP8LAB_PREC_FP8;
-    p->global_batch = 15360, p->comm_sms = 20, p->recompute = FP8LAB_RECOMPUTE_SELECTIVE;
+    sim_fixture_load(g_dir, model, m, cluster, c);
 }
 
 static void sim(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_plan *p, fp8lab_sim_result *r) {
@@ -235,7 +226,7 @@ static void comm_sms_interior_optimum(void **st) {
     double best = INFINITY, t1 = 0, t100 = 0;
     int best_c = 0;
     for (int sms = 1; sms <= 100; sms += sms < 32 ? 1 : 8) {
-        dsv3_plan(&p);
+        sim_fixture_dsv3_plan(&p);
         p.comm_sms = sms;
         sim(&m, &c, &p, &r);
         if (r.step_time_s < best) best = r.step_time_s, best_c = sms;
@@ -255,7 +246,7 @@ static void dsv3_bubble(void **st) {
     fp8lab_cluster c;
     load(&m, "deepseek-v3.json", &c, "h800-2048.json");
     fp8lab_plan p;
-    dsv3_plan(&p);
+    sim_fixture_dsv3_plan(&p);
     fp8lab_sim_result r;
     sim(&m, &c, &p, &r);
     fprintf(stderr, "DeepSeek-V3 claim layout: bubble %.3f s, stage imbalance %.3f s, step %.3f s, rank %d\n",
@@ -273,7 +264,7 @@ static void dualpipe_too_few(void **st) {
     fp8lab_kernel_model km;
     fp8lab_kernel_model_default(&km);
     fp8lab_plan p;
-    dsv3_plan(&p);
+    sim_fixture_dsv3_plan(&p);
     p.global_batch = 256;
     fp8lab_sim_result r, r1;
     assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r), -1);
@@ -292,7 +283,7 @@ static void dualpipe_too_few(void **st) {
     NEAR(r.step_time_s, r1.step_time_s);
     assert_false(r1.schedule_fallback);
     /* 32 micro-batches run as DualPipe */
-    dsv3_plan(&p);
+    sim_fixture_dsv3_plan(&p);
     p.global_batch = 32 * 128;
     sim(&m, &c, &p, &r);
     assert_true(r.schedule == FP8LAB_PP_DUALPIPE && !r.schedule_fallback);
@@ -360,7 +351,7 @@ static void inflight_per_rank(void **st) {
     NEAR(r.inflight_microbatches, 2 - r.memory_rank);
     /* DualPipe on the claim's layout: PP + 1 = 17 micro-batch stages on the fullest rank */
     load(&m, "deepseek-v3.json", &c, "h800-2048.json");
-    dsv3_plan(&p);
+    sim_fixture_dsv3_plan(&p);
     sim(&m, &c, &p, &r);
     NEAR(r.inflight_microbatches, 17);
 }

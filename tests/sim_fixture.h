@@ -1,0 +1,31 @@
+/* Shared by the simulator tests: the repository's model and cluster files, and the DeepSeek-V3 claim's layout.
+   Header-only (each test is its own executable); the includer defines the repository root, FP8LAB_SOURCE_DIR
+   from ctest, before calling. */
+#ifndef FP8LAB_SIM_FIXTURE_H
+#define FP8LAB_SIM_FIXTURE_H
+#include <stdio.h>
+
+#include "core/error.h"
+#include "model/config.h"
+#include "sim/cluster.h"
+#include "sim/step.h"
+
+/* configs/models/<model> and configs/clusters/<cluster> under root; a load error fails the test, naming it */
+static inline void sim_fixture_load(const char *root, const char *model, fp8lab_model *m, const char *cluster,
+                                    fp8lab_cluster *c) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/configs/models/%s", root, model);
+    if (fp8lab_model_load(p, m)) fail_msg("%s", fp8lab_last_error());
+    snprintf(p, sizeof p, "%s/configs/clusters/%s", root, cluster);
+    if (fp8lab_cluster_load(p, c)) fail_msg("%s", fp8lab_last_error());
+}
+
+/* DeepSeek-V3's published layout as fp8lab claim simulates it (sec. 3.2): PP16 DualPipe, EP64, ZeRO-1, FP8,
+   20 communication SMs, selective recompute, the full batch of 15360 sequences */
+static inline void sim_fixture_dsv3_plan(fp8lab_plan *p) {
+    fp8lab_plan_default(p);
+    p->pp = 16, p->ep = 64, p->schedule = FP8LAB_PP_DUALPIPE, p->zero = 1, p->prec = FP8LAB_PREC_FP8;
+    p->global_batch = 15360, p->comm_sms = 20, p->recompute = FP8LAB_RECOMPUTE_SELECTIVE;
+}
+
+#endif
