@@ -77,6 +77,30 @@ static void interleaved(void **st) {
         }
 }
 
+/* ZB-H1 (Qi et al. 2024 sec. 2.1): with W <= min(F, B) the bubble is (p-1)(F + B - W), a third of 1F1B's at
+   F = B = W; for any costs it is never more than 1F1B's and each rank keeps 1F1B's in-flight micro-batches (rank r
+   holds min(p - r, m)), its deferred W's holding only their GEMM operands */
+static void zero_bubble_h1(void **st) {
+    (void)st;
+    fp8lab_timeline t, o;
+    const fp8lab_chunk_times cases[] = {{1, 1, 1}, {1, 1.5, 0.8}, {2, 2, 1}, {1, 2, 1.5}, {2, 1, 1.9}, {1, 0.5, 1},
+                                        {1, 1, 2}};
+    for (int i = 0; i < (int)(sizeof cases / sizeof *cases); i++)
+        for (int p = 2; p <= 16; p *= 2)
+            for (long m = p; m <= 4L * p; m += p) {
+                fp8lab_chunk_times x = cases[i];
+                fp8lab_stage_cost c = {.f = x.f, .b = x.b, .w = x.w, .act = 1};
+                run_uniform(FP8LAB_PP_ZB1, p, 1, m, c, 0, &t);
+                run_uniform(FP8LAB_PP_1F1B, p, 1, m, c, 0, &o);
+                NEAR(bubble_of(&t), fp8lab_bubble_zb1(p, x));
+                if (x.w <= x.f && x.w <= x.b) NEAR(bubble_of(&t), (p - 1) * (x.f + x.b - x.w));
+                assert_true(bubble_of(&t) <= bubble_of(&o) + 1e-9);
+                if (x.f == x.b && x.b == x.w) NEAR(3 * bubble_of(&t), bubble_of(&o));
+                for (int r = 0; r < p; r++) NEAR(t.peak_inflight[r], o.peak_inflight[r]);
+                fp8lab_timeline_free(&t), fp8lab_timeline_free(&o);
+            }
+}
+
 /* Asynchronous sends (Llama 3 sec. 3.3.2): the sender does not wait, so a rank is busy exactly for its compute;
    the transfer delays only the receiver. Blocking sends (Megatron-LM) keep the sender busy for each send. */
 static void async_sends(void **st) {
@@ -157,7 +181,7 @@ static void schedules_complete(void **st) {
     fp8lab_stage_cost c[MAXST];
     for (int i = 0; i < MAXST; i++) c[i] = (fp8lab_stage_cost){.f = 1 + i % 3, .b = 2 + i % 5, .w = 0.5 + i % 2,
                                                               .ep_f = 0.3 * (i % 4), .ep_b = 0.3, .act = 1};
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s <= FP8LAB_PP_ZB1; s++)
         for (int p = 2; p <= 16; p += 2)
             for (int v = 1; v <= (s == FP8LAB_PP_INTERLEAVED ? 4 : 1); v++) {
                 long unit = s == FP8LAB_PP_INTERLEAVED ? p : 2, m0 = fp8lab_timeline_min_microbatches(s, p);
@@ -189,6 +213,9 @@ static void long_steps(void **st) {
     fp8lab_timeline_free(&t);
     run_uniform(FP8LAB_PP_DUALPIPE, 8, 1, m, (fp8lab_stage_cost){.f = 1, .b = 1, .w = 0.5, .act = 1}, 0, &t);
     NEAR(bubble_of(&t), fp8lab_bubble_dualpipe(8, (fp8lab_chunk_times){.f = 1, .b = 1, .w = 0.5}, 2.5));
+    fp8lab_timeline_free(&t);
+    run_uniform(FP8LAB_PP_ZB1, 16, 1, m, (fp8lab_stage_cost){.f = 1, .b = 1.5, .w = 0.8, .act = 1}, 0, &t);
+    NEAR(bubble_of(&t), fp8lab_bubble_zb1(16, (fp8lab_chunk_times){.f = 1, .b = 1.5, .w = 0.8}));
     fp8lab_timeline_free(&t);
     /* too few micro-batches for DualPipe: refused */
     fp8lab_stage_cost c[4] = {{.f = 1}};
@@ -363,6 +390,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_f_one_b),
         cmocka_unit_test(interleaved),           cmocka_unit_test(async_sends),
+        cmocka_unit_test(zero_bubble_h1),
         cmocka_unit_test(dualpipe_table2),       cmocka_unit_test(long_steps),
         cmocka_unit_test(schedules_complete),
         cmocka_unit_test(dsv3_bubble),           cmocka_unit_test(dualpipe_too_few),

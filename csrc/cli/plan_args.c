@@ -25,7 +25,7 @@ void plan_args_flags(plan_args *a, cli_flag *out) {
         {"global-batch", FLAG_LONG, &a->gbatch, "sequences per step (0: dp x micro-batch x 4 pp)", FP8LAB_RANGE(0, FP8LAB_MAX_GLOBAL_BATCH)},
         {"micro-batch", FLAG_LONG, &a->mbatch, "sequences per micro-batch", FP8LAB_RANGE(1, FP8LAB_MAX_MICRO_BATCH)},
         {"precision", FLAG_STR, &a->precision, "GEMM precision: bf16 | fp16 | fp8 | fp32"},
-        {"schedule", FLAG_STR, &a->schedule, "pipeline schedule: 1f1b | interleaved:V | dualpipe"},
+        {"schedule", FLAG_STR, &a->schedule, "pipeline schedule: 1f1b | interleaved:V | dualpipe | zb-h1"},
         {"recompute", FLAG_STR, &a->recompute, "activation recompute: none | selective | full"},
         {"zero", FLAG_INT, &a->zero, "ZeRO stage for the optimizer states: 0 | 1", FP8LAB_RANGE(0, 1)},
         {"comm-sms", FLAG_INT, &a->comm_sms, "SMs reserved for communication kernels", FP8LAB_RANGE(0, FP8LAB_MAX_COMM_SMS)},

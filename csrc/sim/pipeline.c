@@ -8,6 +8,13 @@ double fp8lab_bubble_interleaved(int p, int v, fp8lab_chunk_times t) {
     return p > 1 ? (p - 1) * (t.f + t.b + t.w) / (v > 0 ? v : 1) : 0;
 }
 
+double fp8lab_bubble_zb1(int p, fp8lab_chunk_times t) {
+    double x = t.f + t.b - t.w;
+    if (t.f > x) x = t.f;
+    if (t.b > x) x = t.b;
+    return p > 1 ? (p - 1) * x : 0;
+}
+
 double fp8lab_bubble_dualpipe(int p, fp8lab_chunk_times t, double f_and_b) {
     double x = (p / 2.0 - 1.0) * (f_and_b + (t.b + t.w) - 3.0 * t.w);
     return p > 2 && x > 0 ? x : 0;

@@ -35,7 +35,7 @@ int fp8lab_plan_check(const fp8lab_plan *p) {
         {"--global-batch", (double)p->global_batch, FP8LAB_RANGE(0, FP8LAB_MAX_GLOBAL_BATCH), "(0: the default)"},
         {"--micro-batch", (double)p->micro_batch, FP8LAB_RANGE(1, FP8LAB_MAX_MICRO_BATCH)},
         {"--precision", p->prec, FP8LAB_RANGE(0, 3)},
-        {"--schedule", p->schedule, FP8LAB_RANGE(FP8LAB_PP_1F1B, FP8LAB_PP_DUALPIPE)},
+        {"--schedule", p->schedule, FP8LAB_RANGE(FP8LAB_PP_1F1B, FP8LAB_PP_ZB1)},
         {"--schedule interleaved:V", p->vchunks, FP8LAB_RANGE(1, FP8LAB_MAX_VCHUNKS)},
         {"--recompute", p->recompute, FP8LAB_RANGE(FP8LAB_RECOMPUTE_NONE, FP8LAB_RECOMPUTE_FULL)},
         {"--zero", p->zero, FP8LAB_RANGE(0, 1)},

@@ -19,6 +19,11 @@ int fp8lab_parse_schedule(const char *s, fp8lab_plan *p) {
         p->vchunks = 1;
         return 0;
     }
+    if (!strcmp(s, "zb-h1")) {
+        p->schedule = FP8LAB_PP_ZB1;
+        p->vchunks = 1;
+        return 0;
+    }
     if (!strncmp(s, "interleaved:", 12)) {
         int64_t v; /* the strict parser: no "+2", " 2" or "2.5" */
         if (fp8lab_parse_int(s + 12, FP8LAB_RANGE(1, FP8LAB_MAX_VCHUNKS), &v) == FP8LAB_NUM_OK) {
@@ -27,7 +32,7 @@ int fp8lab_parse_schedule(const char *s, fp8lab_plan *p) {
             return 0;
         }
     }
-    FP8LAB_ERR("--schedule: bad value '%s' (expected 1f1b, interleaved:V with V in 1..64, or dualpipe)", s);
+    FP8LAB_ERR("--schedule: bad value '%s' (expected 1f1b, interleaved:V with V in 1..64, dualpipe or zb-h1)", s);
     return -1;
 }
 
@@ -55,6 +60,7 @@ int fp8lab_parse_precision(const char *s, fp8lab_plan *p) {
 const char *fp8lab_schedule_name(const fp8lab_plan *p, char *buf, int cap) {
     if (p->schedule == FP8LAB_PP_DUALPIPE) snprintf(buf, (size_t)cap, "dualpipe");
     else if (p->schedule == FP8LAB_PP_INTERLEAVED) snprintf(buf, (size_t)cap, "interleaved:%d", p->vchunks);
+    else if (p->schedule == FP8LAB_PP_ZB1) snprintf(buf, (size_t)cap, "zb-h1");
     else snprintf(buf, (size_t)cap, "1f1b");
     return buf;
 }

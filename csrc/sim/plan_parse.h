@@ -4,7 +4,7 @@
 #define FP8LAB_SIM_PLAN_PARSE_H
 #include "sim/step.h"
 
-int fp8lab_parse_schedule(const char *s, fp8lab_plan *p);   /* 1f1b | interleaved:V | dualpipe */
+int fp8lab_parse_schedule(const char *s, fp8lab_plan *p);   /* 1f1b | interleaved:V | dualpipe | zb-h1 */
 int fp8lab_parse_recompute(const char *s, fp8lab_plan *p);  /* none | selective | full */
 int fp8lab_parse_precision(const char *s, fp8lab_plan *p);  /* bf16 | fp16 | fp8 | fp32 */
 const char *fp8lab_schedule_name(const fp8lab_plan *p, char *buf, int cap);

@@ -113,6 +113,22 @@ static void build_megatron(sim_t *s, int r) {
     for (long i = total - warm; i < total; i++) push(s, r, make_b(s, megatron_ref(s, r, i, 1), 1));
 }
 
+/* ---- ZB-H1 (Qi et al. 2024, "Zero Bubble (Almost) Pipeline Parallelism", arXiv:2401.10241 sec. 2.1): 1F1B's
+   order of forwards and input-gradient backwards, with each weight gradient split off its backward. Rank r defers
+   r of them, so that every rank has p micro-batches in flight counting its deferred W's (1F1B's first rank's
+   count: the peak memory stays 1F1B's), and the deferred W's fill the cool-down, where 1F1B's ranks wait. ---- */
+
+static void build_zb1(sim_t *s, int r) {
+    long total = s->M, warm = megatron_warmup(s, r), w = 0;
+    for (long k = 0; k < warm; k++) push(s, r, make_f(s, megatron_ref(s, r, k, 0)));
+    for (long i = 0; i < total; i++) {
+        if (warm + i < total) push(s, r, make_f(s, megatron_ref(s, r, warm + i, 0)));
+        push(s, r, make_b(s, megatron_ref(s, r, i, 1), 0));
+        if (i >= r) push(s, r, make_w(s, megatron_ref(s, r, w++, 1)));
+    }
+    while (w < total) push(s, r, make_w(s, megatron_ref(s, r, w++, 1)));
+}
+
 /* ---- DualPipe: the eight steps of DeepSeek's public reference implementation (github.com/deepseek-ai/DualPipe,
    dualpipe/dualpipe.py, DualPipe.step), re-expressed here; see the DeepSeek-V3 report sec. 3.2.1 and Figure 5.
    Rank r holds stage r of the direction fed at rank 0 and stage p-1-r of the direction fed at rank p-1. A rank's
@@ -311,6 +327,7 @@ static int run_exact(const fp8lab_timeline_in *in, fp8lab_timeline *o) {
         for (long i = 0; i < nslot; i++) s.fdone[i] = s.bdone[i] = -1;
         for (int r = 0; r < p && !rc; r++) {
             if (dual) rc = build_dualpipe(&s, r, wq) ? -2 : 0;
+            else if (in->schedule == FP8LAB_PP_ZB1) build_zb1(&s, r);
             else build_megatron(&s, r);
         }
     }
