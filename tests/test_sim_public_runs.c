@@ -18,12 +18,18 @@
    figure being wall-clock GPU-hours ("practical training", sec. 3.2.3), compared at the effective-training-time
    share `goodput` 0.9 that `fp8lab claim` uses for DeepSeek's wall-clock GPU-hours (Llama 3 sec. 3.3.4: "higher
    than 90%"; slower), and DeepSeek-V3's Megatron-Bridge run with its MTP module (the recipe that shipped with the
-   25.09 table has one). Now: mean 9.9 %, worst 33.7 % (Llama 3 405B on 8192 H100); the eight A100 rows within 4 %,
-   Llama 3 405B +34/+33 %, DeepSeek-V2 +25 %, DeepSeek-V3 -8 %. Issue 11's 20 % per row is not met: no term its
-   source states closes Llama 3's gap (configs/calibration/README.md lists what was checked). This test asserts
-   what holds today as a guard against getting worse (mean <= 10 %, worst <= 34 %) and prints the issue's target
-   beside the result. No constant of the simulator is fitted to these rows: they are a check, not a calibration
-   set. A second table gives each row's step breakdown (shares of the simulated step). */
+   25.09 table has one). Then: mean 9.9 %, worst 33.7 % (Llama 3 405B on 8192 H100).
+
+   Then two model changes, each from a source other than these rows: DeepSeek-V2's zero-bubble pipeline run as
+   ZB-H1 (schedule zb-h1, sim/timeline.c; faster: +24.9 -> +28.3 %), and every Wgrad GEMM charged its accumulation
+   into the FP32 main gradient (sim/kernel_model.c; DeepSeek's own H800 profile measures its Wgrad kernels at 1.40x
+   the simulated time without it, 1.24x with it: tests/test_sim_profile.c; slower on every row). Now: mean 10.1 %,
+   worst 30.7 % (Llama 3 405B on 8192 H100); the eight A100 rows between -7 and -1 %, Llama 3 405B +31/+30 %,
+   DeepSeek-V2 +23 %, DeepSeek-V3 -10 %. Issue 11's 20 % per row is not met: no term its source states closes
+   Llama 3's gap (configs/calibration/README.md lists what was checked), and the mean now sits 0.1 point over its
+   10 %. This test asserts what holds today as a guard against getting worse (mean <= 10.5 %, worst <= 31 %) and
+   prints the issue's target beside the result. No constant of the simulator is fitted to these rows: they are a
+   check, not a calibration set. A second table gives each row's step breakdown (shares of the simulated step). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,8 +49,8 @@
 #include "sim/step.h"
 #include "test_util.h"
 
-#define MAX_MEAN_ABS_ERR 0.10 /* the issue's target: 0.10 */
-#define MAX_ABS_ERR 0.34      /* the issue's target: 0.20 */
+#define MAX_MEAN_ABS_ERR 0.105 /* the issue's target: 0.10 */
+#define MAX_ABS_ERR 0.31       /* the issue's target: 0.20 */
 
 static char g_dir[1024];
 
@@ -152,7 +158,7 @@ static void public_runs(void **st) {
     printf("\nmean absolute error %.1f %% over %d runs (%d dense, %d MoE; %d A100, %d H100/H800; %d sources); worst "
            "%.1f %% (row %d)\n",
            100 * mae, t.n, t.dense, t.moe, t.a100, t.hopper, sources, 100 * t.worst, worst_i + 1);
-    printf("asserted (no worse than today): mean <= %.0f %%, every row <= %.0f %%; issue 11's target: mean <= 10 %%, "
+    printf("asserted (no worse than today): mean <= %.1f %%, every row <= %.0f %%; issue 11's target: mean <= 10 %%, "
            "every row <= 20 %% (%s)\n",
            100 * MAX_MEAN_ABS_ERR, 100 * MAX_ABS_ERR, mae <= 0.10 && t.worst <= 0.20 ? "met" : "NOT met");
     /* where each row's simulated step goes (shares of the step): what to look at when a row is off */

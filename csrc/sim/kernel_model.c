@@ -84,6 +84,7 @@ void fp8lab_kernel_model_default(fp8lab_kernel_model *km) {
     km->attn_fwd_eff = 600.0 / 989.0;
     km->attn_bwd_eff = 450.0 / 989.0;
     km->gemm_eff_scale = 1.0;
+    km->compute_scale = 1.0;
     fp8lab_gemm_point pts[NFACTS];
     static const double peak[4] = {989, 1979, 1979, 1979};
     static const int recipe[4] = {FP8LAB_RECIPE_BF16, FP8LAB_RECIPE_FP8_TENSOR, FP8LAB_RECIPE_FP8_BLOCK,
@@ -339,9 +340,18 @@ double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int 
     return gemm_time_recipe(km, g, sms_avail, p, fp8lab_recipe_for(p), m, n, k);
 }
 
+/* A weight gradient is accumulated over the step's micro-batches into the FP32 main gradient: the Wgrad GEMM's
+   epilogue reads and writes it (Megatron-LM's gradient-accumulation fusion; the "_acc" Wgrad kernels of DeepSeek's
+   published H800 training profile), 4 + 4 bytes per element where the measured GEMMs write 2 of BF16. The epilogue
+   runs after each output tile's main loop, not under it, so the time adds. */
+double fp8lab_wgrad_accum_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, double m, double n) {
+    return m > 0 && n > 0 ? fp8lab_mem_time(km, g, m * n * (4.0 + 4.0 - 2.0)) : 0;
+}
+
 double fp8lab_gemm_time_pass(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
                              int wgrad, double m, double n, double k) {
-    return gemm_time_recipe(km, g, sms_avail, p, fp8lab_recipe_for_pass(p, wgrad), m, n, k);
+    double t = gemm_time_recipe(km, g, sms_avail, p, fp8lab_recipe_for_pass(p, wgrad), m, n, k);
+    return wgrad && t > 0 ? t + fp8lab_wgrad_accum_time(km, g, m, n) : t;
 }
 
 double fp8lab_mem_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, double bytes) {

@@ -36,6 +36,8 @@ typedef struct {
     double mem_eff;                      /* achieved / datasheet HBM bandwidth for streaming kernels */
     double attn_fwd_eff, attn_bwd_eff;   /* FlashAttention, fraction of BF16 peak */
     double gemm_eff_scale;               /* what-if multiplier on every GEMM efficiency (1 = as measured) */
+    double compute_scale;                /* what-if multiplier on every compute op's time: GEMM, attention and
+                                            element-wise (1 = as modeled; fp8lab claim's profile comparison) */
     char source[160];
 } fp8lab_kernel_model;
 
@@ -72,10 +74,14 @@ double fp8lab_gemm_eff(const fp8lab_kernel_model *km, int recipe, double m, doub
    communication): max(compute at the modeled efficiency, operand+output bytes over HBM bandwidth). */
 double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
                         double m, double n, double k);
-/* Same, for a GEMM of the given pass: wgrad != 0 times an FP8 GEMM with the Wgrad recipe. */
+/* Same, for a GEMM of the given pass: wgrad != 0 times an FP8 GEMM with the Wgrad recipe, and any Wgrad GEMM with
+   its accumulation into the FP32 main gradient [m][n] (fp8lab_wgrad_accum_time). */
 double fp8lab_gemm_time_pass(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
                              int wgrad, double m, double n, double k);
 double fp8lab_mem_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, double bytes);
+/* The Wgrad epilogue's read and write of the FP32 main gradient [m][n], beyond the BF16 output the GEMM fit
+   measured. */
+double fp8lab_wgrad_accum_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, double m, double n);
 /* FlashAttention: fwd or bwd (hardware) FLOPs in BF16. */
 double fp8lab_attn_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, double flops, int bwd);
 

@@ -113,14 +113,14 @@ static int attn_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, fp8lab_laye
                      double *t) {
     const int bwd = op->pass == FP8LAB_PASS_B;
     if (x->P->attn_impl != FP8LAB_ATTN_UNFUSED) {
-        *t = fp8lab_attn_time(x->km, &x->c->gpu, x->sms, op->flops * op->count, bwd);
+        *t = fp8lab_attn_time(x->km, &x->c->gpu, x->sms, op->flops * op->count, bwd) * x->km->compute_scale;
         /* FlashAttention-2 against FlashAttention-3 on the same H100 SXM5, head dim 128, causal, seq 4k (Shah et
            al. 2024, arXiv:2407.08608, Fig. 5 forward 319 vs 579 TFLOP/s, Fig. 6 backward 310 vs 542): the kernel
            model's FlashAttention-3 time scaled by that ratio */
         if (x->P->attn_impl == FP8LAB_ATTN_FLASH2) *t *= bwd ? 542.0 / 310 : 579.0 / 319;
         return 0;
     }
-    *t = attn_unfused_time(x, bwd);
+    *t = attn_unfused_time(x, bwd) * x->km->compute_scale;
     if (op->pass != FP8LAB_PASS_F || x->P->recompute != FP8LAB_RECOMPUTE_SELECTIVE) return 0;
     u->attn += *t, u->rec += *t, u->b += *t;
     fp8lab_op rop = *op;
@@ -156,7 +156,7 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
             continue;
         case FP8LAB_OP_GEMM:
             t = fp8lab_gemm_time_pass(x->km, g, x->sms, op->dtype, op->pass == FP8LAB_PASS_W, op->m, op->n, op->k) *
-                op->count;
+                op->count * x->km->compute_scale;
             u->gemm += t * scale;
             break;
         case FP8LAB_OP_ATTN:
@@ -164,7 +164,7 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
             u->attn += t;
             break;
         case FP8LAB_OP_ELTWISE:
-            t = fp8lab_mem_time(x->km, g, op->bytes);
+            t = fp8lab_mem_time(x->km, g, op->bytes) * x->km->compute_scale;
             u->elt += t * scale;
             break;
         }
