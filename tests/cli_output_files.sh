@@ -95,6 +95,20 @@ for flag in --h100 --h200 --cluster; do
 done
 expect 2 "needs an FP8-capable cluster" claim --no-sensitivity --h100 "$a100"
 
+# claim --profile: a profile that is not the claim's chunk, or lacks a key, is refused naming the flag, the file
+# and the key; "none" leaves the comparison out
+prof=$src/configs/calibration/deepseek-v3-h800-profile.json
+sed 's/"tokens": 4096/"tokens": 2048/' "$prof" >p_tokens.json
+expect 2 "--profile p_tokens.json: cannot compare it with the claim's chunk (--profile none skips it)" \
+    claim --no-sensitivity --profile p_tokens.json
+expect 2 "p_tokens.json: the profile's micro-batch has 2048 tokens on 112 SMs; the plan's has 4096" \
+    claim --no-sensitivity --profile p_tokens.json
+sed '/"compute_busy_ms"/d' "$prof" >p_nokey.json
+expect 2 "p_nokey.json: key compute_busy_ms: missing" claim --no-sensitivity --profile p_nokey.json
+out=$("$bin" claim --no-sensitivity --profile none 2>&1) || fail "claim --profile none: $out"
+! grep -q "DeepSeek's own H800" <<<"$out" && echo "ok: claim --profile none" || fail "claim --profile none still compares"
+rm -f p_tokens.json p_nokey.json
+
 # nothing written outside the paths given: gnuplot's script and output travel through memory, so a TMPDIR that
 # does not exist changes nothing; no temporary file is left beside the outputs
 if command -v gnuplot >/dev/null; then

@@ -24,7 +24,7 @@ static void path(char *out, size_t cap, const char *rel) { snprintf(out, cap, "%
 
 static void claim_decomposition(void **st) {
     (void)st;
-    char mp[1200], h8[1200], h1[1200], h2[1200], a1[1200];
+    char mp[1200], h8[1200], h1[1200], h2[1200], a1[1200], pf[1200];
     fp8lab_claim_inputs in;
     fp8lab_claim_inputs_default(&in);
     path(mp, sizeof mp, "configs/models/deepseek-v3.json");
@@ -32,7 +32,8 @@ static void claim_decomposition(void **st) {
     path(h1, sizeof h1, "configs/clusters/h100-sxm.json");
     path(h2, sizeof h2, "configs/clusters/h200.json");
     path(a1, sizeof a1, "configs/clusters/a100-80gb.json");
-    in.model = mp, in.h800 = h8, in.h100 = h1, in.h200 = h2, in.a100 = a1;
+    path(pf, sizeof pf, "configs/calibration/deepseek-v3-h800-profile.json");
+    in.model = mp, in.h800 = h8, in.h100 = h1, in.h200 = h2, in.a100 = a1, in.profile = pf;
     fp8lab_claim *o = calloc(1, sizeof *o);
     assert_non_null(o);
     int rc = fp8lab_claim_run(&in, o);
@@ -59,6 +60,20 @@ static void claim_decomposition(void **st) {
                     fabs(o->sens[i - 1].ratio_low - o->sens[i - 1].ratio_high) + 1e-12);
     for (int i = 0; i < o->nsens; i++)
         if (!strcmp(o->sens[i].name, "GEMM efficiency")) assert_true(o->sens[i].ratio_low > o->sens[i].ratio_high);
+    /* DeepSeek's profile: measured compute slower than simulated, so the run at the measured speed needs more
+       GPU-hours than the simulated one, by less than the factor itself (communication, optimizer and goodput do
+       not scale with compute) */
+    assert_true(o->has_profile && o->profile.factor > 1 && o->profile.factor < 2);
+    assert_true(o->profile_gpu_hours > o->simulated_gpu_hours &&
+                o->profile_gpu_hours < o->profile.factor * o->simulated_gpu_hours);
+    assert_true(fabs(o->profile_ratio * FP8LAB_CLAIM_GPU_HOURS - o->profile_gpu_hours) < 1);
+    /* --profile none skips it and changes nothing else */
+    fp8lab_claim *q = calloc(1, sizeof *q);
+    assert_non_null(q);
+    in.profile = "none", in.sensitivity = 0;
+    assert_int_equal(fp8lab_claim_run(&in, q), 0);
+    assert_true(!q->has_profile && q->simulated_gpu_hours == o->simulated_gpu_hours);
+    free(q);
     free(o);
 }
 

@@ -15,23 +15,35 @@
 #include "sim/plot.h"
 #include "sim/report.h"
 
+/* the verdict's closing clause: the run at DeepSeek's own measured kernel speed, where the profile was read */
+static void at_profile(const fp8lab_claim *o, char *buf, size_t cap) {
+    if (o->has_profile)
+        snprintf(buf, cap,
+                 "; with compute at the speed DeepSeek's own H800 profile measures (x%.2f) it needs %.2fM (%+.0f %%)",
+                 o->profile.factor, o->profile_gpu_hours / 1e6, 100 * (o->profile_ratio - 1));
+    else
+        buf[0] = 0;
+}
+
 static void verdict(const fp8lab_claim *o, char *buf, size_t cap) {
     double d = 100 * (o->ratio - 1);
+    char tail[200];
+    at_profile(o, tail, sizeof tail);
     if (fabs(o->ratio - 1) <= 0.15)
         snprintf(buf, cap,
-                 "CONSISTENT: the simulated run needs %.2fM GPU-hours, %+.0f %% from the claimed 2.664M (within 15 %%)",
-                 o->simulated_gpu_hours / 1e6, d);
+                 "CONSISTENT: the simulated run needs %.2fM GPU-hours, %+.0f %% from the claimed 2.664M (within 15 %%)%s",
+                 o->simulated_gpu_hours / 1e6, d, tail);
     else if (o->ratio < 1)
         snprintf(buf, cap,
                  "CONSISTENT (achievable): the modeled hardware does it in %.2fM GPU-hours, %.0f %% under the claim; "
-                 "with the simulator's optimism measured on Megatron-LM's public run (x%.2f) it needs %.2fM (%+.0f %%)",
+                 "with the simulator's optimism measured on Megatron-LM's public run (x%.2f) it needs %.2fM (%+.0f %%)%s",
                  o->simulated_gpu_hours / 1e6, -d, o->megatron_factor, o->calibrated_gpu_hours / 1e6,
-                 100 * (o->calibrated_ratio - 1));
+                 100 * (o->calibrated_ratio - 1), tail);
     else
         snprintf(buf, cap,
                  "NOT CONSISTENT: even the model needs %.2fM GPU-hours, %.0f %% more than claimed: the claimed "
-                 "throughput exceeds what the modeled hardware delivers",
-                 o->simulated_gpu_hours / 1e6, d);
+                 "throughput exceeds what the modeled hardware delivers%s",
+                 o->simulated_gpu_hours / 1e6, d, tail);
 }
 
 static int plot_claim(const fp8lab_claim *o, const char *path) {
@@ -55,7 +67,11 @@ static int plot_claim(const fp8lab_claim *o, const char *path) {
     n += snprintf(body + n, 16384 - n, "%d \"simulated\" 0 %.4f 3\n", o->nterms, o->simulated_gpu_hours / 1e6);
     n += snprintf(body + n, 16384 - n, "%d \"x Megatron\\ncalibration\" 0 %.4f 5\n", o->nterms + 1,
                   o->calibrated_gpu_hours / 1e6);
-    n += snprintf(body + n, 16384 - n, "%d \"claimed\" 0 %.4f 4\nEOD\n", o->nterms + 2, o->claimed_gpu_hours / 1e6);
+    int bars = o->nterms + 2;
+    if (o->has_profile)
+        n += snprintf(body + n, 16384 - n, "%d \"x DeepSeek\\nprofile\" 0 %.4f 5\n", bars++,
+                      o->profile_gpu_hours / 1e6);
+    n += snprintf(body + n, 16384 - n, "%d \"claimed\" 0 %.4f 4\nEOD\n", bars, o->claimed_gpu_hours / 1e6);
     n += snprintf(
         body + n, 16384 - n,
         "set title \"DeepSeek-V3 pre-training, 14.8T tokens on 2048 H800: SIMULATED GPU-hours vs the claim\"\n"
@@ -66,7 +82,7 @@ static int plot_claim(const fp8lab_claim *o, const char *path) {
         "set xrange [-0.6:%d.6]\n"
         "plot $d using 1:(($3+$4)/2):($1-0.35):($1+0.35):3:4:5:xtic(2) with boxxyerror fc palette, "
         "$d using 1:4:(sprintf('%%.2f', $4)) with labels offset 0,0.7\n",
-        fmax(o->calibrated_gpu_hours, o->claimed_gpu_hours) / 1e6 * 1.15, o->nterms + 2);
+        fmax(fmax(o->calibrated_gpu_hours, o->claimed_gpu_hours), o->profile_gpu_hours) / 1e6 * 1.15, bars);
     int rc = fp8lab_gnuplot(path, 1000, 560, body);
     free(body);
     return rc;
@@ -101,6 +117,20 @@ static cJSON *claim_json(const fp8lab_claim *o, const char *v) {
     cJSON_AddNumberToObject(j, "megatron_factor", o->megatron_factor);
     cJSON_AddNumberToObject(j, "calibrated_gpu_hours", o->calibrated_gpu_hours);
     cJSON_AddNumberToObject(j, "calibrated_ratio", o->calibrated_ratio);
+    if (o->has_profile) {
+        cJSON *pf = cJSON_AddObjectToObject(j, "deepseek_profile");
+        cJSON *fam = cJSON_AddObjectToObject(pf, "families");
+        for (int i = 0; fam && i < FP8LAB_PF_N; i++) {
+            cJSON *t = cJSON_AddObjectToObject(fam, fp8lab_pf_family_name(i));
+            cJSON_AddNumberToObject(t, "measured_ms", o->profile.measured_ms[i]);
+            cJSON_AddNumberToObject(t, "simulated_ms", o->profile.simulated_ms[i]);
+        }
+        cJSON_AddNumberToObject(pf, "measured_compute_ms", o->profile.measured_compute_ms);
+        cJSON_AddNumberToObject(pf, "simulated_compute_ms", o->profile.simulated_compute_ms);
+        cJSON_AddNumberToObject(pf, "factor", o->profile.factor);
+        cJSON_AddNumberToObject(pf, "gpu_hours", o->profile_gpu_hours);
+        cJSON_AddNumberToObject(pf, "ratio", o->profile_ratio);
+    }
     cJSON_AddStringToObject(j, "verdict", v);
     cJSON_AddNumberToObject(j, "match_gemm_scale", o->match_gemm_scale);
     cJSON_AddNumberToObject(j, "match_moe_imbalance", o->match_moe_imbalance);
@@ -154,6 +184,7 @@ int cmd_claim(int argc, char **argv) {
         {"h200", FLAG_STR, &in.h200, "H200 cluster spec for the what-if"},
         {"a100", FLAG_STR, &in.a100, "A100 cluster spec for the Megatron-LM calibration run"},
         {"calibration", FLAG_STR, &in.calibration, "GEMM efficiency points from `fp8lab bench gemm --json`"},
+        {"profile", FLAG_STR, &in.profile, "DeepSeek's H800 training profile by kernel family (none: skip)"},
         {"goodput", FLAG_DOUBLE, &in.goodput, "effective-training-time share (Llama 3 report: > 90 %)", FP8LAB_RANGE_POS(1)},
         {"moe-imbalance", FLAG_DOUBLE, &in.moe_imbalance, "busiest/mean expert load, >= 1 (0: statistical floor)",
          FP8LAB_RANGE(0, FP8LAB_MAX_MOE_IMBALANCE)},
@@ -181,12 +212,13 @@ int cmd_claim(int argc, char **argv) {
         fprintf(stderr, "error: --plot: %s\n", *plot ? fp8lab_last_error() : "empty file name");
         return FP8LAB_EXIT_USAGE;
     }
-    char paths[5][4096];
+    char paths[6][4096];
     in.model = fp8lab_resolve_data(in.model, paths[0], sizeof paths[0]);
     in.h800 = fp8lab_resolve_data(in.h800, paths[1], sizeof paths[1]);
     in.h100 = fp8lab_resolve_data(in.h100, paths[2], sizeof paths[2]);
     in.h200 = fp8lab_resolve_data(in.h200, paths[3], sizeof paths[3]);
     in.a100 = fp8lab_resolve_data(in.a100, paths[4], sizeof paths[4]);
+    if (strcmp(in.profile, "none")) in.profile = fp8lab_resolve_data(in.profile, paths[5], sizeof paths[5]);
     fp8lab_claim *o = calloc(1, sizeof *o);
     if (!o) return FP8LAB_EXIT_RUNTIME;
     if (fp8lab_claim_run(&in, o)) {
@@ -235,6 +267,21 @@ int cmd_claim(int argc, char **argv) {
            "  real/simulated time x%.2f -> the claim case at that factor: %.3fM GPU-hours (ratio %.3f)\n",
            o->megatron_pub_step_s, o->megatron_sim_step_s, o->megatron_sim_tflops, o->megatron_factor,
            o->calibrated_gpu_hours / 1e6, o->calibrated_ratio);
+    if (o->has_profile) {
+        const fp8lab_profile_cmp *pf = &o->profile;
+        printf("\nsimulator vs DeepSeek's own H800 training profile (github.com/deepseek-ai/profile-data: one DualPipe "
+               "forward and\n  one backward chunk of %d MoE layers, balanced routing; the all-to-all on its own SMs "
+               "left out):\n  %-34s %11s %12s %8s\n",
+               pf->layers, "kernels", "measured ms", "simulated ms", "ratio");
+        for (int i = 0; i < FP8LAB_PF_N; i++)
+            printf("  %-34s %11.1f %12.1f %8.2f\n", fp8lab_pf_family_name(i), pf->measured_ms[i], pf->simulated_ms[i],
+                   pf->measured_ms[i] / pf->simulated_ms[i]);
+        printf("  %-34s %11.1f %12.1f %8.2f\n", "compute (streams merged)", pf->measured_compute_ms,
+               pf->simulated_compute_ms, pf->factor);
+        printf("  real/simulated compute x%.2f -> the claim case with every compute op at that factor: %.3fM GPU-hours "
+               "(ratio %.3f)\n",
+               pf->factor, o->profile_gpu_hours / 1e6, o->profile_ratio);
+    }
     printf("\nwhat-ifs (simulated, every loss above included):\n");
     printf("  %-28s %12s %8s %14s %16s %8s\n", "case", "GPU-hours", "days", "cost at $2/h", "cost list price",
            "MFU bf16");

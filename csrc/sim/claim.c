@@ -29,6 +29,7 @@ void fp8lab_claim_inputs_default(fp8lab_claim_inputs *in) {
     in->h100 = "configs/clusters/h100-sxm.json";
     in->h200 = "configs/clusters/h200.json";
     in->a100 = "configs/clusters/a100-80gb.json";
+    in->profile = "configs/calibration/deepseek-v3-h800-profile.json";
     /* Llama 3 report (arXiv:2407.21783) sec. 3.3.4: "higher than 90% effective training time" on 16K H100s,
        counting restarts after failures and checkpointing */
     in->goodput = 0.90;
@@ -345,6 +346,23 @@ static int sensitivity(const claim_ctx *c, fp8lab_claim *o) {
     return 0;
 }
 
+/* DeepSeek's own measured kernels: the simulated chunk of its H800 training profile (balanced routing, as
+   profiled) against the measured one, then the full run with every compute op slowed or sped by that factor. */
+static int profile_check(const claim_ctx *c, fp8lab_claim *o) {
+    if (!c->in->profile || !strcmp(c->in->profile, "none")) return 0;
+    fp8lab_plan p = c->plan;
+    p.moe_imbalance = 1.0;
+    if (fp8lab_profile_compare(c->in->profile, &c->m, &c->h800, &c->km, &p, &o->profile))
+        return blame("--profile", c->in->profile, "cannot compare it with the claim's chunk (--profile none skips it)");
+    fp8lab_kernel_model kk = c->km;
+    kk.compute_scale = o->profile.factor;
+    const env_t e = {&c->m, &c->h800, &kk};
+    if (full_run(&e, &c->plan, c->goodput, &o->profile_gpu_hours, NULL)) return blame("--cluster", c->in->h800, LAYOUT);
+    o->profile_ratio = o->profile_gpu_hours / FP8LAB_CLAIM_GPU_HOURS;
+    o->has_profile = 1;
+    return 0;
+}
+
 int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
     memset(o, 0, sizeof *o);
     claim_ctx c;
@@ -360,6 +378,7 @@ int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
         return blame("--a100", in->a100, "the Megatron-LM run (3072 GPUs, TP8 PP64 DP6) does not run on this cluster");
     o->calibrated_gpu_hours = h * o->megatron_factor;
     o->calibrated_ratio = o->calibrated_gpu_hours / FP8LAB_CLAIM_GPU_HOURS;
+    if (profile_check(&c, o)) return -1;
     /* what it would take to land on the claim */
     o->match_goodput = c.goodput * o->ratio < 1 ? c.goodput * o->ratio : 0;
     if (bisect_to_claim(&c, 0, &o->match_gemm_scale) || bisect_to_claim(&c, 1, &o->match_moe_imbalance)) return -1;

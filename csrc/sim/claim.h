@@ -3,6 +3,7 @@
    ZeRO-1 DP, no TP, seq 4096, batch ramp 3072 -> 15360 sequences over the first 469B tokens, FP8. */
 #ifndef FP8LAB_SIM_CLAIM_H
 #define FP8LAB_SIM_CLAIM_H
+#include "sim/profile.h"
 #include "sim/step.h"
 
 #define FP8LAB_CLAIM_GPU_HOURS 2.664e6
@@ -32,6 +33,7 @@ typedef struct {
     /* paths (configs/...) */
     const char *model, *h800, *h100, *h200, *a100;
     const char *calibration; /* optional bench gemm JSON */
+    const char *profile;     /* DeepSeek's H800 training profile by kernel family (sim/profile.h); "none": skip */
     double goodput;          /* effective-training-time share (Llama 3: > 90 %) */
     double moe_imbalance;    /* <= 0: statistical floor */
     int sensitivity;         /* run the sensitivity sweep */
@@ -51,6 +53,11 @@ typedef struct {
     /* Megatron-LM 1T on 3072 A100 (Narayanan et al. 2021): the simulator against a published end-to-end run */
     double megatron_sim_step_s, megatron_pub_step_s, megatron_sim_tflops, megatron_factor;
     double calibrated_gpu_hours, calibrated_ratio;
+    /* DeepSeek's own H800 training profile against the simulated chunk (has_profile 0: skipped), and the claim's
+       run with every compute op at the measured / simulated factor */
+    int has_profile;
+    fp8lab_profile_cmp profile;
+    double profile_gpu_hours, profile_ratio;
     /* one input at a time, the value that would make the simulation land on the claim (0: none in range) */
     double match_gemm_scale, match_moe_imbalance, match_goodput;
     char cluster_name[64], gpu_name[64], kernel_source[160];
