@@ -34,24 +34,29 @@ static char g_dir[1024];
 static const double TOL[FP8LAB_PF_N] = {0.30, 0.15, 0.15, NAN, 0.15, 0.15, NAN};
 #define TOL_CHUNK 0.20
 
-static void profile_path(char *p, size_t cap) {
-    snprintf(p, cap, "%s/configs/calibration/deepseek-v3-h800-profile.json", g_dir);
+/* what both tests compare: DeepSeek-V3 on the H800 cluster, the default kernel model, the profile's path */
+typedef struct {
+    fp8lab_model m;
+    fp8lab_cluster c;
+    fp8lab_kernel_model km;
+    char path[1200];
+} env_t;
+
+static void load_env(env_t *e) {
+    sim_fixture_load(g_dir, "deepseek-v3.json", &e->m, "h800-2048.json", &e->c);
+    fp8lab_kernel_model_default(&e->km);
+    snprintf(e->path, sizeof e->path, "%s/configs/calibration/deepseek-v3-h800-profile.json", g_dir);
 }
 
 static void chunk_pair(void **st) {
     (void)st;
-    fp8lab_model m;
-    fp8lab_cluster c;
-    sim_fixture_load(g_dir, "deepseek-v3.json", &m, "h800-2048.json", &c);
+    env_t e;
+    load_env(&e);
     fp8lab_plan plan;
     sim_fixture_dsv3_plan(&plan);
     plan.moe_imbalance = 1.0; /* the profile's "absolutely balanced" routing */
-    fp8lab_kernel_model km;
-    fp8lab_kernel_model_default(&km);
-    char p[1200];
-    profile_path(p, sizeof p);
     fp8lab_profile_cmp o;
-    if (fp8lab_profile_compare(p, &m, &c, &km, &plan, &o)) fail_msg("%s", fp8lab_last_error());
+    if (fp8lab_profile_compare(e.path, &e.m, &e.c, &e.km, &plan, &o)) fail_msg("%s", fp8lab_last_error());
     printf("DeepSeek's H800 training profile (one forward and one backward chunk, %d MoE layers) vs simulated\n",
            o.layers);
     printf("| kernels | measured ms | simulated ms | measured / simulated |\n|---|---:|---:|---:|\n");
@@ -70,9 +75,9 @@ static void chunk_pair(void **st) {
     for (int f = 0; f < FP8LAB_PF_N; f++) sum += o.simulated_ms[f];
     assert_true(fabs(sum - o.simulated_compute_ms) <= 1e-9 * sum);
     /* the compute-time what-if scales every family alike */
-    km.compute_scale = 1.5;
+    e.km.compute_scale = 1.5;
     fp8lab_profile_cmp o2;
-    assert_int_equal(fp8lab_profile_compare(p, &m, &c, &km, &plan, &o2), 0);
+    assert_int_equal(fp8lab_profile_compare(e.path, &e.m, &e.c, &e.km, &plan, &o2), 0);
     for (int f = 0; f < FP8LAB_PF_N; f++)
         assert_true(fabs(o2.simulated_ms[f] - 1.5 * o.simulated_ms[f]) <= 1e-9 * o.simulated_ms[f]);
 }
@@ -80,25 +85,20 @@ static void chunk_pair(void **st) {
 /* a plan that is not the profile's chunk is refused, naming the file */
 static void mismatch_refused(void **st) {
     (void)st;
-    fp8lab_model m;
-    fp8lab_cluster c;
-    sim_fixture_load(g_dir, "deepseek-v3.json", &m, "h800-2048.json", &c);
-    fp8lab_kernel_model km;
-    fp8lab_kernel_model_default(&km);
-    char p[1200];
-    profile_path(p, sizeof p);
+    env_t e;
+    load_env(&e);
     fp8lab_plan plan;
     fp8lab_profile_cmp o;
     sim_fixture_dsv3_plan(&plan);
     plan.comm_sms = 24;
-    assert_int_equal(fp8lab_profile_compare(p, &m, &c, &km, &plan, &o), -1);
+    assert_int_equal(fp8lab_profile_compare(e.path, &e.m, &e.c, &e.km, &plan, &o), -1);
     assert_non_null(strstr(fp8lab_last_error(), "deepseek-v3-h800-profile.json"));
     sim_fixture_dsv3_plan(&plan);
     plan.seq = 2048;
-    assert_int_equal(fp8lab_profile_compare(p, &m, &c, &km, &plan, &o), -1);
+    assert_int_equal(fp8lab_profile_compare(e.path, &e.m, &e.c, &e.km, &plan, &o), -1);
     assert_non_null(strstr(fp8lab_last_error(), "4096 tokens"));
     sim_fixture_dsv3_plan(&plan);
-    assert_int_equal(fp8lab_profile_compare("/nonexistent/profile.json", &m, &c, &km, &plan, &o), -1);
+    assert_int_equal(fp8lab_profile_compare("/nonexistent/profile.json", &e.m, &e.c, &e.km, &plan, &o), -1);
     assert_non_null(strstr(fp8lab_last_error(), "/nonexistent/profile.json"));
 }
 
