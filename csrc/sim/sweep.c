@@ -63,7 +63,7 @@ void fp8lab_sweep_print_vars(FILE *f) {
                 vi->categorical ? "names: " : vi->integer ? "whole numbers in " : "numbers in ",
                 vi->categorical ? (v == FP8LAB_VAR_GPU ? "cluster files next to --cluster, or paths to .json"
                                    : v == FP8LAB_VAR_PRECISION ? "bf16, fp16, fp8, fp32"
-                                   : v == FP8LAB_VAR_SCHEDULE ? "1f1b, interleaved:V, dualpipe"
+                                   : v == FP8LAB_VAR_SCHEDULE ? "1f1b, interleaved:V, dualpipe, zb-h1"
                                                                : "none, selective, full")
                                 : rs,
                 vi->zero_is_floor ? ", or 0 (the statistical floor)" : "");
@@ -227,7 +227,7 @@ static int add_category(fp8lab_sweep *s, const char *tok, const char *cluster_di
         break;
     case FP8LAB_VAR_SCHEDULE:
         if (fp8lab_parse_schedule(tok, &t))
-            return bad(s, tok, "schedule is one of 1f1b, interleaved:V (V in 1..64), dualpipe");
+            return bad(s, tok, "schedule is one of 1f1b, interleaved:V (V in 1..64), dualpipe, zb-h1");
         fp8lab_schedule_name(&t, lab, (int)sizeof s->label[0]);
         break;
     default: /* recompute */
