@@ -67,6 +67,11 @@ static void claim_decomposition(void **st) {
     assert_true(o->profile_gpu_hours > o->simulated_gpu_hours &&
                 o->profile_gpu_hours < o->profile.factor * o->simulated_gpu_hours);
     assert_true(fabs(o->profile_ratio * FP8LAB_CLAIM_GPU_HOURS - o->profile_gpu_hours) < 1);
+    /* the compute-time factor that lands on the claim lies on the same side of the profile's factor as the claim
+       lies of the run at the profile's speed (GPU-hours rise with the factor) */
+    assert_true(o->match_compute_scale > 1);
+    if (o->profile_ratio > 1) assert_true(o->match_compute_scale < o->profile.factor);
+    else assert_true(o->match_compute_scale > o->profile.factor);
     /* --profile none skips it and changes nothing else */
     fp8lab_claim *q = calloc(1, sizeof *q);
     assert_non_null(q);

@@ -134,6 +134,7 @@ static cJSON *claim_json(const fp8lab_claim *o, const char *v) {
     cJSON_AddStringToObject(j, "verdict", v);
     cJSON_AddNumberToObject(j, "match_gemm_scale", o->match_gemm_scale);
     cJSON_AddNumberToObject(j, "match_moe_imbalance", o->match_moe_imbalance);
+    cJSON_AddNumberToObject(j, "match_compute_scale", o->match_compute_scale);
     cJSON_AddNumberToObject(j, "match_goodput", o->match_goodput);
     cJSON *terms = cJSON_AddArrayToObject(j, "decomposition");
     for (int i = 0; terms && i < o->nterms; i++) {
@@ -301,6 +302,11 @@ int cmd_claim(int argc, char **argv) {
         printf("  GEMM efficiency x%.2f of the measured cuBLASLt table\n", o->match_gemm_scale);
     if (o->match_moe_imbalance > 0)
         printf("  MoE load imbalance %.2f (busiest / mean expert load in the EP group)\n", o->match_moe_imbalance);
+    if (o->match_compute_scale > 0) {
+        printf("  every compute op (GEMM, attention, element-wise) x%.2f the simulated time", o->match_compute_scale);
+        if (o->has_profile) printf(" (DeepSeek's own profile measures x%.2f)", o->profile.factor);
+        printf("\n");
+    }
     if (o->match_goodput > 0) printf("  effective training time %.0f %% instead of %.0f %%\n", 100 * o->match_goodput,
                                      100 * in.goodput);
     printf("\nverdict: %s\n", v);

@@ -259,24 +259,32 @@ static int whatifs(const claim_ctx *c, fp8lab_claim *o) {
     return 0;
 }
 
-/* The value of one input (GEMM efficiency scale, or MoE imbalance) at which the full run lands on the claimed
-   GPU-hours, by bisection with the others at their defaults; 0 when it lies outside the searched range. */
-static int bisect_to_claim(const claim_ctx *c, int imbalance, double *found) {
-    double lo = imbalance ? 1.0 : 0.3, hi = imbalance ? 4.0 : 1.5, mid = 0;
+/* The inputs bisect_to_claim can move, each with the range it searches and whether GPU-hours rise with it. */
+typedef enum { M_GEMM, M_IMBALANCE, M_COMPUTE } match_input;
+static const struct {
+    double lo, hi;
+    int rising;
+} MATCH[] = {[M_GEMM] = {0.3, 1.5, 0}, [M_IMBALANCE] = {1.0, 4.0, 1}, [M_COMPUTE] = {0.5, 3.0, 1}};
+
+/* The value of one input (GEMM efficiency scale, MoE imbalance, or the time of every compute op) at which the
+   full run lands on the claimed GPU-hours, by bisection with the others at their defaults; 0 when it lies outside
+   the searched range. */
+static int bisect_to_claim(const claim_ctx *c, match_input in, double *found) {
+    double lo = MATCH[in].lo, hi = MATCH[in].hi, mid = 0;
     /* within this of either end the search ran into it: no answer inside */
-    const double edge_lo = imbalance ? 1.0001 : 0.3001, edge_hi = imbalance ? 3.999 : 1.499;
+    const double edge = 1e-3 * (hi - lo), edge_lo = lo + edge, edge_hi = hi - edge;
     for (int it = 0; it < 30; it++) {
         mid = 0.5 * (lo + hi);
         fp8lab_kernel_model kk = c->km;
         fp8lab_plan pp = c->plan;
-        if (imbalance) pp.moe_imbalance = mid;
+        if (in == M_IMBALANCE) pp.moe_imbalance = mid;
+        else if (in == M_COMPUTE) kk.compute_scale = mid;
         else kk.gemm_eff_scale = mid;
         const env_t es = {&c->m, &c->h800, &kk};
         double hs;
         if (full_run(&es, &pp, c->goodput, &hs, NULL)) return blame("--cluster", c->in->h800, LAYOUT);
-        /* GPU-hours fall with GEMM efficiency and rise with imbalance */
         const int above = hs > FP8LAB_CLAIM_GPU_HOURS;
-        if (imbalance ? above : !above) hi = mid;
+        if (MATCH[in].rising ? above : !above) hi = mid;
         else lo = mid;
     }
     *found = mid <= edge_lo || mid >= edge_hi ? 0 : mid;
@@ -381,6 +389,9 @@ int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *o) {
     if (profile_check(&c, o)) return -1;
     /* what it would take to land on the claim */
     o->match_goodput = c.goodput * o->ratio < 1 ? c.goodput * o->ratio : 0;
-    if (bisect_to_claim(&c, 0, &o->match_gemm_scale) || bisect_to_claim(&c, 1, &o->match_moe_imbalance)) return -1;
+    if (bisect_to_claim(&c, M_GEMM, &o->match_gemm_scale) ||
+        bisect_to_claim(&c, M_IMBALANCE, &o->match_moe_imbalance) ||
+        bisect_to_claim(&c, M_COMPUTE, &o->match_compute_scale))
+        return -1;
     return in->sensitivity ? sensitivity(&c, o) : 0;
 }

@@ -59,7 +59,7 @@ typedef struct {
     fp8lab_profile_cmp profile;
     double profile_gpu_hours, profile_ratio;
     /* one input at a time, the value that would make the simulation land on the claim (0: none in range) */
-    double match_gemm_scale, match_moe_imbalance, match_goodput;
+    double match_gemm_scale, match_moe_imbalance, match_goodput, match_compute_scale;
     char cluster_name[64], gpu_name[64], kernel_source[160];
 } fp8lab_claim;
 
