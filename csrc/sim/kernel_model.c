@@ -344,8 +344,10 @@ double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int 
    epilogue reads and writes it (Megatron-LM's gradient-accumulation fusion; the "_acc" Wgrad kernels of DeepSeek's
    published H800 training profile), 4 + 4 bytes per element where the measured GEMMs write 2 of BF16. The epilogue
    runs after each output tile's main loop, not under it, so the time adds. */
+#define WGRAD_ACCUM_BYTES (4.0 + 4.0 - 2.0)
+
 double fp8lab_wgrad_accum_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, double m, double n) {
-    return m > 0 && n > 0 ? fp8lab_mem_time(km, g, m * n * (4.0 + 4.0 - 2.0)) : 0;
+    return m > 0 && n > 0 ? fp8lab_mem_time(km, g, m * n * WGRAD_ACCUM_BYTES) : 0;
 }
 
 double fp8lab_gemm_time_pass(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
@@ -393,5 +395,8 @@ void fp8lab_kernel_model_print(FILE *f, const fp8lab_kernel_model *km, int json)
                 km->rms_log_err[r], USE[r], km->npoints[r] ? "" : " (no rows: the BF16 fit)");
     fprintf(f, "HBM streaming: %.4f of datasheet bandwidth; FlashAttention: forward %.4f, backward %.4f of BF16 peak\n",
             km->mem_eff, km->attn_fwd_eff, km->attn_bwd_eff);
+    fprintf(f, "Wgrad GEMMs: + the FP32 main gradient read and written, %.0f bytes per weight element at HBM streaming "
+               "speed\n", WGRAD_ACCUM_BYTES);
     if (km->gemm_eff_scale != 1.0) fprintf(f, "GEMM efficiency what-if scale: %.4f\n", km->gemm_eff_scale);
+    if (km->compute_scale != 1.0) fprintf(f, "compute time what-if scale: %.4f\n", km->compute_scale);
 }
