@@ -105,9 +105,11 @@ expect 2 "p_tokens.json: the profile's micro-batch has 2048 tokens on 112 SMs; t
     claim --no-sensitivity --profile p_tokens.json
 sed '/"compute_busy_ms"/d' "$prof" >p_nokey.json
 expect 2 "p_nokey.json: key compute_busy_ms: missing" claim --no-sensitivity --profile p_nokey.json
+sed 's/^  56,$/  6e31,/' "$prof" >p_ctas.json
+expect 2 "p_ctas.json: key gemm_ctas: 6e+31 is not a whole CTA count" claim --no-sensitivity --profile p_ctas.json
 out=$("$bin" claim --no-sensitivity --profile none 2>&1) || fail "claim --profile none: $out"
 ! grep -q "DeepSeek's own H800" <<<"$out" && echo "ok: claim --profile none" || fail "claim --profile none still compares"
-rm -f p_tokens.json p_nokey.json
+rm -f p_tokens.json p_nokey.json p_ctas.json
 
 # nothing written outside the paths given: gnuplot's script and output travel through memory, so a TMPDIR that
 # does not exist changes nothing; no temporary file is left beside the outputs

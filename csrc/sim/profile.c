@@ -21,6 +21,7 @@ fp8lab_pf_family fp8lab_pf_family_of(const fp8lab_op *op) {
 }
 
 /* the measured side: layers, tokens, GEMM CTAs and each family's kernel time */
+enum { MAX_CTAS = 1 << 20 };
 typedef struct {
     long layers, tokens, ctas;
 } shape_t;
@@ -31,12 +32,23 @@ static int read_measured(const char *f, const cJSON *root, shape_t *s, fp8lab_pr
         fp8lab_json_int(f, root, "", "tokens", 0, FP8LAB_RANGE(1, 1L << 30), &s->tokens) ||
         fp8lab_json_num(f, root, "", "compute_busy_ms", 0, pos, &o->measured_compute_ms))
         return -1;
+    /* the GEMMs' CTA counts (grid sizes): the largest is the SMs the GEMMs had */
     const cJSON *ctas = cJSON_GetObjectItemCaseSensitive(root, "gemm_ctas");
     s->ctas = 0;
-    for (const cJSON *v = cJSON_IsArray(ctas) ? ctas->child : NULL; v; v = v->next)
-        if (cJSON_IsNumber(v) && v->valuedouble > s->ctas) s->ctas = (long)v->valuedouble;
+    for (const cJSON *v = cJSON_IsArray(ctas) ? ctas->child : NULL; v; v = v->next) {
+        const double x = cJSON_IsNumber(v) ? v->valuedouble : 0;
+        if (!cJSON_IsNumber(v)) {
+            FP8LAB_ERR("%s: key gemm_ctas: expected numbers (the GEMMs' CTA counts)", f);
+            return -1;
+        }
+        if (!(x >= 1 && x <= MAX_CTAS) || x != (double)(long)x) {
+            FP8LAB_ERR("%s: key gemm_ctas: %g is not a whole CTA count in [1, %d]", f, x, MAX_CTAS);
+            return -1;
+        }
+        if (x > s->ctas) s->ctas = (long)x;
+    }
     if (s->ctas <= 0) {
-        FP8LAB_ERR("%s: key gemm_ctas: expected an array of the GEMMs' CTA counts", f);
+        FP8LAB_ERR("%s: key gemm_ctas: expected a non-empty array of the GEMMs' CTA counts", f);
         return -1;
     }
     const cJSON *fams = cJSON_GetObjectItemCaseSensitive(root, "families");
