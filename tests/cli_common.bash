@@ -72,6 +72,23 @@ ranks() {
 }
 one() { "$bin" train "${cfg[@]}" --json "$@"; }
 
+# descendants PID: every process below PID (the background shell, timeout, mpirun, the ranks)
+descendants() {
+    local c
+    for c in $(pgrep -P "$1"); do
+        echo "$c"
+        descendants "$c"
+    done
+}
+
+# rank_pid PID [RANK]: the process below PID that Open MPI started as RANK; with no RANK every rank's, one a line
+rank_pid() {
+    local p
+    for p in $(descendants "$1"); do
+        grep -qz "^OMPI_COMM_WORLD_RANK=${2:-[0-9]*}\$" "/proc/$p/environ" 2>/dev/null && echo "$p"
+    done
+}
+
 # key FILE NAME: a top-level number or boolean of a JSON file
 key() { grep -o "\"$2\":[[:space:]]*[^,}]*" "$1" | head -1 | sed 's/.*:[[:space:]]*//'; }
 # reldiff A B: |A - B| / |A|; le A B: A <= B

@@ -37,15 +37,6 @@ for v in abc -1 0; do
     fi
 done
 
-# descendants PID: every process below PID (the background shell, timeout, mpirun, the ranks)
-descendants() {
-    local c
-    for c in $(pgrep -P "$1"); do
-        echo "$c"
-        descendants "$c"
-    done
-}
-
 # the ranks' processes, remembered while mpirun still holds them: once it is gone they are nobody's children
 pids=
 leftovers() {
@@ -68,11 +59,8 @@ for _ in $(seq 600); do
     [ -s hang/run/metrics.jsonl ] && [ "$(wc -l <hang/run/metrics.jsonl)" -ge 3 ] && break
     sleep 0.1
 done
-r1=
-for p in $(descendants "$mpid"); do
-    grep -qz '^OMPI_COMM_WORLD_RANK=' "/proc/$p/environ" 2>/dev/null && pids="$pids $p"
-    grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$p/environ" 2>/dev/null && r1=$p
-done
+pids="$pids $(rank_pid "$mpid" | tr '\n' ' ')"
+r1=$(rank_pid "$mpid" 1)
 if [ -z "$r1" ]; then
     fail "stop: rank 1's process not found (metrics: $(wc -l <hang/run/metrics.jsonl 2>/dev/null) lines)"
     # shellcheck disable=SC2046 # one pid a word

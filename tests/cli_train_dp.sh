@@ -101,18 +101,7 @@ compare "4 ranks to step 10, then 1 rank" one.json onel.json 1e-5
 ranks 4 --recipe fp32 --batch 1 --out sig --steps 100000 --checkpoint-every 0 --val-every 0 >sig.json 2>sig.err &
 mpid=$!
 for _ in $(seq 300); do [ -s sig/metrics.jsonl ] && [ "$(wc -l <sig/metrics.jsonl)" -ge 3 ] && break; sleep 0.1; done
-# descendants PID: every process below PID (the background shell, timeout, mpirun, the ranks)
-descendants() {
-    local c
-    for c in $(pgrep -P "$1"); do
-        echo "$c"
-        descendants "$c"
-    done
-}
-r3=
-for p in $(descendants "$mpid"); do
-    grep -qz '^OMPI_COMM_WORLD_RANK=3$' "/proc/$p/environ" 2>/dev/null && r3=$p
-done
+r3=$(rank_pid "$mpid" 3)
 if [ -n "$r3" ]; then
     kill -TERM "$r3"
 else
@@ -137,10 +126,7 @@ mkdir -p kill9
     >kill9/log 2>&1 &
 mpid=$!
 for _ in $(seq 600); do [ -s kill9/run/metrics.jsonl ] && [ "$(wc -l <kill9/run/metrics.jsonl)" -ge 2 ] && break; sleep 0.1; done
-r2=
-for p in $(descendants "$mpid"); do
-    grep -qz '^OMPI_COMM_WORLD_RANK=2$' "/proc/$p/environ" 2>/dev/null && r2=$p
-done
+r2=$(rank_pid "$mpid" 2)
 if [ -z "$r2" ]; then
     fail "kill -9: rank 2's process not found"
     # shellcheck disable=SC2046 # one pid a word
