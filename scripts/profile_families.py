@@ -36,7 +36,8 @@ def main(path):
     kernels = [e for e in trace["traceEvents"] if e.get("cat") == "kernel"]
     if not kernels:
         sys.exit(f"{path}: no kernel events (expected a PyTorch-profiler trace with CUDA activity)")
-    fams = {}
+    # every family present in the file, those with no kernel at 0 (the reader expects each one)
+    fams = {fam: {"ms": 0.0, "kernels": 0} for fam in [f for _, f in FAMILIES] + ["other"]}
     streams = {}
     for e in kernels:
         fam = family(e["name"])
