@@ -365,7 +365,8 @@ static int profile_check(const claim_ctx *c, fp8lab_claim *o) {
     fp8lab_kernel_model kk = c->km;
     kk.compute_scale = o->profile.factor;
     const env_t e = {&c->m, &c->h800, &kk};
-    if (full_run(&e, &c->plan, c->goodput, &o->profile_gpu_hours, NULL)) return blame("--cluster", c->in->h800, LAYOUT);
+    if (full_run(&e, &c->plan, c->goodput, &o->profile_gpu_hours, NULL))
+        return blame("--cluster", c->in->h800, LAYOUT);
     o->profile_ratio = o->profile_gpu_hours / FP8LAB_CLAIM_GPU_HOURS;
     o->has_profile = 1;
     return 0;

@@ -36,11 +36,11 @@ static int read_measured(const char *f, const cJSON *root, shape_t *s, fp8lab_pr
     const cJSON *ctas = cJSON_GetObjectItemCaseSensitive(root, "gemm_ctas");
     s->ctas = 0;
     for (const cJSON *v = cJSON_IsArray(ctas) ? ctas->child : NULL; v; v = v->next) {
-        const double x = cJSON_IsNumber(v) ? v->valuedouble : 0;
         if (!cJSON_IsNumber(v)) {
             FP8LAB_ERR("%s: key gemm_ctas: expected numbers (the GEMMs' CTA counts)", f);
             return -1;
         }
+        const double x = v->valuedouble;
         if (!(x >= 1 && x <= MAX_CTAS) || x != (double)(long)x) {
             FP8LAB_ERR("%s: key gemm_ctas: %g is not a whole CTA count in [1, %d]", f, x, MAX_CTAS);
             return -1;
