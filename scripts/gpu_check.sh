@@ -114,6 +114,13 @@ soak() {
     return $rc
 }
 step gemm_soak 120 soak
+# issue 11: the public-run table's small H100 models are 26-42 % optimistic (configs/calibration/README.md). The
+# GEMMs of those layers (Megatron-Core GPT 1.7B at TP 1 and 7.1B at TP 2, 4096 tokens; GPT-2 124M at B 64 x T 1024)
+# measured here; the summary sets each beside the kernel model's prediction (fp8lab info --kernel-model --shapes)
+SMALL_SHAPES="4096,6144,2048;4096,2048,2048;4096,8192,2048;4096,2048,8192;8192,2048,4096;4096,6144,4096;\
+4096,4096,2048;4096,8192,4096;4096,4096,8192;65536,2304,768;65536,768,768;65536,3072,768;65536,768,3072"
+step bench_gemm_small 60 bash -c "$F bench gemm --device cuda --recipe bf16,fp8-block,fp8-1x128 \
+    --shapes '$SMALL_SHAPES' --json >'$OUT/bench_gemm_small.json'"
 
 # GPT-2 throughput: checkpoints go to /dev/shm (a 1.5B checkpoint with moments is ~12 GB) and are removed
 gpt2() { # NAME MODEL B STEPS RECIPE [FLAGS...]
@@ -141,9 +148,9 @@ fi
 echo; echo "==== summary (card: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)," \
     "$(date -u +%F), $(($(date +%s) - T0)) s)"
 cat "$OUT/steps.tsv"
-python3 - "$OUT" <<'PY'
-import json, os, sys, statistics
-out = sys.argv[1]
+python3 - "$OUT" "$F" <<'PY'
+import json, os, subprocess, sys, statistics
+out, fp8lab = sys.argv[1], sys.argv[2]
 def load(p):
     try: return json.load(open(p))
     except Exception: return None
@@ -181,6 +188,26 @@ if burst and held:
           f"(held / burst {h / b:.3f}); second half of the soak: SM clock {min(x[0] for x in last):.0f}-"
           f"{max(x[0] for x in last):.0f} MHz, power up to {max(x[1] for x in last):.0f} W, "
           f"up to {max(x[2] for x in last):.0f} C")
+small = load(f"{out}/bench_gemm_small.json")
+if small:
+    dev = small.get("device", "")
+    cl = next((f for k, f in (("H200", "h200"), ("H100", "h100-sxm"), ("H800", "h800-2048"), ("A100", "a100-80gb"))
+               if k in dev), None)
+    shapes = ";".join(sorted({f"{r['m']},{r['n']},{r['k']}" for r in small["results"]}))
+    pr = subprocess.run([fp8lab, "info", "--kernel-model", "--cluster", f"configs/clusters/{cl}.json", "--shapes",
+                         shapes, "--json"], capture_output=True, text=True) if cl else None
+    pred = {(p["m"], p["n"], p["k"], p["recipe"]): p["tflops"] for p in json.loads(pr.stdout)["predictions"]} \
+        if pr and pr.returncode == 0 else {}
+    print(f"small-model GEMMs on {dev}: measured / kernel model (configs/clusters/{cl}.json)")
+    ratios = {}
+    for r in small["results"]:
+        p = pred.get((r["m"], r["n"], r["k"], r["recipe"]))
+        x = r["tflops"] / p if p else float("nan")
+        ratios.setdefault(r["recipe"], []).append(x)
+        print(f"  {r['m']:>6}x{r['n']:>5}x{r['k']:>5} {r['recipe']:>10} {r['tflops']:8.1f} TFLOP/s, predicted "
+              f"{(p or 0):8.1f}: {x:.3f}")
+    for rec, xs in ratios.items():
+        print(f"  {rec}: median measured / predicted {statistics.median(xs):.3f} over {len(xs)} shapes")
 for name in ("gpt2_124m_bf16", "gpt2_124m_fp8", "gpt2_1558m_bf16", "gpt2_1558m_fp8"):
     p = f"{out}/{name}.metrics.jsonl"
     m = [json.loads(l) for l in open(p)] if os.path.exists(p) else []

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "model/config.h"
+#include "sim/claim.h"
 #include "sim/cluster.h"
 #include "sim/step.h"
 
@@ -22,10 +23,6 @@ static inline void sim_fixture_load(const char *root, const char *model, fp8lab_
 
 /* DeepSeek-V3's published layout as fp8lab claim simulates it (sec. 3.2): PP16 DualPipe, EP64, ZeRO-1, FP8,
    20 communication SMs, selective recompute, the full batch of 15360 sequences */
-static inline void sim_fixture_dsv3_plan(fp8lab_plan *p) {
-    fp8lab_plan_default(p);
-    p->pp = 16, p->ep = 64, p->schedule = FP8LAB_PP_DUALPIPE, p->zero = 1, p->prec = FP8LAB_PREC_FP8;
-    p->global_batch = 15360, p->comm_sms = 20, p->recompute = FP8LAB_RECOMPUTE_SELECTIVE;
-}
+static inline void sim_fixture_dsv3_plan(fp8lab_plan *p) { fp8lab_claim_plan(p); }
 
 #endif

@@ -245,6 +245,66 @@ static void info_prints_the_fit(void **st) {
     free(out);
 }
 
+/* `fp8lab info --kernel-model --cluster FILE --shapes ...` predicts, per shape and recipe, the plain GEMM that
+   `fp8lab bench gemm` measures. On the H200 table the defaults are fitted from, with the H200 cluster file, the
+   predictions' RMS log error per recipe is the one the fit prints: the prediction path is the fitted model. */
+static void info_predicts_the_table(void **st) {
+    (void)st;
+    char path[1200], cluster[1200], shapes[1024] = "";
+    snprintf(path, sizeof path, "%s/configs/calibration/gemm-h200-cublaslt.json", g_dir);
+    snprintf(cluster, sizeof cluster, "%s/configs/clusters/h200.json", g_dir);
+    cJSON *table = fp8lab_json_load(path);
+    assert_non_null(table);
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(table, "results"), *row;
+    cJSON_ArrayForEach(row, rows) {
+        char one[64];
+        snprintf(one, sizeof one, "%d,%d,%d", cJSON_GetObjectItemCaseSensitive(row, "m")->valueint,
+                 cJSON_GetObjectItemCaseSensitive(row, "n")->valueint, cJSON_GetObjectItemCaseSensitive(row, "k")->valueint);
+        if (!strstr(shapes, one)) snprintf(shapes + strlen(shapes), sizeof shapes - strlen(shapes), "%s%s", *shapes ? ";" : "", one);
+    }
+    char a0[] = "--kernel-model", a1[] = "--json", a2[] = "--cluster", a3[] = "--shapes";
+    char *args[] = {a0, a1, a2, cluster, a3, shapes};
+    char *out = NULL;
+    assert_int_equal(run_info(6, args, &out), 0);
+    cJSON *o = cJSON_Parse(out);
+    assert_non_null(o);
+    const cJSON *pred = cJSON_GetObjectItemCaseSensitive(o, "predictions");
+    const cJSON *fit = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "kernel_model"), "recipes");
+    assert_true(cJSON_IsArray(pred) && cJSON_IsObject(fit));
+    for (int r = 0; r < FP8LAB_NRECIPES; r++) {
+        const char *name = fp8lab_km_recipe_name(r);
+        double sum = 0;
+        int n = 0;
+        cJSON_ArrayForEach(row, rows) {
+            if (strcmp(cJSON_GetObjectItemCaseSensitive(row, "recipe")->valuestring, name)) continue;
+            const cJSON *p;
+            cJSON_ArrayForEach(p, pred) {
+                if (strcmp(cJSON_GetObjectItemCaseSensitive(p, "recipe")->valuestring, name) ||
+                    cJSON_GetObjectItemCaseSensitive(p, "m")->valueint != cJSON_GetObjectItemCaseSensitive(row, "m")->valueint ||
+                    cJSON_GetObjectItemCaseSensitive(p, "n")->valueint != cJSON_GetObjectItemCaseSensitive(row, "n")->valueint ||
+                    cJSON_GetObjectItemCaseSensitive(p, "k")->valueint != cJSON_GetObjectItemCaseSensitive(row, "k")->valueint)
+                    continue;
+                const double e = log(cJSON_GetObjectItemCaseSensitive(p, "tflops")->valuedouble /
+                                     cJSON_GetObjectItemCaseSensitive(row, "tflops")->valuedouble);
+                sum += e * e, n++;
+            }
+        }
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(fit, name);
+        assert_int_equal(n, cJSON_GetObjectItemCaseSensitive(f, "points")->valueint);
+        if (!n) continue;
+        const double rms = sqrt(sum / n), printed = cJSON_GetObjectItemCaseSensitive(f, "rms_log_err")->valuedouble;
+        printf("%-10s %d shapes: predicted vs measured RMS log error %.6f, the fit's %.6f\n", name, n, rms, printed);
+        assert_true(fabs(rms - printed) < 1e-9);
+    }
+    cJSON_Delete(o);
+    cJSON_Delete(table);
+    free(out);
+    /* --shapes needs the GPU to predict for */
+    char *bad[] = {a0, a3, shapes};
+    assert_int_equal(run_info(3, bad, &out), FP8LAB_EXIT_USAGE);
+    free(out);
+}
+
 int main(void) {
     const char *d = getenv("FP8LAB_SOURCE_DIR");
     if (!d) FP8LAB_SKIP("FP8LAB_SOURCE_DIR is not set (run through ctest)");
@@ -254,6 +314,7 @@ int main(void) {
         cmocka_unit_test(step_uses_wgrad_recipe),
         cmocka_unit_test(file_matches_defaults),
         cmocka_unit_test(info_prints_the_fit),
+        cmocka_unit_test(info_predicts_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -304,7 +304,7 @@ static void dualpipe_too_few(void **st) {
     fp8lab_kernel_model km;
     fp8lab_kernel_model_default(&km);
     fp8lab_plan *p = &k.p;
-    p->global_batch = 256;
+    p->global_batch = 256, p->dualpipe_fallback = 0; /* the claim asks for the fallback; a plain plan does not */
     fp8lab_sim_result r, r1;
     assert_int_equal(fp8lab_simulate(&k.m, &k.c, &km, p, &r), -1);
     assert_int_equal(fp8lab_last_error_exit(), FP8LAB_EXIT_USAGE);

@@ -1,6 +1,6 @@
 /* The simulator against published training throughput (configs/calibration/public-runs.json): dense and MoE
-   runs on A100, H100 and H800 from five sources (Narayanan et al. 2021, Korthikanti et al. 2022, Llama 3 2024,
-   NVIDIA Megatron-Bridge's performance summary, DeepSeek-V2 2024). Each row is simulated with the layout the
+   runs on A100, H100 and H800 from six sources (Narayanan et al. 2021, Korthikanti et al. 2022, Llama 3 2024,
+   NVIDIA Megatron-Bridge's performance summary, DeepSeek-V2 2024, the Megatron-LM README's H100 scaling table). Each row is simulated with the layout the
    source gives (assumptions listed in the file), compared in tokens per GPU per second, and the table
    "run | published | simulated | error %" is printed with the mean absolute error.
 
@@ -23,13 +23,22 @@
    Then two model changes, each from a source other than these rows: DeepSeek-V2's zero-bubble pipeline run as
    ZB-H1 (schedule zb-h1, sim/timeline.c; faster: +24.9 -> +28.3 %), and every Wgrad GEMM charged its accumulation
    into the FP32 main gradient (sim/kernel_model.c; DeepSeek's own H800 profile measures its Wgrad kernels at 1.40x
-   the simulated time without it, 1.24x with it: tests/test_sim_profile.c; slower on every row). Now: mean 10.1 %,
-   worst 30.7 % (Llama 3 405B on 8192 H100); the eight A100 rows between -7 and -1 %, Llama 3 405B +31/+30 %,
-   DeepSeek-V2 +23 %, DeepSeek-V3 -10 %. Issue 11's 20 % per row is not met: no term its source states closes
-   Llama 3's gap (configs/calibration/README.md lists what was checked), and the mean now sits 0.1 point over its
-   10 %. This test asserts what holds today as a guard against getting worse (mean <= 10.5 %, worst <= 31 %) and
-   prints the issue's target beside the result. No constant of the simulator is fitted to these rows: they are a
-   check, not a calibration set. A second table gives each row's step breakdown (shares of the simulated step). */
+   the simulated time without it, 1.24x with it: tests/test_sim_profile.c; slower on every row): mean 10.1 %, worst
+   30.7 % (Llama 3 405B on 8192 H100).
+
+   Then a sixth source, every row of it: the nine H100 BF16 runs of Megatron-Core r0.8.0's weak-scaling table
+   (Megatron-LM README, July 2024; GPT 1.7B to 462B, 48 to 6144 GPUs), and the attention kernel of each run's time
+   for Llama 3 (FlashAttention-2 speed: its pre-training predates FlashAttention-3's release; +30.7 -> +25.5 %).
+   Then Megatron-LM's input-gradient reduction beside the Wgrad GEMM (plan.tp_overlap, tp_overlap_beside_wgrad
+   below; rows 1-4 predate it): the A100 sequence-parallel rows 2-3 points closer, Llama 3 +30.0 %. The simulator
+   fits the six Megatron-Core runs at TP 8 within 5 % with most of their tensor-parallel communication exposed,
+   which Megatron-Core overlapped (--tp-comm-overlap, not modeled), and is optimistic on the small ones: +41.8 %
+   (1.7B, TP 1), +26.0 % (7.1B), +13.3 % (16B). Now: mean 9.98 % over 21 runs, worst 41.8 %; above 20 %:
+   Megatron-Core 1.7B and 7.1B, Llama 3 405B (+30.0/+29.2), DeepSeek-V2 (+22.9), all optimistic, all on Hopper.
+   Issue 11's 20 % per row is not met. This test asserts what holds today as a guard against getting worse (mean
+   <= 10 %, worst <= 42 %) and prints the issue's target beside the result. No constant of the simulator is fitted
+   to these rows: they are a check, not a calibration set. A second table gives each row's step breakdown (shares
+   of the simulated step). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,10 +56,11 @@
 #include "sim/kernel_model.h"
 #include "sim/plan_parse.h"
 #include "sim/step.h"
+#include "sim_fixture.h"
 #include "test_util.h"
 
-#define MAX_MEAN_ABS_ERR 0.105 /* the issue's target: 0.10 */
-#define MAX_ABS_ERR 0.31       /* the issue's target: 0.20 */
+#define MAX_MEAN_ABS_ERR 0.10 /* the issue's target: 0.10 */
+#define MAX_ABS_ERR 0.42      /* the issue's target: 0.20 */
 
 static char g_dir[1024];
 
@@ -93,10 +103,10 @@ static double run_row(const cJSON *row, const fp8lab_kernel_model *km, double *s
     plan.mtp = (int)num(row, "mtp");
     /* the software of the run, where the row states it (absent: FlashAttention, overlapped gradient reduction) */
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, "attention");
-    const char *att = cJSON_IsString(v) ? v->valuestring : "flash3";
-    plan.attn_impl = !strcmp(att, "unfused") ? FP8LAB_ATTN_UNFUSED : !strcmp(att, "flash2") ? FP8LAB_ATTN_FLASH2
-                     : FP8LAB_ATTN_FLASH3;
-    if (strcmp(att, "unfused") && strcmp(att, "flash2") && strcmp(att, "flash3")) fail_msg("attention: %s", att);
+    if (fp8lab_parse_attention(cJSON_IsString(v) ? v->valuestring : "flash3", &plan)) fail_msg("%s", fp8lab_last_error());
+    v = cJSON_GetObjectItemCaseSensitive(row, "tp_overlap");
+    if (fp8lab_parse_tp_overlap(cJSON_IsString(v) ? v->valuestring : "wgrad", &plan))
+        fail_msg("%s", fp8lab_last_error());
     v = cJSON_GetObjectItemCaseSensitive(row, "grad_fp32");
     plan.grad_fp32 = cJSON_IsNumber(v) ? v->valueint : 0;
     v = cJSON_GetObjectItemCaseSensitive(row, "grad_reduce_after");
@@ -196,13 +206,9 @@ static double attn_op_time(const fp8lab_trace *tr, fp8lab_pass pass) {
 
 static void software_models(void **st) {
     (void)st;
-    char p[1200];
     fp8lab_model m;
     fp8lab_cluster c;
-    snprintf(p, sizeof p, "%s/configs/models/megatron-gpt-18b.json", g_dir);
-    if (fp8lab_model_load(p, &m)) fail_msg("%s", fp8lab_last_error());
-    snprintf(p, sizeof p, "%s/configs/clusters/a100-80gb.json", g_dir);
-    if (fp8lab_cluster_load(p, &c)) fail_msg("%s", fp8lab_last_error());
+    sim_fixture_load(g_dir, "megatron-gpt-18b.json", &m, "a100-80gb.json", &c);
     fp8lab_kernel_model km;
     fp8lab_kernel_model_default(&km);
     fp8lab_plan plan;
@@ -245,10 +251,58 @@ static void software_models(void **st) {
     free(t3.ops), free(t2.ops), free(tu.ops);
 }
 
+/* Megatron-LM's asynchronous input-gradient reduction (plan.tp_overlap; LinearWithGradAccumulationAndAsyncCommunication
+   since 2022): the reduce-scatter after a column-parallel GEMM's Dgrad runs beside its Wgrad, exposing only what
+   outlasts it. Recomputed from the op trace (collectives traced at full length): the exposed communication drops by
+   the sum of min(reduce-scatter, Wgrad) over the layers, the communication in all does not change. Korthikanti et
+   al.'s 22B layout (tp 8, sequence parallel, one stage). */
+static double hidden_beside_wgrad(const fp8lab_trace *tr, fp8lab_layer_kind kind) {
+    double last_w = 0, hidden = 0;
+    for (int i = 0; i < tr->n; i++) {
+        const fp8lab_op_trace *o = &tr->ops[i];
+        if (o->kind != kind) continue;
+        if (o->op.kind == FP8LAB_OP_GEMM && o->op.pass == FP8LAB_PASS_W) last_w = o->time_s;
+        if (o->op.kind != FP8LAB_OP_COMM) continue;
+        if (o->op.pass == FP8LAB_PASS_B && o->op.beside_wgrad) hidden += o->time_s < last_w ? o->time_s : last_w;
+        last_w = 0;
+    }
+    return hidden;
+}
+
+static void tp_overlap_beside_wgrad(void **st) {
+    (void)st;
+    fp8lab_model m;
+    fp8lab_cluster c;
+    sim_fixture_load(g_dir, "megatron-gpt-22b.json", &m, "a100-80gb.json", &c);
+    fp8lab_kernel_model km;
+    fp8lab_kernel_model_default(&km);
+    fp8lab_plan plan;
+    fp8lab_plan_default(&plan);
+    assert_int_equal(plan.tp_overlap, FP8LAB_TP_OVERLAP_WGRAD);
+    plan.gpus = 8, plan.tp = 8, plan.dp = 1, plan.sp = 1, plan.seq = 2048, plan.global_batch = 4, plan.micro_batch = 4;
+    plan.prec = FP8LAB_PREC_FP16, plan.recompute = FP8LAB_RECOMPUTE_SELECTIVE;
+    fp8lab_sim_result rw, rn;
+    fp8lab_trace tw = {0};
+    if (fp8lab_simulate_trace(&m, &c, &km, &plan, &rw, &tw)) fail_msg("%s", fp8lab_last_error());
+    plan.tp_overlap = FP8LAB_TP_OVERLAP_NONE;
+    if (fp8lab_simulate(&m, &c, &km, &plan, &rn)) fail_msg("%s", fp8lab_last_error());
+    const double hidden = hidden_beside_wgrad(&tw, FP8LAB_LAYER_DENSE) * (double)m.layers +
+                          hidden_beside_wgrad(&tw, FP8LAB_LAYER_HEAD) + hidden_beside_wgrad(&tw, FP8LAB_LAYER_EMBED);
+    printf("tp 8 sequence parallel, 22B: exposed communication %.4f s synchronous, %.4f s beside the Wgrad (%.4f s "
+           "hidden; %.4f s in all both ways)\n",
+           rn.exposed_comm_s, rw.exposed_comm_s, hidden, rw.comm_total_s);
+    assert_true(hidden > 0.01 * rn.exposed_comm_s);
+    assert_true(fabs(rn.exposed_comm_s - rw.exposed_comm_s - hidden) < 1e-9 * rn.exposed_comm_s);
+    assert_true(fabs(rn.step_time_s - rw.step_time_s - hidden) < 1e-9 * rn.step_time_s);
+    assert_true(fabs(rn.comm_total_s - rw.comm_total_s) < 1e-9 * rn.comm_total_s);
+    free(tw.ops);
+}
+
 int main(void) {
     const char *d = getenv("FP8LAB_SOURCE_DIR");
     if (!d) FP8LAB_SKIP("FP8LAB_SOURCE_DIR is not set (run through ctest)");
     snprintf(g_dir, sizeof g_dir, "%s", d);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(public_runs), cmocka_unit_test(software_models)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(public_runs), cmocka_unit_test(software_models),
+                                       cmocka_unit_test(tp_overlap_beside_wgrad)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,9 +16,29 @@
 #include "sim/cluster.h"
 #include "sim/kernel_model.h"
 
+/* What the kernel model predicts for each --shapes GEMM and recipe on the cluster's GPU, in the shape of
+   `fp8lab bench gemm`'s rows (m, n, k, recipe, ms, tflops), so that a measured file can be set beside it. */
+static void print_predictions(const fp8lab_kernel_model *km, const fp8lab_gpu *g, const bench_shape *sh, int nsh,
+                              int json) {
+    if (!json) printf("\npredicted on %s (%d SMs), plain GEMMs as `fp8lab bench gemm` times them:\n%20s %11s %9s %9s\n",
+                      g->name, g->sms, "M x N x K", "recipe", "ms", "TFLOP/s");
+    for (int i = 0; i < nsh; i++)
+        for (int r = 0; r < FP8LAB_NRECIPES; r++) {
+            const double m = sh[i].m, n = sh[i].n, k = sh[i].k;
+            const double t = fp8lab_gemm_time_recipe(km, g, r, m, n, k), tf = 2 * m * n * k / t / 1e12;
+            if (json)
+                printf("%s{\"m\": %d, \"n\": %d, \"k\": %d, \"recipe\": \"%s\", \"ms\": %.17g, \"tflops\": %.17g}",
+                       i || r ? ",\n    " : "", sh[i].m, sh[i].n, sh[i].k, fp8lab_km_recipe_name(r), 1e3 * t, tf);
+            else
+                printf("%6d x %5d x %5d %11s %9.4f %9.1f\n", sh[i].m, sh[i].n, sh[i].k, fp8lab_km_recipe_name(r),
+                       1e3 * t, tf);
+        }
+}
+
 /* The kernel model the simulator uses: the defaults, refitted to --calibration when given (the rows taken as
-   measured on the --cluster file's GPU, else on a 132-SM Hopper part as the defaults). */
-static int print_kernel_model(const char *calib, const char *cluster, int json) {
+   measured on the --cluster file's GPU, else on a 132-SM Hopper part as the defaults); with --shapes, its
+   prediction for each shape on the --cluster file's GPU. */
+static int print_kernel_model(const char *calib, const char *cluster, const char *shapes, int json) {
     fp8lab_kernel_model km;
     fp8lab_kernel_model_default(&km);
     fp8lab_cluster c;
@@ -31,27 +51,54 @@ static int print_kernel_model(const char *calib, const char *cluster, int json) 
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
         return fp8lab_last_error_exit();
     }
-    fp8lab_kernel_model_print(stdout, &km, json);
+    bench_shape sh[64];
+    int nsh = shapes ? bench_parse_shapes("shapes", shapes, 3, 1, sh, 64) : 0;
+    if (nsh < 0) return FP8LAB_EXIT_USAGE;
+    if (!nsh) {
+        fp8lab_kernel_model_print(stdout, &km, json);
+    } else if (json) {
+        printf("{\n  \"kernel_model\": ");
+        fp8lab_kernel_model_print(stdout, &km, 1);
+        cJSON *name = cJSON_CreateString(c.gpu.name); /* a cluster file's name may hold any text */
+        char *q = name ? cJSON_PrintUnformatted(name) : NULL;
+        cJSON_Delete(name);
+        if (!q) {
+            fprintf(stderr, "error: out of memory\n");
+            return FP8LAB_EXIT_RUNTIME;
+        }
+        printf(",\n  \"gpu\": %s,\n  \"predictions\": [\n    ", q);
+        cJSON_free(q);
+        print_predictions(&km, &c.gpu, sh, nsh, 1);
+        printf("\n  ]\n}\n");
+    } else {
+        fp8lab_kernel_model_print(stdout, &km, 0);
+        print_predictions(&km, &c.gpu, sh, nsh, 0);
+    }
     return fflush(stdout) ? FP8LAB_EXIT_RUNTIME : FP8LAB_EXIT_OK;
 }
 
 int cmd_info(int argc, char **argv) {
-    const char *device = "auto", *calib = NULL, *cluster = NULL;
+    const char *device = "auto", *calib = NULL, *cluster = NULL, *shapes = NULL;
     int json = 0, kernel_model = 0;
     const cli_flag flags[] = {
         {"device", FLAG_STR, &device, "cpu | cuda | auto"},
         {"json", FLAG_BOOL, &json, "print one JSON object"},
         {"kernel-model", FLAG_BOOL, &kernel_model, "print the simulator's kernel-model fit instead (no device)"},
         {"calibration", FLAG_STR, &calib, "with --kernel-model: refit to this `fp8lab bench gemm --json` file"},
-        {"cluster", FLAG_STR, &cluster, "with --calibration: the GPU the rows were measured on (its SMs, peaks)"},
+        {"cluster", FLAG_STR, &cluster, "with --calibration: the GPU the rows were measured on (its SMs, peaks); with --shapes: the GPU predicted"},
+        {"shapes", FLAG_STR, &shapes, "with --kernel-model and --cluster: M,N,K[;M,N,K...] GEMMs to predict, every recipe"},
     };
     int rc = cli_parse("fp8lab info [flags]", flags, CLI_NFLAGS(flags), argc, argv);
     if (rc) return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
-    if ((calib || cluster) && !kernel_model) {
-        fprintf(stderr, "error: --%s: only with --kernel-model\n", calib ? "calibration" : "cluster");
+    if ((calib || cluster || shapes) && !kernel_model) {
+        fprintf(stderr, "error: --%s: only with --kernel-model\n", calib ? "calibration" : cluster ? "cluster" : "shapes");
         return FP8LAB_EXIT_USAGE;
     }
-    if (kernel_model) return print_kernel_model(calib, cluster, json);
+    if (shapes && !cluster) {
+        fprintf(stderr, "error: --shapes: needs --cluster FILE, the GPU to predict for\n");
+        return FP8LAB_EXIT_USAGE;
+    }
+    if (kernel_model) return print_kernel_model(calib, cluster, shapes, json);
     if (cli_check_device(device)) return FP8LAB_EXIT_USAGE;
     fp8lab_backend *gpu = fp8lab_cuda_backend_create(0);
     char gpu_err[512] = "";

@@ -7,7 +7,8 @@
 #include "sim/plan_parse.h"
 
 void plan_args_init(plan_args *a) {
-    *a = (plan_args){.precision = "bf16", .schedule = "1f1b", .recompute = "none", .tp = 1, .pp = 1, .ep = 1,
+    *a = (plan_args){.precision = "bf16", .schedule = "1f1b", .recompute = "none", .attention = "flash3",
+                     .tp_overlap = "wgrad", .tp = 1, .pp = 1, .ep = 1,
                      .mbatch = 1};
 }
 
@@ -32,6 +33,12 @@ void plan_args_flags(plan_args *a, cli_flag *out) {
         {"moe-imbalance", FLAG_DOUBLE, &a->moe_imb, "busiest/mean expert load in an EP group, >= 1 (0: the statistical floor)", FP8LAB_RANGE(0, FP8LAB_MAX_MOE_IMBALANCE)},
         {"no-mtp", FLAG_BOOL, &a->no_mtp, "leave out the multi-token-prediction modules"},
         {"calibration", FLAG_STR, &a->calib, "GEMM efficiency points from `fp8lab bench gemm --json`"},
+        /* the software of a run, so that a published run of another time can be simulated as it ran */
+        {"attention", FLAG_STR, &a->attention, "attention kernel: flash3 | flash2 | unfused (Megatron-LM before FlashAttention)"},
+        {"tp-overlap", FLAG_STR, &a->tp_overlap, "TP input-gradient reduction beside the Wgrad GEMM (wgrad) or exposed (none)"},
+        {"grad-reduce-after", FLAG_BOOL, &a->grad_reduce_after, "data-parallel gradient all-reduce after the whole pipeline, not overlapped"},
+        {"grad-fp32", FLAG_BOOL, &a->grad_fp32, "data-parallel gradients reduced in FP32 (default BF16)"},
+        {"p2p-async", FLAG_BOOL, &a->p2p_async, "asynchronous pipeline sends (1F1B and interleaved block the sender)"},
     };
     for (int i = 0; i < PLAN_ARGS_NFLAGS; i++) out[i] = f[i];
 }
@@ -46,11 +53,13 @@ int plan_args_load(const plan_args *a, const char *usage, fp8lab_model *m, fp8la
     p->gpus = a->gpus, p->tp = a->tp, p->pp = a->pp, p->dp = a->dp, p->ep = a->ep, p->sp = a->sp;
     p->seq = a->seq, p->global_batch = a->gbatch, p->micro_batch = a->mbatch;
     p->zero = a->zero, p->comm_sms = a->comm_sms, p->moe_imbalance = a->moe_imb, p->mtp = !a->no_mtp;
+    p->grad_reduce_after = a->grad_reduce_after, p->grad_fp32 = a->grad_fp32, p->p2p_async = a->p2p_async;
     fp8lab_kernel_model_default(km);
     if (fp8lab_model_load(a->model, m) || fp8lab_cluster_load(a->cluster, c) ||
         (a->calib && fp8lab_kernel_model_calibrate_gpu(km, a->calib, &c->gpu)) ||
         fp8lab_parse_precision(a->precision, p) || fp8lab_parse_schedule(a->schedule, p) ||
-        fp8lab_parse_recompute(a->recompute, p)) {
+        fp8lab_parse_recompute(a->recompute, p) || fp8lab_parse_attention(a->attention, p) ||
+        fp8lab_parse_tp_overlap(a->tp_overlap, p)) {
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
         return fp8lab_last_error_exit();
     }

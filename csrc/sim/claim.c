@@ -36,13 +36,13 @@ void fp8lab_claim_inputs_default(fp8lab_claim_inputs *in) {
     in->sensitivity = 1;
 }
 
-/* DeepSeek-V3 report sec. 3.2: the published layout */
-static void published_plan(fp8lab_plan *p) {
+void fp8lab_claim_plan(fp8lab_plan *p) {
     fp8lab_plan_default(p);
     p->gpus = 2048, p->tp = 1, p->pp = 16, p->ep = 64, p->zero = 1;
     p->schedule = FP8LAB_PP_DUALPIPE;
     p->prec = FP8LAB_PREC_FP8;
     p->seq = 4096, p->micro_batch = 1, p->global_batch = RAMP_TO;
+    p->comm_sms = 20, p->recompute = FP8LAB_RECOMPUTE_SELECTIVE;
     p->dualpipe_fallback = 1; /* ramp segments below 2 x pp micro-batches per pipeline run as 1F1B (DualPipe cannot) */
 }
 
@@ -169,7 +169,7 @@ static int term(const claim_ctx *c, fp8lab_claim *o, int ramp, double goodput, c
    GPU-hours. */
 static int decompose(claim_ctx *c, fp8lab_claim *o, double *h) {
     fp8lab_plan *p = &c->plan;
-    published_plan(p);
+    fp8lab_claim_plan(p);
     /* the published 20 communication SMs are part of the ideal: without SMs of their own the all-to-alls could not
        run under the compute at all (sim/collectives.h), so "0 SMs" is no ideal to start from */
     p->comm_sms = 20, p->recompute = FP8LAB_RECOMPUTE_NONE, p->mtp = 0, p->moe_imbalance = 1.0;

@@ -64,6 +64,11 @@ typedef struct {
 } fp8lab_claim;
 
 void fp8lab_claim_inputs_default(fp8lab_claim_inputs *in);
+/* The published layout at its final batch (report sec. 3.2-3.3): 2048 GPUs, PP16 DualPipe, EP64, ZeRO-1, no TP,
+   seq 4096, batch 15360, FP8, 20 SMs for communication, selective recompute (RMSNorm, SwiGLU, MLA up-projections),
+   its MTP module; MoE load at the statistical floor. DualPipe plans short of 2 x pp micro-batches (the batch ramp's
+   first segments) run as 1F1B. */
+void fp8lab_claim_plan(fp8lab_plan *p);
 int fp8lab_claim_run(const fp8lab_claim_inputs *in, fp8lab_claim *out);
 
 #endif

@@ -78,6 +78,10 @@ double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int 
    its accumulation into the FP32 main gradient [m][n] (fp8lab_wgrad_accum_time). */
 double fp8lab_gemm_time_pass(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
                              int wgrad, double m, double n, double k);
+/* Seconds for one plain GEMM of a recipe (FP8LAB_RECIPE_*: its operand precision and fit), as `fp8lab bench gemm`
+   measures it: what the recipe's calibration rows are compared with. */
+double fp8lab_gemm_time_recipe(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int recipe, double m, double n,
+                               double k);
 double fp8lab_mem_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, double bytes);
 /* The Wgrad epilogue's read and write of the FP32 main gradient [m][n], beyond the BF16 output the GEMM fit
    measured. */

@@ -43,6 +43,7 @@ int fp8lab_plan_check(const fp8lab_plan *p) {
         {"--no-mtp", p->mtp, FP8LAB_RANGE(0, 1)},
         {"--goodput", p->goodput, FP8LAB_RANGE_POS(1)},
         {"attn_impl", p->attn_impl, FP8LAB_RANGE(FP8LAB_ATTN_FLASH3, FP8LAB_ATTN_UNFUSED)},
+        {"tp_overlap", p->tp_overlap, FP8LAB_RANGE(FP8LAB_TP_OVERLAP_NONE, FP8LAB_TP_OVERLAP_WGRAD)},
         {"grad_fp32", p->grad_fp32, FP8LAB_RANGE(0, 1)},
         {"grad_reduce_after", p->grad_reduce_after, FP8LAB_RANGE(0, 1)},
         {"p2p_async", p->p2p_async, FP8LAB_RANGE(0, 1)},

@@ -36,15 +36,21 @@ int fp8lab_parse_schedule(const char *s, fp8lab_plan *p) {
     return -1;
 }
 
-int fp8lab_parse_recompute(const char *s, fp8lab_plan *p) {
-    static const char *n[] = {"none", "selective", "full"};
-    for (int i = 0; i < 3; i++)
-        if (!strcmp(s, n[i])) {
-            p->recompute = (fp8lab_recompute)i;
-            return 0;
-        }
-    FP8LAB_ERR("--recompute: bad value '%s' (expected none, selective or full)", s);
+/* The index of s in names[0 .. n), or -1 with an error naming the flag, the value and what it takes. */
+static int pick(const char *flag, const char *s, const char *const *names, int n, const char *expected) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, names[i])) return i;
+    FP8LAB_ERR("%s: bad value '%s' (expected %s)", flag, s, expected);
     return -1;
+}
+
+static const char *const recompute_names[] = {"none", "selective", "full"};
+
+int fp8lab_parse_recompute(const char *s, fp8lab_plan *p) {
+    int i = pick("--recompute", s, recompute_names, 3, "none, selective or full");
+    if (i < 0) return -1;
+    p->recompute = (fp8lab_recompute)i;
+    return 0;
 }
 
 int fp8lab_parse_precision(const char *s, fp8lab_plan *p) {
@@ -57,6 +63,29 @@ int fp8lab_parse_precision(const char *s, fp8lab_plan *p) {
     return 0;
 }
 
+static const char *const attn_names[] = {"flash3", "flash2", "unfused"};
+static const char *const tp_overlap_names[] = {"none", "wgrad"};
+
+int fp8lab_parse_attention(const char *s, fp8lab_plan *p) {
+    int i = pick("--attention", s, attn_names, 3, "flash3, flash2 or unfused");
+    if (i < 0) return -1;
+    p->attn_impl = i;
+    return 0;
+}
+
+int fp8lab_parse_tp_overlap(const char *s, fp8lab_plan *p) {
+    int i = pick("--tp-overlap", s, tp_overlap_names, 2, "wgrad or none");
+    if (i < 0) return -1;
+    p->tp_overlap = i;
+    return 0;
+}
+
+const char *fp8lab_attention_name(int attn_impl) { return (unsigned)attn_impl < 3 ? attn_names[attn_impl] : "?"; }
+
+const char *fp8lab_tp_overlap_name(int tp_overlap) {
+    return (unsigned)tp_overlap < 2 ? tp_overlap_names[tp_overlap] : "?";
+}
+
 const char *fp8lab_schedule_name(const fp8lab_plan *p, char *buf, int cap) {
     if (p->schedule == FP8LAB_PP_DUALPIPE) snprintf(buf, (size_t)cap, "dualpipe");
     else if (p->schedule == FP8LAB_PP_INTERLEAVED) snprintf(buf, (size_t)cap, "interleaved:%d", p->vchunks);
@@ -65,7 +94,4 @@ const char *fp8lab_schedule_name(const fp8lab_plan *p, char *buf, int cap) {
     return buf;
 }
 
-const char *fp8lab_recompute_name(fp8lab_recompute r) {
-    static const char *n[] = {"none", "selective", "full"};
-    return (unsigned)r < 3 ? n[r] : "?";
-}
+const char *fp8lab_recompute_name(fp8lab_recompute r) { return (unsigned)r < 3 ? recompute_names[r] : "?"; }

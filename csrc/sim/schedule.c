@@ -126,6 +126,10 @@ static void tp_enter(bld *b) {
     double full = b->t * b->h * ACT;
     if (b->o->sp) comm(b, "tp.all_gather", FP8LAB_COLL_ALLGATHER, FP8LAB_COLL_REDUCESCATTER, FP8LAB_GROUP_TP, full, full);
     else comm(b, "tp.f", FP8LAB_COLL_NONE, FP8LAB_COLL_ALLREDUCE, FP8LAB_GROUP_TP, 0, full);
+    /* its backward reduces the input gradient that the next GEMM's Dgrad wrote, while that GEMM's Wgrad runs
+       (Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication: reduce-scatter with sequence parallelism,
+       all-reduce without) */
+    if (!b->fail) b->f->ops[b->f->n - 1].beside_wgrad = 1;
 }
 
 static void tp_exit(bld *b) {

@@ -50,6 +50,8 @@ typedef struct {
     int topk, node_limit;/* MoE dispatch/combine: copies per token, node-limited routing (0 = none) */
     fp8lab_part part;
     int moe;             /* routed-expert work: scaled by the MoE load imbalance */
+    int beside_wgrad;    /* comm, backward: runs beside the Wgrad GEMM just before it in the list (Megatron-LM's
+                            asynchronous input-gradient reduction; plan.tp_overlap) */
     int cheap;           /* recomputed under selective recompute: norms, activations, MLA up-projections, and
                             the FP8 casts whose output the consuming GEMM does not keep (attn.quant_o is not) */
     double saved;        /* forward: activation bytes kept for the backward, per op (all instances) */

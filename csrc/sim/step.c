@@ -22,13 +22,15 @@ void fp8lab_plan_default(fp8lab_plan *p) {
     p->recompute = FP8LAB_RECOMPUTE_NONE;
     p->mtp = 1;
     p->goodput = 1;
+    p->tp_overlap = FP8LAB_TP_OVERLAP_WGRAD;
 }
 
 /* what one layer (unit) costs per micro-batch on the rank that holds it */
 typedef struct {
     double f, b, w;                 /* compute by pass; recomputation is part of b */
     double gemm, attn, elt, rec, moe_extra;
-    double tp_f, tp_b, ep_f, ep_b;  /* communication */
+    double tp_f, tp_b, ep_f, ep_b;  /* exposed communication */
+    double tp_hidden;               /* TP communication run beside a GEMM */
     double cost, exposed;           /* what the stage partition balances per micro-batch, and its exposed comm */
     double pd, pe;                  /* parameters held: dense, routed-expert */
     double act;                     /* activation bytes kept per micro-batch */
@@ -91,8 +93,9 @@ static int trace_add(fp8lab_trace *tr, fp8lab_layer_kind kind, const fp8lab_op *
     return 0;
 }
 
-/* A communication op's time, added to the unit's TP or EP traffic of its pass. */
-static double comm_time(const ctx_t *x, const fp8lab_op *op, unit_t *u) {
+/* A communication op's time, added to the unit's TP or EP traffic of its pass; a backward input-gradient reduction
+   beside the Wgrad GEMM before it (last_w) exposes only what outlasts that GEMM. */
+static double comm_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, double last_w) {
     const int fwd = op->pass == FP8LAB_PASS_F;
     if (op->group == FP8LAB_GROUP_EP) {
         /* the busiest rank of the EP group receives imb times the mean */
@@ -102,7 +105,10 @@ static double comm_time(const ctx_t *x, const fp8lab_op *op, unit_t *u) {
         return t;
     }
     const double t = fp8lab_coll_time(&x->links, op->coll, op->bytes, x->tp, x->g_tp);
-    *(fwd ? &u->tp_f : &u->tp_b) += t;
+    const int beside = !fwd && op->beside_wgrad && x->P->tp_overlap == FP8LAB_TP_OVERLAP_WGRAD;
+    const double hidden = beside ? (t < last_w ? t : last_w) : 0;
+    *(fwd ? &u->tp_f : &u->tp_b) += t - hidden;
+    u->tp_hidden += hidden;
     return t;
 }
 
@@ -146,18 +152,21 @@ static void add_to_pass(unit_t *u, fp8lab_pass pass, double t) {
 static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp8lab_layer_kind kind,
                          fp8lab_trace *tr) {
     const fp8lab_gpu *g = &x->c->gpu;
+    double last_w = 0; /* the latest Wgrad GEMM's time */
     for (int i = 0; i < s->n; i++) {
         const fp8lab_op *op = &s->ops[i];
         const double scale = op->moe ? x->imb : 1;
         double t = 0;
         switch (op->kind) {
         case FP8LAB_OP_COMM:
-            if (trace_add(tr, kind, op, comm_time(x, op, u))) return -1;
+            if (trace_add(tr, kind, op, comm_time(x, op, u, last_w))) return -1;
+            last_w = 0;
             continue;
         case FP8LAB_OP_GEMM:
             t = fp8lab_gemm_time_pass(x->km, g, x->sms, op->dtype, op->pass == FP8LAB_PASS_W, op->m, op->n, op->k) *
                 op->count * x->km->compute_scale;
             u->gemm += t * scale;
+            if (op->pass == FP8LAB_PASS_W) last_w = t * scale;
             break;
         case FP8LAB_OP_ATTN:
             if (attn_time(x, op, u, kind, tr, &t)) return -1;
@@ -371,7 +380,7 @@ static void add_unit(stage_t *s, const unit_t *u) {
     s->t.act += u->act;
     s->gemm += u->gemm, s->attn += u->attn, s->elt += u->elt, s->rec += u->rec, s->moe_extra += u->moe_extra;
     s->mtp += u->mtp ? u->f + u->b + u->w : 0;
-    s->tp_ep_comm += u->tp_f + u->tp_b + u->ep_f + u->ep_b;
+    s->tp_ep_comm += u->tp_f + u->tp_b + u->ep_f + u->ep_b + u->tp_hidden;
     s->pd += u->pd, s->pe += u->pe;
 }
 

@@ -13,6 +13,9 @@
 #include "sim/schedule.h"
 
 enum { FP8LAB_ATTN_FLASH3 = 0, FP8LAB_ATTN_FLASH2 = 1, FP8LAB_ATTN_UNFUSED = 2 };
+/* How tensor-parallel collectives overlap GEMMs: none (Megatron-LM of 2021: every one exposed), or the backward's
+   input-gradient reduction beside the Wgrad GEMM (Megatron-LM since 2022, the default) */
+enum { FP8LAB_TP_OVERLAP_NONE = 0, FP8LAB_TP_OVERLAP_WGRAD = 1 };
 
 typedef struct {
     long gpus;            /* 0: the cluster's num_gpus */
@@ -34,6 +37,7 @@ typedef struct {
     double goodput;       /* share of wall-clock time spent training (restarts, checkpoints), in (0, 1] */
     int attn_impl;        /* FP8LAB_ATTN_FLASH3 (the kernel model's FlashAttention-3 efficiencies), _FLASH2, or
                              _UNFUSED (pre-FlashAttention Megatron-LM: the s^2 scores through HBM); see step.c */
+    int tp_overlap;       /* FP8LAB_TP_OVERLAP_* */
     int grad_fp32;        /* 1: data-parallel gradients reduced in FP32 (4 bytes; Llama 3 sec. 3.3.2), 0: BF16 */
     int grad_reduce_after; /* 1: the data-parallel gradient all-reduce runs after the last backward, not
                               overlapped (Megatron-LM's local DDP of 2021-22); 0: overlapped (bucketed) */

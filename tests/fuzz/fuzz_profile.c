@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "fuzz_util.h"
+#include "sim/claim.h"
 #include "sim/kernel_model.h"
 #include "sim/profile.h"
 
@@ -28,10 +29,8 @@ static const env_t *env(void) {
     if (fp8lab_cluster_load(p, &e.c)) abort();
     fp8lab_kernel_model_default(&e.km);
     /* the claim's layout, balanced routing as profiled */
-    fp8lab_plan_default(&e.plan);
-    e.plan.pp = 16, e.plan.ep = 64, e.plan.schedule = FP8LAB_PP_DUALPIPE, e.plan.zero = 1;
-    e.plan.prec = FP8LAB_PREC_FP8, e.plan.global_batch = 15360, e.plan.comm_sms = 20;
-    e.plan.recompute = FP8LAB_RECOMPUTE_SELECTIVE, e.plan.moe_imbalance = 1.0;
+    fp8lab_claim_plan(&e.plan);
+    e.plan.moe_imbalance = 1.0;
     ready = 1;
     return &e;
 }
