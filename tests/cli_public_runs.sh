@@ -49,7 +49,16 @@ for i, r in enumerate(runs, 1):
         print(f"FAIL: row {i} ({r['run']}): exit {out.returncode}: {out.stderr.strip()}")
         bad += 1
         continue
-    sim = json.loads(out.stdout)["tokens_per_gpu_s"] * r.get("goodput", 1.0)
+    res = json.loads(out.stdout)
+    sim = res["tokens_per_gpu_s"] * r.get("goodput", 1.0)
+    # the software the row asked for is the software simulated, and --json says so
+    want = {"attention": r.get("attention", "flash3"), "tp_overlap": r.get("tp_overlap", "wgrad"),
+            "grad_reduce_after": bool(r.get("grad_reduce_after")), "grad_fp32": bool(r.get("grad_fp32")),
+            "p2p_async": bool(r.get("p2p_async"))}
+    got = {k: res["plan"].get(k) for k in want}
+    if got != want:
+        print(f"FAIL: row {i}: --json plan says {got}, the flags asked for {want}")
+        bad += 1
     err = 100 * (sim / r["published_tokens_per_gpu_s"] - 1)
     print(f"row {i:2d} {r['run'][:60]:60s} simulated {sim:9.1f}  error {err:+5.1f} %")
     for path, rows in docs.items():
