@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "core/paths.h"
 #include "sim/claim.h"
 #include "sim/plan_limits.h"
@@ -94,55 +95,43 @@ static cJSON *claim_json(const fp8lab_claim *o, const char *v) {
     cJSON_AddStringToObject(j, "simulated_on", o->cluster_name);
     cJSON_AddStringToObject(j, "gpu", o->gpu_name);
     cJSON_AddStringToObject(j, "kernel_model", o->kernel_source);
-    cJSON_AddNumberToObject(j, "tokens", o->tokens);
-    cJSON_AddNumberToObject(j, "claimed_gpu_hours", o->claimed_gpu_hours);
-    cJSON_AddNumberToObject(j, "simulated_gpu_hours", o->simulated_gpu_hours);
-    cJSON_AddNumberToObject(j, "ratio", o->ratio);
-    cJSON_AddNumberToObject(j, "tokens_per_gpu_hour", o->tokens_per_gpu_hour);
-    cJSON_AddNumberToObject(j, "claimed_tokens_per_gpu_hour", o->claimed_tokens_per_gpu_hour);
-    cJSON_AddNumberToObject(j, "mfu_bf16", o->mfu_bf16);
-    cJSON_AddNumberToObject(j, "mfu_fp8", o->mfu_fp8);
-    cJSON_AddNumberToObject(j, "claimed_mfu_bf16", o->claimed_mfu_bf16);
-    cJSON_AddNumberToObject(j, "claimed_mfu_fp8", o->claimed_mfu_fp8);
-    cJSON_AddNumberToObject(j, "days", o->days);
-    cJSON_AddNumberToObject(j, "claimed_days", o->claimed_days);
-    cJSON_AddNumberToObject(j, "cost_usd", o->cost);
-    cJSON_AddNumberToObject(j, "claimed_cost_usd", o->claimed_cost);
-    cJSON_AddNumberToObject(j, "model_flops_per_token", o->steady.model_flops_per_token);
-    cJSON_AddNumberToObject(j, "step_time_s", o->steady.step_time_s);
-    cJSON_AddNumberToObject(j, "memory_gb_per_gpu", o->steady.mem.total_gb);
+    FP8LAB_JSON_ADD_NUMBERS(j, {"tokens", o->tokens}, {"claimed_gpu_hours", o->claimed_gpu_hours},
+                            {"simulated_gpu_hours", o->simulated_gpu_hours}, {"ratio", o->ratio},
+                            {"tokens_per_gpu_hour", o->tokens_per_gpu_hour},
+                            {"claimed_tokens_per_gpu_hour", o->claimed_tokens_per_gpu_hour}, {"mfu_bf16", o->mfu_bf16},
+                            {"mfu_fp8", o->mfu_fp8}, {"claimed_mfu_bf16", o->claimed_mfu_bf16},
+                            {"claimed_mfu_fp8", o->claimed_mfu_fp8}, {"days", o->days},
+                            {"claimed_days", o->claimed_days}, {"cost_usd", o->cost},
+                            {"claimed_cost_usd", o->claimed_cost},
+                            {"model_flops_per_token", o->steady.model_flops_per_token},
+                            {"step_time_s", o->steady.step_time_s}, {"memory_gb_per_gpu", o->steady.mem.total_gb},
+                            {"megatron_sim_step_s", o->megatron_sim_step_s},
+                            {"megatron_published_step_s", o->megatron_pub_step_s},
+                            {"megatron_factor", o->megatron_factor}, {"calibrated_gpu_hours", o->calibrated_gpu_hours},
+                            {"calibrated_ratio", o->calibrated_ratio});
     cJSON_AddBoolToObject(j, "fits_in_hbm", o->steady.mem.fits);
-    cJSON_AddNumberToObject(j, "megatron_sim_step_s", o->megatron_sim_step_s);
-    cJSON_AddNumberToObject(j, "megatron_published_step_s", o->megatron_pub_step_s);
-    cJSON_AddNumberToObject(j, "megatron_factor", o->megatron_factor);
-    cJSON_AddNumberToObject(j, "calibrated_gpu_hours", o->calibrated_gpu_hours);
-    cJSON_AddNumberToObject(j, "calibrated_ratio", o->calibrated_ratio);
     if (o->has_profile) {
         cJSON *pf = cJSON_AddObjectToObject(j, "deepseek_profile");
         cJSON *fam = cJSON_AddObjectToObject(pf, "families");
-        for (int i = 0; fam && i < FP8LAB_PF_N; i++) {
-            cJSON *t = cJSON_AddObjectToObject(fam, fp8lab_pf_family_name(i));
-            cJSON_AddNumberToObject(t, "measured_ms", o->profile.measured_ms[i]);
-            cJSON_AddNumberToObject(t, "simulated_ms", o->profile.simulated_ms[i]);
-        }
-        cJSON_AddNumberToObject(pf, "measured_compute_ms", o->profile.measured_compute_ms);
-        cJSON_AddNumberToObject(pf, "simulated_compute_ms", o->profile.simulated_compute_ms);
-        cJSON_AddNumberToObject(pf, "factor", o->profile.factor);
-        cJSON_AddNumberToObject(pf, "gpu_hours", o->profile_gpu_hours);
-        cJSON_AddNumberToObject(pf, "ratio", o->profile_ratio);
+        for (int i = 0; fam && i < FP8LAB_PF_N; i++)
+            FP8LAB_JSON_ADD_NUMBERS(cJSON_AddObjectToObject(fam, fp8lab_pf_family_name(i)),
+                                    {"measured_ms", o->profile.measured_ms[i]},
+                                    {"simulated_ms", o->profile.simulated_ms[i]});
+        FP8LAB_JSON_ADD_NUMBERS(pf, {"measured_compute_ms", o->profile.measured_compute_ms},
+                                {"simulated_compute_ms", o->profile.simulated_compute_ms},
+                                {"factor", o->profile.factor}, {"gpu_hours", o->profile_gpu_hours},
+                                {"ratio", o->profile_ratio});
     }
     cJSON_AddStringToObject(j, "verdict", v);
-    cJSON_AddNumberToObject(j, "match_gemm_scale", o->match_gemm_scale);
-    cJSON_AddNumberToObject(j, "match_moe_imbalance", o->match_moe_imbalance);
-    cJSON_AddNumberToObject(j, "match_compute_scale", o->match_compute_scale);
-    cJSON_AddNumberToObject(j, "match_goodput", o->match_goodput);
+    FP8LAB_JSON_ADD_NUMBERS(j, {"match_gemm_scale", o->match_gemm_scale},
+                            {"match_moe_imbalance", o->match_moe_imbalance},
+                            {"match_compute_scale", o->match_compute_scale}, {"match_goodput", o->match_goodput});
     cJSON *terms = cJSON_AddArrayToObject(j, "decomposition");
     for (int i = 0; terms && i < o->nterms; i++) {
         cJSON *t = cJSON_CreateObject();
         cJSON_AddStringToObject(t, "term", o->terms[i].label);
         cJSON_AddStringToObject(t, "source", o->terms[i].source);
-        cJSON_AddNumberToObject(t, "gpu_hours", o->terms[i].gpu_hours);
-        cJSON_AddNumberToObject(t, "added_gpu_hours", o->terms[i].delta);
+        FP8LAB_JSON_ADD_NUMBERS(t, {"gpu_hours", o->terms[i].gpu_hours}, {"added_gpu_hours", o->terms[i].delta});
         cJSON_AddItemToArray(terms, t);
     }
     cJSON *w = cJSON_AddArrayToObject(j, "what_if");
@@ -150,14 +139,10 @@ static cJSON *claim_json(const fp8lab_claim *o, const char *v) {
         const fp8lab_claim_whatif *x = &o->whatif[i];
         cJSON *t = cJSON_CreateObject();
         cJSON_AddStringToObject(t, "case", x->name);
-        cJSON_AddNumberToObject(t, "gpu_hours", x->gpu_hours);
-        cJSON_AddNumberToObject(t, "days", x->days);
-        cJSON_AddNumberToObject(t, "cost_usd_at_2", x->cost_claim_price);
-        cJSON_AddNumberToObject(t, "cost_usd_list_price", x->cost_list_price);
-        cJSON_AddNumberToObject(t, "tokens_per_gpu_hour", x->tokens_per_gpu_hour);
-        cJSON_AddNumberToObject(t, "mfu_bf16", x->mfu_bf16);
-        cJSON_AddNumberToObject(t, "mfu_fp8", x->mfu_fp8);
-        cJSON_AddNumberToObject(t, "memory_gb_per_gpu", x->memory_gb);
+        FP8LAB_JSON_ADD_NUMBERS(t, {"gpu_hours", x->gpu_hours}, {"days", x->days},
+                                {"cost_usd_at_2", x->cost_claim_price}, {"cost_usd_list_price", x->cost_list_price},
+                                {"tokens_per_gpu_hour", x->tokens_per_gpu_hour}, {"mfu_bf16", x->mfu_bf16},
+                                {"mfu_fp8", x->mfu_fp8}, {"memory_gb_per_gpu", x->memory_gb});
         cJSON_AddItemToArray(w, t);
     }
     cJSON *s = cJSON_AddArrayToObject(j, "sensitivity");
@@ -166,8 +151,7 @@ static cJSON *claim_json(const fp8lab_claim *o, const char *v) {
         cJSON_AddStringToObject(t, "input", o->sens[i].name);
         cJSON_AddStringToObject(t, "low", o->sens[i].low_label);
         cJSON_AddStringToObject(t, "high", o->sens[i].high_label);
-        cJSON_AddNumberToObject(t, "ratio_low", o->sens[i].ratio_low);
-        cJSON_AddNumberToObject(t, "ratio_high", o->sens[i].ratio_high);
+        FP8LAB_JSON_ADD_NUMBERS(t, {"ratio_low", o->sens[i].ratio_low}, {"ratio_high", o->sens[i].ratio_high});
         cJSON_AddItemToArray(s, t);
     }
     return j;

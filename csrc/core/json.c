@@ -146,3 +146,7 @@ int fp8lab_json_str(const char *file, const cJSON *obj, const char *prefix, cons
     snprintf(out, (size_t)cap, "%s", it->valuestring);
     return 0;
 }
+
+void fp8lab_json_add_numbers(cJSON *o, const fp8lab_json_field *f, int n) {
+    for (int i = 0; o && i < n; i++) cJSON_AddNumberToObject(o, f[i].key, f[i].value);
+}

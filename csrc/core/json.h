@@ -22,4 +22,18 @@ int fp8lab_json_int(const char *file, const cJSON *obj, const char *prefix, cons
 int fp8lab_json_str(const char *file, const cJSON *obj, const char *prefix, const char *key, int optional,
                     char *out, int cap);
 
+/* Writing: one number member of an object, so that a report's numbers are a table of {key, value}. */
+typedef struct {
+    const char *key;
+    double value;
+} fp8lab_json_field;
+
+/* Adds f[0 .. n) to o as number members, in order (o NULL: nothing, as cJSON_Add* do on an allocation failure). */
+void fp8lab_json_add_numbers(cJSON *o, const fp8lab_json_field *f, int n);
+#define FP8LAB_JSON_ADD_NUMBERS(o, ...)                                                                               \
+    do {                                                                                                               \
+        const fp8lab_json_field fields_[] = {__VA_ARGS__};                                                             \
+        fp8lab_json_add_numbers((o), fields_, (int)(sizeof fields_ / sizeof fields_[0]));                              \
+    } while (0)
+
 #endif

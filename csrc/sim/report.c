@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "core/json.h"
 #include "sim/plan_parse.h"
 
 cJSON *fp8lab_sim_json(const fp8lab_sim_result *r, const fp8lab_cluster *c, const fp8lab_plan *p,
@@ -11,79 +12,49 @@ cJSON *fp8lab_sim_json(const fp8lab_sim_result *r, const fp8lab_cluster *c, cons
     char sch[32];
     cJSON_AddStringToObject(o, "simulated_on", c->name);
     cJSON_AddStringToObject(o, "gpu", c->gpu.name);
-    cJSON_AddNumberToObject(o, "gpus", (double)r->gpus);
     cJSON_AddStringToObject(o, "kernel_model", km->source);
-    cJSON_AddNumberToObject(o, "step_time_s", r->step_time_s);
-    cJSON_AddNumberToObject(o, "tokens_per_step", r->tokens_per_step);
-    cJSON_AddNumberToObject(o, "tokens_per_gpu_s", r->tokens_per_gpu_s);
-    cJSON_AddNumberToObject(o, "tokens_per_gpu_hour", r->tokens_per_gpu_hour);
-    cJSON_AddNumberToObject(o, "tflops_per_gpu", r->tflops_per_gpu);
-    cJSON_AddNumberToObject(o, "mfu_bf16", r->mfu_bf16);
-    cJSON_AddNumberToObject(o, "mfu_fp8", r->mfu_fp8);
-    cJSON_AddNumberToObject(o, "model_flops_per_token", r->model_flops_per_token);
-    cJSON_AddNumberToObject(o, "mtp_flops_per_token", r->mtp_flops_per_token);
-    cJSON_AddNumberToObject(o, "params_total", r->params_total);
-    cJSON_AddNumberToObject(o, "params_activated", r->params_activated);
-    cJSON_AddNumberToObject(o, "params_mtp", r->params_mtp);
-    cJSON_AddNumberToObject(o, "memory_gb_per_gpu", r->mem.total_gb);
+    FP8LAB_JSON_ADD_NUMBERS(o, {"gpus", (double)r->gpus}, {"step_time_s", r->step_time_s},
+                            {"tokens_per_step", r->tokens_per_step}, {"tokens_per_gpu_s", r->tokens_per_gpu_s},
+                            {"tokens_per_gpu_hour", r->tokens_per_gpu_hour}, {"tflops_per_gpu", r->tflops_per_gpu},
+                            {"mfu_bf16", r->mfu_bf16}, {"mfu_fp8", r->mfu_fp8},
+                            {"model_flops_per_token", r->model_flops_per_token},
+                            {"mtp_flops_per_token", r->mtp_flops_per_token}, {"params_total", r->params_total},
+                            {"params_activated", r->params_activated}, {"params_mtp", r->params_mtp},
+                            {"memory_gb_per_gpu", r->mem.total_gb});
     cJSON_AddBoolToObject(o, "fits_in_hbm", r->mem.fits);
     if (tokens > 0) {
         double gh, days, cost;
         fp8lab_sim_totals(r, tokens, price, &gh, &days, &cost);
-        cJSON_AddNumberToObject(o, "tokens", tokens);
-        cJSON_AddNumberToObject(o, "gpu_hours", gh);
-        cJSON_AddNumberToObject(o, "days", days);
-        cJSON_AddNumberToObject(o, "cost_usd", cost);
-        cJSON_AddNumberToObject(o, "price_per_gpu_hour", price);
+        FP8LAB_JSON_ADD_NUMBERS(o, {"tokens", tokens}, {"gpu_hours", gh}, {"days", days}, {"cost_usd", cost},
+                                {"price_per_gpu_hour", price});
     } else {
         cJSON_AddNullToObject(o, "gpu_hours");
         cJSON_AddNullToObject(o, "days");
         cJSON_AddNullToObject(o, "cost_usd");
     }
-    cJSON *b = cJSON_AddObjectToObject(o, "breakdown");
-    if (b) {
-        cJSON_AddNumberToObject(b, "compute_s", r->compute_s);
-        cJSON_AddNumberToObject(b, "exposed_comm_s", r->exposed_comm_s);
-        cJSON_AddNumberToObject(b, "bubble_s", r->bubble_s);
-        cJSON_AddNumberToObject(b, "stage_imbalance_s", r->stage_imbalance_s);
-        cJSON_AddNumberToObject(b, "optimizer_s", r->optimizer_s);
-        cJSON_AddNumberToObject(b, "gemm_s", r->gemm_s);
-        cJSON_AddNumberToObject(b, "attention_s", r->attn_s);
-        cJSON_AddNumberToObject(b, "eltwise_s", r->eltwise_s);
-        cJSON_AddNumberToObject(b, "recompute_s", r->recompute_s);
-        cJSON_AddNumberToObject(b, "moe_imbalance_s", r->moe_imbalance_s);
-        cJSON_AddNumberToObject(b, "mtp_s", r->mtp_s);
-        cJSON_AddNumberToObject(b, "comm_total_s", r->comm_total_s);
-        cJSON_AddNumberToObject(b, "comm_hidden_s", r->comm_hidden_s);
-    }
-    cJSON *mem = cJSON_AddObjectToObject(o, "memory");
-    if (mem) {
-        cJSON_AddNumberToObject(mem, "weights_gb", r->mem.weights_gb);
-        cJSON_AddNumberToObject(mem, "grads_gb", r->mem.grads_gb);
-        cJSON_AddNumberToObject(mem, "optimizer_gb", r->mem.optim_gb);
-        cJSON_AddNumberToObject(mem, "activations_gb", r->mem.act_gb);
-        cJSON_AddNumberToObject(mem, "hbm_gb", r->mem.hbm_gb);
-    }
+    FP8LAB_JSON_ADD_NUMBERS(cJSON_AddObjectToObject(o, "breakdown"), {"compute_s", r->compute_s},
+                            {"exposed_comm_s", r->exposed_comm_s}, {"bubble_s", r->bubble_s},
+                            {"stage_imbalance_s", r->stage_imbalance_s}, {"optimizer_s", r->optimizer_s},
+                            {"gemm_s", r->gemm_s}, {"attention_s", r->attn_s}, {"eltwise_s", r->eltwise_s},
+                            {"recompute_s", r->recompute_s}, {"moe_imbalance_s", r->moe_imbalance_s},
+                            {"mtp_s", r->mtp_s}, {"comm_total_s", r->comm_total_s},
+                            {"comm_hidden_s", r->comm_hidden_s});
+    FP8LAB_JSON_ADD_NUMBERS(cJSON_AddObjectToObject(o, "memory"), {"weights_gb", r->mem.weights_gb},
+                            {"grads_gb", r->mem.grads_gb}, {"optimizer_gb", r->mem.optim_gb},
+                            {"activations_gb", r->mem.act_gb}, {"hbm_gb", r->mem.hbm_gb});
     cJSON *pl = cJSON_AddObjectToObject(o, "plan");
     if (pl) {
-        cJSON_AddNumberToObject(pl, "tp", r->tp);
-        cJSON_AddNumberToObject(pl, "pp", r->pp);
-        cJSON_AddNumberToObject(pl, "dp", r->dp);
-        cJSON_AddNumberToObject(pl, "ep", r->ep);
-        cJSON_AddBoolToObject(pl, "sequence_parallel", p->sp);
-        cJSON_AddNumberToObject(pl, "seq", (double)r->seq);
-        cJSON_AddNumberToObject(pl, "global_batch", (double)r->global_batch);
-        cJSON_AddNumberToObject(pl, "micro_batch", (double)r->micro_batch);
-        cJSON_AddNumberToObject(pl, "microbatches", (double)r->microbatches);
+        FP8LAB_JSON_ADD_NUMBERS(pl, {"tp", r->tp}, {"pp", r->pp}, {"dp", r->dp}, {"ep", r->ep},
+                                {"seq", (double)r->seq}, {"global_batch", (double)r->global_batch},
+                                {"micro_batch", (double)r->micro_batch}, {"microbatches", (double)r->microbatches},
+                                {"zero", p->zero}, {"comm_sms", p->comm_sms}, {"moe_imbalance", r->moe_imbalance},
+                                {"goodput", r->goodput});
         cJSON_AddStringToObject(pl, "precision", fp8lab_prec_name(p->prec));
         cJSON_AddStringToObject(pl, "schedule", fp8lab_schedule_name(p, sch, sizeof sch));
         cJSON_AddStringToObject(pl, "recompute", fp8lab_recompute_name(p->recompute));
-        cJSON_AddNumberToObject(pl, "zero", p->zero);
-        cJSON_AddNumberToObject(pl, "comm_sms", p->comm_sms);
-        cJSON_AddNumberToObject(pl, "moe_imbalance", r->moe_imbalance);
-        cJSON_AddNumberToObject(pl, "goodput", r->goodput);
         cJSON_AddStringToObject(pl, "attention", fp8lab_attention_name(p->attn_impl));
         cJSON_AddStringToObject(pl, "tp_overlap", fp8lab_tp_overlap_name(p->tp_overlap));
+        cJSON_AddBoolToObject(pl, "sequence_parallel", p->sp);
         cJSON_AddBoolToObject(pl, "grad_reduce_after", p->grad_reduce_after);
         cJSON_AddBoolToObject(pl, "grad_fp32", p->grad_fp32);
         cJSON_AddBoolToObject(pl, "p2p_async", p->p2p_async);
