@@ -94,7 +94,8 @@ static int trace_add(fp8lab_trace *tr, fp8lab_layer_kind kind, const fp8lab_op *
 }
 
 /* A communication op's time, added to the unit's TP or EP traffic of its pass; a backward input-gradient reduction
-   beside the Wgrad GEMM before it (last_w) exposes only what outlasts that GEMM. */
+   beside the Wgrad GEMM before it (last_w) exposes only what outlasts that GEMM. Schedules that defer the Wgrad
+   (ZB-H1, DualPipe) run the reduction beside the next backward op instead; its cover is taken as the same. */
 static double comm_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, double last_w) {
     const int fwd = op->pass == FP8LAB_PASS_F;
     if (op->group == FP8LAB_GROUP_EP) {
