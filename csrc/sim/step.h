@@ -13,8 +13,9 @@
 #include "sim/schedule.h"
 
 enum { FP8LAB_ATTN_FLASH3 = 0, FP8LAB_ATTN_FLASH2 = 1, FP8LAB_ATTN_UNFUSED = 2 };
-/* How tensor-parallel collectives overlap GEMMs: none (Megatron-LM of 2021: every one exposed), or the backward's
-   input-gradient reduction beside the Wgrad GEMM (Megatron-LM since 2022, the default) */
+/* How tensor-parallel collectives overlap GEMMs: none (Megatron-LM before September 2021: every one exposed), or
+   the backward's input-gradient reduction beside the Wgrad GEMM (Megatron-LM since then, with sequence parallelism
+   since March 2022; the default) */
 enum { FP8LAB_TP_OVERLAP_NONE = 0, FP8LAB_TP_OVERLAP_WGRAD = 1 };
 
 typedef struct {
