@@ -248,6 +248,12 @@ static void info_prints_the_fit(void **st) {
 /* `fp8lab info --kernel-model --cluster FILE --shapes ...` predicts, per shape and recipe, the plain GEMM that
    `fp8lab bench gemm` measures. On the H200 table the defaults are fitted from, with the H200 cluster file, the
    predictions' RMS log error per recipe is the one the fit prints: the prediction path is the fitted model. */
+static int geti(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k)->valueint; }
+
+static int same_shape(const cJSON *a, const cJSON *b) {
+    return geti(a, "m") == geti(b, "m") && geti(a, "n") == geti(b, "n") && geti(a, "k") == geti(b, "k");
+}
+
 static void info_predicts_the_table(void **st) {
     (void)st;
     char path[1200], cluster[1200], shapes[1024] = "";
@@ -258,9 +264,9 @@ static void info_predicts_the_table(void **st) {
     const cJSON *rows = cJSON_GetObjectItemCaseSensitive(table, "results"), *row;
     cJSON_ArrayForEach(row, rows) {
         char one[64];
-        snprintf(one, sizeof one, "%d,%d,%d", cJSON_GetObjectItemCaseSensitive(row, "m")->valueint,
-                 cJSON_GetObjectItemCaseSensitive(row, "n")->valueint, cJSON_GetObjectItemCaseSensitive(row, "k")->valueint);
-        if (!strstr(shapes, one)) snprintf(shapes + strlen(shapes), sizeof shapes - strlen(shapes), "%s%s", *shapes ? ";" : "", one);
+        snprintf(one, sizeof one, "%d,%d,%d", geti(row, "m"), geti(row, "n"), geti(row, "k"));
+        const size_t used = strlen(shapes);
+        if (!strstr(shapes, one)) snprintf(shapes + used, sizeof shapes - used, "%s%s", used ? ";" : "", one);
     }
     char a0[] = "--kernel-model", a1[] = "--json", a2[] = "--cluster", a3[] = "--shapes";
     char *args[] = {a0, a1, a2, cluster, a3, shapes};
@@ -279,10 +285,7 @@ static void info_predicts_the_table(void **st) {
             if (strcmp(cJSON_GetObjectItemCaseSensitive(row, "recipe")->valuestring, name)) continue;
             const cJSON *p;
             cJSON_ArrayForEach(p, pred) {
-                if (strcmp(cJSON_GetObjectItemCaseSensitive(p, "recipe")->valuestring, name) ||
-                    cJSON_GetObjectItemCaseSensitive(p, "m")->valueint != cJSON_GetObjectItemCaseSensitive(row, "m")->valueint ||
-                    cJSON_GetObjectItemCaseSensitive(p, "n")->valueint != cJSON_GetObjectItemCaseSensitive(row, "n")->valueint ||
-                    cJSON_GetObjectItemCaseSensitive(p, "k")->valueint != cJSON_GetObjectItemCaseSensitive(row, "k")->valueint)
+                if (strcmp(cJSON_GetObjectItemCaseSensitive(p, "recipe")->valuestring, name) || !same_shape(p, row))
                     continue;
                 const double e = log(cJSON_GetObjectItemCaseSensitive(p, "tflops")->valuedouble /
                                      cJSON_GetObjectItemCaseSensitive(row, "tflops")->valuedouble);

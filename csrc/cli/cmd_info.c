@@ -85,13 +85,16 @@ int cmd_info(int argc, char **argv) {
         {"json", FLAG_BOOL, &json, "print one JSON object"},
         {"kernel-model", FLAG_BOOL, &kernel_model, "print the simulator's kernel-model fit instead (no device)"},
         {"calibration", FLAG_STR, &calib, "with --kernel-model: refit to this `fp8lab bench gemm --json` file"},
-        {"cluster", FLAG_STR, &cluster, "with --calibration: the GPU the rows were measured on (its SMs, peaks); with --shapes: the GPU predicted"},
-        {"shapes", FLAG_STR, &shapes, "with --kernel-model and --cluster: M,N,K[;M,N,K...] GEMMs to predict, every recipe"},
+        {"cluster", FLAG_STR, &cluster,
+         "with --calibration: the GPU the rows were measured on (its SMs, peaks); with --shapes: the GPU predicted"},
+        {"shapes", FLAG_STR, &shapes,
+         "with --kernel-model and --cluster: M,N,K[;M,N,K...] GEMMs to predict, every recipe"},
     };
     int rc = cli_parse("fp8lab info [flags]", flags, CLI_NFLAGS(flags), argc, argv);
     if (rc) return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
     if ((calib || cluster || shapes) && !kernel_model) {
-        fprintf(stderr, "error: --%s: only with --kernel-model\n", calib ? "calibration" : cluster ? "cluster" : "shapes");
+        const char *flag = calib ? "calibration" : cluster ? "cluster" : "shapes";
+        fprintf(stderr, "error: --%s: only with --kernel-model\n", flag);
         return FP8LAB_EXIT_USAGE;
     }
     if (shapes && !cluster) {
