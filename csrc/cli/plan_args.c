@@ -34,9 +34,12 @@ void plan_args_flags(plan_args *a, cli_flag *out) {
         {"no-mtp", FLAG_BOOL, &a->no_mtp, "leave out the multi-token-prediction modules"},
         {"calibration", FLAG_STR, &a->calib, "GEMM efficiency points from `fp8lab bench gemm --json`"},
         /* the software of a run, so that a published run of another time can be simulated as it ran */
-        {"attention", FLAG_STR, &a->attention, "attention kernel: flash3 | flash2 | unfused (Megatron-LM before FlashAttention)"},
-        {"tp-overlap", FLAG_STR, &a->tp_overlap, "TP input-gradient reduction beside the Wgrad GEMM (wgrad) or exposed (none)"},
-        {"grad-reduce-after", FLAG_BOOL, &a->grad_reduce_after, "data-parallel gradient all-reduce after the whole pipeline, not overlapped"},
+        {"attention", FLAG_STR, &a->attention,
+         "attention kernel: flash3 | flash2 | unfused (Megatron-LM before FlashAttention)"},
+        {"tp-overlap", FLAG_STR, &a->tp_overlap,
+         "TP input-gradient reduction beside the Wgrad GEMM (wgrad) or exposed (none)"},
+        {"grad-reduce-after", FLAG_BOOL, &a->grad_reduce_after,
+         "data-parallel gradient all-reduce after the whole pipeline, not overlapped"},
         {"grad-fp32", FLAG_BOOL, &a->grad_fp32, "data-parallel gradients reduced in FP32 (default BF16)"},
         {"p2p-async", FLAG_BOOL, &a->p2p_async, "asynchronous pipeline sends (1F1B and interleaved block the sender)"},
     };
