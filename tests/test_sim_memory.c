@@ -13,7 +13,9 @@
 
 #include "model/config.h"
 #include "sim/memory.h"
+#include "core/error.h"
 #include "sim/schedule.h"
+#include "sim/step.h"
 
 enum { S = 2048, B = 2, H = 1024, A = 16 };
 
@@ -126,12 +128,35 @@ static void fp8_weight_copies(void **st) {
     assert_true(old.fp8_weights_gb == 0 && old.weights_gb == 6.0);
 }
 
+/* ZeRO-3 / FSDP: weights, gradients and FP8 casts sharded like the optimizer (dense over dp, experts over edp),
+   plus the gathered layers whole in BF16; stage 2 is refused */
+static void zero3_shards(void **st) {
+    (void)st;
+    fp8lab_memory mm;
+    fp8lab_memory_of(&(fp8lab_memory_in){.params_dense = 1e9, .params_expert = 2e9, .fp8_params = 3e9, .dp = 4,
+                                         .edp = 2, .zero = 3, .gather_params = 0.5e9, .act_bytes = 5e9,
+                                         .hbm_gb = 80},
+                     &mm);
+    const double shard = 1e9 / 4 + 2e9 / 2; /* 1.25e9 */
+    assert_true(fabs(mm.grads_gb - 4 * shard / 1e9) < 1e-12);
+    assert_true(fabs(mm.fp8_weights_gb - 2 * shard / 1e9) < 1e-12);
+    assert_true(fabs(mm.weights_gb - (2 * (shard + 0.5e9) / 1e9 + mm.fp8_weights_gb)) < 1e-12);
+    assert_true(fabs(mm.optim_gb - 8 * shard / 1e9) < 1e-12);
+    fp8lab_plan p;
+    fp8lab_plan_default(&p);
+    p.zero = 2;
+    assert_int_equal(fp8lab_plan_check(&p), -1);
+    assert_non_null(strstr(fp8lab_last_error(), "--zero: 2"));
+    p.zero = 3;
+    assert_int_equal(fp8lab_plan_check(&p), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(no_parallelism),      cmocka_unit_test(tensor_parallel),
         cmocka_unit_test(sequence_parallel),   cmocka_unit_test(recompute_rows),
         cmocka_unit_test(fp8_layer),           cmocka_unit_test(selective_skips_kept_casts),
-        cmocka_unit_test(fp8_weight_copies),
+        cmocka_unit_test(fp8_weight_copies),    cmocka_unit_test(zero3_shards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,7 +38,7 @@ int fp8lab_plan_check(const fp8lab_plan *p) {
         {"--schedule", p->schedule, FP8LAB_RANGE(FP8LAB_PP_1F1B, FP8LAB_PP_ZB1)},
         {"--schedule interleaved:V", p->vchunks, FP8LAB_RANGE(1, FP8LAB_MAX_VCHUNKS)},
         {"--recompute", p->recompute, FP8LAB_RANGE(FP8LAB_RECOMPUTE_NONE, FP8LAB_RECOMPUTE_FULL)},
-        {"--zero", p->zero, FP8LAB_RANGE(0, 1)},
+        {"--zero", p->zero, FP8LAB_RANGE(0, 3)},
         {"--comm-sms", p->comm_sms, FP8LAB_RANGE(0, FP8LAB_MAX_COMM_SMS)},
         {"--no-mtp", p->mtp, FP8LAB_RANGE(0, 1)},
         {"--goodput", p->goodput, FP8LAB_RANGE_POS(1)},
@@ -51,6 +51,10 @@ int fp8lab_plan_check(const fp8lab_plan *p) {
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (check_field(&fields[i])) return -1;
+    if (p->zero == 2) {
+        FP8LAB_ERR("--zero: 2 is not simulated (0, 1: optimizer states sharded, or 3: FSDP)");
+        return -1;
+    }
     /* 0 asks for the statistical floor; otherwise the busiest expert carries at least the mean load */
     double imb = p->moe_imbalance;
     if (imb != 0 && !(imb >= 1 && imb <= FP8LAB_MAX_MOE_IMBALANCE)) {

@@ -45,6 +45,7 @@ typedef struct {
     fp8lab_comm_model comm; /* links' speed from the SMs given to communication (collectives.h) */
     int sms, tp, g_tp, ep, g_ep;
     double imb, tokens;
+    double gather_params; /* ZeRO-3: the largest layer's parameters on a GPU, gathered whole at a time */
     const fp8lab_plan *P;
 } ctx_t;
 
@@ -444,12 +445,31 @@ typedef struct {
     double dp_comm, dp_exposed, opt;
 } rank_tail;
 
-static rank_tail tail_of(const ctx_t *x, const fp8lab_plan *P, const rank_t *q) {
+/* ZeRO-3 / FSDP (Rajbhandari et al. 2020; PyTorch FSDP): every micro-batch gathers the parameters for its forward,
+   again for its backward (freed after the forward), and reduce-scatters the gradients; prefetched layer by layer,
+   each hides under its pass's compute and only the excess shows (the first layer's gather is not charged). */
+static rank_tail tail_zero3(const ctx_t *x, const fp8lab_plan *P, const rank_t *q, long mb, int g_dp, int g_edp,
+                            double gb) {
+    const int edp = P->dp / P->ep;
+    const double t_ag = fp8lab_coll_time(&x->links, FP8LAB_COLL_ALLGATHER, 2 * q->pd, P->dp, g_dp) +
+                        fp8lab_coll_time(&x->links, FP8LAB_COLL_ALLGATHER, 2 * q->pe, edp, g_edp);
+    const double t_rs = fp8lab_coll_time(&x->links, FP8LAB_COLL_REDUCESCATTER, gb * q->pd, P->dp, g_dp) +
+                        fp8lab_coll_time(&x->links, FP8LAB_COLL_REDUCESCATTER, gb * q->pe, edp, g_edp);
+    const double ex_f = t_ag > q->f ? t_ag - q->f : 0, ex_b = t_ag + t_rs > q->bw ? t_ag + t_rs - q->bw : 0;
+    const double local = q->pd / P->dp + q->pe / edp;
+    /* AdamW on the shard (22 B), the shard's FP32 gradients zeroed (4 B); FP8 casts of the shard (2 in, 2 out) */
+    const double obytes = 26.0 * local + (P->prec == FP8LAB_PREC_FP8 ? 4.0 * local : 0);
+    return (rank_tail){.dp_comm = (double)mb * (2 * t_ag + t_rs), .dp_exposed = (double)mb * (ex_f + ex_b),
+                       .opt = fp8lab_mem_time(x->km, &x->c->gpu, obytes)};
+}
+
+static rank_tail tail_of(const ctx_t *x, const fp8lab_plan *P, const rank_t *q, long mb) {
     const int gpn = x->c->gpus_per_node, edp = P->dp / P->ep;
     int g_dp = clampi(gpn / P->tp, 1, P->dp), g_edp = clampi(gpn / ((long)P->tp * P->ep), 1, edp);
     fp8lab_coll grad_coll = P->zero ? FP8LAB_COLL_REDUCESCATTER : FP8LAB_COLL_ALLREDUCE;
     /* gradients travel in BF16 (FP32 where the plan says so), gathered parameters in BF16 */
     const double gb = P->grad_fp32 ? 4 : 2;
+    if (P->zero >= 3) return tail_zero3(x, P, q, mb, g_dp, g_edp, gb);
     double t_grad = fp8lab_coll_time(&x->links, grad_coll, gb * q->pd, P->dp, g_dp) +
                     fp8lab_coll_time(&x->links, grad_coll, gb * q->pe, edp, g_edp);
     double t_ag = P->zero ? fp8lab_coll_time(&x->links, FP8LAB_COLL_ALLGATHER, 2 * q->pd, P->dp, g_dp) +
@@ -505,7 +525,7 @@ static void assemble(const fp8lab_plan *P, const fp8lab_timeline *tl, const rank
 }
 
 /* Memory of the fullest rank, each rank with the activations its own schedule keeps at its peak. */
-static void fullest_rank_memory(const fp8lab_plan *P, const fp8lab_cluster *c, const rank_t *rk,
+static void fullest_rank_memory(const ctx_t *x, const fp8lab_plan *P, const fp8lab_cluster *c, const rank_t *rk,
                                 const fp8lab_timeline *tl, fp8lab_sim_result *r) {
     r->mem.total_gb = -1;
     for (int q = 0; q < P->pp; q++) {
@@ -515,7 +535,7 @@ static void fullest_rank_memory(const fp8lab_plan *P, const fp8lab_cluster *c, c
         fp8lab_memory_of(&(fp8lab_memory_in){.params_dense = rk[q].pd, .params_expert = rk[q].pe,
                                              .fp8_params = P->prec == FP8LAB_PREC_FP8 ? held : 0, .dp = P->dp,
                                              .edp = P->dp / P->ep, .zero = P->zero, .act_bytes = tl->peak_act[q],
-                                             .hbm_gb = c->gpu.hbm_gb},
+                                             .gather_params = 2 * x->gather_params, .hbm_gb = c->gpu.hbm_gb},
                          &mm);
         if (mm.total_gb <= r->mem.total_gb) continue;
         r->mem = mm, r->memory_rank = q, r->inflight_microbatches = tl->peak_inflight[q];
@@ -608,9 +628,9 @@ static int run_timeline(const ctx_t *x, const fp8lab_plan *P, const stage_t *st,
     }
     if (!rc) {
         rank_sums(P, st, rk);
-        for (int q = 0; q < P->pp; q++) tails[q] = tail_of(x, P, &rk[q]);
+        for (int q = 0; q < P->pp; q++) tails[q] = tail_of(x, P, &rk[q], mb);
         assemble(P, &tl, tails, r);
-        fullest_rank_memory(P, x->c, rk, &tl, r);
+        fullest_rank_memory(x, P, x->c, rk, &tl, r);
         compute_shares(P, st, nstages, mb, t_p2p, r);
     }
     fp8lab_timeline_free(&tl);
@@ -632,6 +652,8 @@ int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const 
     unit_t kind_unit[FP8LAB_NLAYER_KINDS];
     if (time_layer_kinds(&x, &P, nmtp, kind_unit, trace)) return -1;
     unit_params(m, &P, &prm, nmtp, kind_unit);
+    for (int k = 0; k < FP8LAB_NLAYER_KINDS; k++)
+        if (kind_unit[k].pd + kind_unit[k].pe > x.gather_params) x.gather_params = kind_unit[k].pd + kind_unit[k].pe;
     const int nstages = P.pp * P.vchunks;
     stage_t *st = build_stages(m, kind_unit, nmtp, nstages);
     if (!st) return -1;
