@@ -308,22 +308,17 @@ static void bad_files(void **st) {
    being the 128256 x 4096 output head with its final norm. */
 static void zero3_fsdp(void **st) {
     (void)st;
-    fp8lab_model m;
-    fp8lab_cluster c;
-    sim_fixture_load(g_dir, "llama-3-8b.json", &m, "a100-80gb.json", &c);
-    fp8lab_kernel_model km;
-    fp8lab_kernel_model_default(&km);
-    fp8lab_plan p;
-    fp8lab_plan_default(&p);
-    p.gpus = 64, p.seq = 8192, p.global_batch = 64, p.zero = 3, p.grad_fp32 = 1;
-    p.recompute = FP8LAB_RECOMPUTE_SELECTIVE;
+    sim_fixture_env e;
+    sim_fixture_setup(g_dir, "llama-3-8b.json", "a100-80gb.json", &e);
+    e.p.gpus = 64, e.p.seq = 8192, e.p.global_batch = 64, e.p.zero = 3, e.p.grad_fp32 = 1;
+    e.p.recompute = FP8LAB_RECOMPUTE_SELECTIVE;
     fp8lab_sim_result r3, r1;
-    assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r3), 0);
-    p.zero = 1;
-    assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r1), 0);
+    assert_int_equal(fp8lab_simulate(&e.m, &e.c, &e.km, &e.p, &r3), 0);
+    e.p.zero = 1;
+    assert_int_equal(fp8lab_simulate(&e.m, &e.c, &e.km, &e.p, &r1), 0);
     fp8lab_links l;
-    fp8lab_links_init(&l, c.intra_node_gbps, c.inter_node_gbps_per_gpu);
-    const double P = r3.params_total, g = c.gpus_per_node;
+    fp8lab_links_init(&l, e.c.intra_node_gbps, e.c.inter_node_gbps_per_gpu);
+    const double P = r3.params_total, g = e.c.gpus_per_node;
     const double ag = fp8lab_coll_time(&l, FP8LAB_COLL_ALLGATHER, 2 * P, 64, (int)g);
     const double rs = fp8lab_coll_time(&l, FP8LAB_COLL_REDUCESCATTER, 4 * P, 64, (int)g);
     printf("Llama 3 8B, FSDP 64 on A100: DP traffic %.3f s per step (ZeRO-1 %.3f s), exposed %.3f s; weights %.1f GB "

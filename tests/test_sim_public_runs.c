@@ -208,47 +208,43 @@ static double attn_op_time(const fp8lab_trace *tr, fp8lab_pass pass) {
 
 static void software_models(void **st) {
     (void)st;
-    fp8lab_model m;
-    fp8lab_cluster c;
-    sim_fixture_load(g_dir, "megatron-gpt-18b.json", &m, "a100-80gb.json", &c);
-    fp8lab_kernel_model km;
-    fp8lab_kernel_model_default(&km);
-    fp8lab_plan plan;
-    fp8lab_plan_default(&plan);
-    plan.gpus = 256, plan.tp = 8, plan.dp = 32, plan.seq = 2048, plan.global_batch = 1024, plan.prec = FP8LAB_PREC_FP16;
-    plan.recompute = FP8LAB_RECOMPUTE_FULL;
+    sim_fixture_env e;
+    sim_fixture_setup(g_dir, "megatron-gpt-18b.json", "a100-80gb.json", &e);
+    e.p.gpus = 256, e.p.tp = 8, e.p.dp = 32, e.p.seq = 2048, e.p.global_batch = 1024, e.p.prec = FP8LAB_PREC_FP16;
+    e.p.recompute = FP8LAB_RECOMPUTE_FULL;
     fp8lab_sim_result r3, r2, ru, rg;
     fp8lab_trace t3 = {0}, t2 = {0}, tu = {0};
-    if (fp8lab_simulate_trace(&m, &c, &km, &plan, &r3, &t3)) fail_msg("%s", fp8lab_last_error());
-    plan.attn_impl = FP8LAB_ATTN_FLASH2;
-    if (fp8lab_simulate_trace(&m, &c, &km, &plan, &r2, &t2)) fail_msg("%s", fp8lab_last_error());
-    plan.attn_impl = FP8LAB_ATTN_UNFUSED;
-    if (fp8lab_simulate_trace(&m, &c, &km, &plan, &ru, &tu)) fail_msg("%s", fp8lab_last_error());
+    if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &r3, &t3)) fail_msg("%s", fp8lab_last_error());
+    e.p.attn_impl = FP8LAB_ATTN_FLASH2;
+    if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &r2, &t2)) fail_msg("%s", fp8lab_last_error());
+    e.p.attn_impl = FP8LAB_ATTN_UNFUSED;
+    if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &ru, &tu)) fail_msg("%s", fp8lab_last_error());
     /* FlashAttention-2 = FlashAttention-3 x 579/319 forward, x 542/310 backward */
     assert_true(fabs(attn_op_time(&t2, FP8LAB_PASS_F) / attn_op_time(&t3, FP8LAB_PASS_F) - 579.0 / 319) < 1e-9);
     assert_true(fabs(attn_op_time(&t2, FP8LAB_PASS_B) / attn_op_time(&t3, FP8LAB_PASS_B) - 542.0 / 310) < 1e-9);
     /* unfused: n = b a / t = 6 heads of 2048 x 2048 scores, head dim 128, FP16 batched GEMMs */
     const double S = 2048, n = 48.0 / 8, d = 128;
-    const int sms = c.gpu.sms;
-#define BMM(a, b, k) fp8lab_gemm_time(&km, &c.gpu, sms, FP8LAB_PREC_BF16, a, b, k)
-    const double fwd = n * (BMM(S, S, d) + BMM(S, d, S)) + fp8lab_mem_time(&km, &c.gpu, 9 * n * S * S);
-    const double bwd = n * (BMM(S, d, S) + BMM(S, S, d) + 2 * BMM(S, d, S)) + fp8lab_mem_time(&km, &c.gpu, 11 * n * S * S);
+    const int sms = e.c.gpu.sms;
+#define BMM(a, b, k) fp8lab_gemm_time(&e.km, &e.c.gpu, sms, FP8LAB_PREC_BF16, a, b, k)
+    const double fwd = n * (BMM(S, S, d) + BMM(S, d, S)) + fp8lab_mem_time(&e.km, &e.c.gpu, 9 * n * S * S);
+    const double bwd =
+        n * (BMM(S, d, S) + BMM(S, S, d) + 2 * BMM(S, d, S)) + fp8lab_mem_time(&e.km, &e.c.gpu, 11 * n * S * S);
 #undef BMM
     assert_true(fabs(attn_op_time(&tu, FP8LAB_PASS_F) / fwd - 1) < 1e-12);
     assert_true(fabs(attn_op_time(&tu, FP8LAB_PASS_B) / bwd - 1) < 1e-12);
     assert_true(fabs(attn_op_time(&tu, FP8LAB_PASS_R) / fwd - 1) < 1e-12); /* full recompute re-runs the forward */
     assert_true(ru.step_time_s > r2.step_time_s && r2.step_time_s > r3.step_time_s);
     /* the gradient all-reduce after the pipeline: the same traffic, all of it exposed */
-    plan.grad_reduce_after = 1;
-    if (fp8lab_simulate(&m, &c, &km, &plan, &rg)) fail_msg("%s", fp8lab_last_error());
+    e.p.grad_reduce_after = 1;
+    if (fp8lab_simulate(&e.m, &e.c, &e.km, &e.p, &rg)) fail_msg("%s", fp8lab_last_error());
     assert_true(rg.dp_comm_s == ru.dp_comm_s && rg.step_time_s > ru.step_time_s);
     assert_true(rg.step_time_s - ru.step_time_s <= rg.dp_comm_s * (1 + 1e-12));
     assert_true(fabs(rg.exposed_comm_s - ru.exposed_comm_s - (rg.step_time_s - ru.step_time_s)) < 1e-9);
     /* Megatron-LM's selective recompute re-runs the unfused core attention in the backward */
     free(tu.ops);
     tu = (fp8lab_trace){0};
-    plan.recompute = FP8LAB_RECOMPUTE_SELECTIVE, plan.sp = 1;
-    if (fp8lab_simulate_trace(&m, &c, &km, &plan, &ru, &tu)) fail_msg("%s", fp8lab_last_error());
+    e.p.recompute = FP8LAB_RECOMPUTE_SELECTIVE, e.p.sp = 1;
+    if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &ru, &tu)) fail_msg("%s", fp8lab_last_error());
     assert_true(fabs(attn_op_time(&tu, FP8LAB_PASS_R) / fwd - 1) < 1e-12);
     free(t3.ops), free(t2.ops), free(tu.ops);
 }
@@ -273,22 +269,17 @@ static double hidden_beside_wgrad(const fp8lab_trace *tr, fp8lab_layer_kind kind
 
 static void tp_overlap_beside_wgrad(void **st) {
     (void)st;
-    fp8lab_model m;
-    fp8lab_cluster c;
-    sim_fixture_load(g_dir, "megatron-gpt-22b.json", &m, "a100-80gb.json", &c);
-    fp8lab_kernel_model km;
-    fp8lab_kernel_model_default(&km);
-    fp8lab_plan plan;
-    fp8lab_plan_default(&plan);
-    assert_int_equal(plan.tp_overlap, FP8LAB_TP_OVERLAP_WGRAD);
-    plan.gpus = 8, plan.tp = 8, plan.dp = 1, plan.sp = 1, plan.seq = 2048, plan.global_batch = 4, plan.micro_batch = 4;
-    plan.prec = FP8LAB_PREC_FP16, plan.recompute = FP8LAB_RECOMPUTE_SELECTIVE;
+    sim_fixture_env e;
+    sim_fixture_setup(g_dir, "megatron-gpt-22b.json", "a100-80gb.json", &e);
+    assert_int_equal(e.p.tp_overlap, FP8LAB_TP_OVERLAP_WGRAD);
+    e.p.gpus = 8, e.p.tp = 8, e.p.dp = 1, e.p.sp = 1, e.p.seq = 2048, e.p.global_batch = 4, e.p.micro_batch = 4;
+    e.p.prec = FP8LAB_PREC_FP16, e.p.recompute = FP8LAB_RECOMPUTE_SELECTIVE;
     fp8lab_sim_result rw, rn;
     fp8lab_trace tw = {0};
-    if (fp8lab_simulate_trace(&m, &c, &km, &plan, &rw, &tw)) fail_msg("%s", fp8lab_last_error());
-    plan.tp_overlap = FP8LAB_TP_OVERLAP_NONE;
-    if (fp8lab_simulate(&m, &c, &km, &plan, &rn)) fail_msg("%s", fp8lab_last_error());
-    const double hidden = hidden_beside_wgrad(&tw, FP8LAB_LAYER_DENSE) * (double)m.layers +
+    if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &rw, &tw)) fail_msg("%s", fp8lab_last_error());
+    e.p.tp_overlap = FP8LAB_TP_OVERLAP_NONE;
+    if (fp8lab_simulate(&e.m, &e.c, &e.km, &e.p, &rn)) fail_msg("%s", fp8lab_last_error());
+    const double hidden = hidden_beside_wgrad(&tw, FP8LAB_LAYER_DENSE) * (double)e.m.layers +
                           hidden_beside_wgrad(&tw, FP8LAB_LAYER_HEAD) + hidden_beside_wgrad(&tw, FP8LAB_LAYER_EMBED);
     printf("tp 8 sequence parallel, 22B: exposed communication %.4f s synchronous, %.4f s beside the Wgrad (%.4f s "
            "hidden; %.4f s in all both ways)\n",
