@@ -358,10 +358,8 @@ double fp8lab_gemm_time_pass(const fp8lab_kernel_model *km, const fp8lab_gpu *g,
 
 double fp8lab_gemm_time_recipe(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int recipe, double m, double n,
                                double k) {
-    static const fp8lab_prec prec[FP8LAB_NRECIPES] = {FP8LAB_PREC_BF16, FP8LAB_PREC_FP8, FP8LAB_PREC_FP8,
-                                                      FP8LAB_PREC_FP32, FP8LAB_PREC_FP8};
     if (recipe < 0 || recipe >= FP8LAB_NRECIPES) return 0;
-    return gemm_time_recipe(km, g, g->sms, prec[recipe], recipe, m, n, k);
+    return gemm_time_recipe(km, g, g->sms, recipe_prec(recipe), recipe, m, n, k);
 }
 
 double fp8lab_mem_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, double bytes) {

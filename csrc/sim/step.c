@@ -445,16 +445,22 @@ typedef struct {
     double dp_comm, dp_exposed, opt;
 } rank_tail;
 
+/* One data-parallel collective over a rank's parameters, `bytes` per parameter: the dense ones across dp, the
+   routed experts across their own data-parallel group (dp / ep). */
+static double dp_coll(const ctx_t *x, const fp8lab_plan *P, const rank_t *q, fp8lab_coll c, double bytes, int g_dp,
+                      int g_edp) {
+    return fp8lab_coll_time(&x->links, c, bytes * q->pd, P->dp, g_dp) +
+           fp8lab_coll_time(&x->links, c, bytes * q->pe, P->dp / P->ep, g_edp);
+}
+
 /* ZeRO-3 / FSDP (Rajbhandari et al. 2020; PyTorch FSDP): every micro-batch gathers the parameters for its forward,
    again for its backward (freed after the forward), and reduce-scatters the gradients; prefetched layer by layer,
    each hides under its pass's compute and only the excess shows (the first layer's gather is not charged). */
 static rank_tail tail_zero3(const ctx_t *x, const fp8lab_plan *P, const rank_t *q, long mb, int g_dp, int g_edp,
                             double gb) {
     const int edp = P->dp / P->ep;
-    const double t_ag = fp8lab_coll_time(&x->links, FP8LAB_COLL_ALLGATHER, 2 * q->pd, P->dp, g_dp) +
-                        fp8lab_coll_time(&x->links, FP8LAB_COLL_ALLGATHER, 2 * q->pe, edp, g_edp);
-    const double t_rs = fp8lab_coll_time(&x->links, FP8LAB_COLL_REDUCESCATTER, gb * q->pd, P->dp, g_dp) +
-                        fp8lab_coll_time(&x->links, FP8LAB_COLL_REDUCESCATTER, gb * q->pe, edp, g_edp);
+    const double t_ag = dp_coll(x, P, q, FP8LAB_COLL_ALLGATHER, 2, g_dp, g_edp);
+    const double t_rs = dp_coll(x, P, q, FP8LAB_COLL_REDUCESCATTER, gb, g_dp, g_edp);
     const double ex_f = t_ag > q->f ? t_ag - q->f : 0, ex_b = t_ag + t_rs > q->bw ? t_ag + t_rs - q->bw : 0;
     const double local = q->pd / P->dp + q->pe / edp;
     /* AdamW on the shard (22 B), the shard's FP32 gradients zeroed (4 B); FP8 casts of the shard (2 in, 2 out) */
@@ -470,11 +476,8 @@ static rank_tail tail_of(const ctx_t *x, const fp8lab_plan *P, const rank_t *q, 
     /* gradients travel in BF16 (FP32 where the plan says so), gathered parameters in BF16 */
     const double gb = P->grad_fp32 ? 4 : 2;
     if (P->zero >= 3) return tail_zero3(x, P, q, mb, g_dp, g_edp, gb);
-    double t_grad = fp8lab_coll_time(&x->links, grad_coll, gb * q->pd, P->dp, g_dp) +
-                    fp8lab_coll_time(&x->links, grad_coll, gb * q->pe, edp, g_edp);
-    double t_ag = P->zero ? fp8lab_coll_time(&x->links, FP8LAB_COLL_ALLGATHER, 2 * q->pd, P->dp, g_dp) +
-                                fp8lab_coll_time(&x->links, FP8LAB_COLL_ALLGATHER, 2 * q->pe, edp, g_edp)
-                          : 0;
+    double t_grad = dp_coll(x, P, q, grad_coll, gb, g_dp, g_edp);
+    double t_ag = P->zero ? dp_coll(x, P, q, FP8LAB_COLL_ALLGATHER, 2, g_dp, g_edp) : 0;
     /* bucketed reduction overlaps the last micro-batch's backward; the parameter all-gather overlaps the next
        step's first forward (Megatron-LM --overlap-grad-reduce / --overlap-param-gather). Megatron-LM's local DDP
        of 2021-22 (plan.grad_reduce_after) all-reduces the gradient buffer after the whole pipeline
