@@ -23,6 +23,7 @@ def flags(r):
     for key in ("precision", "schedule", "recompute"):
         f += ["--" + key, r[key]]
     f += ["--attention", r.get("attention", "flash3"), "--tp-overlap", r.get("tp_overlap", "wgrad")]
+    f += ["--loss", r.get("loss", "fused")]
     f += ["--sequence-parallel"] if r["sp"] else []
     f += ["--no-mtp"] if not r["mtp"] else []
     for key in ("grad_reduce_after", "grad_fp32", "p2p_async"):
@@ -53,6 +54,7 @@ for i, r in enumerate(runs, 1):
     sim = res["tokens_per_gpu_s"] * r.get("goodput", 1.0)
     # the software the row asked for is the software simulated, and --json says so
     want = {"attention": r.get("attention", "flash3"), "tp_overlap": r.get("tp_overlap", "wgrad"),
+            "loss": r.get("loss", "fused"),
             "grad_reduce_after": bool(r.get("grad_reduce_after")), "grad_fp32": bool(r.get("grad_fp32")),
             "p2p_async": bool(r.get("p2p_async"))}
     got = {k: res["plan"].get(k) for k in want}

@@ -35,10 +35,18 @@
    fits the six Megatron-Core runs at TP 8 within 5 % with most of their tensor-parallel communication exposed,
    which Megatron-Core overlapped (--tp-comm-overlap, not modeled), and is optimistic on the small ones: +41.8 %
    (1.7B, TP 1), +26.0 % (7.1B), +13.3 % (16B): mean 9.98 % over 21 runs. Then a seventh source, the one row of
-   torchtitan's A100 table the simulator can express (Llama 3 70B, FSDP as zero 3, full recompute): +13.3 %. Now:
-   mean 10.1 % over 22 runs, worst 41.8 %; above 20 %: Megatron-Core 1.7B and 7.1B, Llama 3 405B (+30.0/+29.2),
-   DeepSeek-V2 (+22.9), all optimistic, all on Hopper. Issue 11's targets are not met. This test asserts what holds
-   today as a guard against getting worse (mean <= 10.2 %, worst <= 42 %) and prints the issue's target beside the result. No constant of the simulator is fitted
+   torchtitan's A100 table the simulator can express (Llama 3 70B, FSDP as zero 3, full recompute): +13.3 %; mean
+   10.1 % over 22 runs, worst 41.8 %.
+
+   Then the software the Megatron and torchtitan rows ran, read from their code (loss_kernels and
+   tp_overlap_userbuffers below): the cross-entropy in separate FP32 passes (Megatron-LM's vocab-parallel cross
+   entropy, rows 1-8 and 13-21; F.cross_entropy on FP32 logits, row 22), FP32 gradient reduction in every BF16
+   Megatron-Core run (arguments.py forces it; rows 13-21), and Transformer Engine's userbuffers for the runs with
+   --tp-comm-overlap (rows 14-21). Now: mean 9.4 % over 22 runs, worst +30.0 % (Llama 3 405B on 8192 H100); above
+   20 %: Llama 3 405B (+30.0/+29.2), Megatron-Core 1.7B (+28.8) and 7.1B (+24.1), DeepSeek-V2 (+22.9), all
+   optimistic, all on Hopper. Issue 11's mean target is met, its per-row target not. This test asserts what holds
+   today as a guard against getting worse (mean <= 9.5 %, worst <= 30.5 %) and prints the issue's target beside the
+   result. No constant of the simulator is fitted
    to these rows: they are a check, not a calibration set. A second table gives each row's step breakdown (shares
    of the simulated step). */
 #include <setjmp.h>
@@ -61,8 +69,8 @@
 #include "sim_fixture.h"
 #include "test_util.h"
 
-#define MAX_MEAN_ABS_ERR 0.102 /* the issue's target: 0.10 */
-#define MAX_ABS_ERR 0.42      /* the issue's target: 0.20 */
+#define MAX_MEAN_ABS_ERR 0.095 /* the issue's target: 0.10 */
+#define MAX_ABS_ERR 0.305      /* the issue's target: 0.20 */
 
 static char g_dir[1024];
 
@@ -103,12 +111,15 @@ static double run_row(const cJSON *row, const fp8lab_kernel_model *km, double *s
     plan.micro_batch = (long)num(row, "micro_batch"), plan.zero = (int)num(row, "zero");
     plan.comm_sms = (int)num(row, "comm_sms"), plan.moe_imbalance = num(row, "moe_imbalance");
     plan.mtp = (int)num(row, "mtp");
-    /* the software of the run, where the row states it (absent: FlashAttention, overlapped gradient reduction) */
+    /* the software of the run, where the row states it (absent: FlashAttention, a fused cross-entropy,
+       overlapped gradient reduction) */
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, "attention");
     if (fp8lab_parse_attention(cJSON_IsString(v) ? v->valuestring : "flash3", &plan)) fail_msg("%s", fp8lab_last_error());
     v = cJSON_GetObjectItemCaseSensitive(row, "tp_overlap");
     if (fp8lab_parse_tp_overlap(cJSON_IsString(v) ? v->valuestring : "wgrad", &plan))
         fail_msg("%s", fp8lab_last_error());
+    v = cJSON_GetObjectItemCaseSensitive(row, "loss");
+    if (fp8lab_parse_loss(cJSON_IsString(v) ? v->valuestring : "fused", &plan)) fail_msg("%s", fp8lab_last_error());
     v = cJSON_GetObjectItemCaseSensitive(row, "grad_fp32");
     plan.grad_fp32 = cJSON_IsNumber(v) ? v->valueint : 0;
     v = cJSON_GetObjectItemCaseSensitive(row, "grad_reduce_after");
@@ -291,11 +302,120 @@ static void tp_overlap_beside_wgrad(void **st) {
     free(tw.ops);
 }
 
+/* The first op of a layer kind's trace with that name and pass, or fails */
+static const fp8lab_op_trace *find_op(const fp8lab_trace *tr, fp8lab_layer_kind kind, const char *name,
+                                      fp8lab_pass pass) {
+    for (int i = 0; i < tr->n; i++)
+        if (tr->ops[i].kind == kind && tr->ops[i].op.pass == pass && !strcmp(tr->ops[i].op.name, name))
+            return &tr->ops[i];
+    fail_msg("no op %s in the trace", name);
+    return NULL;
+}
+
+/* The cross-entropy's kernels (plan.loss): head.loss takes its HBM bytes per logit over the t x V/tp logits of a
+   rank, forward and backward: fused 4 and 4 (BF16 logits kept), Megatron-LM's FP32 passes 38 and 14, PyTorch's
+   F.cross_entropy on FP32 logits 22 and 26 (the FP32 softmax or log-probabilities kept); sim/schedule.c lists the
+   passes. Megatron-Core 1.7B layout at tp 2. */
+static void loss_kernels(void **st) {
+    (void)st;
+    sim_fixture_env e;
+    sim_fixture_setup(g_dir, "megatron-core-gpt-1.7b.json", "h100-sxm.json", &e);
+    e.p.gpus = 16, e.p.tp = 2, e.p.seq = 4096, e.p.global_batch = 8;
+    const double logits = 4096.0 * 131072 / 2;
+    const struct {
+        fp8lab_loss loss;
+        double fwd, bwd, saved;
+    } want[] = {{FP8LAB_LOSS_FUSED, 4, 4, 2}, {FP8LAB_LOSS_MEGATRON, 38, 14, 4}, {FP8LAB_LOSS_TORCH, 22, 26, 4}};
+    double step[3];
+    for (int i = 0; i < 3; i++) {
+        e.p.loss = want[i].loss;
+        fp8lab_sim_result r;
+        fp8lab_trace tr = {0};
+        if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &r, &tr)) fail_msg("%s", fp8lab_last_error());
+        const double f = find_op(&tr, FP8LAB_LAYER_HEAD, "head.loss", FP8LAB_PASS_F)->time_s;
+        const double b = find_op(&tr, FP8LAB_LAYER_HEAD, "head.loss.bwd", FP8LAB_PASS_B)->time_s;
+        assert_true(fabs(f / fp8lab_mem_time(&e.km, &e.c.gpu, logits * want[i].fwd) - 1) < 1e-12);
+        assert_true(fabs(b / fp8lab_mem_time(&e.km, &e.c.gpu, logits * want[i].bwd) - 1) < 1e-12);
+        free(tr.ops);
+        const fp8lab_sched_opts o = {.micro_batch = 1, .seq = 4096, .tp = 2, .ep = 1, .prec = FP8LAB_PREC_BF16,
+                                     .loss = want[i].loss};
+        fp8lab_schedule s = {0};
+        if (fp8lab_schedule_layer(&s, &e.m, &o, FP8LAB_LAYER_HEAD)) fail_msg("out of memory");
+        int found = 0;
+        for (int j = 0; j < s.n; j++)
+            if (!strcmp(s.ops[j].name, "head.loss")) found = 1, assert_true(s.ops[j].saved == logits * want[i].saved);
+        assert_true(found);
+        fp8lab_schedule_free(&s);
+        step[i] = r.step_time_s;
+    }
+    assert_true(step[1] > step[2] && step[2] > step[0]);
+}
+
+/* Transformer Engine's userbuffers (plan.tp_overlap userbuffers), recomputed from the op traces of the same run
+   with and without them. Each all-gather before a forward or Dgrad GEMM is a ring exchange: the GEMM as tp chunks
+   of m/tp rows (g each, on every SM), tp - 1 transfers of c = C/(tp - 1) beside them, g + (tp - 1) max(g, c) in
+   all. Each forward reduce-scatter after a forward GEMM is a 4-way pipeline: splits of m/4 rows on the SMs less
+   16, each split's C/4 beside the next, g + 3 max(g, r) + r. The compute grows by the chunks' time over the whole
+   GEMMs', the exposed communication shrinks by what the chunks cover, the communication in all stays. Megatron-Core
+   32B at tp 8, sequence parallel, one GPU group of 8, one micro-batch. */
+static void tp_overlap_userbuffers(void **st) {
+    (void)st;
+    sim_fixture_env e;
+    sim_fixture_setup(g_dir, "megatron-core-gpt-32b.json", "h100-sxm.json", &e);
+    e.p.gpus = 8, e.p.tp = 8, e.p.sp = 1, e.p.seq = 4096, e.p.global_batch = 1;
+    fp8lab_sim_result rw, ru;
+    fp8lab_trace tw = {0}, tu = {0};
+    if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &rw, &tw)) fail_msg("%s", fp8lab_last_error());
+    e.p.tp_overlap = FP8LAB_TP_OVERLAP_UB;
+    if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &ru, &tu)) fail_msg("%s", fp8lab_last_error());
+    assert_int_equal(tw.n, tu.n);
+    double d_compute = 0, d_exposed = 0;
+    int rings = 0, pipes = 0;
+    for (int i = 0; i < tu.n; i++) {
+        const fp8lab_op *op = &tu.ops[i].op;
+        if (tu.ops[i].kind != FP8LAB_LAYER_DENSE || op->kind != FP8LAB_OP_COMM || op->group != FP8LAB_GROUP_TP)
+            continue;
+        const int ring = op->coll == FP8LAB_COLL_ALLGATHER && tu.ops[i + 1].op.kind == FP8LAB_OP_GEMM &&
+                         tu.ops[i + 1].op.pass != FP8LAB_PASS_W;
+        const int pipe = op->coll == FP8LAB_COLL_REDUCESCATTER && op->pass == FP8LAB_PASS_F &&
+                         tu.ops[i - 1].op.kind == FP8LAB_OP_GEMM;
+        if (!ring && !pipe) continue;
+        const int j = ring ? i + 1 : i - 1;
+        const fp8lab_op *gm = &tu.ops[j].op;
+        const double n = ring ? 8 : 4, C = tu.ops[i].time_s;
+        const double g = fp8lab_gemm_time_pass(&e.km, &e.c.gpu, e.c.gpu.sms - (ring ? 0 : 16), gm->dtype, 0,
+                                               gm->m / n, gm->n, gm->k);
+        const double c = ring ? C / 7 : C / 4;
+        const double pair = g + (n - 1) * fmax(g, c) + (ring ? 0 : c);
+        assert_true(fabs(tu.ops[j].time_s / (n * g) - 1) < 1e-12); /* the GEMM ran as its chunks */
+        assert_true(fabs(tw.ops[i].time_s - C) < 1e-15 * C);       /* the same collective both ways */
+        d_compute += n * g - tw.ops[j].time_s;
+        d_exposed += (pair - n * g) - C;
+        rings += ring, pipes += pipe;
+    }
+    assert_int_equal(rings, 4); /* qkv and fc1 forward, proj and fc2 Dgrad */
+    assert_int_equal(pipes, 2); /* proj and fc2 forward */
+    const double L = (double)e.m.layers;
+    printf("tp 8 sequence parallel, 32B, userbuffers: compute %+.4f s (chunked GEMMs), exposed communication "
+           "%+.4f s, step %.4f -> %.4f s\n",
+           ru.compute_s - rw.compute_s, ru.exposed_comm_s - rw.exposed_comm_s, rw.step_time_s, ru.step_time_s);
+    assert_true(d_exposed < 0);
+    assert_true(fabs(ru.compute_s - rw.compute_s - L * d_compute) < 1e-9 * rw.compute_s);
+    assert_true(fabs(ru.exposed_comm_s - rw.exposed_comm_s - L * d_exposed) < 1e-9 * rw.step_time_s);
+    assert_true(fabs(ru.comm_total_s - rw.comm_total_s) < 1e-9 * rw.comm_total_s);
+    free(tw.ops), free(tu.ops);
+    /* Megatron-Core's --tp-comm-overlap needs sequence parallelism, and so does the plan */
+    e.p.sp = 0;
+    assert_int_equal(fp8lab_simulate(&e.m, &e.c, &e.km, &e.p, &ru), -1);
+    assert_non_null(strstr(fp8lab_last_error(), "--tp-overlap"));
+}
+
 int main(void) {
     const char *d = getenv("FP8LAB_SOURCE_DIR");
     if (!d) FP8LAB_SKIP("FP8LAB_SOURCE_DIR is not set (run through ctest)");
     snprintf(g_dir, sizeof g_dir, "%s", d);
     const struct CMUnitTest tests[] = {cmocka_unit_test(public_runs), cmocka_unit_test(software_models),
-                                       cmocka_unit_test(tp_overlap_beside_wgrad)};
+                                       cmocka_unit_test(tp_overlap_beside_wgrad), cmocka_unit_test(loss_kernels),
+                                       cmocka_unit_test(tp_overlap_userbuffers)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,7 @@
 #include "sim/plan_parse.h"
 
 void plan_args_init(plan_args *a) {
-    *a = (plan_args){.precision = "bf16", .schedule = "1f1b", .recompute = "none", .attention = "flash3",
+    *a = (plan_args){.precision = "bf16", .schedule = "1f1b", .recompute = "none", .attention = "flash3", .loss = "fused",
                      .tp_overlap = "wgrad", .tp = 1, .pp = 1, .ep = 1,
                      .mbatch = 1};
 }
@@ -38,7 +38,11 @@ void plan_args_flags(plan_args *a, cli_flag *out) {
         {"attention", FLAG_STR, &a->attention,
          "attention kernel: flash3 | flash2 | unfused (Megatron-LM before FlashAttention)"},
         {"tp-overlap", FLAG_STR, &a->tp_overlap,
-         "TP input-gradient reduction beside the Wgrad GEMM (wgrad) or exposed (none)"},
+         "TP input-gradient reduction beside the Wgrad GEMM (wgrad), and TE userbuffers' chunked GEMMs "
+         "(userbuffers), or exposed (none)"},
+        {"loss", FLAG_STR, &a->loss,
+         "cross-entropy kernels: fused | megatron (Megatron-LM's FP32 vocab-parallel passes) | torch (F.cross_entropy "
+         "on FP32 logits)"},
         {"grad-reduce-after", FLAG_BOOL, &a->grad_reduce_after,
          "data-parallel gradient all-reduce after the whole pipeline, not overlapped"},
         {"grad-fp32", FLAG_BOOL, &a->grad_fp32, "data-parallel gradients reduced in FP32 (default BF16)"},
@@ -63,7 +67,7 @@ int plan_args_load(const plan_args *a, const char *usage, fp8lab_model *m, fp8la
         (a->calib && fp8lab_kernel_model_calibrate_gpu(km, a->calib, &c->gpu)) ||
         fp8lab_parse_precision(a->precision, p) || fp8lab_parse_schedule(a->schedule, p) ||
         fp8lab_parse_recompute(a->recompute, p) || fp8lab_parse_attention(a->attention, p) ||
-        fp8lab_parse_tp_overlap(a->tp_overlap, p)) {
+        fp8lab_parse_tp_overlap(a->tp_overlap, p) || fp8lab_parse_loss(a->loss, p)) {
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
         return fp8lab_last_error_exit();
     }

@@ -9,13 +9,13 @@
 #include "sim/step.h"
 
 typedef struct {
-    const char *model, *cluster, *calib, *precision, *schedule, *recompute, *attention, *tp_overlap;
+    const char *model, *cluster, *calib, *precision, *schedule, *recompute, *attention, *tp_overlap, *loss;
     int tp, pp, dp, ep, sp, zero, comm_sms, no_mtp, grad_reduce_after, grad_fp32, p2p_async;
     long gpus, seq, gbatch, mbatch;
     double moe_imb;
 } plan_args;
 
-enum { PLAN_ARGS_NFLAGS = 24 };
+enum { PLAN_ARGS_NFLAGS = 25 };
 
 void plan_args_init(plan_args *a);
 /* Writes the shared flags (pointing into a) to out[0 .. PLAN_ARGS_NFLAGS). */

@@ -64,7 +64,8 @@ int fp8lab_parse_precision(const char *s, fp8lab_plan *p) {
 }
 
 static const char *const attn_names[] = {"flash3", "flash2", "unfused"};
-static const char *const tp_overlap_names[] = {"none", "wgrad"};
+static const char *const tp_overlap_names[] = {"none", "wgrad", "userbuffers"};
+static const char *const loss_names[] = {"fused", "megatron", "torch"};
 
 int fp8lab_parse_attention(const char *s, fp8lab_plan *p) {
     int i = pick("--attention", s, attn_names, 3, "flash3, flash2 or unfused");
@@ -74,16 +75,25 @@ int fp8lab_parse_attention(const char *s, fp8lab_plan *p) {
 }
 
 int fp8lab_parse_tp_overlap(const char *s, fp8lab_plan *p) {
-    int i = pick("--tp-overlap", s, tp_overlap_names, 2, "wgrad or none");
+    int i = pick("--tp-overlap", s, tp_overlap_names, 3, "wgrad, userbuffers or none");
     if (i < 0) return -1;
     p->tp_overlap = i;
     return 0;
 }
 
+int fp8lab_parse_loss(const char *s, fp8lab_plan *p) {
+    int i = pick("--loss", s, loss_names, 3, "fused, megatron or torch");
+    if (i < 0) return -1;
+    p->loss = (fp8lab_loss)i;
+    return 0;
+}
+
+const char *fp8lab_loss_name(fp8lab_loss loss) { return (unsigned)loss < 3 ? loss_names[loss] : "?"; }
+
 const char *fp8lab_attention_name(int attn_impl) { return (unsigned)attn_impl < 3 ? attn_names[attn_impl] : "?"; }
 
 const char *fp8lab_tp_overlap_name(int tp_overlap) {
-    return (unsigned)tp_overlap < 2 ? tp_overlap_names[tp_overlap] : "?";
+    return (unsigned)tp_overlap < 3 ? tp_overlap_names[tp_overlap] : "?";
 }
 
 const char *fp8lab_schedule_name(const fp8lab_plan *p, char *buf, int cap) {

@@ -54,6 +54,7 @@ cJSON *fp8lab_sim_json(const fp8lab_sim_result *r, const fp8lab_cluster *c, cons
         cJSON_AddStringToObject(pl, "recompute", fp8lab_recompute_name(p->recompute));
         cJSON_AddStringToObject(pl, "attention", fp8lab_attention_name(p->attn_impl));
         cJSON_AddStringToObject(pl, "tp_overlap", fp8lab_tp_overlap_name(p->tp_overlap));
+        cJSON_AddStringToObject(pl, "loss", fp8lab_loss_name(p->loss));
         cJSON_AddBoolToObject(pl, "sequence_parallel", p->sp);
         cJSON_AddBoolToObject(pl, "grad_reduce_after", p->grad_reduce_after);
         cJSON_AddBoolToObject(pl, "grad_fp32", p->grad_fp32);
@@ -79,8 +80,12 @@ void fp8lab_sim_print(FILE *f, const fp8lab_sim_result *r, const fp8lab_model *m
             r->tp, r->pp, r->dp, r->ep, p->sp ? " (sequence parallel)" : "", fp8lab_schedule_name(p, sch, sizeof sch),
             r->microbatches, r->micro_batch, r->seq, fp8lab_prec_name(p->prec), fp8lab_recompute_name(p->recompute),
             p->zero, p->comm_sms, r->moe_imbalance);
-    fprintf(f, "software: %s attention; TP input-gradient reduction %s; DP gradients in %s, %s; pipeline sends %s\n",
-            fp8lab_attention_name(p->attn_impl), p->tp_overlap ? "beside the Wgrad GEMM" : "exposed",
+    fprintf(f, "software: %s attention; %s cross-entropy; TP input-gradient reduction %s; DP gradients in %s, %s; "
+               "pipeline sends %s\n",
+            fp8lab_attention_name(p->attn_impl), fp8lab_loss_name(p->loss),
+            p->tp_overlap == FP8LAB_TP_OVERLAP_UB      ? "beside the Wgrad GEMM, userbuffers"
+            : p->tp_overlap == FP8LAB_TP_OVERLAP_WGRAD ? "beside the Wgrad GEMM"
+                                                       : "exposed",
             p->grad_fp32 ? "FP32" : "BF16", p->grad_reduce_after ? "reduced after the pipeline" : "overlapped",
             p->p2p_async ? "asynchronous" : "blocking");
     fprintf(f, "\n%-40s %10.3f s\n", "step time (simulated)", st);

@@ -306,6 +306,28 @@ static void moe_block(bld *b) {
     residual(b);
 }
 
+/* HBM bytes per logit (per vocabulary entry on this rank and token) of each cross-entropy implementation,
+   read + written, forward and backward, and kept between them. */
+typedef struct {
+    double fwd, bwd, saved;
+} loss_bytes;
+
+static loss_bytes cross_entropy_bytes(fp8lab_loss loss) {
+    switch (loss) {
+    /* Megatron-LM's _VocabParallelCrossEntropy, the same passes in 2021 (megatron/mpu/cross_entropy.py) and in
+       Megatron-Core r0.8 (core/tensor_parallel/cross_entropy.py) without --cross-entropy-loss-fusion: forward
+       .float() r2 w4, max r4, in-place subtract r4 w4, exp r4 w4, sum r4, in-place divide r4 w4 (38);
+       backward in-place multiply r4 w4, the cast's backward r4 w2 (14); the FP32 softmax is kept */
+    case FP8LAB_LOSS_MEGATRON: return (loss_bytes){.fwd = 38, .bwd = 14, .saved = 4};
+    /* F.cross_entropy(logits.float(), labels), torchtitan's loss: forward .float() r2 w4, log_softmax over a
+       row too wide for shared memory r4 (max) r4 (sum) r4 w4 (22); backward nll_loss's zero-filled gradient w4,
+       log_softmax's backward r4 (sum) r4 r4 w4, the cast's backward r4 w2 (26); the FP32 log-probabilities kept */
+    case FP8LAB_LOSS_TORCH: return (loss_bytes){.fwd = 22, .bwd = 26, .saved = 4};
+    /* fused softmax cross-entropy: read the logits, write their gradient; the logits kept for the backward */
+    default: return (loss_bytes){.fwd = 2 * ACT, .bwd = 2 * ACT, .saved = ACT};
+    }
+}
+
 static void head_block(bld *b) {
     double t = b->t, h = b->h, V = (double)b->m->vocab / b->tp;
     norm(b, "head.norm", h, b->ts);
@@ -313,8 +335,8 @@ static void head_block(bld *b) {
     /* the output head stays in BF16/FP32 under FP8 training (DeepSeek-V3 sec. 3.3) */
     gemm(b, (gemm_spec){.name = "head.proj", .m = t, .n = V, .k = h, .part = FP8LAB_PART_HEAD, .high = 1,
                         .saved_recomputable = gathered_input(b, h, ACT)});
-    /* fused softmax cross-entropy: read logits, write their gradient; the logits are kept for the backward */
-    elt(b, (elt_spec){.name = "head.loss", .bytes = t * V * 2 * ACT, .bwd_bytes = t * V * 2 * ACT, .saved = t * V * ACT});
+    loss_bytes lb = cross_entropy_bytes(b->o->loss);
+    elt(b, (elt_spec){.name = "head.loss", .bytes = t * V * lb.fwd, .bwd_bytes = t * V * lb.bwd, .saved = t * V * lb.saved});
 }
 
 static void embed_block(bld *b) {

@@ -35,6 +35,10 @@ typedef enum { FP8LAB_PART_ATTN_PROJ, FP8LAB_PART_ATTN_SCORES, FP8LAB_PART_MLP, 
 typedef enum { FP8LAB_LAYER_EMBED, FP8LAB_LAYER_DENSE, FP8LAB_LAYER_MOE, FP8LAB_LAYER_HEAD, FP8LAB_LAYER_MTP,
                FP8LAB_NLAYER_KINDS } fp8lab_layer_kind;
 typedef enum { FP8LAB_RECOMPUTE_NONE, FP8LAB_RECOMPUTE_SELECTIVE, FP8LAB_RECOMPUTE_FULL } fp8lab_recompute;
+/* How the softmax cross-entropy over the vocabulary runs: one fused kernel each way (fp8lab's trainer), or the
+   separate FP32 passes of Megatron-LM's vocab-parallel cross entropy or of PyTorch's F.cross_entropy on
+   .float() logits (schedule.c counts each one's HBM bytes per logit) */
+typedef enum { FP8LAB_LOSS_FUSED, FP8LAB_LOSS_MEGATRON, FP8LAB_LOSS_TORCH } fp8lab_loss;
 
 typedef struct {
     char name[40];
@@ -72,6 +76,7 @@ typedef struct {
     int tp, sp, ep;          /* tensor parallel (sp: sequence parallel), expert parallel */
     fp8lab_prec prec;        /* GEMM precision; output head and MoE router stay BF16 (FP32 when prec is) */
     fp8lab_recompute recompute;
+    fp8lab_loss loss;
 } fp8lab_sched_opts;
 
 /* Appends the ops of one layer of kind `kind` to s. Returns 0 or -1 (out of memory). */

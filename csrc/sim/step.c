@@ -107,7 +107,7 @@ static double comm_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, double l
         return t;
     }
     const double t = fp8lab_coll_time(&x->links, op->coll, op->bytes, x->tp, x->g_tp);
-    const int beside = !fwd && op->beside_wgrad && x->P->tp_overlap == FP8LAB_TP_OVERLAP_WGRAD;
+    const int beside = !fwd && op->beside_wgrad && x->P->tp_overlap != FP8LAB_TP_OVERLAP_NONE;
     const double hidden = beside ? (t < last_w ? t : last_w) : 0;
     *(fwd ? &u->tp_f : &u->tp_b) += t - hidden;
     u->tp_hidden += hidden;
@@ -137,6 +137,76 @@ static int attn_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, fp8lab_laye
     return trace_add(tr, kind, &rop, *t);
 }
 
+/* Transformer Engine's userbuffer overlap (plan.tp_overlap FP8LAB_TP_OVERLAP_UB), as TE's initialize_ub sets it up
+   by default (transformer_engine/pytorch/module/base.py at v1.8): "ring_exchange" for the all-gathers before
+   qkv_fprop, fc1_fprop, proj_dgrad and fc2_dgrad, "pipeline" with 4 splits for the reduce-scatters after
+   proj_fprop and fc2_fprop, 16 SMs for the communication kernels; the rest ("bulk": the input-gradient
+   reduce-scatter beside the Wgrad) as FP8LAB_TP_OVERLAP_WGRAD. */
+enum { UB_COMM_SMS = 16, UB_PIPELINE_SPLITS = 4 };
+
+/* A GEMM of Transformer Engine's linear layers: the attention projections and the dense MLP (the output head is
+   Megatron's own ColumnParallelLinear, the routed experts a grouped GEMM) */
+static int ub_linear(const fp8lab_op *g, fp8lab_pass pass) {
+    return g->kind == FP8LAB_OP_GEMM && g->pass == pass && !g->moe &&
+           (g->part == FP8LAB_PART_ATTN_PROJ || g->part == FP8LAB_PART_MLP);
+}
+
+/* The GEMM a tensor-parallel collective overlaps under userbuffers, or -1: an all-gather with the forward or Dgrad
+   GEMM after it, a forward reduce-scatter with the forward GEMM before it. */
+static int ub_gemm_of(const ctx_t *x, const fp8lab_schedule *s, int i) {
+    const fp8lab_op *op = &s->ops[i];
+    if (x->P->tp_overlap != FP8LAB_TP_OVERLAP_UB || x->tp < 2 || op->kind != FP8LAB_OP_COMM ||
+        op->group != FP8LAB_GROUP_TP)
+        return -1;
+    if (op->coll == FP8LAB_COLL_ALLGATHER && i + 1 < s->n &&
+        (ub_linear(&s->ops[i + 1], FP8LAB_PASS_F) || ub_linear(&s->ops[i + 1], FP8LAB_PASS_B)))
+        return i + 1;
+    if (op->coll == FP8LAB_COLL_REDUCESCATTER && op->pass == FP8LAB_PASS_F && i > 0 &&
+        ub_linear(&s->ops[i - 1], FP8LAB_PASS_F))
+        return i - 1;
+    return -1;
+}
+
+/* The collective a GEMM is overlapped with under userbuffers, or -1 */
+static int ub_comm_of(const ctx_t *x, const fp8lab_schedule *s, int j) {
+    if (j > 0 && ub_gemm_of(x, s, j - 1) == j) return j - 1;
+    if (j + 1 < s->n && ub_gemm_of(x, s, j + 1) == j) return j + 1;
+    return -1;
+}
+
+typedef struct {
+    double gemm;    /* the GEMM run as chunks */
+    double exposed; /* the collective's time the chunks do not cover */
+} ub_pair;
+
+/* A ring exchange runs the GEMM as tp chunks of m/tp rows on every SM, each chunk beside the copy-engine transfer
+   of the next (tp - 1 steps of C/(tp - 1)): g + (tp - 1) max(g, c). A pipelined reduce-scatter runs the GEMM as 4
+   splits of m/4 rows on the SMs the communication kernels leave, each split's reduce-scatter (C/4) beside the next
+   split: g + 3 max(g, r) + r. Each chunk is timed by the kernel model at its own shape, as every GEMM is: at tp 8
+   a chunk's output is often less than one wave of tiles, where the model has no measured point and its wave term
+   leaves the idle SMs idle (cuBLAS may split K there instead; gpu_check.sh's bench_gemm_small measures the chunk
+   shapes of the Megatron-Core rows). */
+static ub_pair ub_time(const ctx_t *x, const fp8lab_op *comm, const fp8lab_op *gemm) {
+    const double C = fp8lab_coll_time(&x->links, comm->coll, comm->bytes, x->tp, x->g_tp);
+    const int ring = comm->coll == FP8LAB_COLL_ALLGATHER;
+    const double n = ring ? x->tp : UB_PIPELINE_SPLITS;
+    const int sms = ring ? x->sms : x->sms - UB_COMM_SMS;
+    const double g = fp8lab_gemm_time_pass(x->km, &x->c->gpu, sms, gemm->dtype, 0, gemm->m / n, gemm->n, gemm->k) *
+                     gemm->count * x->km->compute_scale;
+    const double c = ring ? C / (x->tp - 1) : C / n;
+    const double pair = ring ? g + (n - 1) * fmax(g, c) : g + (n - 1) * fmax(g, c) + c;
+    return (ub_pair){.gemm = n * g, .exposed = pair - n * g};
+}
+
+/* A collective overlapped under userbuffers: its time, the part its GEMM's chunks do not cover added to the unit */
+static double ub_comm_time(const ctx_t *x, const fp8lab_op *op, const fp8lab_op *gemm, unit_t *u) {
+    const double t = fp8lab_coll_time(&x->links, op->coll, op->bytes, x->tp, x->g_tp);
+    const double exposed = fmin(t, ub_time(x, op, gemm).exposed);
+    *(op->pass == FP8LAB_PASS_F ? &u->tp_f : &u->tp_b) += exposed;
+    u->tp_hidden += t - exposed;
+    return t;
+}
+
 /* A compute op's time on the unit's pass totals (recomputation runs inside the backward). */
 static void add_to_pass(unit_t *u, fp8lab_pass pass, double t) {
     switch (pass) {
@@ -160,16 +230,22 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
         const double scale = op->moe ? x->imb : 1;
         double t = 0;
         switch (op->kind) {
-        case FP8LAB_OP_COMM:
-            if (trace_add(tr, kind, op, comm_time(x, op, u, last_w))) return -1;
+        case FP8LAB_OP_COMM: {
+            const int j = ub_gemm_of(x, s, i);
+            t = j >= 0 ? ub_comm_time(x, op, &s->ops[j], u) : comm_time(x, op, u, last_w);
+            if (trace_add(tr, kind, op, t)) return -1;
             last_w = 0;
             continue;
-        case FP8LAB_OP_GEMM:
-            t = fp8lab_gemm_time_pass(x->km, g, x->sms, op->dtype, op->pass == FP8LAB_PASS_W, op->m, op->n, op->k) *
-                op->count * x->km->compute_scale;
+        }
+        case FP8LAB_OP_GEMM: {
+            const int c = ub_comm_of(x, s, i);
+            t = c >= 0 ? ub_time(x, &s->ops[c], op).gemm
+                       : fp8lab_gemm_time_pass(x->km, g, x->sms, op->dtype, op->pass == FP8LAB_PASS_W, op->m, op->n,
+                                               op->k) * op->count * x->km->compute_scale;
             u->gemm += t * scale;
             if (op->pass == FP8LAB_PASS_W) last_w = t * scale;
             break;
+        }
         case FP8LAB_OP_ATTN:
             if (attn_time(x, op, u, kind, tr, &t)) return -1;
             u->attn += t;
@@ -261,6 +337,9 @@ static int resolve(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_
         FP8LAB_ERR("--tp: %d does not divide the %ld attention heads", p->tp, m->heads);
         return -1;
     }
+    if (p->tp_overlap == FP8LAB_TP_OVERLAP_UB && p->tp > 1 && !p->sp)
+        return plan_error("--tp-overlap", "userbuffers overlap needs --sequence-parallel (as Megatron-Core's "
+                                          "--tp-comm-overlap does)");
     if (p->ep > 1 && !m->n_routed) return plan_error("--ep", "the model has no experts");
     if (p->ep > 1 && (p->dp % p->ep || m->n_routed % p->ep)) {
         FP8LAB_ERR("--ep: %d must divide dp %d and the %ld routed experts", p->ep, p->dp, m->n_routed);
@@ -317,7 +396,7 @@ static int time_layer_kinds(const ctx_t *x, const fp8lab_plan *P, int nmtp, unit
                             fp8lab_trace *trace) {
     const fp8lab_model *m = x->m;
     fp8lab_sched_opts so = {.micro_batch = P->micro_batch, .seq = P->seq, .tp = P->tp, .sp = P->sp, .ep = P->ep,
-                            .prec = P->prec, .recompute = P->recompute};
+                            .prec = P->prec, .recompute = P->recompute, .loss = P->loss};
     memset(kind_unit, 0, sizeof(unit_t) * FP8LAB_NLAYER_KINDS);
     long nmoe = fp8lab_model_moe_layers(m);
     for (int k = 0; k < FP8LAB_NLAYER_KINDS; k++) {

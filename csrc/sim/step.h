@@ -13,10 +13,12 @@
 #include "sim/schedule.h"
 
 enum { FP8LAB_ATTN_FLASH3 = 0, FP8LAB_ATTN_FLASH2 = 1, FP8LAB_ATTN_UNFUSED = 2 };
-/* How tensor-parallel collectives overlap GEMMs: none (Megatron-LM before September 2021: every one exposed), or
+/* How tensor-parallel collectives overlap GEMMs: none (Megatron-LM before September 2021: every one exposed),
    the backward's input-gradient reduction beside the Wgrad GEMM (Megatron-LM since then, with sequence parallelism
-   since March 2022; the default) */
-enum { FP8LAB_TP_OVERLAP_NONE = 0, FP8LAB_TP_OVERLAP_WGRAD = 1 };
+   since March 2022; the default), or that and Transformer Engine's userbuffers besides (Megatron-Core
+   --tp-comm-overlap, sequence parallel only): each all-gather feeds the GEMM after it chunk by chunk, each forward
+   reduce-scatter drains the GEMM before it split by split (step.c) */
+enum { FP8LAB_TP_OVERLAP_NONE = 0, FP8LAB_TP_OVERLAP_WGRAD = 1, FP8LAB_TP_OVERLAP_UB = 2 };
 
 typedef struct {
     long gpus;            /* 0: the cluster's num_gpus */
@@ -39,6 +41,7 @@ typedef struct {
     int attn_impl;        /* FP8LAB_ATTN_FLASH3 (the kernel model's FlashAttention-3 efficiencies), _FLASH2, or
                              _UNFUSED (pre-FlashAttention Megatron-LM: the s^2 scores through HBM); see step.c */
     int tp_overlap;       /* FP8LAB_TP_OVERLAP_* */
+    fp8lab_loss loss;     /* the cross-entropy's kernels (sim/schedule.h) */
     int grad_fp32;        /* 1: data-parallel gradients reduced in FP32 (4 bytes; Llama 3 sec. 3.3.2), 0: BF16 */
     int grad_reduce_after; /* 1: the data-parallel gradient all-reduce runs after the last backward, not
                               overlapped (Megatron-LM's local DDP of 2021-22); 0: overlapped (bucketed) */
