@@ -5,7 +5,7 @@
                             last value of a flag wins, so no input writes outside a private scratch folder or
                             runs gnuplot);
      anything else:         the whole line goes to cli_parse with the run-layout table of cli/plan_args.h, then
-                            the precision, schedule, recompute, attention and tp-overlap parsers (sim/plan_parse.h).
+                            the precision, schedule, recompute, attention, tp-overlap and loss parsers (sim/plan_parse.h).
    An argument "@PATH" (or "--flag=@PATH") names configs/PATH of the source tree, e.g. "@models/gpt2-124m.json".
    Output is silenced (FP8LAB_FUZZ_VERBOSE=1 shows it). */
 #include <stdio.h>
@@ -45,11 +45,12 @@ static void parse_only(int argc, char **argv) {
     char buf[64];
     if (!fp8lab_parse_precision(a.precision, &p) && !fp8lab_parse_schedule(a.schedule, &p) &&
         !fp8lab_parse_recompute(a.recompute, &p) && !fp8lab_parse_attention(a.attention, &p) &&
-        !fp8lab_parse_tp_overlap(a.tp_overlap, &p)) {
+        !fp8lab_parse_tp_overlap(a.tp_overlap, &p) && !fp8lab_parse_loss(a.loss, &p)) {
         (void)fp8lab_schedule_name(&p, buf, sizeof buf);
         (void)fp8lab_recompute_name(p.recompute);
         (void)fp8lab_attention_name(p.attn_impl);
         (void)fp8lab_tp_overlap_name(p.tp_overlap);
+        (void)fp8lab_loss_name(p.loss);
     }
 }
 
