@@ -13,6 +13,7 @@
 #include "cli/train_compare.h"
 #include "cli/train_ranks.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "core/paths.h"
 #include "train/config.h"
 #include "train/loop.h"
@@ -78,16 +79,11 @@ static int dry_run(const fp8lab_train_cfg *cfg, int json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", name);
         cJSON_AddStringToObject(o, "model_type", m.model_type);
-        cJSON_AddNumberToObject(o, "params", (double)mem.params);
-        cJSON_AddNumberToObject(o, "batch", cfg->batch);
-        cJSON_AddNumberToObject(o, "seq", cfg->seq);
+        FP8LAB_JSON_ADD_NUMBERS(o, {"params", (double)mem.params}, {"batch", cfg->batch}, {"seq", cfg->seq});
         cJSON_AddStringToObject(o, "moments", cfg->fp32_moments ? "f32" : "bf16");
-        cJSON *b = cJSON_AddObjectToObject(o, "bytes_per_gpu");
-        cJSON_AddNumberToObject(b, "params", mem.param_bytes);
-        cJSON_AddNumberToObject(b, "grads", mem.grad_bytes);
-        cJSON_AddNumberToObject(b, "moments", mem.moment_bytes);
-        cJSON_AddNumberToObject(b, "activations", mem.activation_bytes);
-        cJSON_AddNumberToObject(b, "total", mem.total_bytes);
+        FP8LAB_JSON_ADD_NUMBERS(cJSON_AddObjectToObject(o, "bytes_per_gpu"), {"params", mem.param_bytes},
+                                {"grads", mem.grad_bytes}, {"moments", mem.moment_bytes},
+                                {"activations", mem.activation_bytes}, {"total", mem.total_bytes});
         print_json(o);
         return 0;
     }
@@ -109,11 +105,8 @@ static void print_result_json(const fp8lab_run_result *r, int profile) {
     cJSON_AddStringToObject(o, "device", r->device);
     cJSON_AddNumberToObject(o, "ranks", r->ranks);
     cJSON_AddBoolToObject(o, "weights_identical_across_ranks", r->weights_identical);
-    cJSON_AddNumberToObject(o, "grad_buckets", r->grad_buckets);
-    cJSON_AddNumberToObject(o, "grad_buckets_during_backward", r->grad_buckets_early);
-    cJSON_AddNumberToObject(o, "params", (double)r->params);
-    cJSON_AddNumberToObject(o, "step", (double)r->step);
-    cJSON_AddNumberToObject(o, "steps", (double)r->steps);
+    FP8LAB_JSON_ADD_NUMBERS(o, {"grad_buckets", r->grad_buckets}, {"grad_buckets_during_backward", r->grad_buckets_early},
+                            {"params", (double)r->params}, {"step", (double)r->step}, {"steps", (double)r->steps});
     cJSON_AddBoolToObject(o, "interrupted", r->interrupted);
     if (r->resumed_from >= 0) cJSON_AddNumberToObject(o, "resumed_from", (double)r->resumed_from);
     else cJSON_AddNullToObject(o, "resumed_from");
