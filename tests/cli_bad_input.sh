@@ -43,6 +43,8 @@ expect 2 "--seq: 100000 exceeds the model's n_positions 1024" "${sim[@]}" --seq 
 expect 2 "--moe-imbalance: 0.5 is neither 0" claim --moe-imbalance 0.5 --no-sensitivity
 expect 2 "not a regular file (a directory)" sim --model "$src/configs/models" --cluster "$src/configs/clusters/h100-sxm.json"
 expect 2 "--tokens: bad value '1.5'" "${sim[@]}" --tokens 1.5
+expect 2 "--loss: bad value 'fast' (expected fused, megatron or torch)" "${sim[@]}" --loss fast
+expect 2 "--tp-overlap: userbuffers overlap needs --sequence-parallel" "${sim[@]}" --gpus 8 --tp 4 --tp-overlap userbuffers
 expect 2 "98304 points, more than 4096" cost curve --model "$src/configs/models/deepseek-v3.json" \
     --cluster "$src/configs/clusters/h800-2048.json" --vary hbm=1000:5000:4096 --vary2 nvlink=100:900:24 --plot none \
     --csv /dev/null

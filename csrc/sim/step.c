@@ -190,7 +190,7 @@ static ub_pair ub_time(const ctx_t *x, const fp8lab_op *comm, const fp8lab_op *g
     const double C = fp8lab_coll_time(&x->links, comm->coll, comm->bytes, x->tp, x->g_tp);
     const int ring = comm->coll == FP8LAB_COLL_ALLGATHER;
     const double n = ring ? x->tp : UB_PIPELINE_SPLITS;
-    const int sms = ring ? x->sms : x->sms - UB_COMM_SMS;
+    const int sms = ring || x->sms <= UB_COMM_SMS ? x->sms : x->sms - UB_COMM_SMS;
     const double g = fp8lab_gemm_time_pass(x->km, &x->c->gpu, sms, gemm->dtype, 0, gemm->m / n, gemm->n, gemm->k) *
                      gemm->count * x->km->compute_scale;
     const double c = ring ? C / (x->tp - 1) : C / n;
