@@ -42,11 +42,14 @@
    tp_overlap_userbuffers below): the cross-entropy in separate FP32 passes (Megatron-LM's vocab-parallel cross
    entropy, rows 1-8 and 13-21; F.cross_entropy on FP32 logits, row 22), FP32 gradient reduction in every BF16
    Megatron-Core run (arguments.py forces it; rows 13-21), and Transformer Engine's userbuffers for the runs with
-   --tp-comm-overlap (rows 14-21). Now: mean 9.4 % over 22 runs, worst +30.0 % (Llama 3 405B on 8192 H100); above
-   20 %: Llama 3 405B (+30.0/+29.2), Megatron-Core 1.7B (+28.8) and 7.1B (+24.1), DeepSeek-V2 (+22.9), all
-   optimistic, all on Hopper. Issue 11's mean target is met, its per-row target not. This test asserts what holds
-   today as a guard against getting worse (mean <= 9.5 %, worst <= 30.5 %) and prints the issue's target beside the
-   result. No constant of the simulator is fitted
+   --tp-comm-overlap (rows 14-21): mean 9.4 %, worst +30.0 %. Then the attention kernel those Megatron-Core runs
+   ran: Transformer Engine picks cuDNN's fused attention on Hopper (attention 'cudnn', timed from the same
+   FlashAttention-3 paper figures as FlashAttention-2; software_models below), 1.6x FlashAttention-2's speed, so
+   rows 13-21 2-13 points more optimistic. Now: mean 10.8 % over 22 runs, worst +41.7 % (Megatron-Core 1.7B);
+   above 20 %: Megatron-Core 1.7B (+41.7) and 7.1B (+32.3), Llama 3 405B (+30.0/+29.2), DeepSeek-V2 (+22.9), all
+   optimistic, all on Hopper. Issue 11's targets are not met. This test asserts what holds today as a guard
+   against getting worse (mean <= 10.9 %, worst <= 42 %) and prints the issue's target beside the result. No
+   constant of the simulator is fitted
    to these rows: they are a check, not a calibration set. A second table gives each row's step breakdown (shares
    of the simulated step). */
 #include <setjmp.h>
@@ -69,8 +72,8 @@
 #include "sim_fixture.h"
 #include "test_util.h"
 
-#define MAX_MEAN_ABS_ERR 0.095 /* the issue's target: 0.10 */
-#define MAX_ABS_ERR 0.305      /* the issue's target: 0.20 */
+#define MAX_MEAN_ABS_ERR 0.109 /* the issue's target: 0.10 */
+#define MAX_ABS_ERR 0.42       /* the issue's target: 0.20 */
 
 static char g_dir[1024];
 
@@ -206,8 +209,8 @@ static void public_runs(void **st) {
 }
 
 /* The run-software switches the rows use (sim/step.c): pre-FlashAttention attention timed as two batched GEMMs
-   per pass direction plus 9 (forward) / 11 (backward) bytes per score through HBM; FlashAttention-2 as the
-   FlashAttention-3 time times the published ratios; the gradient all-reduce after the pipeline exposing all of
+   per pass direction plus 9 (forward) / 11 (backward) bytes per score through HBM; FlashAttention-2 and cuDNN's
+   fused attention as the FlashAttention-3 time times the published ratios; the gradient all-reduce after the pipeline exposing all of
    it. Checked on Narayanan et al.'s 18.4B layout (tp 8, dp 32, full recompute) and at tp 8 with selective. */
 static double attn_op_time(const fp8lab_trace *tr, fp8lab_pass pass) {
     double t = 0;
@@ -223,16 +226,22 @@ static void software_models(void **st) {
     sim_fixture_setup(g_dir, "megatron-gpt-18b.json", "a100-80gb.json", &e);
     e.p.gpus = 256, e.p.tp = 8, e.p.dp = 32, e.p.seq = 2048, e.p.global_batch = 1024, e.p.prec = FP8LAB_PREC_FP16;
     e.p.recompute = FP8LAB_RECOMPUTE_FULL;
-    fp8lab_sim_result r3, r2, ru, rg;
-    fp8lab_trace t3 = {0}, t2 = {0}, tu = {0};
+    fp8lab_sim_result r3, r2, ru, rg, rc;
+    fp8lab_trace t3 = {0}, t2 = {0}, tu = {0}, tc = {0};
     if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &r3, &t3)) fail_msg("%s", fp8lab_last_error());
     e.p.attn_impl = FP8LAB_ATTN_FLASH2;
     if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &r2, &t2)) fail_msg("%s", fp8lab_last_error());
+    e.p.attn_impl = FP8LAB_ATTN_CUDNN;
+    if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &rc, &tc)) fail_msg("%s", fp8lab_last_error());
     e.p.attn_impl = FP8LAB_ATTN_UNFUSED;
     if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &ru, &tu)) fail_msg("%s", fp8lab_last_error());
     /* FlashAttention-2 = FlashAttention-3 x 579/319 forward, x 542/310 backward */
     assert_true(fabs(attn_op_time(&t2, FP8LAB_PASS_F) / attn_op_time(&t3, FP8LAB_PASS_F) - 579.0 / 319) < 1e-9);
     assert_true(fabs(attn_op_time(&t2, FP8LAB_PASS_B) / attn_op_time(&t3, FP8LAB_PASS_B) - 542.0 / 310) < 1e-9);
+    /* cuDNN's fused attention = FlashAttention-3 x 579/518 forward, x 542/499 backward (the same figures) */
+    assert_true(fabs(attn_op_time(&tc, FP8LAB_PASS_F) / attn_op_time(&t3, FP8LAB_PASS_F) - 579.0 / 518) < 1e-9);
+    assert_true(fabs(attn_op_time(&tc, FP8LAB_PASS_B) / attn_op_time(&t3, FP8LAB_PASS_B) - 542.0 / 499) < 1e-9);
+    assert_true(r2.step_time_s > rc.step_time_s && rc.step_time_s > r3.step_time_s);
     /* unfused: n = b a / t = 6 heads of 2048 x 2048 scores, head dim 128, FP16 batched GEMMs */
     const double S = 2048, n = 48.0 / 8, d = 128;
     const int sms = e.c.gpu.sms;
@@ -257,7 +266,7 @@ static void software_models(void **st) {
     e.p.recompute = FP8LAB_RECOMPUTE_SELECTIVE, e.p.sp = 1;
     if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &ru, &tu)) fail_msg("%s", fp8lab_last_error());
     assert_true(fabs(attn_op_time(&tu, FP8LAB_PASS_R) / fwd - 1) < 1e-12);
-    free(t3.ops), free(t2.ops), free(tu.ops);
+    free(t3.ops), free(t2.ops), free(tu.ops), free(tc.ops);
 }
 
 /* Megatron-LM's asynchronous input-gradient reduction (plan.tp_overlap; LinearWithGradAccumulationAndAsyncCommunication

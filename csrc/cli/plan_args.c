@@ -36,7 +36,8 @@ void plan_args_flags(plan_args *a, cli_flag *out) {
         {"calibration", FLAG_STR, &a->calib, "GEMM efficiency points from `fp8lab bench gemm --json`"},
         /* the software of a run, so that a published run of another time can be simulated as it ran */
         {"attention", FLAG_STR, &a->attention,
-         "attention kernel: flash3 | flash2 | unfused (Megatron-LM before FlashAttention)"},
+         "attention kernel: flash3 | flash2 | cudnn (Transformer Engine's choice on Hopper) | unfused (Megatron-LM "
+         "before FlashAttention)"},
         {"tp-overlap", FLAG_STR, &a->tp_overlap,
          "TP input-gradient reduction beside the Wgrad GEMM (wgrad), and TE userbuffers' chunked GEMMs "
          "(userbuffers), or exposed (none)"},

@@ -42,7 +42,7 @@ int fp8lab_plan_check(const fp8lab_plan *p) {
         {"--comm-sms", p->comm_sms, FP8LAB_RANGE(0, FP8LAB_MAX_COMM_SMS)},
         {"--no-mtp", p->mtp, FP8LAB_RANGE(0, 1)},
         {"--goodput", p->goodput, FP8LAB_RANGE_POS(1)},
-        {"attn_impl", p->attn_impl, FP8LAB_RANGE(FP8LAB_ATTN_FLASH3, FP8LAB_ATTN_UNFUSED)},
+        {"attn_impl", p->attn_impl, FP8LAB_RANGE(FP8LAB_ATTN_FLASH3, FP8LAB_ATTN_CUDNN)},
         {"tp_overlap", p->tp_overlap, FP8LAB_RANGE(FP8LAB_TP_OVERLAP_NONE, FP8LAB_TP_OVERLAP_UB)},
         {"loss", p->loss, FP8LAB_RANGE(FP8LAB_LOSS_FUSED, FP8LAB_LOSS_TORCH)},
         {"grad_fp32", p->grad_fp32, FP8LAB_RANGE(0, 1)},

@@ -63,12 +63,12 @@ int fp8lab_parse_precision(const char *s, fp8lab_plan *p) {
     return 0;
 }
 
-static const char *const attn_names[] = {"flash3", "flash2", "unfused"};
+static const char *const attn_names[] = {"flash3", "flash2", "unfused", "cudnn"};
 static const char *const tp_overlap_names[] = {"none", "wgrad", "userbuffers"};
 static const char *const loss_names[] = {"fused", "megatron", "torch"};
 
 int fp8lab_parse_attention(const char *s, fp8lab_plan *p) {
-    int i = pick("--attention", s, attn_names, 3, "flash3, flash2 or unfused");
+    int i = pick("--attention", s, attn_names, 4, "flash3, flash2, cudnn or unfused");
     if (i < 0) return -1;
     p->attn_impl = i;
     return 0;
@@ -90,7 +90,7 @@ int fp8lab_parse_loss(const char *s, fp8lab_plan *p) {
 
 const char *fp8lab_loss_name(fp8lab_loss loss) { return (unsigned)loss < 3 ? loss_names[loss] : "?"; }
 
-const char *fp8lab_attention_name(int attn_impl) { return (unsigned)attn_impl < 3 ? attn_names[attn_impl] : "?"; }
+const char *fp8lab_attention_name(int attn_impl) { return (unsigned)attn_impl < 4 ? attn_names[attn_impl] : "?"; }
 
 const char *fp8lab_tp_overlap_name(int tp_overlap) {
     return (unsigned)tp_overlap < 3 ? tp_overlap_names[tp_overlap] : "?";

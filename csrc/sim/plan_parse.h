@@ -7,7 +7,7 @@
 int fp8lab_parse_schedule(const char *s, fp8lab_plan *p);   /* 1f1b | interleaved:V | dualpipe | zb-h1 */
 int fp8lab_parse_recompute(const char *s, fp8lab_plan *p);  /* none | selective | full */
 int fp8lab_parse_precision(const char *s, fp8lab_plan *p);  /* bf16 | fp16 | fp8 | fp32 */
-int fp8lab_parse_attention(const char *s, fp8lab_plan *p);  /* flash3 | flash2 | unfused */
+int fp8lab_parse_attention(const char *s, fp8lab_plan *p);  /* flash3 | flash2 | cudnn | unfused */
 int fp8lab_parse_tp_overlap(const char *s, fp8lab_plan *p); /* wgrad | userbuffers | none */
 int fp8lab_parse_loss(const char *s, fp8lab_plan *p);       /* fused | megatron | torch */
 const char *fp8lab_attention_name(int attn_impl);

@@ -122,10 +122,11 @@ static int attn_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, fp8lab_laye
     const int bwd = op->pass == FP8LAB_PASS_B;
     if (x->P->attn_impl != FP8LAB_ATTN_UNFUSED) {
         *t = fp8lab_attn_time(x->km, &x->c->gpu, x->sms, op->flops * op->count, bwd) * x->km->compute_scale;
-        /* FlashAttention-2 against FlashAttention-3 on the same H100 SXM5, head dim 128, causal, seq 4k (Shah et
-           al. 2024, arXiv:2407.08608, Fig. 5 forward 319 vs 579 TFLOP/s, Fig. 6 backward 310 vs 542): the kernel
-           model's FlashAttention-3 time scaled by that ratio */
+        /* FlashAttention-2 and cuDNN's fused attention against FlashAttention-3 on the same H100 SXM5, head dim 128,
+           causal, seq 4k (Shah et al. 2024, arXiv:2407.08608, Fig. 5 forward 319 and 518 vs 579 TFLOP/s, Fig. 6
+           backward 310 and 499 vs 542): the kernel model's FlashAttention-3 time scaled by that ratio */
         if (x->P->attn_impl == FP8LAB_ATTN_FLASH2) *t *= bwd ? 542.0 / 310 : 579.0 / 319;
+        if (x->P->attn_impl == FP8LAB_ATTN_CUDNN) *t *= bwd ? 542.0 / 499 : 579.0 / 518;
         return 0;
     }
     *t = attn_unfused_time(x, bwd) * x->km->compute_scale;

@@ -12,7 +12,7 @@
 #include "sim/pipeline.h"
 #include "sim/schedule.h"
 
-enum { FP8LAB_ATTN_FLASH3 = 0, FP8LAB_ATTN_FLASH2 = 1, FP8LAB_ATTN_UNFUSED = 2 };
+enum { FP8LAB_ATTN_FLASH3 = 0, FP8LAB_ATTN_FLASH2 = 1, FP8LAB_ATTN_UNFUSED = 2, FP8LAB_ATTN_CUDNN = 3 };
 /* How tensor-parallel collectives overlap GEMMs: none (Megatron-LM before September 2021: every one exposed),
    the backward's input-gradient reduction beside the Wgrad GEMM (Megatron-LM since then, with sequence parallelism
    since March 2022; the default), or that and Transformer Engine's userbuffers besides (Megatron-Core
