@@ -194,14 +194,14 @@ if burst and held:
 small = load(f"{out}/bench_gemm_small.json")
 if small:
     dev = small.get("device", "")
-    cl = next((f for k, f in (("H200", "h200"), ("H100", "h100-sxm"), ("H800", "h800-2048"), ("A100", "a100-80gb"))
-               if k in dev), None)
     shapes = ";".join(sorted({f"{r['m']},{r['n']},{r['k']}" for r in small["results"]}))
-    pr = subprocess.run([fp8lab, "info", "--kernel-model", "--cluster", f"configs/clusters/{cl}.json", "--shapes",
-                         shapes, "--json"], capture_output=True, text=True) if cl else None
+    # the card's cluster file, picked as fp8lab train picks it
+    pr = subprocess.run([fp8lab, "info", "--kernel-model", "--card", dev, "--shapes", shapes, "--json"],
+                        capture_output=True, text=True)
     pred = {(p["m"], p["n"], p["k"], p["recipe"]): p["tflops"] for p in json.loads(pr.stdout)["predictions"]} \
-        if pr and pr.returncode == 0 else {}
-    print(f"small-model GEMMs on {dev}: measured / kernel model (configs/clusters/{cl}.json)")
+        if pr.returncode == 0 else {}
+    print(f"small-model GEMMs on {dev}: measured / kernel model (fp8lab info --kernel-model --card)"
+          + ("" if pred else f": no prediction, {pr.stderr.strip()}"))
     ratios = {}
     for r in small["results"]:
         p = pred.get((r["m"], r["n"], r["k"], r["recipe"]))

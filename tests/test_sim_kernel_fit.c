@@ -301,6 +301,20 @@ static void info_predicts_the_table(void **st) {
     }
     cJSON_Delete(o);
     cJSON_Delete(table);
+    /* --card picks the card's cluster file as fp8lab train does (scripts/gpu_check.sh passes the device name),
+       found from the repository root as a command run there finds it */
+    char a4[] = "--card", card[] = "NVIDIA H200", other[] = "Tesla V100-SXM2-16GB", cwd[1200];
+    char *by_card[] = {a0, a1, a4, card, a3, shapes};
+    char *out2 = NULL;
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(g_dir), 0);
+    const int rc_card = run_info(6, by_card, &out2);
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(rc_card, 0);
+    assert_string_equal(out2, out);
+    free(out2), free(out);
+    by_card[3] = other;
+    assert_int_equal(run_info(6, by_card, &out), FP8LAB_EXIT_USAGE);
     free(out);
     /* --shapes needs the GPU to predict for */
     char *bad[] = {a0, a3, shapes};

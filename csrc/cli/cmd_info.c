@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "core/error.h"
+#include "core/paths.h"
 #include "sim/cluster.h"
 #include "sim/kernel_model.h"
 
@@ -78,7 +79,7 @@ static int print_kernel_model(const char *calib, const char *cluster, const char
 }
 
 int cmd_info(int argc, char **argv) {
-    const char *device = "auto", *calib = NULL, *cluster = NULL, *shapes = NULL;
+    const char *device = "auto", *calib = NULL, *cluster = NULL, *shapes = NULL, *card = NULL;
     int json = 0, kernel_model = 0;
     const cli_flag flags[] = {
         {"device", FLAG_STR, &device, "cpu | cuda | auto"},
@@ -87,18 +88,35 @@ int cmd_info(int argc, char **argv) {
         {"calibration", FLAG_STR, &calib, "with --kernel-model: refit to this `fp8lab bench gemm --json` file"},
         {"cluster", FLAG_STR, &cluster,
          "with --calibration: the GPU the rows were measured on (its SMs, peaks); with --shapes: the GPU predicted"},
+        {"card", FLAG_STR, &card,
+         "with --kernel-model: the cluster file of a card by its device name, as fp8lab train picks it (\"NVIDIA "
+         "H100 80GB HBM3\" -> configs/clusters/h100-sxm.json); instead of --cluster"},
         {"shapes", FLAG_STR, &shapes,
-         "with --kernel-model and --cluster: M,N,K[;M,N,K...] GEMMs to predict, every recipe"},
+         "with --kernel-model and --cluster or --card: M,N,K[;M,N,K...] GEMMs to predict, every recipe"},
     };
     int rc = cli_parse("fp8lab info [flags]", flags, CLI_NFLAGS(flags), argc, argv);
     if (rc) return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
-    if ((calib || cluster || shapes) && !kernel_model) {
-        const char *flag = calib ? "calibration" : cluster ? "cluster" : "shapes";
+    if ((calib || cluster || shapes || card) && !kernel_model) {
+        const char *flag = calib ? "calibration" : cluster ? "cluster" : shapes ? "shapes" : "card";
         fprintf(stderr, "error: --%s: only with --kernel-model\n", flag);
         return FP8LAB_EXIT_USAGE;
     }
+    char card_path[1024];
+    if (card) {
+        const char *file, *calib_file;
+        if (cluster) {
+            fprintf(stderr, "error: --card: names the cluster file itself; leave out --cluster\n");
+            return FP8LAB_EXIT_USAGE;
+        }
+        if (fp8lab_cluster_for_card(card, &file, &calib_file)) {
+            fprintf(stderr, "error: --card: no cluster file models '%s' (a name holding H800, H200, H100 or A100)\n",
+                    card);
+            return FP8LAB_EXIT_USAGE;
+        }
+        cluster = fp8lab_resolve_data(file, card_path, sizeof card_path);
+    }
     if (shapes && !cluster) {
-        fprintf(stderr, "error: --shapes: needs --cluster FILE, the GPU to predict for\n");
+        fprintf(stderr, "error: --shapes: needs --cluster FILE or --card NAME, the GPU to predict for\n");
         return FP8LAB_EXIT_USAGE;
     }
     if (kernel_model) return print_kernel_model(calib, cluster, shapes, json);

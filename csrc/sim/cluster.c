@@ -71,3 +71,19 @@ int fp8lab_cluster_load(const char *path, fp8lab_cluster *c) {
     cJSON_Delete(root);
     return rc;
 }
+
+int fp8lab_cluster_for_card(const char *device_name, const char **cluster_file, const char **calib_file) {
+    /* H800 before H100: no name holds both */
+    static const struct {
+        const char *match, *cluster, *calib;
+    } CARDS[] = {{"H800", "configs/clusters/h800-2048.json", "configs/calibration/h800.json"},
+                 {"H200", "configs/clusters/h200.json", "configs/calibration/h200.json"},
+                 {"H100", "configs/clusters/h100-sxm.json", "configs/calibration/h100-sxm.json"},
+                 {"A100", "configs/clusters/a100-80gb.json", "configs/calibration/a100-80gb.json"}};
+    for (size_t i = 0; i < sizeof CARDS / sizeof CARDS[0]; i++)
+        if (device_name && strstr(device_name, CARDS[i].match)) {
+            *cluster_file = CARDS[i].cluster, *calib_file = CARDS[i].calib;
+            return 0;
+        }
+    return -1;
+}

@@ -26,6 +26,10 @@ typedef struct {
 #define FP8LAB_MAX_PRICE 1e4 /* USD per GPU-hour */
 
 int fp8lab_cluster_load(const char *path, fp8lab_cluster *c);
+/* The repository's cluster file and GEMM calibration file for a card, matched by its device name ("NVIDIA H100
+   80GB HBM3" -> configs/clusters/h100-sxm.json, configs/calibration/h100-sxm.json), paths relative to the source
+   tree; 0, or -1 when no file models that card (the calibration file need not exist yet). */
+int fp8lab_cluster_for_card(const char *device_name, const char **cluster_file, const char **calib_file);
 struct cJSON;
 int fp8lab_cluster_from_json(const struct cJSON *root, const char *name, fp8lab_cluster *c);
 

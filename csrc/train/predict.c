@@ -18,16 +18,8 @@ double fp8lab_train_predict_step_ms(const fp8lab_model *m, const char *backend, 
         return NAN;
     }
     /* calib: `fp8lab bench gemm --json` measured on that card (scripts/gpu_check.sh), used when it exists */
-    static const struct {
-        const char *match, *file, *calib;
-    } GPUS[] = {{"H800", "configs/clusters/h800-2048.json", "configs/calibration/h800.json"},
-                {"H200", "configs/clusters/h200.json", "configs/calibration/h200.json"},
-                {"H100", "configs/clusters/h100-sxm.json", "configs/calibration/h100-sxm.json"},
-                {"A100", "configs/clusters/a100-80gb.json", "configs/calibration/a100-80gb.json"}};
     const char *file = NULL, *calib = NULL;
-    for (size_t i = 0; i < sizeof GPUS / sizeof GPUS[0] && !file; i++)
-        if (strstr(device_name, GPUS[i].match)) file = GPUS[i].file, calib = GPUS[i].calib;
-    if (!file) {
+    if (fp8lab_cluster_for_card(device_name, &file, &calib)) {
         snprintf(note, cap, "no cluster file for %s: no prediction", device_name);
         return NAN;
     }
