@@ -36,6 +36,9 @@ int fp8lab_parse_schedule(const char *s, fp8lab_plan *p) {
     return -1;
 }
 
+/* Each name table's length, so that parsing and printing a value read the same table */
+#define NNAMES(names) ((int)(sizeof names / sizeof names[0]))
+
 /* The index of s in names[0 .. n), or -1 with an error naming the flag, the value and what it takes. */
 static int pick(const char *flag, const char *s, const char *const *names, int n, const char *expected) {
     for (int i = 0; i < n; i++)
@@ -44,10 +47,13 @@ static int pick(const char *flag, const char *s, const char *const *names, int n
     return -1;
 }
 
+/* names[i], or "?" outside the table */
+static const char *name_of(const char *const *names, int n, int i) { return i >= 0 && i < n ? names[i] : "?"; }
+
 static const char *const recompute_names[] = {"none", "selective", "full"};
 
 int fp8lab_parse_recompute(const char *s, fp8lab_plan *p) {
-    int i = pick("--recompute", s, recompute_names, 3, "none, selective or full");
+    int i = pick("--recompute", s, recompute_names, NNAMES(recompute_names), "none, selective or full");
     if (i < 0) return -1;
     p->recompute = (fp8lab_recompute)i;
     return 0;
@@ -68,32 +74,32 @@ static const char *const tp_overlap_names[] = {"none", "wgrad", "userbuffers"};
 static const char *const loss_names[] = {"fused", "megatron", "torch"};
 
 int fp8lab_parse_attention(const char *s, fp8lab_plan *p) {
-    int i = pick("--attention", s, attn_names, 4, "flash3, flash2, cudnn or unfused");
+    int i = pick("--attention", s, attn_names, NNAMES(attn_names), "flash3, flash2, cudnn or unfused");
     if (i < 0) return -1;
     p->attn_impl = i;
     return 0;
 }
 
 int fp8lab_parse_tp_overlap(const char *s, fp8lab_plan *p) {
-    int i = pick("--tp-overlap", s, tp_overlap_names, 3, "wgrad, userbuffers or none");
+    int i = pick("--tp-overlap", s, tp_overlap_names, NNAMES(tp_overlap_names), "wgrad, userbuffers or none");
     if (i < 0) return -1;
     p->tp_overlap = i;
     return 0;
 }
 
 int fp8lab_parse_loss(const char *s, fp8lab_plan *p) {
-    int i = pick("--loss", s, loss_names, 3, "fused, megatron or torch");
+    int i = pick("--loss", s, loss_names, NNAMES(loss_names), "fused, megatron or torch");
     if (i < 0) return -1;
     p->loss = (fp8lab_loss)i;
     return 0;
 }
 
-const char *fp8lab_loss_name(fp8lab_loss loss) { return (unsigned)loss < 3 ? loss_names[loss] : "?"; }
+const char *fp8lab_loss_name(fp8lab_loss loss) { return name_of(loss_names, NNAMES(loss_names), (int)loss); }
 
-const char *fp8lab_attention_name(int attn_impl) { return (unsigned)attn_impl < 4 ? attn_names[attn_impl] : "?"; }
+const char *fp8lab_attention_name(int attn_impl) { return name_of(attn_names, NNAMES(attn_names), attn_impl); }
 
 const char *fp8lab_tp_overlap_name(int tp_overlap) {
-    return (unsigned)tp_overlap < 3 ? tp_overlap_names[tp_overlap] : "?";
+    return name_of(tp_overlap_names, NNAMES(tp_overlap_names), tp_overlap);
 }
 
 const char *fp8lab_schedule_name(const fp8lab_plan *p, char *buf, int cap) {
@@ -104,4 +110,6 @@ const char *fp8lab_schedule_name(const fp8lab_plan *p, char *buf, int cap) {
     return buf;
 }
 
-const char *fp8lab_recompute_name(fp8lab_recompute r) { return (unsigned)r < 3 ? recompute_names[r] : "?"; }
+const char *fp8lab_recompute_name(fp8lab_recompute r) {
+    return name_of(recompute_names, NNAMES(recompute_names), (int)r);
+}

@@ -176,6 +176,7 @@ static int ub_comm_of(const ctx_t *x, const fp8lab_schedule *s, int j) {
 }
 
 typedef struct {
+    double comm;    /* the collective's time */
     double gemm;    /* the GEMM run as chunks */
     double exposed; /* the collective's time the chunks do not cover */
 } ub_pair;
@@ -196,16 +197,25 @@ static ub_pair ub_time(const ctx_t *x, const fp8lab_op *comm, const fp8lab_op *g
                      gemm->count * x->km->compute_scale;
     const double c = ring ? C / (x->tp - 1) : C / n;
     const double pair = ring ? g + (n - 1) * fmax(g, c) : g + (n - 1) * fmax(g, c) + c;
-    return (ub_pair){.gemm = n * g, .exposed = pair - n * g};
+    return (ub_pair){.comm = C, .gemm = n * g, .exposed = fmin(C, pair - n * g)};
+}
+
+/* The pair of collective `c` and its GEMM, computed once for both ops (cache->at: the collective it is for) */
+typedef struct {
+    int at;
+    ub_pair p;
+} ub_cache;
+
+static const ub_pair *ub_pair_of(const ctx_t *x, const fp8lab_schedule *s, int c, int g, ub_cache *cache) {
+    if (cache->at != c) cache->at = c, cache->p = ub_time(x, &s->ops[c], &s->ops[g]);
+    return &cache->p;
 }
 
 /* A collective overlapped under userbuffers: its time, the part its GEMM's chunks do not cover added to the unit */
-static double ub_comm_time(const ctx_t *x, const fp8lab_op *op, const fp8lab_op *gemm, unit_t *u) {
-    const double t = fp8lab_coll_time(&x->links, op->coll, op->bytes, x->tp, x->g_tp);
-    const double exposed = fmin(t, ub_time(x, op, gemm).exposed);
-    *(op->pass == FP8LAB_PASS_F ? &u->tp_f : &u->tp_b) += exposed;
-    u->tp_hidden += t - exposed;
-    return t;
+static double ub_comm_time(const fp8lab_op *op, const ub_pair *p, unit_t *u) {
+    *(op->pass == FP8LAB_PASS_F ? &u->tp_f : &u->tp_b) += p->exposed;
+    u->tp_hidden += p->comm - p->exposed;
+    return p->comm;
 }
 
 /* A compute op's time on the unit's pass totals (recomputation runs inside the backward). */
@@ -226,6 +236,7 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
                          fp8lab_trace *tr) {
     const fp8lab_gpu *g = &x->c->gpu;
     double last_w = 0; /* the latest Wgrad GEMM's time */
+    ub_cache ub = {.at = -1};
     for (int i = 0; i < s->n; i++) {
         const fp8lab_op *op = &s->ops[i];
         const double scale = op->moe ? x->imb : 1;
@@ -233,14 +244,14 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
         switch (op->kind) {
         case FP8LAB_OP_COMM: {
             const int j = ub_gemm_of(x, s, i);
-            t = j >= 0 ? ub_comm_time(x, op, &s->ops[j], u) : comm_time(x, op, u, last_w);
+            t = j >= 0 ? ub_comm_time(op, ub_pair_of(x, s, i, j, &ub), u) : comm_time(x, op, u, last_w);
             if (trace_add(tr, kind, op, t)) return -1;
             last_w = 0;
             continue;
         }
         case FP8LAB_OP_GEMM: {
             const int c = ub_comm_of(x, s, i);
-            t = c >= 0 ? ub_time(x, &s->ops[c], op).gemm
+            t = c >= 0 ? ub_pair_of(x, s, c, i, &ub)->gemm
                        : fp8lab_gemm_time_pass(x->km, g, x->sms, op->dtype, op->pass == FP8LAB_PASS_W, op->m, op->n,
                                                op->k) * op->count * x->km->compute_scale;
             u->gemm += t * scale;
