@@ -68,6 +68,51 @@ static void sequence_parallel(void **st) {
         expect_sbh(layer_bytes(&m, t, 1, FP8LAB_RECOMPUTE_NONE, FP8LAB_PREC_BF16), 32.0 / t, t);
 }
 
+/* What sequence parallelism keeps is what its backward gathers again: for each input a tensor-parallel region
+   gathered and its GEMMs kept only as this rank's shard (the QKV input, the MLP input; 2 sbh/t each in the rows
+   above), one all-gather of the whole input (t times the shard, 2 B per element, 1 B in FP8) in the backward,
+   before the Dgrad of a GEMM that reads it and after the region's forward collectives' backward; none without
+   sequence parallelism. The same for a Llama layer, whose q, k and v read the input as three GEMMs. */
+static int count_regathers(const fp8lab_model *m, int tp, int sp, fp8lab_prec prec, double elem_bytes) {
+    fp8lab_sched_opts o = {.micro_batch = B, .seq = S, .tp = tp, .sp = sp, .ep = 1, .prec = prec};
+    fp8lab_schedule s = {0};
+    assert_int_equal(fp8lab_schedule_layer(&s, m, &o, FP8LAB_LAYER_DENSE), 0);
+    int n = 0;
+    for (int i = 0; i < s.n; i++) {
+        const fp8lab_op *op = &s.ops[i];
+        if (!op->beside_dgrad) continue;
+        if (op->pass == FP8LAB_PASS_F) { /* its place in the forward list, where nothing moves */
+            assert_int_equal(op->coll, FP8LAB_COLL_NONE);
+            continue;
+        }
+        assert_int_equal(op->pass, FP8LAB_PASS_B);
+        assert_int_equal(op->coll, FP8LAB_COLL_ALLGATHER);
+        assert_int_equal(op->group, FP8LAB_GROUP_TP);
+        assert_true(op->bytes == SBH * elem_bytes);
+        int readers = 0, j = i + 1;
+        for (; j < s.n && s.ops[j].kind != FP8LAB_OP_COMM; j++)
+            readers += s.ops[j].kind == FP8LAB_OP_GEMM && s.ops[j].pass == FP8LAB_PASS_B && s.ops[j].reads_gathered;
+        assert_true(readers >= 1);
+        assert_true(j < s.n && s.ops[j].coll == FP8LAB_COLL_REDUCESCATTER); /* the forward all-gather's backward */
+        n++;
+    }
+    fp8lab_schedule_free(&s);
+    return n;
+}
+
+static void sequence_parallel_regathers(void **st) {
+    (void)st;
+    fp8lab_model m = gpt_layer();
+    for (int t = 2; t <= 8; t *= 2) {
+        assert_int_equal(count_regathers(&m, t, 1, FP8LAB_PREC_BF16, 2), 2);
+        assert_int_equal(count_regathers(&m, t, 1, FP8LAB_PREC_FP8, 1), 2);
+        assert_int_equal(count_regathers(&m, t, 0, FP8LAB_PREC_BF16, 2), 0);
+    }
+    fp8lab_model l = m;
+    l.arch = FP8LAB_ARCH_LLAMA, l.kv_heads = A / 4, l.learned_pos = 0, l.bias = 0, l.gated_mlp = 1;
+    assert_int_equal(count_regathers(&l, 8, 1, FP8LAB_PREC_BF16, 2), 2);
+}
+
 /* fp8lab's selective recompute re-runs the norms and GeLU: QKV input 2, MLP input 2 and second-linear input 8
    go, sbh * 20/t with SP; full recompute keeps the layer input, 2sbh/t with SP and 2sbh without */
 static void recompute_rows(void **st) {
@@ -154,7 +199,8 @@ static void zero3_shards(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(no_parallelism),      cmocka_unit_test(tensor_parallel),
-        cmocka_unit_test(sequence_parallel),   cmocka_unit_test(recompute_rows),
+        cmocka_unit_test(sequence_parallel),   cmocka_unit_test(sequence_parallel_regathers),
+        cmocka_unit_test(recompute_rows),
         cmocka_unit_test(fp8_layer),           cmocka_unit_test(selective_skips_kept_casts),
         cmocka_unit_test(fp8_weight_copies),    cmocka_unit_test(zero3_shards),
     };

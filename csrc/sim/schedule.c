@@ -64,6 +64,7 @@ typedef struct {
     double saved_recomputable; /* input bytes kept unless recomputed (the cast a selective recompute redoes) */
     int cheap;                /* selective recompute re-runs it */
     int moe;                  /* waits for the busiest expert */
+    int gathered;             /* reads the input tp_enter gathered */
     double count;             /* 0: 1 */
 } gemm_spec;
 
@@ -77,7 +78,7 @@ static void gemm(bld *b, gemm_spec g) {
     op->flops = 2.0 * g.m * g.n * g.k;
     op->count = g.count > 0 ? g.count : 1;
     op->saved = g.saved, op->saved_recomputable = g.saved_recomputable;
-    op->cheap = g.cheap, op->moe = g.moe;
+    op->cheap = g.cheap, op->moe = g.moe, op->reads_gathered = g.gathered;
 }
 
 /* One memory-bound op: bytes moved forward and backward, bytes kept for the backward. */
@@ -107,8 +108,7 @@ static void quant(bld *b, const char *name, double elems, quant_fate fate) {
 
 /* Bytes a GEMM right after tp_enter keeps of its input. Under sequence parallelism that input is the
    all-gather of the sequence shards; Korthikanti et al. 2022 (sec. 4.2.2) keep only the local shard and
-   all-gather it again in the backward, overlapped with the Dgrad, so the saved input is ts tokens, not t. The
-   extra backward all-gather is not timed here (Megatron-LM hides it behind the Dgrad GEMM). */
+   all-gather it again in the backward (tp_regather), so the saved input is ts tokens, not t. */
 static double gathered_input(const bld *b, double width, double bytes) { return b->ts * width * bytes; }
 
 
@@ -130,6 +130,19 @@ static void tp_enter(bld *b) {
        (Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication: reduce-scatter with sequence parallelism,
        all-reduce without) */
     if (!b->fail) b->f->ops[b->f->n - 1].beside_wgrad = 1;
+}
+
+/* The all-gather that gives the Wgrad GEMMs back the input of which gathered_input kept only this rank's shard,
+   run beside the Dgrad GEMMs of the GEMMs that read that input (gemm_spec.gathered): Megatron-LM's
+   LinearWithGradAccumulationAndAsyncCommunication (megatron/core/tensor_parallel/layers.py at 937571c: all-gather
+   with async_op, then the Dgrad matmul, then wait) and Transformer Engine's LayerNormLinear
+   (module/layernorm_linear.py at v1.8; a "bulk" userbuffers overlap under --tp-comm-overlap). Placed after the
+   last GEMM that reads the gathered input, so that in the backward it comes before their Dgrads; `bytes` per
+   element of the kept shards. */
+static void tp_regather(bld *b, double width, double bytes) {
+    if (b->tp <= 1 || !b->o->sp) return;
+    comm(b, "tp.regather", FP8LAB_COLL_NONE, FP8LAB_COLL_ALLGATHER, FP8LAB_GROUP_TP, 0, b->t * width * bytes);
+    if (!b->fail) b->f->ops[b->f->n - 1].beside_dgrad = 1;
 }
 
 static void tp_exit(bld *b) {
@@ -183,12 +196,16 @@ static void mha_block(bld *b) {
     quant(b, "attn.quant_x", t * h, QUANT_REBUILT);
     if (m->arch == FP8LAB_ARCH_GPT2) {
         gemm(b, (gemm_spec){.name = "attn.qkv", .m = t, .n = 3 * H * d, .k = h, .part = FP8LAB_PART_ATTN_PROJ,
-                            .saved_recomputable = gathered_input(b, h, b->eb)});
+                            .gathered = 1, .saved_recomputable = gathered_input(b, h, b->eb)});
+        tp_regather(b, h, b->eb);
     } else {
         gemm(b, (gemm_spec){.name = "attn.q", .m = t, .n = H * d, .k = h, .part = FP8LAB_PART_ATTN_PROJ,
-                            .saved_recomputable = gathered_input(b, h, b->eb)});
-        gemm(b, (gemm_spec){.name = "attn.k", .m = t, .n = KV * d, .k = h, .part = FP8LAB_PART_ATTN_PROJ});
-        gemm(b, (gemm_spec){.name = "attn.v", .m = t, .n = KV * d, .k = h, .part = FP8LAB_PART_ATTN_PROJ});
+                            .gathered = 1, .saved_recomputable = gathered_input(b, h, b->eb)});
+        gemm(b, (gemm_spec){.name = "attn.k", .m = t, .n = KV * d, .k = h, .part = FP8LAB_PART_ATTN_PROJ,
+                            .gathered = 1});
+        gemm(b, (gemm_spec){.name = "attn.v", .m = t, .n = KV * d, .k = h, .part = FP8LAB_PART_ATTN_PROJ,
+                            .gathered = 1});
+        tp_regather(b, h, b->eb);
         double qk = t * (H + KV) * d * ACT;
         elt(b, (elt_spec){.name = "attn.rope", .bytes = 2 * qk, .bwd_bytes = 2 * qk, .cheap = 1});
     }
@@ -212,17 +229,18 @@ static void mla_block(bld *b) {
     quant(b, "attn.quant_x", t * h, QUANT_REBUILT);
     if (ql > 0) {
         gemm(b, (gemm_spec){.name = "attn.q_a", .m = t, .n = ql, .k = h, .part = FP8LAB_PART_ATTN_PROJ,
-                            .saved_recomputable = gathered_input(b, h, b->eb)});
+                            .gathered = 1, .saved_recomputable = gathered_input(b, h, b->eb)});
         norm(b, "attn.q_a_norm", ql, t);
         quant(b, "attn.quant_q_a", t * ql, QUANT_KEPT); /* attn.q_b keeps it */
         gemm(b, (gemm_spec){.name = "attn.q_b", .m = t, .n = H * qk, .k = ql, .part = FP8LAB_PART_ATTN_PROJ,
                             .saved = t * ql * b->eb, .cheap = 1});
     } else {
         gemm(b, (gemm_spec){.name = "attn.q", .m = t, .n = H * qk, .k = h, .part = FP8LAB_PART_ATTN_PROJ,
-                            .saved_recomputable = gathered_input(b, h, b->eb)});
+                            .gathered = 1, .saved_recomputable = gathered_input(b, h, b->eb)});
     }
     gemm(b, (gemm_spec){.name = "attn.kv_a", .m = t, .n = kl + (double)m->qk_rope, .k = h,
-                        .part = FP8LAB_PART_ATTN_PROJ});
+                        .part = FP8LAB_PART_ATTN_PROJ, .gathered = 1});
+    tp_regather(b, h, b->eb);
     norm(b, "attn.kv_a_norm", kl, t);
     quant(b, "attn.quant_kv_a", t * kl, QUANT_KEPT); /* attn.kv_b keeps it */
     gemm(b, (gemm_spec){.name = "attn.kv_b", .m = t, .n = H * (double)(m->qk_nope + m->v_head), .k = kl,
@@ -249,7 +267,9 @@ static void mlp_block(bld *b, const char *pfx, double ffn, int gated_in_norm) {
        moe.router keeps, in an FP8 run its FP8 cast */
     double in = gated_in_norm || b->gp == FP8LAB_PREC_FP8 ? gathered_input(b, h, b->eb) : 0;
     snprintf(nm, sizeof nm, "%s.gate_up", pfx);
-    gemm(b, (gemm_spec){.name = nm, .m = t, .n = up, .k = h, .part = FP8LAB_PART_MLP, .saved_recomputable = in});
+    gemm(b, (gemm_spec){.name = nm, .m = t, .n = up, .k = h, .part = FP8LAB_PART_MLP, .saved_recomputable = in,
+                        .gathered = 1});
+    if (gated_in_norm) tp_regather(b, h, b->eb);
     snprintf(nm, sizeof nm, "%s.act", pfx);
     act(b, nm, t, f, 0, 1);
     snprintf(nm, sizeof nm, "%s.quant_act", pfx);
@@ -271,10 +291,12 @@ static void moe_block(bld *b) {
     tp_enter(b);
     /* the gate stays in BF16/FP32 under FP8 training (DeepSeek-V3 sec. 3.3) */
     gemm(b, (gemm_spec){.name = "moe.router", .m = t, .n = E, .k = h, .part = FP8LAB_PART_ROUTER, .high = 1,
-                        .saved_recomputable = gathered_input(b, h, ACT)});
+                        .gathered = 1, .saved_recomputable = gathered_input(b, h, ACT)});
     elt(b, (elt_spec){.name = "moe.router_topk", .bytes = t * E * 4 * 2, .bwd_bytes = t * E * 4 * 2, .saved = t * E * 4});
     quant(b, "moe.quant_x", t * h, QUANT_REBUILT);
     if (m->n_shared) mlp_block(b, "moe.shared", (double)(m->n_shared * m->moe_ffn), 0);
+    /* the router's BF16 shard and, in an FP8 run, the shared experts' FP8 one, in one collective */
+    tp_regather(b, h, ACT + (m->n_shared && b->gp == FP8LAB_PREC_FP8 ? b->eb : 0));
     /* dispatch in FP8 with 1x128 scales when training in FP8, combine in BF16 (DeepSeek-V3 sec. 3.3.4) */
     double disp = b->gp == FP8LAB_PREC_FP8 ? h * (1 + 4.0 / 128) : h * ACT;
     elt(b, (elt_spec){.name = "moe.permute", .bytes = 2 * t * k * disp, .bwd_bytes = 2 * t * k * h * ACT});
@@ -334,7 +356,8 @@ static void head_block(bld *b) {
     tp_enter(b);
     /* the output head stays in BF16/FP32 under FP8 training (DeepSeek-V3 sec. 3.3) */
     gemm(b, (gemm_spec){.name = "head.proj", .m = t, .n = V, .k = h, .part = FP8LAB_PART_HEAD, .high = 1,
-                        .saved_recomputable = gathered_input(b, h, ACT)});
+                        .gathered = 1, .saved_recomputable = gathered_input(b, h, ACT)});
+    tp_regather(b, h, ACT);
     loss_bytes lb = cross_entropy_bytes(b->o->loss);
     elt(b, (elt_spec){.name = "head.loss", .bytes = t * V * lb.fwd, .bwd_bytes = t * V * lb.bwd, .saved = t * V * lb.saved});
 }
@@ -359,7 +382,8 @@ static void mtp_block(bld *b) {
     tp_enter(b);
     quant(b, "mtp.quant_cat", t * 2 * h, QUANT_KEPT); /* mtp.eh_proj keeps it */
     gemm(b, (gemm_spec){.name = "mtp.eh_proj", .m = t, .n = h / b->tp, .k = 2 * h, .part = FP8LAB_PART_MTP,
-                        .saved = gathered_input(b, 2 * h, b->eb)});
+                        .gathered = 1, .saved = gathered_input(b, 2 * h, b->eb)});
+    tp_regather(b, 2 * h, b->eb);
     tp_exit(b);
     if (b->m->mla) mla_block(b);
     else mha_block(b);

@@ -56,6 +56,9 @@ typedef struct {
     int moe;             /* routed-expert work: scaled by the MoE load imbalance */
     int beside_wgrad;    /* comm, backward: runs beside the Wgrad GEMM just before it in the list (Megatron-LM's
                             asynchronous input-gradient reduction; plan.tp_overlap) */
+    int beside_dgrad;    /* comm, backward: the sequence-parallel input gathered again for the Wgrad GEMMs that
+                            read it, beside their Dgrad GEMMs (reads_gathered) after it in the list; plan.tp_overlap */
+    int reads_gathered;  /* GEMM: its input is the tensor-parallel region's gathered input */
     int cheap;           /* recomputed under selective recompute: norms, activations, MLA up-projections, and
                             the FP8 casts whose output the consuming GEMM does not keep (attn.quant_o is not) */
     double saved;        /* forward: activation bytes kept for the backward, per op (all instances) */

@@ -94,10 +94,11 @@ static int trace_add(fp8lab_trace *tr, fp8lab_layer_kind kind, const fp8lab_op *
     return 0;
 }
 
-/* A communication op's time, added to the unit's TP or EP traffic of its pass; a backward input-gradient reduction
-   beside the Wgrad GEMM before it (last_w) exposes only what outlasts that GEMM. Schedules that defer the Wgrad
-   (ZB-H1, DualPipe) run the reduction beside the next backward op instead; its cover is taken as the same. */
-static double comm_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, double last_w) {
+/* A communication op's time, added to the unit's TP or EP traffic of its pass; a backward TP collective beside
+   GEMMs (`cover`, their time: overlap_cover; 0 where it runs alone) exposes only what outlasts them. Schedules that
+   defer the Wgrad (ZB-H1, DualPipe) run the input-gradient reduction beside the next backward op instead; its cover
+   is taken as the same. */
+static double comm_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, double cover) {
     const int fwd = op->pass == FP8LAB_PASS_F;
     if (op->group == FP8LAB_GROUP_EP) {
         /* the busiest rank of the EP group receives imb times the mean */
@@ -107,8 +108,7 @@ static double comm_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, double l
         return t;
     }
     const double t = fp8lab_coll_time(&x->links, op->coll, op->bytes, x->tp, x->g_tp);
-    const int beside = !fwd && op->beside_wgrad && x->P->tp_overlap != FP8LAB_TP_OVERLAP_NONE;
-    const double hidden = beside ? (t < last_w ? t : last_w) : 0;
+    const double hidden = t < cover ? t : cover;
     *(fwd ? &u->tp_f : &u->tp_b) += t - hidden;
     u->tp_hidden += hidden;
     return t;
@@ -157,7 +157,7 @@ static int ub_linear(const fp8lab_op *g, fp8lab_pass pass) {
 static int ub_gemm_of(const ctx_t *x, const fp8lab_schedule *s, int i) {
     const fp8lab_op *op = &s->ops[i];
     if (x->P->tp_overlap != FP8LAB_TP_OVERLAP_UB || x->tp < 2 || op->kind != FP8LAB_OP_COMM ||
-        op->group != FP8LAB_GROUP_TP)
+        op->group != FP8LAB_GROUP_TP || op->beside_dgrad)
         return -1;
     if (op->coll == FP8LAB_COLL_ALLGATHER && i + 1 < s->n &&
         (ub_linear(&s->ops[i + 1], FP8LAB_PASS_F) || ub_linear(&s->ops[i + 1], FP8LAB_PASS_B)))
@@ -218,6 +218,30 @@ static double ub_comm_time(const fp8lab_op *op, const ub_pair *p, unit_t *u) {
     return p->comm;
 }
 
+/* A GEMM op's time, all its instances at the mean expert load (under userbuffers the chunks of its pair) */
+static double gemm_op_time(const ctx_t *x, const fp8lab_schedule *s, int i, ub_cache *ub) {
+    const fp8lab_op *op = &s->ops[i];
+    const int c = ub_comm_of(x, s, i);
+    if (c >= 0) return ub_pair_of(x, s, c, i, ub)->gemm;
+    return fp8lab_gemm_time_pass(x->km, &x->c->gpu, x->sms, op->dtype, op->pass == FP8LAB_PASS_W, op->m, op->n,
+                                 op->k) * op->count * x->km->compute_scale;
+}
+
+/* The GEMM time a backward TP collective hides under (0 with plan.tp_overlap none): the input-gradient reduction
+   beside the Wgrad just before it (last_w); the sequence-parallel re-gather beside the Dgrads of the GEMMs that
+   read the gathered input, up to the region's next collective (a fused QKV's Dgrad where q, k and v are listed
+   apart). */
+static double overlap_cover(const ctx_t *x, const fp8lab_schedule *s, int i, double last_w, ub_cache *ub) {
+    const fp8lab_op *op = &s->ops[i];
+    if (op->pass != FP8LAB_PASS_B || x->P->tp_overlap == FP8LAB_TP_OVERLAP_NONE) return 0;
+    if (op->beside_wgrad) return last_w;
+    double cover = 0;
+    for (int j = i + 1; op->beside_dgrad && j < s->n && s->ops[j].kind != FP8LAB_OP_COMM; j++)
+        if (s->ops[j].kind == FP8LAB_OP_GEMM && s->ops[j].pass == FP8LAB_PASS_B && s->ops[j].reads_gathered)
+            cover += gemm_op_time(x, s, j, ub) * (s->ops[j].moe ? x->imb : 1);
+    return cover;
+}
+
 /* A compute op's time on the unit's pass totals (recomputation runs inside the backward). */
 static void add_to_pass(unit_t *u, fp8lab_pass pass, double t) {
     switch (pass) {
@@ -244,16 +268,14 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
         switch (op->kind) {
         case FP8LAB_OP_COMM: {
             const int j = ub_gemm_of(x, s, i);
-            t = j >= 0 ? ub_comm_time(op, ub_pair_of(x, s, i, j, &ub), u) : comm_time(x, op, u, last_w);
+            t = j >= 0 ? ub_comm_time(op, ub_pair_of(x, s, i, j, &ub), u)
+                       : comm_time(x, op, u, overlap_cover(x, s, i, last_w, &ub));
             if (trace_add(tr, kind, op, t)) return -1;
             last_w = 0;
             continue;
         }
         case FP8LAB_OP_GEMM: {
-            const int c = ub_comm_of(x, s, i);
-            t = c >= 0 ? ub_pair_of(x, s, c, i, &ub)->gemm
-                       : fp8lab_gemm_time_pass(x->km, g, x->sms, op->dtype, op->pass == FP8LAB_PASS_W, op->m, op->n,
-                                               op->k) * op->count * x->km->compute_scale;
+            t = gemm_op_time(x, s, i, &ub);
             u->gemm += t * scale;
             if (op->pass == FP8LAB_PASS_W) last_w = t * scale;
             break;

@@ -14,8 +14,9 @@
 
 enum { FP8LAB_ATTN_FLASH3 = 0, FP8LAB_ATTN_FLASH2 = 1, FP8LAB_ATTN_UNFUSED = 2, FP8LAB_ATTN_CUDNN = 3 };
 /* How tensor-parallel collectives overlap GEMMs: none (Megatron-LM before September 2021: every one exposed),
-   the backward's input-gradient reduction beside the Wgrad GEMM (Megatron-LM since then, with sequence parallelism
-   since March 2022; the default), or that and Transformer Engine's userbuffers besides (Megatron-Core
+   the backward's input-gradient reduction beside the Wgrad GEMM and, with sequence parallelism, the input gathered
+   again for the Wgrad beside the Dgrad (Megatron-LM since then, with sequence parallelism since March 2022; the
+   default), or that and Transformer Engine's userbuffers besides (Megatron-Core
    --tp-comm-overlap, sequence parallel only): each all-gather feeds the GEMM after it chunk by chunk, each forward
    reduce-scatter drains the GEMM before it split by split (step.c) */
 enum { FP8LAB_TP_OVERLAP_NONE = 0, FP8LAB_TP_OVERLAP_WGRAD = 1, FP8LAB_TP_OVERLAP_UB = 2 };
