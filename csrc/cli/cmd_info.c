@@ -13,27 +13,53 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "core/paths.h"
 #include "sim/cluster.h"
 #include "sim/kernel_model.h"
 
 /* What the kernel model predicts for each --shapes GEMM and recipe on the cluster's GPU, in the shape of
-   `fp8lab bench gemm`'s rows (m, n, k, recipe, ms, tflops), so that a measured file can be set beside it. */
-static void print_predictions(const fp8lab_kernel_model *km, const fp8lab_gpu *g, const bench_shape *sh, int nsh,
-                              int json) {
+   `fp8lab bench gemm`'s rows (m, n, k, recipe, ms, tflops), so that a measured file can be set beside it: as a
+   table, or (json) as an array of those rows. */
+static cJSON *predictions(const fp8lab_kernel_model *km, const fp8lab_gpu *g, const bench_shape *sh, int nsh,
+                          int json) {
+    cJSON *rows = json ? cJSON_CreateArray() : NULL;
     if (!json) printf("\npredicted on %s (%d SMs), plain GEMMs as `fp8lab bench gemm` times them:\n%20s %11s %9s %9s\n",
                       g->name, g->sms, "M x N x K", "recipe", "ms", "TFLOP/s");
     for (int i = 0; i < nsh; i++)
         for (int r = 0; r < FP8LAB_NRECIPES; r++) {
             const double m = sh[i].m, n = sh[i].n, k = sh[i].k;
             const double t = fp8lab_gemm_time_recipe(km, g, r, m, n, k), tf = 2 * m * n * k / t / 1e12;
-            if (json)
-                printf("%s{\"m\": %d, \"n\": %d, \"k\": %d, \"recipe\": \"%s\", \"ms\": %.17g, \"tflops\": %.17g}",
-                       i || r ? ",\n    " : "", sh[i].m, sh[i].n, sh[i].k, fp8lab_km_recipe_name(r), 1e3 * t, tf);
-            else
+            if (!json) {
                 printf("%6d x %5d x %5d %11s %9.4f %9.1f\n", sh[i].m, sh[i].n, sh[i].k, fp8lab_km_recipe_name(r),
                        1e3 * t, tf);
+                continue;
+            }
+            cJSON *row = cJSON_CreateObject();
+            cJSON_AddItemToArray(rows, row);
+            FP8LAB_JSON_ADD_EXACT(row, {"m", m}, {"n", n}, {"k", k});
+            cJSON_AddStringToObject(row, "recipe", fp8lab_km_recipe_name(r));
+            FP8LAB_JSON_ADD_EXACT(row, {"ms", 1e3 * t}, {"tflops", tf});
         }
+    return rows;
+}
+
+/* --shapes --json: one object, the fit, the GPU predicted for and the predictions */
+static int print_predictions_json(const fp8lab_kernel_model *km, const fp8lab_gpu *g, const bench_shape *sh,
+                                  int nsh) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "kernel_model", fp8lab_kernel_model_json(km));
+    cJSON_AddStringToObject(root, "gpu", g->name);
+    cJSON_AddItemToObject(root, "predictions", predictions(km, g, sh, nsh, 1));
+    char *text = root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) {
+        fprintf(stderr, "error: out of memory\n");
+        return FP8LAB_EXIT_RUNTIME;
+    }
+    printf("%s\n", text);
+    cJSON_free(text);
+    return FP8LAB_EXIT_OK;
 }
 
 /* The kernel model the simulator uses: the defaults, refitted to --calibration when given (the rows taken as
@@ -55,25 +81,12 @@ static int print_kernel_model(const char *calib, const char *cluster, const char
     bench_shape sh[64];
     int nsh = shapes ? bench_parse_shapes("shapes", shapes, 3, 1, sh, 64) : 0;
     if (nsh < 0) return FP8LAB_EXIT_USAGE;
-    if (!nsh) {
-        fp8lab_kernel_model_print(stdout, &km, json);
-    } else if (json) {
-        printf("{\n  \"kernel_model\": ");
-        fp8lab_kernel_model_print(stdout, &km, 1);
-        cJSON *name = cJSON_CreateString(c.gpu.name); /* a cluster file's name may hold any text */
-        char *q = name ? cJSON_PrintUnformatted(name) : NULL;
-        cJSON_Delete(name);
-        if (!q) {
-            fprintf(stderr, "error: out of memory\n");
-            return FP8LAB_EXIT_RUNTIME;
-        }
-        printf(",\n  \"gpu\": %s,\n  \"predictions\": [\n    ", q);
-        cJSON_free(q);
-        print_predictions(&km, &c.gpu, sh, nsh, 1);
-        printf("\n  ]\n}\n");
+    if (nsh && json) {
+        const int rc = print_predictions_json(&km, &c.gpu, sh, nsh);
+        if (rc) return rc;
     } else {
-        fp8lab_kernel_model_print(stdout, &km, 0);
-        print_predictions(&km, &c.gpu, sh, nsh, 0);
+        fp8lab_kernel_model_print(stdout, &km, json);
+        if (nsh) predictions(&km, &c.gpu, sh, nsh, 0);
     }
     return fflush(stdout) ? FP8LAB_EXIT_RUNTIME : FP8LAB_EXIT_OK;
 }

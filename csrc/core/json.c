@@ -150,3 +150,15 @@ int fp8lab_json_str(const char *file, const cJSON *obj, const char *prefix, cons
 void fp8lab_json_add_numbers(cJSON *o, const fp8lab_json_field *f, int n) {
     for (int i = 0; o && i < n; i++) cJSON_AddNumberToObject(o, f[i].key, f[i].value);
 }
+
+void fp8lab_json_add_exact(cJSON *o, const fp8lab_json_field *f, int n) {
+    char text[32];
+    for (int i = 0; o && i < n; i++) {
+        if (!isfinite(f[i].value)) {
+            cJSON_AddNullToObject(o, f[i].key);
+            continue;
+        }
+        snprintf(text, sizeof text, "%.17g", f[i].value);
+        cJSON_AddRawToObject(o, f[i].key, text);
+    }
+}

@@ -30,6 +30,16 @@ typedef struct {
 
 /* Adds f[0 .. n) to o as number members, in order (o NULL: nothing, as cJSON_Add* do on an allocation failure). */
 void fp8lab_json_add_numbers(cJSON *o, const fp8lab_json_field *f, int n);
+/* The same with each number written in 17 significant digits, so that it reads back bit for bit (cJSON's printer
+   stops at 15 digits when those come within an epsilon of the value); a non-finite value as null. */
+void fp8lab_json_add_exact(cJSON *o, const fp8lab_json_field *f, int n);
+
+#define FP8LAB_JSON_ADD_EXACT(o, ...)                                                                                 \
+    do {                                                                                                               \
+        const fp8lab_json_field fields_[] = {__VA_ARGS__};                                                             \
+        fp8lab_json_add_exact((o), fields_, (int)(sizeof fields_ / sizeof fields_[0]));                                \
+    } while (0)
+
 #define FP8LAB_JSON_ADD_NUMBERS(o, ...)                                                                               \
     do {                                                                                                               \
         const fp8lab_json_field fields_[] = {__VA_ARGS__};                                                             \

@@ -371,22 +371,29 @@ double fp8lab_attn_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int 
     return flops / (peak * (bwd ? km->attn_bwd_eff : km->attn_fwd_eff));
 }
 
+cJSON *fp8lab_kernel_model_json(const fp8lab_kernel_model *km) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "source", km->source);
+    cJSON_AddStringToObject(o, "form", "eff = e_max * gemm_eff_scale * q_tile * q_wave * k / (k + k0)");
+    FP8LAB_JSON_ADD_EXACT(o, {"tile", km->tile}, {"fit_sms", km->fit_sms});
+    cJSON *recipes = cJSON_AddObjectToObject(o, "recipes");
+    for (int r = 0; recipes && r < FP8LAB_NRECIPES; r++) {
+        cJSON *e = cJSON_AddObjectToObject(recipes, RECIPE_NAME[r]);
+        FP8LAB_JSON_ADD_EXACT(e, {"e_max", km->e_max[r]}, {"k0", km->k0[r]}, {"points", km->npoints[r]},
+                                {"rms_log_err", km->rms_log_err[r]});
+    }
+    FP8LAB_JSON_ADD_EXACT(o, {"mem_eff", km->mem_eff}, {"attn_fwd_eff", km->attn_fwd_eff},
+                            {"attn_bwd_eff", km->attn_bwd_eff}, {"gemm_eff_scale", km->gemm_eff_scale});
+    return o;
+}
+
 void fp8lab_kernel_model_print(FILE *f, const fp8lab_kernel_model *km, int json) {
     if (json) {
-        fprintf(f, "{\n  \"source\": \"");
-        for (const char *c = km->source; *c; c++) {
-            if (*c == '"' || *c == '\\') fputc('\\', f);
-            fputc((unsigned char)*c < 0x20 ? ' ' : *c, f);
-        }
-        fprintf(f, "\",\n  \"form\": \"eff = e_max * gemm_eff_scale * q_tile * q_wave * k / (k + k0)\",\n");
-        fprintf(f, "  \"tile\": %d,\n  \"fit_sms\": %d,\n  \"recipes\": {\n", km->tile, km->fit_sms);
-        for (int r = 0; r < FP8LAB_NRECIPES; r++)
-            fprintf(f, "    \"%s\": {\"e_max\": %.17g, \"k0\": %.17g, \"points\": %d, \"rms_log_err\": %.17g}%s\n",
-                    RECIPE_NAME[r], km->e_max[r], km->k0[r], km->npoints[r], km->rms_log_err[r],
-                    r + 1 < FP8LAB_NRECIPES ? "," : "");
-        fprintf(f, "  },\n  \"mem_eff\": %.17g,\n  \"attn_fwd_eff\": %.17g,\n  \"attn_bwd_eff\": %.17g,\n"
-                   "  \"gemm_eff_scale\": %.17g\n}\n",
-                km->mem_eff, km->attn_fwd_eff, km->attn_bwd_eff, km->gemm_eff_scale);
+        cJSON *o = fp8lab_kernel_model_json(km);
+        char *s = o ? cJSON_Print(o) : NULL;
+        fprintf(f, "%s\n", s ? s : "null");
+        cJSON_free(s);
+        cJSON_Delete(o);
         return;
     }
     fprintf(f, "kernel model fitted to: %s\n", km->source);

@@ -46,8 +46,11 @@ void fp8lab_kernel_model_default(fp8lab_kernel_model *km);
 /* The calibration-file name of a recipe ("bf16", "fp8-tensor", "fp8-block", "fp32", "fp8-1x128"), "?" if none. */
 const char *fp8lab_km_recipe_name(int recipe);
 /* Prints the fit: one line per recipe (e_max, k0, points, RMS log error) and the other constants; with json,
-   one JSON object whose numbers round-trip exactly (%.17g). */
+   fp8lab_kernel_model_json's object. */
 void fp8lab_kernel_model_print(FILE *f, const fp8lab_kernel_model *km, int json);
+/* The fit as a JSON object whose numbers round-trip exactly (cJSON prints 17 digits where 15 do not); NULL when
+   out of memory. The caller frees it with cJSON_Delete. */
+struct cJSON *fp8lab_kernel_model_json(const fp8lab_kernel_model *km);
 /* Refits every recipe that has points in a `fp8lab bench gemm --json` file (recipes "bf16", "fp8-tensor",
    "fp8-block", "fp32", "fp8-1x128" (the Wgrad form); "fp8-linear" rows are checked and not fitted); recipes
    without points keep their defaults. Every row must hold whole m, n, k in [1, 1048576] and tflops in (0, the
