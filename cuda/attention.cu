@@ -17,8 +17,8 @@
        dkv kernel:  warp per key row (b, hk, j), over the query heads of its group and t >= j:
                     dv_j = sum P_tj dout_t, dk_j = scale sum dS_tj q_t (each dk/dv row owned by one warp: no
                     atomics, deterministic).
-   Rows live in registers (DPL = ceil(D/32) floats per lane, D <= 256); larger heads take the same loops with
-   the accumulators in the (warp-owned) output rows in global memory. */
+   Rows live in registers (DPL = ceil(D/32) floats per lane, D <= 256); larger heads run the same kernels with
+   the rows read in place and the accumulators in the (warp-owned) output rows in global memory. */
 #include "attention_tc.cuh"
 #include "device_util.cuh"
 
@@ -31,35 +31,32 @@ struct attn_dims {
     float scale;
 };
 
-/* ---- register-resident rows (D <= 32 * DPL) -------------------------------------------------------------- */
+/* ---- rows ------------------------------------------------------------------------------------------------
+   A kernel reads some rows (q, k, v, dout) and accumulates into others (out, dq, dk, dv). Up to D = 32 DPL both
+   live in registers, DPL floats per lane (in_regs, acc_regs); wider heads read rows where they lie and accumulate
+   in the warp's own output row in global memory (in_global, acc_global). Each kernel is written once over a pair
+   of these; lane l always touches d = l, l + 32, ..., so no two lanes share an element of a row in global memory. */
 template <int DPL>
-__device__ __forceinline__ void load_row(float (&r)[DPL], const float *p, int D, int lane) {
+struct in_regs {
+    float r[DPL];
+    __device__ __forceinline__ in_regs(const float *p, int D, int lane) {
 #pragma unroll
-    for (int i = 0; i < DPL; i++) {
-        const int d = lane + 32 * i;
-        r[i] = d < D ? p[d] : 0.0f;
+        for (int i = 0; i < DPL; i++) {
+            const int d = lane + 32 * i;
+            r[i] = d < D ? p[d] : 0.0f;
+        }
     }
-}
-
-template <int DPL>
-__device__ __forceinline__ float dot_row(const float (&r)[DPL], const float *p, int D, int lane) {
-    float s = 0.0f;
+    /* this row . x, the whole warp's sum */
+    __device__ __forceinline__ float dot(const float *x, int D, int lane) const {
+        float s = 0.0f;
 #pragma unroll
-    for (int i = 0; i < DPL; i++) {
-        const int d = lane + 32 * i;
-        if (d < D) s += r[i] * p[d];
+        for (int i = 0; i < DPL; i++) {
+            const int d = lane + 32 * i;
+            if (d < D) s += r[i] * x[d];
+        }
+        return fp8lab_warp_sum(s);
     }
-    return fp8lab_warp_sum(s);
-}
-
-template <int DPL>
-__device__ __forceinline__ void store_row(float *p, const float (&r)[DPL], float mul, int D, int lane) {
-#pragma unroll
-    for (int i = 0; i < DPL; i++) {
-        const int d = lane + 32 * i;
-        if (d < D) p[d] = r[i] * mul;
-    }
-}
+};
 
 /* warp-wide dot product of two rows in global memory */
 __device__ __forceinline__ float dot_global(const float *a, const float *b, int D, int lane) {
@@ -67,6 +64,63 @@ __device__ __forceinline__ float dot_global(const float *a, const float *b, int 
     for (int d = lane; d < D; d += 32) s += a[d] * b[d];
     return fp8lab_warp_sum(s);
 }
+
+struct in_global {
+    const float *p;
+    __device__ __forceinline__ in_global(const float *row, int, int) : p(row) {}
+    __device__ __forceinline__ float dot(const float *x, int D, int lane) const { return dot_global(p, x, D, lane); }
+};
+
+template <int DPL>
+struct acc_regs {
+    float r[DPL];
+    float *home; /* the output row */
+    __device__ __forceinline__ acc_regs(float *row, int, int) : home(row) {
+#pragma unroll
+        for (int i = 0; i < DPL; i++) r[i] = 0.0f;
+    }
+    /* row = keep * row + w * x */
+    __device__ __forceinline__ void update(float keep, float w, const float *x, int D, int lane) {
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int d = lane + 32 * i;
+            r[i] = r[i] * keep + (d < D ? w * x[d] : 0.0f);
+        }
+    }
+    /* row += w * x */
+    __device__ __forceinline__ void add(float w, const float *x, int D, int lane) {
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int d = lane + 32 * i;
+            if (d < D) r[i] += w * x[d];
+        }
+    }
+    /* the output row = mul * row */
+    __device__ __forceinline__ void finish(float mul, int D, int lane) {
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int d = lane + 32 * i;
+            if (d < D) home[d] = r[i] * mul;
+        }
+    }
+};
+
+struct acc_global {
+    float *home;
+    __device__ __forceinline__ acc_global(float *row, int D, int lane) : home(row) {
+        for (int d = lane; d < D; d += 32) home[d] = 0.0f;
+    }
+    __device__ __forceinline__ void update(float keep, float w, const float *x, int D, int lane) {
+        for (int d = lane; d < D; d += 32) home[d] = home[d] * keep + w * x[d];
+    }
+    __device__ __forceinline__ void add(float w, const float *x, int D, int lane) {
+        for (int d = lane; d < D; d += 32) home[d] += w * x[d];
+    }
+    __device__ __forceinline__ void finish(float mul, int D, int lane) {
+        if (mul != 1.0f)
+            for (int d = lane; d < D; d += 32) home[d] *= mul;
+    }
+};
 
 /* Query row index w in [0, B*Hq*T): (b, h) outer, t reversed (longest prefixes first). */
 __device__ __forceinline__ void query_row(long long w, const attn_dims &a, int &b, int &h, int &t) {
@@ -87,7 +141,7 @@ __device__ __forceinline__ long long lse_off(const attn_dims &a, int b, int h, i
 }
 
 /* ---- forward ---------------------------------------------------------------------------------------------- */
-template <int DPL>
+template <class In, class Acc>
 __global__ void __launch_bounds__(32 * ATTN_WARPS) attn_fwd_kernel(float *__restrict__ out, float *__restrict__ lse,
                                                                    const float *__restrict__ q,
                                                                    const float *__restrict__ k,
@@ -100,56 +154,19 @@ __global__ void __launch_bounds__(32 * ATTN_WARPS) attn_fwd_kernel(float *__rest
     const int hk = h / a.group;
     const long long kv_stride = (long long)a.Hkv * a.D;
     const float *kp = k + kv_off(a, b, 0, hk), *vp = v + kv_off(a, b, 0, hk);
-    float qr[DPL], acc[DPL];
-    load_row<DPL>(qr, q + q_off(a, b, t, h), a.D, lane);
-#pragma unroll
-    for (int i = 0; i < DPL; i++) acc[i] = 0.0f;
+    const In qr(q + q_off(a, b, t, h), a.D, lane);
+    Acc acc(out + q_off(a, b, t, h), a.D, lane);
     float m = -INFINITY, l = 0.0f;
     for (int j = 0; j <= t; j++, kp += kv_stride, vp += kv_stride) {
-        const float s = dot_row<DPL>(qr, kp, a.D, lane) * a.scale;
+        const float s = qr.dot(kp, a.D, lane) * a.scale;
         const float m_new = fmaxf(m, s);
         const float corr = expf(m - m_new); /* 0 on the first key (m = -inf) */
         const float p = expf(s - m_new);
         l = l * corr + p;
-#pragma unroll
-        for (int i = 0; i < DPL; i++) {
-            const int d = lane + 32 * i;
-            acc[i] = acc[i] * corr + (d < a.D ? p * vp[d] : 0.0f);
-        }
+        acc.update(corr, p, vp, a.D, lane);
         m = m_new;
     }
-    store_row<DPL>(out + q_off(a, b, t, h), acc, 1.0f / l, a.D, lane);
-    if (lane == 0) lse[lse_off(a, b, h, t)] = m + logf(l);
-}
-
-/* D > 256: the accumulator is the warp's own output row */
-__global__ void __launch_bounds__(32 * ATTN_WARPS) attn_fwd_wide_kernel(float *__restrict__ out,
-                                                                        float *__restrict__ lse,
-                                                                        const float *__restrict__ q,
-                                                                        const float *__restrict__ k,
-                                                                        const float *__restrict__ v, attn_dims a) {
-    const long long w = (long long)blockIdx.x * ATTN_WARPS + (threadIdx.x >> 5);
-    const int lane = threadIdx.x & 31;
-    if (w >= (long long)a.B * a.Hq * a.T) return;
-    int b, h, t;
-    query_row(w, a, b, h, t);
-    const int hk = h / a.group;
-    const long long kv_stride = (long long)a.Hkv * a.D;
-    const float *qp = q + q_off(a, b, t, h), *kp = k + kv_off(a, b, 0, hk), *vp = v + kv_off(a, b, 0, hk);
-    float *o = out + q_off(a, b, t, h);
-    for (int d = lane; d < a.D; d += 32) o[d] = 0.0f;
-    float m = -INFINITY, l = 0.0f;
-    for (int j = 0; j <= t; j++, kp += kv_stride, vp += kv_stride) {
-        const float s = dot_global(qp, kp, a.D, lane) * a.scale;
-        const float m_new = fmaxf(m, s);
-        const float corr = expf(m - m_new);
-        const float p = expf(s - m_new);
-        l = l * corr + p;
-        for (int d = lane; d < a.D; d += 32) o[d] = o[d] * corr + p * vp[d];
-        m = m_new;
-    }
-    const float inv = 1.0f / l;
-    for (int d = lane; d < a.D; d += 32) o[d] *= inv;
+    acc.finish(1.0f / l, a.D, lane);
     if (lane == 0) lse[lse_off(a, b, h, t)] = m + logf(l);
 }
 
@@ -168,7 +185,7 @@ __global__ void __launch_bounds__(32 * ATTN_WARPS) attn_dsum_kernel(float *__res
     if (lane == 0) dsum[lse_off(a, b, h, t)] = s;
 }
 
-template <int DPL>
+template <class In, class Acc>
 __global__ void __launch_bounds__(32 * ATTN_WARPS) attn_dq_kernel(float *__restrict__ dq, const float *__restrict__ dout,
                                                                   const float *__restrict__ lse,
                                                                   const float *__restrict__ dsum,
@@ -183,49 +200,15 @@ __global__ void __launch_bounds__(32 * ATTN_WARPS) attn_dq_kernel(float *__restr
     const int hk = h / a.group;
     const long long kv_stride = (long long)a.Hkv * a.D;
     const float *kp = k + kv_off(a, b, 0, hk), *vp = v + kv_off(a, b, 0, hk);
-    float qr[DPL], dr[DPL], acc[DPL];
-    load_row<DPL>(qr, q + q_off(a, b, t, h), a.D, lane);
-    load_row<DPL>(dr, dout + q_off(a, b, t, h), a.D, lane);
-#pragma unroll
-    for (int i = 0; i < DPL; i++) acc[i] = 0.0f;
+    const In qr(q + q_off(a, b, t, h), a.D, lane), dr(dout + q_off(a, b, t, h), a.D, lane);
+    Acc acc(dq + q_off(a, b, t, h), a.D, lane);
     const float L = lse[lse_off(a, b, h, t)], ds0 = dsum[lse_off(a, b, h, t)];
     for (int j = 0; j <= t; j++, kp += kv_stride, vp += kv_stride) {
-        const float p = expf(dot_row<DPL>(qr, kp, a.D, lane) * a.scale - L);
-        const float ds = p * (dot_row<DPL>(dr, vp, a.D, lane) - ds0);
-#pragma unroll
-        for (int i = 0; i < DPL; i++) {
-            const int d = lane + 32 * i;
-            if (d < a.D) acc[i] += ds * kp[d];
-        }
+        const float p = expf(qr.dot(kp, a.D, lane) * a.scale - L);
+        const float ds = p * (dr.dot(vp, a.D, lane) - ds0);
+        acc.add(ds, kp, a.D, lane);
     }
-    store_row<DPL>(dq + q_off(a, b, t, h), acc, a.scale, a.D, lane);
-}
-
-__global__ void __launch_bounds__(32 * ATTN_WARPS) attn_dq_wide_kernel(float *__restrict__ dq,
-                                                                       const float *__restrict__ dout,
-                                                                       const float *__restrict__ lse,
-                                                                       const float *__restrict__ dsum,
-                                                                       const float *__restrict__ q,
-                                                                       const float *__restrict__ k,
-                                                                       const float *__restrict__ v, attn_dims a) {
-    const long long w = (long long)blockIdx.x * ATTN_WARPS + (threadIdx.x >> 5);
-    const int lane = threadIdx.x & 31;
-    if (w >= (long long)a.B * a.Hq * a.T) return;
-    int b, h, t;
-    query_row(w, a, b, h, t);
-    const int hk = h / a.group;
-    const long long kv_stride = (long long)a.Hkv * a.D;
-    const float *kp = k + kv_off(a, b, 0, hk), *vp = v + kv_off(a, b, 0, hk);
-    const float *qp = q + q_off(a, b, t, h), *dp = dout + q_off(a, b, t, h);
-    float *o = dq + q_off(a, b, t, h);
-    for (int d = lane; d < a.D; d += 32) o[d] = 0.0f;
-    const float L = lse[lse_off(a, b, h, t)], ds0 = dsum[lse_off(a, b, h, t)];
-    for (int j = 0; j <= t; j++, kp += kv_stride, vp += kv_stride) {
-        const float p = expf(dot_global(qp, kp, a.D, lane) * a.scale - L);
-        const float ds = p * (dot_global(dp, vp, a.D, lane) - ds0);
-        for (int d = lane; d < a.D; d += 32) o[d] += ds * kp[d];
-    }
-    for (int d = lane; d < a.D; d += 32) o[d] *= a.scale;
+    acc.finish(a.scale, a.D, lane);
 }
 
 /* Key row index w in [0, B*Hkv*T): (b, hk) outer, j ascending (longest suffixes first). */
@@ -236,7 +219,7 @@ __device__ __forceinline__ void key_row(long long w, const attn_dims &a, int &b,
     b = (int)(bh / a.Hkv);
 }
 
-template <int DPL>
+template <class In, class Acc>
 __global__ void __launch_bounds__(32 * ATTN_WARPS) attn_dkv_kernel(float *__restrict__ dk, float *__restrict__ dv,
                                                                    const float *__restrict__ dout,
                                                                    const float *__restrict__ lse,
@@ -249,62 +232,21 @@ __global__ void __launch_bounds__(32 * ATTN_WARPS) attn_dkv_kernel(float *__rest
     if (w >= (long long)a.B * a.Hkv * a.T) return;
     int b, hk, j;
     key_row(w, a, b, hk, j);
-    float kr[DPL], vr[DPL], dka[DPL], dva[DPL];
-    load_row<DPL>(kr, k + kv_off(a, b, j, hk), a.D, lane);
-    load_row<DPL>(vr, v + kv_off(a, b, j, hk), a.D, lane);
-#pragma unroll
-    for (int i = 0; i < DPL; i++) dka[i] = dva[i] = 0.0f;
+    const In kr(k + kv_off(a, b, j, hk), a.D, lane), vr(v + kv_off(a, b, j, hk), a.D, lane);
+    Acc dka(dk + kv_off(a, b, j, hk), a.D, lane), dva(dv + kv_off(a, b, j, hk), a.D, lane);
     const long long q_stride = (long long)a.Hq * a.D;
     for (int h = hk * a.group; h < (hk + 1) * a.group; h++) {
         const float *qp = q + q_off(a, b, j, h), *dp = dout + q_off(a, b, j, h);
         const float *Lp = lse + lse_off(a, b, h, 0), *Sp = dsum + lse_off(a, b, h, 0);
         for (int t = j; t < a.T; t++, qp += q_stride, dp += q_stride) {
-            const float p = expf(dot_row<DPL>(kr, qp, a.D, lane) * a.scale - Lp[t]);
-            const float ds = p * (dot_row<DPL>(vr, dp, a.D, lane) - Sp[t]);
-#pragma unroll
-            for (int i = 0; i < DPL; i++) {
-                const int d = lane + 32 * i;
-                if (d < a.D) {
-                    dva[i] += p * dp[d];
-                    dka[i] += ds * qp[d];
-                }
-            }
+            const float p = expf(kr.dot(qp, a.D, lane) * a.scale - Lp[t]);
+            const float ds = p * (vr.dot(dp, a.D, lane) - Sp[t]);
+            dva.add(p, dp, a.D, lane);
+            dka.add(ds, qp, a.D, lane);
         }
     }
-    store_row<DPL>(dk + kv_off(a, b, j, hk), dka, a.scale, a.D, lane);
-    store_row<DPL>(dv + kv_off(a, b, j, hk), dva, 1.0f, a.D, lane);
-}
-
-__global__ void __launch_bounds__(32 * ATTN_WARPS) attn_dkv_wide_kernel(float *__restrict__ dk,
-                                                                        float *__restrict__ dv,
-                                                                        const float *__restrict__ dout,
-                                                                        const float *__restrict__ lse,
-                                                                        const float *__restrict__ dsum,
-                                                                        const float *__restrict__ q,
-                                                                        const float *__restrict__ k,
-                                                                        const float *__restrict__ v, attn_dims a) {
-    const long long w = (long long)blockIdx.x * ATTN_WARPS + (threadIdx.x >> 5);
-    const int lane = threadIdx.x & 31;
-    if (w >= (long long)a.B * a.Hkv * a.T) return;
-    int b, hk, j;
-    key_row(w, a, b, hk, j);
-    const float *kp = k + kv_off(a, b, j, hk), *vp = v + kv_off(a, b, j, hk);
-    float *dko = dk + kv_off(a, b, j, hk), *dvo = dv + kv_off(a, b, j, hk);
-    for (int d = lane; d < a.D; d += 32) dko[d] = dvo[d] = 0.0f;
-    const long long q_stride = (long long)a.Hq * a.D;
-    for (int h = hk * a.group; h < (hk + 1) * a.group; h++) {
-        const float *qp = q + q_off(a, b, j, h), *dp = dout + q_off(a, b, j, h);
-        const float *Lp = lse + lse_off(a, b, h, 0), *Sp = dsum + lse_off(a, b, h, 0);
-        for (int t = j; t < a.T; t++, qp += q_stride, dp += q_stride) {
-            const float p = expf(dot_global(kp, qp, a.D, lane) * a.scale - Lp[t]);
-            const float ds = p * (dot_global(vp, dp, a.D, lane) - Sp[t]);
-            for (int d = lane; d < a.D; d += 32) {
-                dvo[d] += p * dp[d];
-                dko[d] += ds * qp[d];
-            }
-        }
-    }
-    for (int d = lane; d < a.D; d += 32) dko[d] *= a.scale;
+    dka.finish(a.scale, a.D, lane);
+    dva.finish(1.0f, a.D, lane);
 }
 
 attn_dims dims_of(const fp8lab_attn_shape &s) {
@@ -322,14 +264,14 @@ attn_dims dims_of(const fp8lab_attn_shape &s) {
 unsigned warp_blocks(long long rows) { return (unsigned)((rows + ATTN_WARPS - 1) / ATTN_WARPS); }
 
 /* Picks the register variant for D (DPL = 1, 2, 4, 8 floats per lane) or the wide one. */
-#define ATTN_DISPATCH(KERNEL, WIDE, grid, c, ...)                                                             \
+#define ATTN_DISPATCH(KERNEL, grid, c, ...)                                                                    \
     do {                                                                                                      \
         const dim3 block_(32 * ATTN_WARPS);                                                                   \
-        if (a.D <= 32) KERNEL<1><<<grid, block_, 0, (c)->stream>>>(__VA_ARGS__);                              \
-        else if (a.D <= 64) KERNEL<2><<<grid, block_, 0, (c)->stream>>>(__VA_ARGS__);                         \
-        else if (a.D <= 128) KERNEL<4><<<grid, block_, 0, (c)->stream>>>(__VA_ARGS__);                        \
-        else if (a.D <= 256) KERNEL<8><<<grid, block_, 0, (c)->stream>>>(__VA_ARGS__);                        \
-        else WIDE<<<grid, block_, 0, (c)->stream>>>(__VA_ARGS__);                                             \
+        if (a.D <= 32) KERNEL<in_regs<1>, acc_regs<1>><<<grid, block_, 0, (c)->stream>>>(__VA_ARGS__);        \
+        else if (a.D <= 64) KERNEL<in_regs<2>, acc_regs<2>><<<grid, block_, 0, (c)->stream>>>(__VA_ARGS__);   \
+        else if (a.D <= 128) KERNEL<in_regs<4>, acc_regs<4>><<<grid, block_, 0, (c)->stream>>>(__VA_ARGS__);  \
+        else if (a.D <= 256) KERNEL<in_regs<8>, acc_regs<8>><<<grid, block_, 0, (c)->stream>>>(__VA_ARGS__);  \
+        else KERNEL<in_global, acc_global><<<grid, block_, 0, (c)->stream>>>(__VA_ARGS__);                    \
         CUDA_CHECK_LAUNCH(#KERNEL);                                                                           \
     } while (0)
 
@@ -343,7 +285,7 @@ int fp8lab_cuda_attn_fwd(fp8lab_backend *be, float *out, float *lse, const float
     if (fp8lab_attn_tc_usable(s, ptrs, 4)) return fp8lab_attn_tc_fwd(c, out, lse, q, k, v, s);
     const attn_dims a = dims_of(s);
     const unsigned grid = warp_blocks((long long)a.B * a.Hq * a.T);
-    ATTN_DISPATCH(attn_fwd_kernel, attn_fwd_wide_kernel, grid, c, out, lse, q, k, v, a);
+    ATTN_DISPATCH(attn_fwd_kernel, grid, c, out, lse, q, k, v, a);
     return 0;
 }
 
@@ -360,7 +302,7 @@ int fp8lab_cuda_attn_bwd(fp8lab_backend *be, float *dq, float *dk, float *dv, co
     CUDA_CHECK_LAUNCH("attn_dsum_kernel");
     const float *const ptrs[] = {dq, dk, dv, dout, q, k, v};
     if (fp8lab_attn_tc_usable(s, ptrs, 7)) return fp8lab_attn_tc_bwd(c, dq, dk, dv, dout, lse, dsum, q, k, v, s);
-    ATTN_DISPATCH(attn_dq_kernel, attn_dq_wide_kernel, warp_blocks(qrows), c, dq, dout, lse, dsum, q, k, v, a);
-    ATTN_DISPATCH(attn_dkv_kernel, attn_dkv_wide_kernel, warp_blocks(krows), c, dk, dv, dout, lse, dsum, q, k, v, a);
+    ATTN_DISPATCH(attn_dq_kernel, warp_blocks(qrows), c, dq, dout, lse, dsum, q, k, v, a);
+    ATTN_DISPATCH(attn_dkv_kernel, warp_blocks(krows), c, dk, dv, dout, lse, dsum, q, k, v, a);
     return 0;
 }
