@@ -62,6 +62,23 @@ static int parse_mixed(const char *usage, const cli_flag *flags, int nflags, int
     return cli_parse(usage, flags, nflags, m->nfl, m->fl);
 }
 
+/* A subcommand over files: its usage line, the text --help prints after the flags, its flag table */
+typedef struct {
+    const char *usage, *help;
+    const cli_flag *flags;
+    int nflags;
+} files_cmd;
+
+/* Parses the files and flags into m: -1 to go on, else the exit code to return now (0 after --help), m freed. */
+static int parse_files_cmd(const files_cmd *c, int argc, char **argv, mixed_args *m) {
+    int rc = parse_mixed(c->usage, c->flags, c->nflags, argc, argv, m);
+    if (rc < 0) return FP8LAB_EXIT_RUNTIME;
+    if (rc == 0) return -1;
+    if (rc == 1) printf("%s", c->help);
+    mixed_free(m);
+    return rc == 1 ? 0 : FP8LAB_EXIT_USAGE;
+}
+
 static int fail(void) {
     fprintf(stderr, "error: %s\n", fp8lab_last_error());
     return fp8lab_last_error_exit();
@@ -91,22 +108,16 @@ static int data_build(int argc, char **argv) {
     };
     const char *usage = "fp8lab data build TEXT... --out DIR [--val-fraction F] [--shard-tokens N] [--seq-len T]";
     mixed_args m;
-    int rc = parse_mixed(usage, flags, CLI_NFLAGS(flags), argc, argv, &m);
-    if (rc < 0) return FP8LAB_EXIT_RUNTIME;
+    int rc = parse_files_cmd(
+        &(files_cmd){.usage = usage, .flags = flags, .nflags = CLI_NFLAGS(flags),
+                     .help = "\nReads the TEXT files as bytes (vocabulary 256: token = byte), concatenated in the order "
+                             "given, and\nwrites llm.c token shards (magic 20240520, version 1, uint16 tokens): the "
+                             "last --val-fraction of the\nbytes is the validation split. Load them with the patterns "
+                             "DIR/data_train_*.bin and\nDIR/data_val_*.bin.\n"},
+        argc, argv, &m);
+    if (rc >= 0) return rc;
     char **pos = m.pos;
     const int npos = m.npos;
-    if (rc == 1) {
-        printf("\nReads the TEXT files as bytes (vocabulary 256: token = byte), concatenated in the order given, and\n"
-               "writes llm.c token shards (magic 20240520, version 1, uint16 tokens): the last --val-fraction of the\n"
-               "bytes is the validation split. Load them with the patterns DIR/data_train_*.bin and\n"
-               "DIR/data_val_*.bin.\n");
-        rc = 0;
-        goto done;
-    }
-    if (rc) {
-        rc = FP8LAB_EXIT_USAGE;
-        goto done;
-    }
     if (!out || npos == 0) {
         fprintf(stderr, "error: %s\nusage: %s (see --help)\n", !out ? "--out is required" : "no TEXT files given",
                 usage);
@@ -156,20 +167,16 @@ static int data_info(int argc, char **argv) {
     };
     const char *usage = "fp8lab data info FILE... [--vocab N] [--json]";
     mixed_args m;
-    int rc = parse_mixed(usage, flags, CLI_NFLAGS(flags), argc, argv, &m);
-    if (rc < 0) return FP8LAB_EXIT_RUNTIME;
+    int rc = parse_files_cmd(
+        &(files_cmd){.usage = usage, .flags = flags, .nflags = CLI_NFLAGS(flags),
+                     .help = "\nValidates each llm.c token shard (magic 20240520 version 1 with uint16 tokens, or magic "
+                             "20240801\nversion 7 with uint32 tokens) and prints its version, token count and "
+                             "smallest and largest id.\n"},
+        argc, argv, &m);
+    if (rc >= 0) return rc;
+    rc = 0;
     char **pos = m.pos;
     const int npos = m.npos;
-    if (rc == 1) {
-        printf("\nValidates each llm.c token shard (magic 20240520 version 1 with uint16 tokens, or magic 20240801\n"
-               "version 7 with uint32 tokens) and prints its version, token count and smallest and largest id.\n");
-        rc = 0;
-        goto done;
-    }
-    if (rc) {
-        rc = FP8LAB_EXIT_USAGE;
-        goto done;
-    }
     if (npos == 0) {
         fprintf(stderr, "error: no FILE given\nusage: %s (see --help)\n", usage);
         rc = FP8LAB_EXIT_USAGE;
