@@ -146,111 +146,157 @@ static int curve_write(curve_out *r, const fp8lab_model *m, const char *title) {
     return FP8LAB_EXIT_OK;
 }
 
-static int cost_curve(int argc, char **argv) {
-    plan_args a;
-    plan_args_init(&a);
-    const char *vary = NULL, *vary2 = NULL, *title = NULL;
-    const char *csv_path = "cost_curve.csv", *plot_path = "cost_curve.png";
-    int json = 0, points = 16;
-    double price = -1;
-    cli_flag flags[PLAN_ARGS_NFLAGS + 8];
-    plan_args_flags(&a, flags);
-    for (int i = 0; i < PLAN_ARGS_NFLAGS; i++) /* what the sweep changes about two shared flags */
-        if (!strcmp(flags[i].name, "cluster")) flags[i].help = "base cluster spec JSON (gpu=NAME values are looked up next to it)";
-        else if (!strcmp(flags[i].name, "global-batch")) flags[i].help = "sequences per step (swept gpus keep the sequences per DP rank)";
+static const char CURVE_USAGE[] = "fp8lab cost curve --model FILE --cluster FILE --vary NAME=VALUES [flags]";
+
+/* What `fp8lab cost curve` was asked for. */
+typedef struct {
+    plan_args plan; /* the base run's layout, as `fp8lab sim` takes it */
+    const char *vary, *vary2, *title, *csv_path, *plot_path;
+    int json, points;
+    double price;
+} curve_args;
+
+/* The files and layout the sweep starts from. */
+typedef struct {
+    fp8lab_model m;
+    fp8lab_cluster c;
+    fp8lab_kernel_model km;
+    fp8lab_plan p;
+} curve_base;
+
+/* The swept variables and the points simulated over them; curve_sweep_free releases them. */
+typedef struct {
+    fp8lab_sweep *s1, *s2;
+    const fp8lab_sweep *snapped; /* the gpus sweep whose values were snapped, or NULL */
+    fp8lab_curve_point *pts;
+    int n, nok;
+} curve_sweep;
+
+/* What a step returns when the command goes on (every other value is the exit status). */
+enum { GO_ON = -1 };
+
+/* The last error on stderr; the exit status it calls for. */
+static int report_error(void) {
+    fprintf(stderr, "error: %s\n", fp8lab_last_error());
+    return fp8lab_last_error_exit();
+}
+
+/* Writes the flag table (PLAN_ARGS_NFLAGS + 8) to flags; returns its length. */
+static int curve_flags(curve_args *a, cli_flag *flags) {
+    plan_args_flags(&a->plan, flags);
+    for (int i = 0; i < PLAN_ARGS_NFLAGS; i++) { /* what the sweep changes about two shared flags */
+        if (!strcmp(flags[i].name, "cluster"))
+            flags[i].help = "base cluster spec JSON (gpu=NAME values are looked up next to it)";
+        else if (!strcmp(flags[i].name, "global-batch"))
+            flags[i].help = "sequences per step (swept gpus keep the sequences per DP rank)";
+    }
     int nf = PLAN_ARGS_NFLAGS;
-    flags[nf++] = (cli_flag){"vary", FLAG_STR, &vary, "NAME=FROM:TO[:POINTS] or NAME=V1,V2,...: the x axis"};
-    flags[nf++] = (cli_flag){"vary2", FLAG_STR, &vary2, "optional second variable: one line per value (at most 4096 points in all)"};
-    flags[nf++] = (cli_flag){"points", FLAG_INT, &points, "points for FROM:TO ranges without :POINTS", FP8LAB_RANGE(2, FP8LAB_SWEEP_MAX)};
-    flags[nf++] = (cli_flag){"csv", FLAG_STR, &csv_path, "CSV output file"};
-    flags[nf++] = (cli_flag){"plot", FLAG_STR, &plot_path, "chart file (.png or .svg), or 'none'"};
-    flags[nf++] = (cli_flag){"title", FLAG_STR, &title, "chart title"};
-    flags[nf++] = (cli_flag){"price", FLAG_DOUBLE, &price, "USD per GPU-hour (unset: the cluster file's price)", FP8LAB_RANGE(0, FP8LAB_MAX_PRICE)};
-    flags[nf++] = (cli_flag){"json", FLAG_BOOL, &json, "print one JSON object"};
-    const char *usage = "fp8lab cost curve --model FILE --cluster FILE --vary NAME=VALUES [flags]";
-    int rc = cli_parse(usage, flags, nf, argc, argv);
+    flags[nf++] = (cli_flag){"vary", FLAG_STR, &a->vary, "NAME=FROM:TO[:POINTS] or NAME=V1,V2,...: the x axis"};
+    flags[nf++] = (cli_flag){"vary2", FLAG_STR, &a->vary2,
+                             "optional second variable: one line per value (at most 4096 points in all)"};
+    flags[nf++] = (cli_flag){"points", FLAG_INT, &a->points, "points for FROM:TO ranges without :POINTS",
+                             FP8LAB_RANGE(2, FP8LAB_SWEEP_MAX)};
+    flags[nf++] = (cli_flag){"csv", FLAG_STR, &a->csv_path, "CSV output file"};
+    flags[nf++] = (cli_flag){"plot", FLAG_STR, &a->plot_path, "chart file (.png or .svg), or 'none'"};
+    flags[nf++] = (cli_flag){"title", FLAG_STR, &a->title, "chart title"};
+    flags[nf++] = (cli_flag){"price", FLAG_DOUBLE, &a->price, "USD per GPU-hour (unset: the cluster file's price)",
+                             FP8LAB_RANGE(0, FP8LAB_MAX_PRICE)};
+    flags[nf++] = (cli_flag){"json", FLAG_BOOL, &a->json, "print one JSON object"};
+    return nf;
+}
+
+static int curve_parse(curve_args *a, int argc, char **argv) {
+    cli_flag flags[PLAN_ARGS_NFLAGS + 8];
+    const int rc = cli_parse(CURVE_USAGE, flags, curve_flags(a, flags), argc, argv);
     if (rc == 1) {
         printf("\nvariables (--vary NAME=FROM:TO[:POINTS] or NAME=V1,V2,...):\n");
         fp8lab_sweep_print_vars(stdout);
         return FP8LAB_EXIT_OK;
     }
     if (rc) return FP8LAB_EXIT_USAGE;
-    if (!vary) {
-        fprintf(stderr, "error: --vary is required\nusage: %s (see --help)\n", usage);
+    if (!a->vary) {
+        fprintf(stderr, "error: --vary is required\nusage: %s (see --help)\n", CURVE_USAGE);
         return FP8LAB_EXIT_USAGE;
     }
-    if (points < 2 || points > FP8LAB_SWEEP_MAX) {
-        fprintf(stderr, "error: --points: %d is not in [2, %d]\n", points, FP8LAB_SWEEP_MAX);
+    if (a->points < 2 || a->points > FP8LAB_SWEEP_MAX) {
+        fprintf(stderr, "error: --points: %d is not in [2, %d]\n", a->points, FP8LAB_SWEEP_MAX);
         return FP8LAB_EXIT_USAGE;
     }
-    if (check_outputs(csv_path, plot_path)) return FP8LAB_EXIT_USAGE;
-    fp8lab_model m;
-    fp8lab_cluster c;
-    fp8lab_kernel_model km;
-    fp8lab_plan p;
-    if ((rc = plan_args_load(&a, usage, &m, &c, &km, &p))) return rc;
+    return check_outputs(a->csv_path, a->plot_path) ? FP8LAB_EXIT_USAGE : GO_ON;
+}
+
+/* --vary and --vary2 (gpu=NAME values are cluster files next to --cluster), a gpus sweep snapped to the plan. */
+static int curve_sweeps(const curve_args *a, const fp8lab_plan *p, curve_sweep *sw) {
     char dirbuf[1024];
-    snprintf(dirbuf, sizeof dirbuf, "%s", a.cluster);
+    snprintf(dirbuf, sizeof dirbuf, "%s", a->plan.cluster);
     const char *cdir = dirname(dirbuf);
-    fp8lab_sweep *s1 = calloc(1, sizeof *s1), *s2 = vary2 ? calloc(1, sizeof *s2) : NULL;
-    fp8lab_curve_point *pts = NULL;
-    rc = FP8LAB_EXIT_RUNTIME;
-    if (!s1 || (vary2 && !s2)) {
+    sw->s1 = calloc(1, sizeof *sw->s1);
+    sw->s2 = a->vary2 ? calloc(1, sizeof *sw->s2) : NULL;
+    if (!sw->s1 || (a->vary2 && !sw->s2)) {
         fprintf(stderr, "error: out of memory\n");
-        goto out;
+        return FP8LAB_EXIT_RUNTIME;
     }
-    if (fp8lab_sweep_parse_flag("--vary", vary, cdir, points, s1) ||
-        (s2 && fp8lab_sweep_parse_flag("--vary2", vary2, cdir, points, s2))) {
-        fprintf(stderr, "error: %s\n", fp8lab_last_error());
-        rc = fp8lab_last_error_exit();
-        goto out;
-    }
+    if (fp8lab_sweep_parse_flag("--vary", a->vary, cdir, a->points, sw->s1) ||
+        (sw->s2 && fp8lab_sweep_parse_flag("--vary2", a->vary2, cdir, a->points, sw->s2)))
+        return report_error();
     int snap_rc;
-    const fp8lab_sweep *snapped = snap_gpus(&p, s1, s2, &snap_rc);
-    if (snap_rc) {
-        fprintf(stderr, "error: %s\n", fp8lab_last_error());
-        rc = fp8lab_last_error_exit();
-        goto out;
+    sw->snapped = snap_gpus(p, sw->s1, sw->s2, &snap_rc);
+    return snap_rc ? report_error() : GO_ON;
+}
+
+/* Every point of the sweep, simulated; the command goes on when at least one is a possible layout. */
+static int curve_simulate(const curve_args *a, const curve_base *b, curve_sweep *sw) {
+    sw->n = sw->s1->n * (sw->s2 ? sw->s2->n : 1);
+    if (sw->n > FP8LAB_CURVE_MAX_POINTS) {
+        fprintf(stderr, "error: --vary/--vary2: %d points, more than %d\n", sw->n, FP8LAB_CURVE_MAX_POINTS);
+        return FP8LAB_EXIT_USAGE;
     }
-    rc = FP8LAB_EXIT_USAGE;
-    int n = s1->n * (s2 ? s2->n : 1);
-    if (n > FP8LAB_CURVE_MAX_POINTS) {
-        fprintf(stderr, "error: --vary/--vary2: %d points, more than %d\n", n, FP8LAB_CURVE_MAX_POINTS);
-        goto out;
-    }
-    pts = calloc((size_t)n, sizeof *pts);
-    if (!pts) {
+    sw->pts = calloc((size_t)sw->n, sizeof *sw->pts);
+    if (!sw->pts) {
         fprintf(stderr, "error: out of memory\n");
-        rc = FP8LAB_EXIT_RUNTIME;
-        goto out;
+        return FP8LAB_EXIT_RUNTIME;
     }
     /* unset (< 0): each point's cluster's own price */
-    if (fp8lab_curve_run(&m, &c, &km, &p, price, s1, s2, pts)) {
-        fprintf(stderr, "error: %s\n", fp8lab_last_error());
-        rc = fp8lab_last_error_exit();
-        goto out;
+    if (fp8lab_curve_run(&b->m, &b->c, &b->km, &b->p, a->price, sw->s1, sw->s2, sw->pts)) return report_error();
+    for (int i = 0; i < sw->n; i++) sw->nok += sw->pts[i].ok;
+    if (!sw->nok) {
+        fprintf(stderr, "error: --vary: no point of the sweep is a possible layout; first: %s\n", sw->pts[0].why);
+        return FP8LAB_EXIT_USAGE;
     }
-    int nok = 0;
-    for (int i = 0; i < n; i++) nok += pts[i].ok;
-    if (!nok) {
-        fprintf(stderr, "error: --vary: no point of the sweep is a possible layout; first: %s\n", pts[0].why);
-        goto out;
-    }
-    curve_out res = {.c = &c, .km = &km, .s1 = s1, .s2 = s2, .snapped = snapped, .pts = pts, .n = n, .nok = nok,
-                     .csv_path = csv_path, .plot_path = plot_path};
-    if ((rc = curve_write(&res, &m, title))) goto out;
-    if (json) {
-        rc = curve_print_json(&res);
-        goto out;
-    }
+    return GO_ON;
+}
+
+/* The CSV and the chart, then the table or the JSON object; an exit status. */
+static int curve_report(const curve_args *a, const curve_base *b, const curve_sweep *sw) {
+    curve_out res = {.c = &b->c, .km = &b->km, .s1 = sw->s1, .s2 = sw->s2, .snapped = sw->snapped, .pts = sw->pts,
+                     .n = sw->n, .nok = sw->nok, .csv_path = a->csv_path, .plot_path = a->plot_path};
+    const int rc = curve_write(&res, &b->m, a->title);
+    if (rc) return rc;
+    if (a->json) return curve_print_json(&res);
     curve_print_table(&res);
-    rc = FP8LAB_EXIT_OK;
-out:
-    free(pts);
-    fp8lab_sweep_free(s1);
-    fp8lab_sweep_free(s2);
-    free(s1);
-    free(s2);
+    return FP8LAB_EXIT_OK;
+}
+
+static void curve_sweep_free(curve_sweep *sw) {
+    free(sw->pts);
+    fp8lab_sweep_free(sw->s1);
+    fp8lab_sweep_free(sw->s2);
+    free(sw->s1);
+    free(sw->s2);
+}
+
+static int cost_curve(int argc, char **argv) {
+    curve_args a = {.csv_path = "cost_curve.csv", .plot_path = "cost_curve.png", .points = 16, .price = -1};
+    plan_args_init(&a.plan);
+    int rc = curve_parse(&a, argc, argv);
+    if (rc != GO_ON) return rc;
+    curve_base b;
+    if ((rc = plan_args_load(&a.plan, CURVE_USAGE, &b.m, &b.c, &b.km, &b.p))) return rc;
+    curve_sweep sw = {.s1 = NULL};
+    rc = curve_sweeps(&a, &b.p, &sw);
+    if (rc == GO_ON) rc = curve_simulate(&a, &b, &sw);
+    if (rc == GO_ON) rc = curve_report(&a, &b, &sw);
+    curve_sweep_free(&sw);
     return rc;
 }
 

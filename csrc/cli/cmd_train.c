@@ -142,133 +142,172 @@ static void catch_signals(int on) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-int cmd_train(int argc, char **argv) {
+/* What `fp8lab train` was asked for. */
+typedef struct {
+    int argc;
+    char **argv;
     fp8lab_train_cfg cfg;
-    fp8lab_train_cfg_default(&cfg);
-    /* the run file first, so that every flag overrides it */
-    const char *config = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc) config = argv[i + 1];
-        else if (!strncmp(argv[i], "--config=", 9)) config = argv[i] + 9;
+    const char *config, *compare; /* the run file, --compare's list */
+    int resume, json, dry, profile, ranks;
+    long stop_at;
+    char cbuf[4200], mbuf[4200]; /* the run file's and --model's paths, resolved */
+} train_args;
+
+/* What a step returns when the command goes on (every other value is the exit status). */
+enum { GO_ON = -1 };
+
+/* The last error on stderr; the exit status it calls for. */
+static int report_error(void) {
+    fprintf(stderr, "error: %s\n", fp8lab_last_error());
+    return fp8lab_last_error_exit();
+}
+
+/* The run file first, so that every flag overrides it. */
+static int load_run_file(train_args *a) {
+    for (int i = 0; i < a->argc; i++) {
+        if (!strcmp(a->argv[i], "--config") && i + 1 < a->argc) a->config = a->argv[i + 1];
+        else if (!strncmp(a->argv[i], "--config=", 9)) a->config = a->argv[i] + 9;
     }
-    char cbuf[4200];
-    if (config) {
-        config = fp8lab_resolve_data(config, cbuf, sizeof cbuf);
-        if (fp8lab_train_cfg_load(&cfg, config)) {
-            fprintf(stderr, "error: --config: %s\n", fp8lab_last_error());
-            fp8lab_train_cfg_free(&cfg);
-            return FP8LAB_EXIT_USAGE;
-        }
+    if (!a->config) return GO_ON;
+    a->config = fp8lab_resolve_data(a->config, a->cbuf, sizeof a->cbuf);
+    if (fp8lab_train_cfg_load(&a->cfg, a->config)) {
+        fprintf(stderr, "error: --config: %s\n", fp8lab_last_error());
+        return FP8LAB_EXIT_USAGE;
     }
-    int resume = 0, json = 0, dry = 0, profile = 0;
-    long stop_at = 0;
-    const char *config_flag = config;
-    cli_flag flags[64];
+    return GO_ON;
+}
+
+/* One of train/config.h's options as a flag that writes into cfg. */
+static cli_flag opt_flag(const fp8lab_train_opt *o, fp8lab_train_cfg *cfg) {
+    const cli_flag_kind k = o->kind == FP8LAB_OPT_INT      ? FLAG_INT
+                            : o->kind == FP8LAB_OPT_LONG   ? FLAG_LONG
+                            : o->kind == FP8LAB_OPT_DOUBLE ? FLAG_DOUBLE
+                            : o->kind == FP8LAB_OPT_BOOL   ? FLAG_BOOL
+                                                           : FLAG_STR;
+    return (cli_flag){o->name, k, (char *)cfg + o->offset, o->help, o->range};
+}
+
+/* Writes the flag table (at most 64) to flags; returns its length. --config is there for --help: it was read first. */
+static int train_flags(train_args *a, cli_flag *flags) {
     int nf = 0;
-    flags[nf++] = (cli_flag){"config", FLAG_STR, &config_flag, "run file (configs/runs/NAME.json): keys are these flags "
-                                                               "with _ for -; flags override it"};
-    for (int i = 0; i < FP8LAB_TRAIN_NOPTS; i++) {
-        const fp8lab_train_opt *o = &FP8LAB_TRAIN_OPTS[i];
-        const cli_flag_kind k = o->kind == FP8LAB_OPT_INT      ? FLAG_INT
-                                : o->kind == FP8LAB_OPT_LONG   ? FLAG_LONG
-                                : o->kind == FP8LAB_OPT_DOUBLE ? FLAG_DOUBLE
-                                : o->kind == FP8LAB_OPT_BOOL   ? FLAG_BOOL
-                                                               : FLAG_STR;
-        flags[nf++] = (cli_flag){o->name, k, (char *)&cfg + o->offset, o->help, o->range};
-    }
-    flags[nf++] = (cli_flag){"resume", FLAG_BOOL, &resume,
+    flags[nf++] = (cli_flag){"config", FLAG_STR, &a->config, "run file (configs/runs/NAME.json): keys are these "
+                                                             "flags with _ for -; flags override it"};
+    for (int i = 0; i < FP8LAB_TRAIN_NOPTS; i++) flags[nf++] = opt_flag(&FP8LAB_TRAIN_OPTS[i], &a->cfg);
+    flags[nf++] = (cli_flag){"resume", FLAG_BOOL, &a->resume,
                              "continue from the newest valid checkpoint in --out (same flags as the run)"};
-    flags[nf++] = (cli_flag){"stop-at", FLAG_LONG, &stop_at,
+    flags[nf++] = (cli_flag){"stop-at", FLAG_LONG, &a->stop_at,
                              "stop after this step with a checkpoint, as if interrupted; the schedule still runs to "
                              "--steps (0: no)",
                              FP8LAB_RANGE(0, 1e9)};
-    flags[nf++] = (cli_flag){"profile", FLAG_BOOL, &profile,
+    flags[nf++] = (cli_flag){"profile", FLAG_BOOL, &a->profile,
                              "time every backend op of the training steps and print a table per op kind (GEMM, "
                              "quantize, attention, norm/activation, optimizer, other: calls, ms per step, % of the "
                              "step, TFLOP/s or GB/s); each op is synchronised before and after, which serialises "
                              "the GPU: profiled steps are slower"};
-    flags[nf++] = (cli_flag){"dry-run", FLAG_BOOL, &dry,
+    flags[nf++] = (cli_flag){"dry-run", FLAG_BOOL, &a->dry,
                              "print the parameter count and memory per GPU for B x T; allocate nothing"};
-    const char *compare = NULL;
-    flags[nf++] = (cli_flag){"compare", FLAG_STR, &compare,
+    flags[nf++] = (cli_flag){"compare", FLAG_STR, &a->compare,
                              "RECIPE,RECIPE[,...]: train each recipe on the same seed and data in --out/RECIPE/, "
                              "then print the losses side by side, their relative difference to the first "
                              "recipe's, and chart them in --out/compare.png"};
-    flags[nf++] = (cli_flag){"json", FLAG_BOOL, &json, "print one JSON object (progress goes to stderr)"};
-    int ranks = 1;
-    flags[nf++] = (cli_flag){"ranks", FLAG_INT, &ranks,
+    flags[nf++] = (cli_flag){"json", FLAG_BOOL, &a->json, "print one JSON object (progress goes to stderr)"};
+    flags[nf++] = (cli_flag){"ranks", FLAG_INT, &a->ranks,
                              "data-parallel ranks on this machine: runs this command under `mpirun -np N` (Open "
                              "MPI; leave it out under mpirun or srun)",
                              FP8LAB_RANGE(1, 4096)};
-    int rc = cli_parse(USAGE, flags, nf, argc, argv);
-    if (rc) {
-        fp8lab_train_cfg_free(&cfg);
-        return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
-    }
-    if (ranks > 1) {
-        train_launch_ranks(ranks, argc, argv); /* returns only on failure */
-        fprintf(stderr, "error: %s\n", fp8lab_last_error());
-        fp8lab_train_cfg_free(&cfg);
-        return fp8lab_last_error_exit();
-    }
-    char mbuf[4200];
-    if (cfg.model) cfg.model = fp8lab_resolve_data(cfg.model, mbuf, sizeof mbuf);
-    if (fp8lab_train_cfg_check(&cfg)) {
-        fprintf(stderr, "error: %s\n", fp8lab_last_error());
-        fp8lab_train_cfg_free(&cfg);
-        return FP8LAB_EXIT_USAGE;
-    }
-    train_compare_opts co = {.list = compare, .json = json, .recipe_flag = has_flag(argc, argv, "--recipe"),
-                             .resume = resume, .dry_run = dry, .stop_at = stop_at, .profile = profile,
-                             .interrupt = &g_interrupt};
-    if (compare && train_compare_check(&co)) {
-        fprintf(stderr, "error: %s\n", fp8lab_last_error());
-        fp8lab_train_cfg_free(&cfg);
-        return FP8LAB_EXIT_USAGE;
-    }
-    if (dry) {
-        rc = dry_run(&cfg, json);
-        if (rc) fprintf(stderr, "error: %s\n", fp8lab_last_error());
-        fp8lab_train_cfg_free(&cfg);
-        return rc ? fp8lab_last_error_exit() : FP8LAB_EXIT_OK;
-    }
-    /* the job's ranks (train/dp.h), held for the whole command: MPI starts once per process, and a communicator
-       a run makes for itself (--compare's) shares it */
+    return nf;
+}
+
+static int parse_flags(train_args *a) {
+    cli_flag flags[64];
+    const int rc = cli_parse(USAGE, flags, train_flags(a, flags), a->argc, a->argv);
+    if (rc) return rc == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
+    return GO_ON;
+}
+
+static train_compare_opts compare_opts(const train_args *a) {
+    return (train_compare_opts){
+        .list = a->compare, .json = a->json, .recipe_flag = has_flag(a->argc, a->argv, "--recipe"), .resume = a->resume,
+        .dry_run = a->dry, .stop_at = a->stop_at, .profile = a->profile, .interrupt = &g_interrupt};
+}
+
+/* The job's ranks (train/dp.h), held for the whole command: MPI starts once per process, and a communicator a run
+   makes for itself (--compare's) shares it. NULL after printing the error. */
+static fp8lab_comm *job_comm(const train_args *a) {
     fp8lab_comm *comm = fp8lab_comm_from_env();
-    if (!comm || (compare && comm->size > 1)) {
-        if (comm) FP8LAB_ERR("--compare runs on one rank (this is rank %d of %d): start it without mpirun", comm->rank,
-                             comm->size);
+    if (comm && !(a->compare && comm->size > 1)) return comm;
+    if (comm) FP8LAB_ERR("--compare runs on one rank (this is rank %d of %d): start it without mpirun", comm->rank,
+                         comm->size);
+    fprintf(stderr, "error: %s\n", fp8lab_last_error());
+    fp8lab_comm_destroy(comm);
+    return NULL;
+}
+
+/* The whole configuration (its --model found wherever fp8lab runs from), then --compare against the flags. */
+static int check_args(train_args *a) {
+    if (a->cfg.model) a->cfg.model = fp8lab_resolve_data(a->cfg.model, a->mbuf, sizeof a->mbuf);
+    if (fp8lab_train_cfg_check(&a->cfg)) {
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
-        fp8lab_comm_destroy(comm);
-        fp8lab_train_cfg_free(&cfg);
-        return fp8lab_last_error_exit();
+        return FP8LAB_EXIT_USAGE;
     }
+    const train_compare_opts co = compare_opts(a);
+    if (a->compare && train_compare_check(&co)) {
+        fprintf(stderr, "error: %s\n", fp8lab_last_error());
+        return FP8LAB_EXIT_USAGE;
+    }
+    return GO_ON;
+}
+
+/* --compare's runs, one after the other on this rank; takes comm. */
+static int run_compare(const train_args *a, fp8lab_comm *comm) {
+    const train_compare_opts co = compare_opts(a);
     catch_signals(1);
-    if (compare) {
-        rc = train_compare_run(&cfg, &co);
-        catch_signals(0);
-        fp8lab_comm_destroy(comm);
-        fp8lab_train_cfg_free(&cfg);
-        return rc;
-    }
-    fp8lab_run_opts ro = {
-        .resume = resume, .stop_at = stop_at, .json = json, .profile = profile, .interrupt = &g_interrupt,
-        .comm = comm};
+    const int rc = train_compare_run(&a->cfg, &co);
+    catch_signals(0);
+    fp8lab_comm_destroy(comm);
+    return rc;
+}
+
+/* The run, on each rank of the job; takes comm. */
+static int run_one(const train_args *a, fp8lab_comm *comm) {
+    const fp8lab_run_opts ro = {.resume = a->resume, .stop_at = a->stop_at, .json = a->json, .profile = a->profile,
+                                .interrupt = &g_interrupt, .comm = comm};
     fp8lab_run_result r;
-    rc = fp8lab_train_run(&cfg, &ro, &r);
+    catch_signals(1);
+    const int rc = fp8lab_train_run(&a->cfg, &ro, &r);
     catch_signals(0);
     if (rc) {
         fp8lab_comm_destroy(comm);
-        fprintf(stderr, "error: %s\n", fp8lab_last_error());
-        fp8lab_train_cfg_free(&cfg);
-        return fp8lab_last_error_exit();
+        return report_error();
     }
-    if (json && r.rank == 0) print_result_json(&r, profile); /* under mpirun rank 0 speaks for the job */
+    if (a->json && r.rank == 0) print_result_json(&r, a->profile); /* under mpirun rank 0 speaks for the job */
     /* every rank leaves after rank 0 has spoken: mpirun ends the job as soon as one rank exits non-zero (the one a
        signal reached exits 130), which must not cut rank 0's report and checkpoint short */
     fflush(stdout);
     if (fp8lab_barrier(comm)) fprintf(stderr, "warning: %s\n", fp8lab_last_error());
     fp8lab_comm_destroy(comm);
-    fp8lab_train_cfg_free(&cfg);
     return g_interrupt ? 130 : FP8LAB_EXIT_OK;
+}
+
+/* The command's steps; an exit status. */
+static int train(train_args *a) {
+    int rc;
+    if ((rc = load_run_file(a)) != GO_ON || (rc = parse_flags(a)) != GO_ON) return rc;
+    if (a->ranks > 1) {
+        train_launch_ranks(a->ranks, a->argc, a->argv); /* returns only on failure */
+        return report_error();
+    }
+    if ((rc = check_args(a)) != GO_ON) return rc;
+    if (a->dry) return dry_run(&a->cfg, a->json) ? report_error() : FP8LAB_EXIT_OK;
+    fp8lab_comm *comm = job_comm(a);
+    if (!comm) return fp8lab_last_error_exit();
+    return a->compare ? run_compare(a, comm) : run_one(a, comm);
+}
+
+int cmd_train(int argc, char **argv) {
+    train_args a = {.argc = argc, .argv = argv, .ranks = 1};
+    fp8lab_train_cfg_default(&a.cfg);
+    const int rc = train(&a);
+    fp8lab_train_cfg_free(&a.cfg);
+    return rc;
 }
