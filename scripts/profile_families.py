@@ -22,6 +22,8 @@ FAMILIES = [
     ("dpsk::ep::", "expert_all_to_all"),
 ]
 
+GAP_MAX_US = 20
+
 
 def family(name):
     for frag, fam in FAMILIES:
@@ -57,14 +59,21 @@ def main(path):
     gemm_grids = sorted({max(e["args"]["grid"]) for e in kernels if family(e["name"]).startswith("gemm_fp8")})
     # the compute kernels' busy time, their streams together (some Wgrad GEMMs run on a second stream beside
     # other compute): every kernel but the all-to-all ones, intervals merged
-    busy, end = 0.0, None
+    busy, end, idle = 0.0, None, []
     for a, b in sorted((e["ts"], e["ts"] + e["dur"]) for e in kernels if family(e["name"]) != "expert_all_to_all"):
         if end is None or a > end:
             busy += 0 if end is None else end - start
+            if end is not None:
+                idle.append(a - end)
             start, end = a, b
         else:
             end = max(end, b)
     busy += end - start
+    # the GPU idle between one compute kernel's end and the next one's start (streams merged): up to GAP_MAX_US
+    # the cost of a kernel boundary (launch, ramp and drain; the simulator's kernel_gap_s), longer ones waits for
+    # the all-to-all or the host
+    short = sorted(g for g in idle if g <= GAP_MAX_US)
+    waits = [g for g in idle if g > GAP_MAX_US]
     t0 = min(e["ts"] for e in kernels)
     t1 = max(e["ts"] + e["dur"] for e in kernels)
     dev = trace["deviceProperties"][0]
@@ -88,6 +97,13 @@ def main(path):
         "gemm_ctas": gemm_grids,
         "span_ms": round((t1 - t0) / 1000, 3),
         "compute_busy_ms": round(busy / 1000, 3),
+        "kernel_gaps": {
+            "max_us": GAP_MAX_US,
+            "count": len(short),
+            "mean_us": round(sum(short) / len(short), 3),
+            "median_us": short[len(short) // 2],
+            "waits": {"count": len(waits), "ms": round(sum(waits) / 1000, 3)},
+        },
         "streams": {str(k): v for k, v in sorted(streams.items())},
         "families": dict(sorted(fams.items())),
     }

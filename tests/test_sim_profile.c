@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "sim/kernel_model.h"
 #include "sim/profile.h"
 #include "sim/step.h"
@@ -74,12 +75,33 @@ static void chunk_pair(void **st) {
     double sum = 0;
     for (int f = 0; f < FP8LAB_PF_N; f++) sum += o.simulated_ms[f];
     assert_true(fabs(sum - o.simulated_compute_ms) <= 1e-9 * sum);
-    /* the compute-time what-if scales every family alike */
+    /* the compute-time what-if scales every family alike; the kernel boundaries stay out of the kernel times */
     e.km.compute_scale = 1.5;
+    e.km.kernel_gap_s = 0;
     fp8lab_profile_cmp o2;
     assert_int_equal(fp8lab_profile_compare(e.path, &e.m, &e.c, &e.km, &plan, &o2), 0);
     for (int f = 0; f < FP8LAB_PF_N; f++)
         assert_true(fabs(o2.simulated_ms[f] - 1.5 * o.simulated_ms[f]) <= 1e-9 * o.simulated_ms[f]);
+}
+
+/* The kernel boundary the simulator charges every compute op is the profile's: the mean GPU idle between
+   consecutive compute kernels (streams merged), over the boundaries shorter than kernel_gaps.max_us (the longer
+   ones wait for the all-to-all, which the simulator times on its own) */
+static void kernel_gap_from_profile(void **st) {
+    (void)st;
+    env_t e;
+    load_env(&e);
+    cJSON *root = fp8lab_json_load(e.path);
+    if (!root) fail_msg("%s", fp8lab_last_error());
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "kernel_gaps");
+    assert_true(cJSON_IsObject(g));
+    const double mean_us = cJSON_GetObjectItemCaseSensitive(g, "mean_us")->valuedouble;
+    const double count = cJSON_GetObjectItemCaseSensitive(g, "count")->valuedouble;
+    printf("DeepSeek's profile: %.0f kernel boundaries under %g us, mean %.3f us; the kernel model's %.3f us\n", count,
+           cJSON_GetObjectItemCaseSensitive(g, "max_us")->valuedouble, mean_us, e.km.kernel_gap_s * 1e6);
+    assert_true(count > 100);
+    assert_true(fabs(e.km.kernel_gap_s * 1e6 - mean_us) < 1e-9);
+    cJSON_Delete(root);
 }
 
 /* a plan that is not the profile's chunk is refused, naming the file */
@@ -106,6 +128,7 @@ int main(void) {
     const char *d = getenv("FP8LAB_SOURCE_DIR");
     if (!d) FP8LAB_SKIP("FP8LAB_SOURCE_DIR is not set (run through ctest)");
     snprintf(g_dir, sizeof g_dir, "%s", d);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(chunk_pair), cmocka_unit_test(mismatch_refused)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(chunk_pair), cmocka_unit_test(mismatch_refused),
+                                       cmocka_unit_test(kernel_gap_from_profile)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

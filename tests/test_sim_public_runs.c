@@ -45,10 +45,13 @@
    --tp-comm-overlap (rows 14-21): mean 9.4 %, worst +30.0 %. Then the attention kernel those Megatron-Core runs
    ran: Transformer Engine picks cuDNN's fused attention on Hopper (attention 'cudnn', timed from the same
    FlashAttention-3 paper figures as FlashAttention-2; software_models below), 1.6x FlashAttention-2's speed, so
-   rows 13-21 2-13 points more optimistic. Now: mean 10.8 % over 22 runs, worst +41.7 % (Megatron-Core 1.7B);
-   above 20 %: Megatron-Core 1.7B (+41.7) and 7.1B (+32.3), Llama 3 405B (+30.0/+29.2), DeepSeek-V2 (+22.9), all
+   rows 13-21 2-13 points more optimistic: mean 10.8 %, worst +41.7 %. Then the sequence-parallel backward's
+   re-gather of the kept input shards (hidden under the Dgrads on every row: no change) and one kernel boundary
+   per compute op, 2.089 us, the mean GPU idle between kernels in DeepSeek's H800 profile (kernel_gap_s; every
+   row slower, the small models most). Now: mean 10.6 % over 22 runs, worst +39.7 % (Megatron-Core 1.7B); above
+   20 %: Megatron-Core 1.7B (+39.7) and 7.1B (+31.1), Llama 3 405B (+29.8/+29.0), DeepSeek-V2 (+22.3), all
    optimistic, all on Hopper. Issue 11's targets are not met. This test asserts what holds today as a guard
-   against getting worse (mean <= 10.9 %, worst <= 42 %) and prints the issue's target beside the result. No
+   against getting worse (mean <= 10.7 %, worst <= 40 %) and prints the issue's target beside the result. No
    constant of the simulator is fitted
    to these rows: they are a check, not a calibration set. A second table gives each row's step breakdown (shares
    of the simulated step). */
@@ -72,8 +75,8 @@
 #include "sim_fixture.h"
 #include "test_util.h"
 
-#define MAX_MEAN_ABS_ERR 0.109 /* the issue's target: 0.10 */
-#define MAX_ABS_ERR 0.42       /* the issue's target: 0.20 */
+#define MAX_MEAN_ABS_ERR 0.107 /* the issue's target: 0.10 */
+#define MAX_ABS_ERR 0.40       /* the issue's target: 0.20 */
 
 static char g_dir[1024];
 
@@ -212,11 +215,15 @@ static void public_runs(void **st) {
    per pass direction plus 9 (forward) / 11 (backward) bytes per score through HBM; FlashAttention-2 and cuDNN's
    fused attention as the FlashAttention-3 time times the published ratios; the gradient all-reduce after the pipeline exposing all of
    it. Checked on Narayanan et al.'s 18.4B layout (tp 8, dp 32, full recompute) and at tp 8 with selective. */
+/* A compute op's kernel time: its traced time less the kernel boundary every compute op carries (the default
+   kernel model's kernel_gap_s, which these tests run with) */
+static double kernel_time(const fp8lab_op_trace *o) { return o->time_s - FP8LAB_KERNEL_GAP_S; }
+
 static double attn_op_time(const fp8lab_trace *tr, fp8lab_pass pass) {
     double t = 0;
     for (int i = 0; i < tr->n; i++)
         if (tr->ops[i].kind == FP8LAB_LAYER_DENSE && tr->ops[i].op.kind == FP8LAB_OP_ATTN && tr->ops[i].op.pass == pass)
-            t += tr->ops[i].time_s;
+            t += kernel_time(&tr->ops[i]);
     return t;
 }
 
@@ -355,8 +362,8 @@ static void loss_kernels(void **st) {
         fp8lab_sim_result r;
         fp8lab_trace tr = {0};
         if (fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &r, &tr)) fail_msg("%s", fp8lab_last_error());
-        const double f = find_op(&tr, FP8LAB_LAYER_HEAD, "head.loss", FP8LAB_PASS_F)->time_s;
-        const double b = find_op(&tr, FP8LAB_LAYER_HEAD, "head.loss.bwd", FP8LAB_PASS_B)->time_s;
+        const double f = kernel_time(find_op(&tr, FP8LAB_LAYER_HEAD, "head.loss", FP8LAB_PASS_F));
+        const double b = kernel_time(find_op(&tr, FP8LAB_LAYER_HEAD, "head.loss.bwd", FP8LAB_PASS_B));
         assert_true(fabs(f / fp8lab_mem_time(&e.km, &e.c.gpu, logits * want[i].fwd) - 1) < 1e-12);
         assert_true(fabs(b / fp8lab_mem_time(&e.km, &e.c.gpu, logits * want[i].bwd) - 1) < 1e-12);
         free(tr.ops);
@@ -411,9 +418,9 @@ static void tp_overlap_userbuffers(void **st) {
                                                gm->m / n, gm->n, gm->k);
         const double c = ring ? C / 7 : C / 4;
         const double pair = g + (n - 1) * fmax(g, c) + (ring ? 0 : c);
-        assert_true(fabs(tu.ops[j].time_s / (n * g) - 1) < 1e-12); /* the GEMM ran as its chunks */
-        assert_true(fabs(tw.ops[i].time_s - C) < 1e-15 * C);       /* the same collective both ways */
-        d_compute += n * g - tw.ops[j].time_s;
+        assert_true(fabs(kernel_time(&tu.ops[j]) / (n * g) - 1) < 1e-12); /* the GEMM ran as its chunks */
+        assert_true(fabs(tw.ops[i].time_s - C) < 1e-15 * C);              /* the same collective both ways */
+        d_compute += n * g - kernel_time(&tw.ops[j]);
         d_exposed += (pair - n * g) - C;
         rings += ring, pipes += pipe;
     }

@@ -1,4 +1,5 @@
-/* `fp8lab sim --ops`: the traced per-op times account for the simulated step's compute exactly. */
+/* `fp8lab sim --ops`: the traced per-op times account for the simulated step's compute exactly, each compute op
+   with one kernel boundary. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,10 +60,42 @@ static void trace_sums_to_compute(void **st) {
     free(t.ops);
 }
 
+/* Every compute op is at least one kernel: the step's compute grows by exactly one kernel boundary
+   (kernel_gap_s) per compute op of every micro-batch, and with no boundary each op is its kernel time alone. */
+static void one_boundary_per_op(void **st) {
+    (void)st;
+    fp8lab_model m;
+    fp8lab_cluster c;
+    fp8lab_kernel_model km;
+    fp8lab_plan p;
+    load(&m, &c, "gpt2-124m.json", "h200.json");
+    fp8lab_kernel_model_default(&km);
+    assert_true(km.kernel_gap_s == FP8LAB_KERNEL_GAP_S && km.kernel_gap_s > 0);
+    fp8lab_plan_default(&p);
+    p.gpus = 1, p.micro_batch = 8, p.global_batch = 32;
+    fp8lab_sim_result r, r0;
+    fp8lab_trace t = {0}, t0 = {0};
+    assert_int_equal(fp8lab_simulate_trace(&m, &c, &km, &p, &r, &t), 0);
+    km.kernel_gap_s = 0;
+    assert_int_equal(fp8lab_simulate_trace(&m, &c, &km, &p, &r0, &t0), 0);
+    assert_int_equal(t.n, t0.n);
+    double per_mb = 0;
+    for (int i = 0; i < t.n; i++) {
+        if (t.ops[i].op.kind == FP8LAB_OP_COMM) continue;
+        assert_true(fabs(t.ops[i].time_s - t0.ops[i].time_s - FP8LAB_KERNEL_GAP_S) <= 1e-12 * t.ops[i].time_s);
+        per_mb += t.ops[i].kind == FP8LAB_LAYER_DENSE ? 12 : 1;
+    }
+    printf("GPT-2 124M, 4 micro-batches of 8 x 1024: %.0f compute ops per micro-batch, %.4f s of kernel boundaries "
+           "in a %.4f s step\n",
+           per_mb, r.compute_s - r0.compute_s, r.step_time_s);
+    assert_true(fabs(r.compute_s - r0.compute_s - 4 * per_mb * FP8LAB_KERNEL_GAP_S) <= 1e-9 * r.compute_s);
+    free(t.ops), free(t0.ops);
+}
+
 int main(void) {
     const char *d = getenv("FP8LAB_SOURCE_DIR");
     if (!d) FP8LAB_SKIP("FP8LAB_SOURCE_DIR is not set (run through ctest)");
     snprintf(g_dir, sizeof g_dir, "%s", d);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(trace_sums_to_compute)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(trace_sums_to_compute), cmocka_unit_test(one_boundary_per_op)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

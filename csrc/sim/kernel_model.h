@@ -38,8 +38,14 @@ typedef struct {
     double gemm_eff_scale;               /* what-if multiplier on every GEMM efficiency (1 = as measured) */
     double compute_scale;                /* what-if multiplier on every compute op's time: GEMM, attention and
                                             element-wise (1 = as modeled; fp8lab claim's profile comparison) */
+    double kernel_gap_s;                 /* GPU idle at each kernel boundary (launch, ramp-up, drain), added once
+                                            to every compute op */
     char source[160];
 } fp8lab_kernel_model;
+
+/* The default kernel_gap_s: the mean GPU idle between consecutive compute kernels in DeepSeek's H800 training profile
+   (configs/calibration/deepseek-v3-h800-profile.json, kernel_gaps.mean_us) */
+#define FP8LAB_KERNEL_GAP_S 2.089e-6
 
 /* Defaults fitted to the measured table of configs/calibration/gemm-h200-cublaslt.json (gpu-facts.md). */
 void fp8lab_kernel_model_default(fp8lab_kernel_model *km);

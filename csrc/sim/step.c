@@ -131,11 +131,12 @@ static int attn_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, fp8lab_laye
     }
     *t = attn_unfused_time(x, bwd) * x->km->compute_scale;
     if (op->pass != FP8LAB_PASS_F || x->P->recompute != FP8LAB_RECOMPUTE_SELECTIVE) return 0;
-    u->attn += *t, u->rec += *t, u->b += *t;
+    const double rt = *t + x->km->kernel_gap_s;
+    u->attn += rt, u->rec += rt, u->b += rt;
     fp8lab_op rop = *op;
     rop.pass = FP8LAB_PASS_R;
     snprintf(rop.name, sizeof rop.name, "%.28s.recompute", op->name);
-    return trace_add(tr, kind, &rop, *t);
+    return trace_add(tr, kind, &rop, rt);
 }
 
 /* Transformer Engine's userbuffer overlap (plan.tp_overlap FP8LAB_TP_OVERLAP_UB), as TE's initialize_ub sets it up
@@ -255,7 +256,8 @@ static void add_to_pass(unit_t *u, fp8lab_pass pass, double t) {
     }
 }
 
-/* Every op of a layer kind's schedule timed into its unit (MoE ops at the busiest expert's load), and traced. */
+/* Every op of a layer kind's schedule timed into its unit (MoE ops at the busiest expert's load), and traced. A
+   compute op is at least one kernel: its time includes one kernel boundary (kernel_model.h kernel_gap_s). */
 static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp8lab_layer_kind kind,
                          fp8lab_trace *tr) {
     const fp8lab_gpu *g = &x->c->gpu;
@@ -276,21 +278,17 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
         }
         case FP8LAB_OP_GEMM: {
             t = gemm_op_time(x, s, i, &ub);
-            u->gemm += t * scale;
             if (op->pass == FP8LAB_PASS_W) last_w = t * scale;
             break;
         }
         case FP8LAB_OP_ATTN:
             if (attn_time(x, op, u, kind, tr, &t)) return -1;
-            u->attn += t;
             break;
-        case FP8LAB_OP_ELTWISE:
-            t = fp8lab_mem_time(x->km, g, op->bytes) * x->km->compute_scale;
-            u->elt += t * scale;
-            break;
+        case FP8LAB_OP_ELTWISE: t = fp8lab_mem_time(x->km, g, op->bytes) * x->km->compute_scale; break;
         }
         u->moe_extra += t * (scale - 1);
-        t *= scale;
+        t = t * scale + x->km->kernel_gap_s;
+        *(op->kind == FP8LAB_OP_GEMM ? &u->gemm : op->kind == FP8LAB_OP_ATTN ? &u->attn : &u->elt) += t;
         if (trace_add(tr, kind, op, t)) return -1;
         add_to_pass(u, op->pass, t);
     }
