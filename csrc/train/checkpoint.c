@@ -469,130 +469,172 @@ int fp8lab_load_weights(fp8lab_gpt *g, fp8lab_backend *be, const char *dir) {
     return rc;
 }
 
-int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir) {
-    char path[FP8LAB_TRAIN_PATH_MAX + 64];
-    fp8lab_st *ms = NULL, *os = NULL;
-    cJSON *doc = NULL;
-    char *st_text = NULL;
-    amax_rows amax = {0};
-    const size_t pbytes = sizeof(float) * (size_t)t->opt.floats, mbytes = fp8lab_optim_moment_bytes(&t->opt);
-    float *hp = calloc(1, pbytes);
-    void *hm = malloc(mbytes), *hv = malloc(mbytes);
-    int rc = -1;
-    if (!hp || !hm || !hv) {
-        FP8LAB_ERR_RT("checkpoint: out of host memory");
-        goto done;
-    }
-    /* trainer_state.json: format, checksum, step */
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-    doc = fp8lab_json_load(path);
-    if (!doc) goto done;
-    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(doc, "format"),
-                *ver = cJSON_GetObjectItemCaseSensitive(doc, "version"),
-                *state = cJSON_GetObjectItemCaseSensitive(doc, "state"),
-                *crc = cJSON_GetObjectItemCaseSensitive(doc, "crc32c");
+/* What the steps of fp8lab_checkpoint_load share: everything read (into host memory) before anything of the trainer
+   changes, and what has to be freed at the end. */
+typedef struct {
+    const char *dir;
+    char path[FP8LAB_TRAIN_PATH_MAX + 64]; /* the file being read, for messages */
+    size_t pbytes, mbytes;
+    float *hp;                             /* the parameters */
+    void *hm, *hv;                         /* the moments */
+    fp8lab_st *ms, *os;                    /* model.safetensors, the optimizer file */
+    amax_rows amax;
+    cJSON *doc;                            /* trainer_state.json: state and loader point into it */
+    const cJSON *state, *loader;
+    long step, skipped;
+    uint64_t rng_s;
+} ckpt_load;
+
+/* trainer_state.json: format and version, and the CRC-32C of its "state" (which ck->state then points to). */
+static int read_state_doc(ckpt_load *ck) {
+    snprintf(ck->path, sizeof ck->path, "%s/trainer_state.json", ck->dir);
+    if (!(ck->doc = fp8lab_json_load(ck->path))) return -1;
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(ck->doc, "format"),
+                *ver = cJSON_GetObjectItemCaseSensitive(ck->doc, "version"),
+                *state = cJSON_GetObjectItemCaseSensitive(ck->doc, "state"),
+                *crc = cJSON_GetObjectItemCaseSensitive(ck->doc, "crc32c");
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, STATE_FORMAT) || !cJSON_IsNumber(ver) ||
         ver->valuedouble != STATE_VERSION || !cJSON_IsObject(state) || !cJSON_IsString(crc)) {
-        FP8LAB_ERR("%s: not an fp8lab trainer state (format %s version %d, with state and crc32c)", path,
+        FP8LAB_ERR("%s: not an fp8lab trainer state (format %s version %d, with state and crc32c)", ck->path,
                    STATE_FORMAT, STATE_VERSION);
-        goto done;
+        return -1;
     }
-    st_text = cJSON_PrintUnformatted(state);
+    char *st_text = cJSON_PrintUnformatted(state);
     char want[9];
     snprintf(want, sizeof want, "%08x", st_text ? fp8lab_crc32c(0, st_text, strlen(st_text)) : 0u);
-    if (!st_text || strcmp(want, crc->valuestring)) {
-        FP8LAB_ERR("%s: CRC-32C of the state is %s, the file says %s: the file is corrupt", path, want,
+    const int bad = !st_text || strcmp(want, crc->valuestring);
+    free(st_text);
+    if (bad) {
+        FP8LAB_ERR("%s: CRC-32C of the state is %s, the file says %s: the file is corrupt", ck->path, want,
                    crc->valuestring);
-        goto done;
+        return -1;
     }
-    long step = 0, skipped = 0, seed = 0;
-    if (fp8lab_json_int(path, state, "state.", "step", 0, FP8LAB_RANGE(0, 1e9), &step) ||
-        fp8lab_json_int(path, state, "state.", "skipped", 0, FP8LAB_RANGE(0, 1e9), &skipped) ||
-        fp8lab_json_int(path, state, "state.", "seed", 0, FP8LAB_RANGE(0, 9007199254740991.0), &seed))
-        goto done;
-    if (skipped > step) {
-        FP8LAB_ERR("%s: state.skipped is %ld, more than state.step %ld", path, skipped, step);
-        goto done;
+    ck->state = state;
+    return 0;
+}
+
+/* state.step, state.skipped and state.seed: in range, consistent, and the seed this run's. */
+static int read_state_counts(const fp8lab_trainer *t, ckpt_load *ck) {
+    long seed = 0;
+    if (fp8lab_json_int(ck->path, ck->state, "state.", "step", 0, FP8LAB_RANGE(0, 1e9), &ck->step) ||
+        fp8lab_json_int(ck->path, ck->state, "state.", "skipped", 0, FP8LAB_RANGE(0, 1e9), &ck->skipped) ||
+        fp8lab_json_int(ck->path, ck->state, "state.", "seed", 0, FP8LAB_RANGE(0, 9007199254740991.0), &seed))
+        return -1;
+    if (ck->skipped > ck->step) {
+        FP8LAB_ERR("%s: state.skipped is %ld, more than state.step %ld", ck->path, ck->skipped, ck->step);
+        return -1;
     }
     if (seed != t->cfg.seed) {
-        FP8LAB_ERR("%s: the checkpoint was trained with --seed %ld, this run has %ld", path, seed, t->cfg.seed);
-        goto done;
+        FP8LAB_ERR("%s: the checkpoint was trained with --seed %ld, this run has %ld", ck->path, seed, t->cfg.seed);
+        return -1;
     }
-    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(state, "moments");
+    return 0;
+}
+
+/* state.moments (this run's moment dtype), state.rng.sample and state.loader (checked when applied). */
+static int read_state_run(const fp8lab_trainer *t, ckpt_load *ck) {
+    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(ck->state, "moments");
     const char *mine = t->opt.dtype == FP8LAB_MOMENTS_BF16 ? "bf16" : "f32";
     if (!cJSON_IsString(mo) || strcmp(mo->valuestring, mine)) {
-        FP8LAB_ERR("%s: state.moments is %s, this run keeps %s moments (--fp32-moments must match)", path,
+        FP8LAB_ERR("%s: state.moments is %s, this run keeps %s moments (--fp32-moments must match)", ck->path,
                    cJSON_IsString(mo) ? mo->valuestring : "missing", mine);
-        goto done;
+        return -1;
     }
-    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(state, "rng");
+    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(ck->state, "rng");
     const cJSON *rs = cJSON_IsObject(rng) ? cJSON_GetObjectItemCaseSensitive(rng, "sample") : NULL;
-    uint64_t rng_s = 0;
-    if (!cJSON_IsString(rs) || parse_hex64(rs->valuestring, &rng_s) || !rng_s) {
+    if (!cJSON_IsString(rs) || parse_hex64(rs->valuestring, &ck->rng_s) || !ck->rng_s) {
         /* 0 is the one state xorshift64* never leaves (and never reaches) */
-        FP8LAB_ERR("%s: state.rng.sample: expected 16 lowercase hex digits, not all zero", path);
-        goto done;
+        FP8LAB_ERR("%s: state.rng.sample: expected 16 lowercase hex digits, not all zero", ck->path);
+        return -1;
     }
-    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(state, "loader");
-    if (!cJSON_IsObject(lp)) {
-        FP8LAB_ERR("%s: state.loader: missing", path);
-        goto done;
+    ck->loader = cJSON_GetObjectItemCaseSensitive(ck->state, "loader");
+    if (!cJSON_IsObject(ck->loader)) {
+        FP8LAB_ERR("%s: state.loader: missing", ck->path);
+        return -1;
     }
-    /* model.safetensors */
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (fp8lab_st_open(path, &ms)) goto done;
-    if (!fp8lab_st_has_checksum(ms)) {
-        FP8LAB_ERR("%s: no fp8lab_crc32c: not written by fp8lab train (use --init-from for other weights)", path);
-        goto done;
+    return 0;
+}
+
+static int read_model(fp8lab_trainer *t, ckpt_load *ck) {
+    snprintf(ck->path, sizeof ck->path, "%s/model.safetensors", ck->dir);
+    if (fp8lab_st_open(ck->path, &ck->ms)) return -1;
+    if (!fp8lab_st_has_checksum(ck->ms)) {
+        FP8LAB_ERR("%s: no fp8lab_crc32c: not written by fp8lab train (use --init-from for other weights)", ck->path);
+        return -1;
     }
-    if (read_params(t->g, ms, hp, 0)) goto done;
-    /* the optimizer: a ZeRO-1 run's shards and their manifest, or optimizer.safetensors */
-    int64_t from = 0;
-    const int sharded = fp8lab_opt_shards_read(dir, t->opt.dtype, t->opt.floats, step, hm, hv, &os, &from);
-    if (sharded < 0) goto done;
-    if (sharded) {
-        snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
-        if (fp8lab_st_open(path, &os)) goto done;
-        if (!fp8lab_st_has_checksum(os)) {
-            FP8LAB_ERR("%s: no fp8lab_crc32c: not written by fp8lab train", path);
-            goto done;
-        }
-    } else snprintf(path, sizeof path, "%s/%s", dir, FP8LAB_OPT_SHARED_FILE);
-    const size_t es = t->opt.dtype == FP8LAB_MOMENTS_BF16 ? 2 : 4;
-    if (fp8lab_opt_read_moment(os, "exp_avg", t->opt.dtype, from, t->opt.floats, (char *)hm + es * (size_t)from) ||
-        fp8lab_opt_read_moment(os, "exp_avg_sq", t->opt.dtype, from, t->opt.floats, (char *)hv + es * (size_t)from))
-        goto done;
-    if (amax_rows_alloc(t, &amax)) goto done;
-    if (amax.rec && (fp8lab_st_read_f32(os, "amax_history", amax.rec, 2, amax.shape) ||
-                     amax_rows_each(t, &amax, path, row_check)))
-        goto done;
-    const fp8lab_st_tensor *ts = fp8lab_st_find(os, "step");
+    return read_params(t->g, ck->ms, ck->hp, 0);
+}
+
+/* The optimizer file's amax_history (fp8-tensor-delayed only) and its step, which must be trainer_state.json's. */
+static int read_opt_amax_step(fp8lab_trainer *t, ckpt_load *ck) {
+    if (amax_rows_alloc(t, &ck->amax)) return -1;
+    if (ck->amax.rec && (fp8lab_st_read_f32(ck->os, "amax_history", ck->amax.rec, 2, ck->amax.shape) ||
+                         amax_rows_each(t, &ck->amax, ck->path, row_check)))
+        return -1;
+    const fp8lab_st_tensor *ts = fp8lab_st_find(ck->os, "step");
     int64_t ostep = -1;
     if (ts && ts->dtype == FP8LAB_ST_I64 && ts->ndim == 0) memcpy(&ostep, ts->data, 8);
-    if (ostep != step) {
-        FP8LAB_ERR("%s: step is %lld, trainer_state.json says %ld", path, (long long)ostep, step);
-        goto done;
+    if (ostep != ck->step) {
+        FP8LAB_ERR("%s: step is %lld, trainer_state.json says %ld", ck->path, (long long)ostep, ck->step);
+        return -1;
     }
-    /* everything read: the loader position (checked against the data), then the device buffers */
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-    if (fp8lab_loader_pos_from_json(&t->train, lp, path)) goto done;
-    if (fp8lab_copy_h2d(t->be, fp8lab_gpt_params(t->g), hp, pbytes) ||
-        fp8lab_copy_h2d(t->be, t->opt.m, hm, mbytes) || fp8lab_copy_h2d(t->be, t->opt.v, hv, mbytes) ||
-        (amax.rec && amax_rows_each(t, &amax, path, row_set)))
-        goto done;
-    t->step = step;
-    t->skipped = skipped;
-    t->sample_rng.s = rng_s;
-    rc = 0;
-done:
-    free(amax.rec);
-    fp8lab_st_close(ms);
-    fp8lab_st_close(os);
-    cJSON_Delete(doc);
-    free(st_text);
-    free(hp);
-    free(hm);
-    free(hv);
+    return 0;
+}
+
+/* The optimizer: a ZeRO-1 run's shards and their manifest, or optimizer.safetensors. */
+static int read_optimizer(fp8lab_trainer *t, ckpt_load *ck) {
+    int64_t from = 0; /* the moments the shards did not hold start here, in the shared file or the whole one */
+    const int no_manifest =
+        fp8lab_opt_shards_read(ck->dir, t->opt.dtype, t->opt.floats, ck->step, ck->hm, ck->hv, &ck->os, &from);
+    if (no_manifest < 0) return -1;
+    if (no_manifest) {
+        snprintf(ck->path, sizeof ck->path, "%s/optimizer.safetensors", ck->dir);
+        if (fp8lab_st_open(ck->path, &ck->os)) return -1;
+        if (!fp8lab_st_has_checksum(ck->os)) {
+            FP8LAB_ERR("%s: no fp8lab_crc32c: not written by fp8lab train", ck->path);
+            return -1;
+        }
+    } else snprintf(ck->path, sizeof ck->path, "%s/%s", ck->dir, FP8LAB_OPT_SHARED_FILE);
+    const size_t es = t->opt.dtype == FP8LAB_MOMENTS_BF16 ? 2 : 4;
+    char *m = (char *)ck->hm + es * (size_t)from, *v = (char *)ck->hv + es * (size_t)from;
+    if (fp8lab_opt_read_moment(ck->os, "exp_avg", t->opt.dtype, from, t->opt.floats, m) ||
+        fp8lab_opt_read_moment(ck->os, "exp_avg_sq", t->opt.dtype, from, t->opt.floats, v))
+        return -1;
+    return read_opt_amax_step(t, ck);
+}
+
+/* Everything read: the loader position (checked against the data), then the device buffers, then the counters. */
+static int apply_checkpoint(fp8lab_trainer *t, ckpt_load *ck) {
+    snprintf(ck->path, sizeof ck->path, "%s/trainer_state.json", ck->dir);
+    if (fp8lab_loader_pos_from_json(&t->train, ck->loader, ck->path)) return -1;
+    if (fp8lab_copy_h2d(t->be, fp8lab_gpt_params(t->g), ck->hp, ck->pbytes) ||
+        fp8lab_copy_h2d(t->be, t->opt.m, ck->hm, ck->mbytes) || fp8lab_copy_h2d(t->be, t->opt.v, ck->hv, ck->mbytes) ||
+        (ck->amax.rec && amax_rows_each(t, &ck->amax, ck->path, row_set)))
+        return -1;
+    t->step = ck->step;
+    t->skipped = ck->skipped;
+    t->sample_rng.s = ck->rng_s;
+    return 0;
+}
+
+int fp8lab_checkpoint_load(fp8lab_trainer *t, const char *dir) {
+    ckpt_load ck = {.dir = dir, .pbytes = sizeof(float) * (size_t)t->opt.floats,
+                    .mbytes = fp8lab_optim_moment_bytes(&t->opt)};
+    ck.hp = calloc(1, ck.pbytes);
+    ck.hm = malloc(ck.mbytes);
+    ck.hv = malloc(ck.mbytes);
+    int rc = -1;
+    if (!ck.hp || !ck.hm || !ck.hv) FP8LAB_ERR_RT("checkpoint: out of host memory");
+    else if (!read_state_doc(&ck) && !read_state_counts(t, &ck) && !read_state_run(t, &ck) && !read_model(t, &ck) &&
+             !read_optimizer(t, &ck) && !apply_checkpoint(t, &ck))
+        rc = 0;
+    free(ck.amax.rec);
+    fp8lab_st_close(ck.ms);
+    fp8lab_st_close(ck.os);
+    cJSON_Delete(ck.doc);
+    free(ck.hp);
+    free(ck.hm);
+    free(ck.hv);
     return rc;
 }
 
