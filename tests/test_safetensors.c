@@ -481,11 +481,13 @@ static void test_write_refused(void **s) {
     (void)s;
     float x[2] = {0};
     int64_t sh[1] = {2}, neg[1] = {-1}, big[3] = {1 << 30, 1 << 30, 1 << 30};
+    int64_t past53[2] = {0, ((int64_t)1 << 53) + 1}; /* no elements, but a dimension the header cannot hold */
     fp8lab_st_entry dup[] = {{"x", FP8LAB_ST_F32, 1, sh, x}, {"x", FP8LAB_ST_F32, 1, sh, x}};
     fp8lab_st_entry empty[] = {{"", FP8LAB_ST_F32, 1, sh, x}};
     fp8lab_st_entry reserved[] = {{"__metadata__", FP8LAB_ST_F32, 1, sh, x}};
     fp8lab_st_entry negs[] = {{"x", FP8LAB_ST_F32, 1, neg, x}};
     fp8lab_st_entry bigs[] = {{"x", FP8LAB_ST_F32, 3, big, x}};
+    fp8lab_st_entry past53s[] = {{"x", FP8LAB_ST_F32, 2, past53, x}};
     fp8lab_st_entry nodata[] = {{"x", FP8LAB_ST_F32, 1, sh, NULL}};
     fp8lab_st_entry baddt[] = {{"x", (fp8lab_st_dtype)99, 1, sh, x}};
     fp8lab_st_entry badutf[] = {{"x\xff", FP8LAB_ST_F32, 1, sh, x}};
@@ -504,6 +506,7 @@ static void test_write_refused(void **s) {
         {bigs, 1, NULL, 0, "too many elements"},     {nodata, 1, NULL, 0, "no data"},
         {baddt, 1, NULL, 0, "bad dtype"},            {badutf, 1, NULL, 0, "not UTF-8"},
         {dup, 1, crc, 1, "reserved"},                {dup, 1, twice, 2, "key 'a' given twice"},
+        {past53s, 1, NULL, 0, "too many elements"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         fp8lab_clear_error();

@@ -169,111 +169,146 @@ static int whole(const char *path, const char *name, const char *field, int k, c
     return 0;
 }
 
-/* One tensor's entry {"dtype", "shape", "data_offsets"}: everything that can be checked on its own. */
-static int parse_entry(const char *path, const cJSON *obj, uint64_t buflen, entry *e) {
-    const char *name = obj->string;
-    if (!cJSON_IsObject(obj)) {
-        FP8LAB_ERR("%s: tensor %s: expected an object {\"dtype\", \"shape\", \"data_offsets\"}", path, Q(name));
-        return -1;
-    }
-    const cJSON *dtype = NULL, *shape = NULL, *offs = NULL;
+/* What the steps of parse_entry share: the names its messages give, the entry's three values, and what the shape
+   holds (int64_t until it is checked against data_offsets, so that no size_t cast can make it match). */
+typedef struct {
+    const char *path, *name;
+    uint64_t buflen;
+    const cJSON *dtype, *shape, *offs;
+    int64_t nbytes;
+} entry_src;
+
+/* Exactly the keys dtype, shape and data_offsets, each once. */
+static int entry_keys(entry_src *s, const cJSON *obj) {
     for (const cJSON *k = obj->child; k; k = k->next) {
-        const cJSON **slot = !strcmp(k->string, "dtype") ? &dtype : !strcmp(k->string, "shape") ? &shape
-                             : !strcmp(k->string, "data_offsets") ? &offs : NULL;
+        const cJSON **slot = !strcmp(k->string, "dtype") ? &s->dtype : !strcmp(k->string, "shape") ? &s->shape
+                             : !strcmp(k->string, "data_offsets") ? &s->offs : NULL;
         if (!slot) {
-            FP8LAB_ERR("%s: tensor %s: unknown key %s (expected dtype, shape, data_offsets)", path, Q(name),
+            FP8LAB_ERR("%s: tensor %s: unknown key %s (expected dtype, shape, data_offsets)", s->path, Q(s->name),
                        Q(k->string));
             return -1;
         }
         if (*slot) {
-            FP8LAB_ERR("%s: tensor %s: key \"%s\" given twice", path, Q(name), k->string);
+            FP8LAB_ERR("%s: tensor %s: key \"%s\" given twice", s->path, Q(s->name), k->string);
             return -1;
         }
         *slot = k;
     }
-    const char *missing = !dtype ? "dtype" : !shape ? "shape" : !offs ? "data_offsets" : NULL;
+    const char *missing = !s->dtype ? "dtype" : !s->shape ? "shape" : !s->offs ? "data_offsets" : NULL;
     if (missing) {
-        FP8LAB_ERR("%s: tensor %s: key \"%s\" missing", path, Q(name), missing);
+        FP8LAB_ERR("%s: tensor %s: key \"%s\" missing", s->path, Q(s->name), missing);
         return -1;
     }
-    if (!cJSON_IsString(dtype)) {
-        FP8LAB_ERR("%s: tensor %s: \"dtype\" is not a string", path, Q(name));
+    return 0;
+}
+
+static int entry_dtype(const entry_src *s, entry *e) {
+    if (!cJSON_IsString(s->dtype)) {
+        FP8LAB_ERR("%s: tensor %s: \"dtype\" is not a string", s->path, Q(s->name));
         return -1;
     }
-    int d = fp8lab_st_dtype_from_name(dtype->valuestring);
+    int d = fp8lab_st_dtype_from_name(s->dtype->valuestring);
     if (d < 0) {
-        const char *s = dtype->valuestring;
-        int subbyte = !strcmp(s, "F4") || !strcmp(s, "F6_E2M3") || !strcmp(s, "F6_E3M2");
-        FP8LAB_ERR("%s: tensor %s: \"dtype\" %s %s", path, Q(name), Q(s),
+        const char *v = s->dtype->valuestring;
+        int subbyte = !strcmp(v, "F4") || !strcmp(v, "F6_E2M3") || !strcmp(v, "F6_E3M2");
+        FP8LAB_ERR("%s: tensor %s: \"dtype\" %s %s", s->path, Q(s->name), Q(v),
                    subbyte ? "is a sub-byte type, not supported"
                            : "is unknown (BOOL, U8, I8, F8_E4M3, F8_E5M2, F8_E8M0, I16, U16, F16, BF16, I32, U32, "
                              "F32, F64, I64, U64, C64)");
         return -1;
     }
-    if (!cJSON_IsArray(shape)) {
-        FP8LAB_ERR("%s: tensor %s: \"shape\" is not an array", path, Q(name));
+    e->t.dtype = (fp8lab_st_dtype)d;
+    return 0;
+}
+
+/* The dimensions into e, and the bytes they hold (of e's dtype) into s->nbytes. */
+static int entry_shape(entry_src *s, entry *e) {
+    if (!cJSON_IsArray(s->shape)) {
+        FP8LAB_ERR("%s: tensor %s: \"shape\" is not an array", s->path, Q(s->name));
         return -1;
     }
-    int ndim = cJSON_GetArraySize(shape);
+    int ndim = cJSON_GetArraySize(s->shape);
     if (ndim > FP8LAB_ST_MAX_DIMS) {
-        FP8LAB_ERR("%s: tensor %s: \"shape\" has %d dimensions, at most %d supported", path, Q(name), ndim,
+        FP8LAB_ERR("%s: tensor %s: \"shape\" has %d dimensions, at most %d supported", s->path, Q(s->name), ndim,
                    FP8LAB_ST_MAX_DIMS);
         return -1;
     }
     int64_t numel = 1;
     int k = 0, overflow = 0, zero = 0;
-    for (const cJSON *it = shape->child; it; it = it->next, k++) {
+    for (const cJSON *it = s->shape->child; it; it = it->next, k++) {
         uint64_t v;
-        if (whole(path, name, "shape", k, it, &v)) return -1;
+        if (whole(s->path, s->name, "shape", k, it, &v)) return -1;
         e->t.shape[k] = (int64_t)v;
         zero |= v == 0;
         if (!overflow && fp8lab_mul_i64(numel, (int64_t)v, &numel)) overflow = 1;
     }
     if (zero) numel = 0, overflow = 0; /* [2^40, 2^40, 0] holds nothing: no overflow */
     int64_t nbytes = 0;
-    if (!overflow && fp8lab_mul_i64(numel, g_dtypes[d].size, &nbytes)) overflow = 1;
+    if (!overflow && fp8lab_mul_i64(numel, g_dtypes[e->t.dtype].size, &nbytes)) overflow = 1;
     if (overflow) {
-        FP8LAB_ERR("%s: tensor %s: \"shape\" has more elements than 2^63 bytes hold", path, Q(name));
+        FP8LAB_ERR("%s: tensor %s: \"shape\" has more elements than 2^63 bytes hold", s->path, Q(s->name));
         return -1;
     }
-    if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2) {
-        FP8LAB_ERR("%s: tensor %s: \"data_offsets\" is not an array [begin, end]", path, Q(name));
+    e->t.ndim = ndim;
+    e->t.numel = numel;
+    s->nbytes = nbytes;
+    return 0;
+}
+
+/* "data_offsets" [begin, end] into e: in order and within the data buffer. */
+static int entry_offsets(const entry_src *s, entry *e) {
+    if (!cJSON_IsArray(s->offs) || cJSON_GetArraySize(s->offs) != 2) {
+        FP8LAB_ERR("%s: tensor %s: \"data_offsets\" is not an array [begin, end]", s->path, Q(s->name));
         return -1;
     }
     uint64_t begin, end;
-    if (whole(path, name, "data_offsets", 0, offs->child, &begin) ||
-        whole(path, name, "data_offsets", 1, offs->child->next, &end))
+    if (whole(s->path, s->name, "data_offsets", 0, s->offs->child, &begin) ||
+        whole(s->path, s->name, "data_offsets", 1, s->offs->child->next, &end))
         return -1;
     if (begin > end) {
-        FP8LAB_ERR("%s: tensor %s: \"data_offsets\" [%" PRIu64 ", %" PRIu64 "] end before begin", path, Q(name),
-                   begin, end);
+        FP8LAB_ERR("%s: tensor %s: \"data_offsets\" [%" PRIu64 ", %" PRIu64 "] end before begin", s->path,
+                   Q(s->name), begin, end);
         return -1;
     }
-    if (end > buflen) {
+    if (end > s->buflen) {
         FP8LAB_ERR("%s: tensor %s: \"data_offsets\" [%" PRIu64 ", %" PRIu64 "] past the end of the data (%" PRIu64
                    " bytes): the file is truncated or the offsets are wrong",
-                   path, Q(name), begin, end, buflen);
+                   s->path, Q(s->name), begin, end, s->buflen);
         return -1;
     }
-    if ((uint64_t)nbytes != end - begin) {
-        char sh[FP8LAB_ST_MAX_DIMS * 22 + 4];
-        size_t o = 0;
-        sh[o++] = '[';
-        for (int i = 0; i < ndim; i++)
-            o += (size_t)snprintf(sh + o, sizeof sh - o, "%s%" PRId64, i ? ", " : "", e->t.shape[i]);
-        snprintf(sh + o, sizeof sh - o, "]");
-        FP8LAB_ERR("%s: tensor %s: \"shape\" %s of %s is %" PRId64 " bytes, but \"data_offsets\" [%" PRIu64
-                   ", %" PRIu64 "] hold %" PRIu64,
-                   path, Q(name), sh, g_dtypes[d].name, nbytes, begin, end, end - begin);
-        return -1;
-    }
-    e->t.name = name;
-    e->t.dtype = (fp8lab_st_dtype)d;
-    e->t.ndim = ndim;
-    e->t.numel = numel;
-    e->t.nbytes = (size_t)nbytes;
     e->begin = begin;
     e->end = end;
+    return 0;
+}
+
+/* The shape's bytes must be exactly the span data_offsets give it. */
+static int entry_sizes_agree(const entry_src *s, const entry *e) {
+    if ((uint64_t)s->nbytes == e->end - e->begin) return 0;
+    char sh[FP8LAB_ST_MAX_DIMS * 22 + 4];
+    size_t o = 0;
+    sh[o++] = '[';
+    for (int i = 0; i < e->t.ndim; i++)
+        o += (size_t)snprintf(sh + o, sizeof sh - o, "%s%" PRId64, i ? ", " : "", e->t.shape[i]);
+    snprintf(sh + o, sizeof sh - o, "]");
+    FP8LAB_ERR("%s: tensor %s: \"shape\" %s of %s is %" PRId64 " bytes, but \"data_offsets\" [%" PRIu64 ", %" PRIu64
+               "] hold %" PRIu64,
+               s->path, Q(s->name), sh, g_dtypes[e->t.dtype].name, s->nbytes, e->begin, e->end, e->end - e->begin);
+    return -1;
+}
+
+/* One tensor's entry {"dtype", "shape", "data_offsets"}: everything that can be checked on its own. On failure e is
+   partly filled (the caller drops it with the whole file). */
+static int parse_entry(const char *path, const cJSON *obj, uint64_t buflen, entry *e) {
+    entry_src s = {.path = path, .name = obj->string, .buflen = buflen};
+    if (!cJSON_IsObject(obj)) {
+        FP8LAB_ERR("%s: tensor %s: expected an object {\"dtype\", \"shape\", \"data_offsets\"}", path, Q(s.name));
+        return -1;
+    }
+    if (entry_keys(&s, obj) || entry_dtype(&s, e) || entry_shape(&s, e) || entry_offsets(&s, e) ||
+        entry_sizes_agree(&s, e))
+        return -1;
+    e->t.name = s.name;
+    e->t.nbytes = (size_t)s.nbytes;
     return 0;
 }
 
@@ -352,8 +387,14 @@ static int check_crc(fp8lab_st *st, const unsigned char *buf, uint64_t buflen) {
     return 0;
 }
 
-/* Everything after the mapping: header text, JSON, entries, tiling, checksum. */
-static int parse(fp8lab_st *st) {
+/* Where the parts of the mapped file lie: the header text after the 8-byte length, then the data buffer. */
+typedef struct {
+    const unsigned char *header, *buf;
+    uint64_t hlen, buflen;
+} st_layout;
+
+/* The 8-byte little-endian header length: within the limit and the file, and the header starting with '{'. */
+static int read_header_len(const fp8lab_st *st, st_layout *lay) {
     const char *path = st->path;
     if (st->size < 8) {
         FP8LAB_ERR("%s: %zu bytes, too short for a safetensors file (it starts with an 8-byte header length)", path,
@@ -377,20 +418,31 @@ static int parse(fp8lab_st *st) {
         FP8LAB_ERR("%s: the header does not start with '{': not a safetensors file", path);
         return -1;
     }
-    const unsigned char *h = st->map + 8;
+    *lay = (st_layout){.header = st->map + 8, .hlen = hlen, .buf = st->map + 8 + hlen, .buflen = st->size - 8 - hlen};
+    return 0;
+}
+
+static int check_header_text(const fp8lab_st *st, const st_layout *lay) {
     const char *why = NULL;
-    long bad = check_text(h, (size_t)hlen, 1, &why);
+    long bad = check_text(lay->header, (size_t)lay->hlen, 1, &why);
     if (bad >= 0) {
-        FP8LAB_ERR("%s: header byte %ld: %s", path, bad, why);
+        FP8LAB_ERR("%s: header byte %ld: %s", st->path, bad, why);
         return -1;
     }
+    return 0;
+}
+
+/* The header into st->root: one JSON object, padded with nothing but spaces. */
+static int parse_header_json(fp8lab_st *st, const st_layout *lay) {
+    const char *path = st->path;
+    const uint64_t hlen = lay->hlen;
     /* a terminated copy: cJSON reads within it whatever the input, and the sanitizers see it */
     char *text = malloc((size_t)hlen + 1);
     if (!text) {
         FP8LAB_ERR_RT("%s: out of memory for a %" PRIu64 "-byte header", path, hlen);
         return -1;
     }
-    memcpy(text, h, (size_t)hlen);
+    memcpy(text, lay->header, (size_t)hlen);
     text[hlen] = 0;
     const char *end = NULL;
     st->root = cJSON_ParseWithLengthOpts(text, (size_t)hlen, &end, 0);
@@ -413,9 +465,12 @@ static int parse(fp8lab_st *st) {
         FP8LAB_ERR("%s: the header is not a JSON object", path);
         return -1;
     }
-    const uint64_t buflen = st->size - 8 - hlen;
-    const unsigned char *buf = st->map + 8 + hlen;
+    return 0;
+}
 
+/* The root's members: each tensor's entry into st->ents (header order) and st->byname, then "__metadata__". */
+static int parse_members(fp8lab_st *st, const st_layout *lay) {
+    const char *path = st->path;
     int total = cJSON_GetArraySize(st->root);
     st->ents = calloc((size_t)total + 1, sizeof *st->ents);
     st->byname = calloc((size_t)total + 1, sizeof *st->byname);
@@ -438,22 +493,30 @@ static int parse(fp8lab_st *st) {
             return -1;
         }
         entry *e = &st->ents[st->n];
-        if (parse_entry(path, it, buflen, e)) return -1;
+        if (parse_entry(path, it, lay->buflen, e)) return -1;
         e->index = st->n;
-        e->t.offset = (size_t)(8 + hlen + e->begin);
-        e->t.data = buf + e->begin;
+        e->t.offset = (size_t)(8 + lay->hlen + e->begin);
+        e->t.data = lay->buf + e->begin;
         st->byname[st->n] = &e->t;
         st->n++;
     }
-    if (meta && parse_meta(st, meta)) return -1;
+    return meta ? parse_meta(st, meta) : 0;
+}
 
+static int check_unique_names(fp8lab_st *st) {
     qsort(st->byname, (size_t)st->n, sizeof *st->byname, cmp_name);
     for (int i = 1; i < st->n; i++)
         if (!strcmp(st->byname[i - 1]->name, st->byname[i]->name)) {
-            FP8LAB_ERR("%s: tensor %s given twice", path, Q(st->byname[i]->name));
+            FP8LAB_ERR("%s: tensor %s given twice", st->path, Q(st->byname[i]->name));
             return -1;
         }
-    /* the entries move: the name index is rebuilt after sorting them by offset */
+    return 0;
+}
+
+/* Sorts st->ents by offset (st->byname is stale after it) and checks they tile the data buffer: no hole, no
+   overlap, nothing after the last. */
+static int check_tiling(fp8lab_st *st, const st_layout *lay) {
+    const char *path = st->path;
     qsort(st->ents, (size_t)st->n, sizeof *st->ents, cmp_offset);
     uint64_t at = 0;
     for (int i = 0; i < st->n; i++) {
@@ -471,15 +534,30 @@ static int parse(fp8lab_st *st) {
         }
         at = e->end;
     }
-    if (at != buflen) {
+    if (at != lay->buflen) {
         FP8LAB_ERR("%s: the tensors end at byte %" PRIu64 " of the data, but the file holds %" PRIu64 " bytes of "
                    "data (trailing bytes are not allowed)",
-                   path, at, buflen);
+                   path, at, lay->buflen);
         return -1;
     }
+    return 0;
+}
+
+static void index_by_name(fp8lab_st *st) {
     for (int i = 0; i < st->n; i++) st->byname[i] = &st->ents[i].t;
     qsort(st->byname, (size_t)st->n, sizeof *st->byname, cmp_name);
-    return check_crc(st, buf, buflen);
+}
+
+/* Everything after the mapping: header text, JSON, entries, tiling, checksum. */
+static int parse(fp8lab_st *st) {
+    st_layout lay;
+    if (read_header_len(st, &lay) || check_header_text(st, &lay) || parse_header_json(st, &lay) ||
+        parse_members(st, &lay) || check_unique_names(st))
+        return -1;
+    /* the entries move: the name index is rebuilt after sorting them by offset */
+    if (check_tiling(st, &lay)) return -1;
+    index_by_name(st);
+    return check_crc(st, lay.buf, lay.buflen);
 }
 
 int fp8lab_st_open(const char *path, fp8lab_st **out) {
@@ -711,146 +789,207 @@ static int valid_utf8(const char *s) {
     return check_text((const unsigned char *)s, strlen(s), 0, &why) < 0;
 }
 
-int fp8lab_st_write(const char *path, const fp8lab_st_entry *tensors, int n, const fp8lab_st_kv *meta, int nmeta) {
-    const char *file = path ? path : "(null)";
-    if (n < 0 || nmeta < 0 || (n > 0 && !tensors) || (nmeta > 0 && !meta)) {
-        FP8LAB_ERR("%s: safetensors writer: bad tensor or metadata list (%d, %d)", file, n, nmeta);
-        return -1;
-    }
-    int rc = -1, has_format = 0;
-    sbuf h = {0};
-    char *img = NULL;
-    const char **names = calloc((size_t)(n > nmeta ? n : nmeta) + 1, sizeof *names);
-    size_t *nbytes = calloc((size_t)n + 1, sizeof *nbytes);
-    if (!names || !nbytes) {
-        FP8LAB_ERR_RT("%s: out of memory", file);
-        goto out;
-    }
-    /* arguments */
-    int64_t total = 0;
-    for (int i = 0; i < n; i++) {
-        const fp8lab_st_entry *t = &tensors[i];
-        if (!t->name || !t->name[0] || !valid_utf8(t->name) || !strcmp(t->name, META_KEY)) {
-            FP8LAB_ERR("%s: tensor %d: name %s is empty, not UTF-8 or reserved", file, i, t->name ? Q(t->name) : "NULL");
-            goto out;
-        }
-        int size = fp8lab_st_dtype_size(t->dtype);
-        if (!size || t->ndim < 0 || t->ndim > FP8LAB_ST_MAX_DIMS || (t->ndim > 0 && !t->shape)) {
-            FP8LAB_ERR("%s: tensor %s: bad dtype (%d) or shape (%d dimensions, at most %d)", file, Q(t->name),
-                       (int)t->dtype, t->ndim, FP8LAB_ST_MAX_DIMS);
-            goto out;
-        }
-        int64_t numel = 1;
-        int bad = 0, overflow = 0, zero = 0;
-        for (int k = 0; k < t->ndim; k++) {
-            if (t->shape[k] < 0 || (double)t->shape[k] > MAX_WHOLE) bad = 1;
-            zero |= t->shape[k] == 0;
-            if (!overflow && fp8lab_mul_i64(numel, t->shape[k], &numel)) overflow = 1;
-        }
-        if (zero) numel = 0;
-        else bad |= overflow;
-        int64_t nb = 0;
-        if (bad || fp8lab_mul_i64(numel, size, &nb) || fp8lab_add_i64(total, nb, &total)) {
-            FP8LAB_ERR("%s: tensor %s: shape has a negative dimension or too many elements", file, Q(t->name));
-            goto out;
-        }
-        if (nb && !t->data) {
-            FP8LAB_ERR("%s: tensor %s: no data", file, Q(t->name));
-            goto out;
-        }
-        nbytes[i] = (size_t)nb;
-        names[i] = t->name;
-    }
+/* What the steps of fp8lab_st_write share: its arguments, and what the checks found. */
+typedef struct {
+    const char *file; /* the path for messages */
+    const fp8lab_st_entry *tensors;
+    int n;
+    const fp8lab_st_kv *meta;
+    int nmeta;
+    const char **names; /* room for n or nmeta names: the duplicate checks sort them */
+    size_t *nbytes;     /* each tensor's data */
+    int64_t total;      /* all tensors' data */
+    int has_format;
+} st_writer;
+
+/* Sorts names; the first one given twice, or NULL. */
+static const char *first_duplicate(const char **names, int n) {
     qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int i = 1; i < n; i++)
-        if (!strcmp(names[i - 1], names[i])) {
-            FP8LAB_ERR("%s: tensor %s given twice", file, Q(names[i]));
-            goto out;
-        }
-    for (int i = 0; i < nmeta; i++) {
-        if (!meta[i].key || !meta[i].value || !valid_utf8(meta[i].key) || !valid_utf8(meta[i].value) ||
-            !strcmp(meta[i].key, FP8LAB_ST_CRC_KEY)) {
-            FP8LAB_ERR("%s: metadata %d: key %s: missing, not UTF-8, or reserved (%s is written by fp8lab)", file, i,
-                       meta[i].key ? Q(meta[i].key) : "NULL", FP8LAB_ST_CRC_KEY);
-            goto out;
-        }
-        has_format |= !strcmp(meta[i].key, "format");
-        names[i] = meta[i].key;
+        if (!strcmp(names[i - 1], names[i])) return names[i];
+    return NULL;
+}
+
+/* Bytes of t's data (dtype size `size`), or -1 when a dimension is negative or past 2^53, or the count overflows
+   (with a zero dimension it holds nothing, whatever the others). */
+static int64_t tensor_nbytes(const fp8lab_st_entry *t, int size) {
+    int64_t numel = 1;
+    int bad = 0, overflow = 0, zero = 0;
+    for (int k = 0; k < t->ndim; k++) {
+        if (t->shape[k] < 0 || t->shape[k] > (int64_t)MAX_WHOLE) bad = 1; /* as integers: 2^53 + 1 is no double */
+        zero |= t->shape[k] == 0;
+        if (!overflow && fp8lab_mul_i64(numel, t->shape[k], &numel)) overflow = 1;
     }
-    qsort(names, (size_t)nmeta, sizeof *names, cmp_str);
-    for (int i = 1; i < nmeta; i++)
-        if (!strcmp(names[i - 1], names[i])) {
-            FP8LAB_ERR("%s: metadata key %s given twice", file, Q(names[i]));
-            goto out;
+    if (zero) numel = 0;
+    else bad |= overflow;
+    int64_t nb = 0;
+    if (bad || fp8lab_mul_i64(numel, size, &nb)) return -1;
+    return nb;
+}
+
+/* Tensor i: a usable name, dtype and shape, data where it holds bytes; its size into w->nbytes and w->total. */
+static int check_tensor(st_writer *w, int i) {
+    const fp8lab_st_entry *t = &w->tensors[i];
+    if (!t->name || !t->name[0] || !valid_utf8(t->name) || !strcmp(t->name, META_KEY)) {
+        FP8LAB_ERR("%s: tensor %d: name %s is empty, not UTF-8 or reserved", w->file, i, t->name ? Q(t->name) : "NULL");
+        return -1;
+    }
+    int size = fp8lab_st_dtype_size(t->dtype);
+    if (!size || t->ndim < 0 || t->ndim > FP8LAB_ST_MAX_DIMS || (t->ndim > 0 && !t->shape)) {
+        FP8LAB_ERR("%s: tensor %s: bad dtype (%d) or shape (%d dimensions, at most %d)", w->file, Q(t->name),
+                   (int)t->dtype, t->ndim, FP8LAB_ST_MAX_DIMS);
+        return -1;
+    }
+    int64_t nb = tensor_nbytes(t, size);
+    if (nb < 0 || fp8lab_add_i64(w->total, nb, &w->total)) {
+        FP8LAB_ERR("%s: tensor %s: shape has a negative dimension or too many elements", w->file, Q(t->name));
+        return -1;
+    }
+    if (nb && !t->data) {
+        FP8LAB_ERR("%s: tensor %s: no data", w->file, Q(t->name));
+        return -1;
+    }
+    w->nbytes[i] = (size_t)nb;
+    return 0;
+}
+
+static int check_tensors(st_writer *w) {
+    for (int i = 0; i < w->n; i++) {
+        if (check_tensor(w, i)) return -1;
+        w->names[i] = w->tensors[i].name;
+    }
+    const char *dup = first_duplicate(w->names, w->n);
+    if (dup) {
+        FP8LAB_ERR("%s: tensor %s given twice", w->file, Q(dup));
+        return -1;
+    }
+    return 0;
+}
+
+/* Keys and values UTF-8, the checksum's key left to us, no key twice; notes whether "format" is given. */
+static int check_meta(st_writer *w) {
+    for (int i = 0; i < w->nmeta; i++) {
+        const fp8lab_st_kv *kv = &w->meta[i];
+        if (!kv->key || !kv->value || !valid_utf8(kv->key) || !valid_utf8(kv->value) ||
+            !strcmp(kv->key, FP8LAB_ST_CRC_KEY)) {
+            FP8LAB_ERR("%s: metadata %d: key %s: missing, not UTF-8, or reserved (%s is written by fp8lab)", w->file,
+                       i, kv->key ? Q(kv->key) : "NULL", FP8LAB_ST_CRC_KEY);
+            return -1;
         }
+        w->has_format |= !strcmp(kv->key, "format");
+        w->names[i] = kv->key;
+    }
+    const char *dup = first_duplicate(w->names, w->nmeta);
+    if (dup) {
+        FP8LAB_ERR("%s: metadata key %s given twice", w->file, Q(dup));
+        return -1;
+    }
+    return 0;
+}
+
+/* The header's opening {"__metadata__":{...}: the caller's pairs, "format" (pt unless given), the data's CRC-32C. */
+static void put_meta_json(const st_writer *w, sbuf *h) {
+    uint32_t crc = 0;
+    for (int i = 0; i < w->n; i++) crc = fp8lab_crc32c(crc, w->tensors[i].data, w->nbytes[i]);
+    char crc_hex[9];
+    snprintf(crc_hex, sizeof crc_hex, "%08x", crc);
+    puts_(h, "{\"" META_KEY "\":{");
+    for (int i = 0; i < w->nmeta; i++) {
+        put_str(h, w->meta[i].key);
+        puts_(h, ":");
+        put_str(h, w->meta[i].value);
+        puts_(h, ",");
+    }
+    if (!w->has_format) puts_(h, "\"format\":\"pt\",");
+    puts_(h, "\"" FP8LAB_ST_CRC_KEY "\":\"");
+    puts_(h, crc_hex);
+    puts_(h, "\"}");
+}
+
+/* ,"name":{"dtype", "shape", "data_offsets"} for each tensor, their data laid end to end in argument order */
+static void put_tensors_json(const st_writer *w, sbuf *h) {
+    int64_t at = 0;
+    for (int i = 0; i < w->n; i++) {
+        const fp8lab_st_entry *t = &w->tensors[i];
+        puts_(h, ",");
+        put_str(h, t->name);
+        puts_(h, ":{\"dtype\":\"");
+        puts_(h, g_dtypes[t->dtype].name);
+        puts_(h, "\",\"shape\":[");
+        for (int k = 0; k < t->ndim; k++) putf(h, k ? ",%" PRId64 : "%" PRId64, t->shape[k]);
+        putf(h, "],\"data_offsets\":[%" PRId64, at);
+        at += (int64_t)w->nbytes[i];
+        putf(h, ",%" PRId64 "]}", at);
+    }
+}
+
+/* The JSON header, padded with spaces to a multiple of 8 bytes (the data then start 8-byte aligned). */
+static int build_header(const st_writer *w, sbuf *h) {
+    put_meta_json(w, h);
+    put_tensors_json(w, h);
+    puts_(h, "}");
+    while (h->len % 8) puts_(h, " ");
+    if (h->oom) {
+        FP8LAB_ERR_RT("%s: out of memory", w->file);
+        return -1;
+    }
+    if (h->len > FP8LAB_ST_MAX_HEADER) {
+        FP8LAB_ERR("%s: the header would be %zu bytes, over the limit of %llu", w->file, h->len, FP8LAB_ST_MAX_HEADER);
+        return -1;
+    }
+    return 0;
+}
+
+/* The whole file in memory (*len bytes): the header's length (8 bytes, little-endian), the header, the data. */
+static char *build_image(const st_writer *w, const sbuf *h, int64_t *len) {
+    if (fp8lab_add_i64(w->total, 8 + (int64_t)h->len, len) || (uint64_t)*len > (uint64_t)SIZE_MAX / 2 ||
+        *len > (int64_t)(~0ul >> 1)) {
+        FP8LAB_ERR("%s: %" PRId64 " bytes of tensors are too many to write", w->file, w->total);
+        return NULL;
+    }
+    char *img = malloc((size_t)*len);
+    if (!img) {
+        FP8LAB_ERR_RT("%s: out of memory for %" PRId64 " bytes", w->file, *len);
+        return NULL;
+    }
+    uint64_t hl = h->len;
+    for (int i = 0; i < 8; i++) img[i] = (char)(hl >> (8 * i) & 0xFF);
+    memcpy(img + 8, h->p, h->len);
+    size_t o = 8 + h->len;
+    for (int i = 0; i < w->n; i++) {
+        if (w->nbytes[i]) memcpy(img + o, w->tensors[i].data, w->nbytes[i]);
+        o += w->nbytes[i];
+    }
+    return img;
+}
+
+int fp8lab_st_write(const char *path, const fp8lab_st_entry *tensors, int n, const fp8lab_st_kv *meta, int nmeta) {
+    st_writer w = {.file = path ? path : "(null)", .tensors = tensors, .n = n, .meta = meta, .nmeta = nmeta};
+    if (n < 0 || nmeta < 0 || (n > 0 && !tensors) || (nmeta > 0 && !meta)) {
+        FP8LAB_ERR("%s: safetensors writer: bad tensor or metadata list (%d, %d)", w.file, n, nmeta);
+        return -1;
+    }
+    int rc = -1;
+    sbuf h = {0};
+    char *img = NULL;
+    int64_t len;
+    w.names = calloc((size_t)(n > nmeta ? n : nmeta) + 1, sizeof *w.names);
+    w.nbytes = calloc((size_t)n + 1, sizeof *w.nbytes);
+    if (!w.names || !w.nbytes) {
+        FP8LAB_ERR_RT("%s: out of memory", w.file);
+        goto out;
+    }
+    if (check_tensors(&w) || check_meta(&w)) goto out;
     if (!path || !*path) {
         FP8LAB_ERR("safetensors writer: empty file name");
         goto out;
     }
-
-    /* the header */
-    uint32_t crc = 0;
-    for (int i = 0; i < n; i++) crc = fp8lab_crc32c(crc, tensors[i].data, nbytes[i]);
-    char crc_hex[9];
-    snprintf(crc_hex, sizeof crc_hex, "%08x", crc);
-    puts_(&h, "{\"" META_KEY "\":{");
-    for (int i = 0; i < nmeta; i++) {
-        put_str(&h, meta[i].key);
-        puts_(&h, ":");
-        put_str(&h, meta[i].value);
-        puts_(&h, ",");
-    }
-    if (!has_format) puts_(&h, "\"format\":\"pt\",");
-    puts_(&h, "\"" FP8LAB_ST_CRC_KEY "\":\"");
-    puts_(&h, crc_hex);
-    puts_(&h, "\"}");
-    int64_t at = 0;
-    for (int i = 0; i < n; i++) {
-        const fp8lab_st_entry *t = &tensors[i];
-        puts_(&h, ",");
-        put_str(&h, t->name);
-        puts_(&h, ":{\"dtype\":\"");
-        puts_(&h, g_dtypes[t->dtype].name);
-        puts_(&h, "\",\"shape\":[");
-        for (int k = 0; k < t->ndim; k++) putf(&h, k ? ",%" PRId64 : "%" PRId64, t->shape[k]);
-        putf(&h, "],\"data_offsets\":[%" PRId64, at);
-        at += (int64_t)nbytes[i];
-        putf(&h, ",%" PRId64 "]}", at);
-    }
-    puts_(&h, "}");
-    while (h.len % 8) puts_(&h, " ");
-    if (h.oom) {
-        FP8LAB_ERR_RT("%s: out of memory", file);
-        goto out;
-    }
-    if (h.len > FP8LAB_ST_MAX_HEADER) {
-        FP8LAB_ERR("%s: the header would be %zu bytes, over the limit of %llu", file, h.len, FP8LAB_ST_MAX_HEADER);
-        goto out;
-    }
-    int64_t len;
-    if (fp8lab_add_i64(total, 8 + (int64_t)h.len, &len) || (uint64_t)len > (uint64_t)SIZE_MAX / 2 ||
-        len > (int64_t)(~0ul >> 1)) {
-        FP8LAB_ERR("%s: %" PRId64 " bytes of tensors are too many to write", file, total);
-        goto out;
-    }
-    img = malloc((size_t)len);
-    if (!img) {
-        FP8LAB_ERR_RT("%s: out of memory for %" PRId64 " bytes", file, len);
-        goto out;
-    }
-    uint64_t hl = h.len;
-    for (int i = 0; i < 8; i++) img[i] = (char)(hl >> (8 * i) & 0xFF);
-    memcpy(img + 8, h.p, h.len);
-    size_t o = 8 + h.len;
-    for (int i = 0; i < n; i++) {
-        if (nbytes[i]) memcpy(img + o, tensors[i].data, nbytes[i]);
-        o += nbytes[i];
-    }
+    if (build_header(&w, &h) || !(img = build_image(&w, &h, &len))) goto out;
     rc = fp8lab_write_file_atomic(path, img, (long)len);
 out:
     free(img);
     free(h.p);
-    free(names);
-    free(nbytes);
+    free(w.names);
+    free(w.nbytes);
     return rc;
 }
