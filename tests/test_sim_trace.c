@@ -27,22 +27,31 @@ static void load(fp8lab_model *m, fp8lab_cluster *c, const char *model, const ch
     assert_int_equal(fp8lab_cluster_load(p, c), 0);
 }
 
-/* One GPU, no parallelism: the step's compute is the micro-batches times the sum of every non-collective op
-   of the embedding, the 12 blocks and the head; the trace must add up to it. */
-static void trace_sums_to_compute(void **st) {
-    (void)st;
+/* What both tests run: GPT-2 124M on one H200, 4 micro-batches of 8 x 1024, the default kernel model */
+typedef struct {
     fp8lab_model m;
     fp8lab_cluster c;
     fp8lab_kernel_model km;
     fp8lab_plan p;
-    load(&m, &c, "gpt2-124m.json", "h200.json");
-    fp8lab_kernel_model_default(&km);
-    fp8lab_plan_default(&p);
-    p.gpus = 1, p.micro_batch = 8, p.global_batch = 32;
+} env_t;
+
+static void gpt2_one_gpu(env_t *e) {
+    load(&e->m, &e->c, "gpt2-124m.json", "h200.json");
+    fp8lab_kernel_model_default(&e->km);
+    fp8lab_plan_default(&e->p);
+    e->p.gpus = 1, e->p.micro_batch = 8, e->p.global_batch = 32;
+}
+
+/* One GPU, no parallelism: the step's compute is the micro-batches times the sum of every non-collective op
+   of the embedding, the 12 blocks and the head; the trace must add up to it. */
+static void trace_sums_to_compute(void **st) {
+    (void)st;
+    env_t e;
+    gpt2_one_gpu(&e);
     fp8lab_sim_result r, r2;
     fp8lab_trace t = {0};
-    assert_int_equal(fp8lab_simulate_trace(&m, &c, &km, &p, &r, &t), 0);
-    assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r2), 0);
+    assert_int_equal(fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &r, &t), 0);
+    assert_int_equal(fp8lab_simulate(&e.m, &e.c, &e.km, &e.p, &r2), 0);
     assert_true(r.step_time_s == r2.step_time_s); /* tracing changes nothing */
     double per_kind[FP8LAB_NLAYER_KINDS] = {0};
     int gemms = 0;
@@ -64,20 +73,14 @@ static void trace_sums_to_compute(void **st) {
    (kernel_gap_s) per compute op of every micro-batch, and with no boundary each op is its kernel time alone. */
 static void one_boundary_per_op(void **st) {
     (void)st;
-    fp8lab_model m;
-    fp8lab_cluster c;
-    fp8lab_kernel_model km;
-    fp8lab_plan p;
-    load(&m, &c, "gpt2-124m.json", "h200.json");
-    fp8lab_kernel_model_default(&km);
-    assert_true(km.kernel_gap_s == FP8LAB_KERNEL_GAP_S && km.kernel_gap_s > 0);
-    fp8lab_plan_default(&p);
-    p.gpus = 1, p.micro_batch = 8, p.global_batch = 32;
+    env_t e;
+    gpt2_one_gpu(&e);
+    assert_true(e.km.kernel_gap_s == FP8LAB_KERNEL_GAP_S && e.km.kernel_gap_s > 0);
     fp8lab_sim_result r, r0;
     fp8lab_trace t = {0}, t0 = {0};
-    assert_int_equal(fp8lab_simulate_trace(&m, &c, &km, &p, &r, &t), 0);
-    km.kernel_gap_s = 0;
-    assert_int_equal(fp8lab_simulate_trace(&m, &c, &km, &p, &r0, &t0), 0);
+    assert_int_equal(fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &r, &t), 0);
+    e.km.kernel_gap_s = 0;
+    assert_int_equal(fp8lab_simulate_trace(&e.m, &e.c, &e.km, &e.p, &r0, &t0), 0);
     assert_int_equal(t.n, t0.n);
     double per_mb = 0;
     for (int i = 0; i < t.n; i++) {
