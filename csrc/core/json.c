@@ -11,64 +11,94 @@
 
 #include "core/error.h"
 
-cJSON *fp8lab_json_load(const char *path) {
+/* A config file's text while fp8lab_json_load reads it. */
+typedef struct {
+    const char *path;
+    off_t size; /* at open */
+    char *buf;  /* size + 1 bytes, NUL-terminated after the n read */
+    size_t n;
+} json_text;
+
+/* The file as a stream, and its size; NULL with the error set unless it is a regular file. */
+static FILE *open_regular_file(json_text *t) {
     /* O_NONBLOCK: opening a FIFO for reading must not wait for a writer */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int fd = open(t->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        FP8LAB_ERR("%s: cannot read: %s", path, strerror(errno));
+        FP8LAB_ERR("%s: cannot read: %s", t->path, strerror(errno));
         return NULL;
     }
     struct stat st = {0};
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         int isdir = S_ISDIR(st.st_mode);
         close(fd);
-        FP8LAB_ERR("%s: not a regular file (%s)", path, isdir ? "a directory" : "a device, FIFO or socket");
+        FP8LAB_ERR("%s: not a regular file (%s)", t->path, isdir ? "a directory" : "a device, FIFO or socket");
         return NULL;
     }
     FILE *f = fdopen(fd, "rb");
     if (!f) {
         close(fd);
-        FP8LAB_ERR_RT("%s: cannot read: %s", path, strerror(errno));
+        FP8LAB_ERR_RT("%s: cannot read: %s", t->path, strerror(errno));
         return NULL;
     }
+    t->size = st.st_size;
+    return f;
+}
+
+/* Reads the whole file into t->buf and closes f. */
+static int read_text(FILE *f, json_text *t) {
     /* config files are small; cap what we read so a wrong path to a huge file fails fast. The buffer is the
        file's size (it may still grow while we read: the cap and the EOF check below hold either way). */
     enum { CAP = 8 << 20 };
-    if (st.st_size > CAP) {
+    if (t->size > CAP) {
         fclose(f);
-        FP8LAB_ERR("%s: file larger than 8 MiB, not a config file", path);
-        return NULL;
+        FP8LAB_ERR("%s: file larger than 8 MiB, not a config file", t->path);
+        return -1;
     }
-    size_t cap = (size_t)st.st_size;
-    char *buf = malloc(cap + 1);
-    if (!buf) {
+    size_t cap = (size_t)t->size;
+    t->buf = malloc(cap + 1);
+    if (!t->buf) {
         fclose(f);
-        FP8LAB_ERR_RT("%s: out of memory", path);
-        return NULL;
+        FP8LAB_ERR_RT("%s: out of memory", t->path);
+        return -1;
     }
-    size_t n = fread(buf, 1, cap, f);
+    t->n = fread(t->buf, 1, cap, f);
     int grew = fgetc(f) != EOF;
     fclose(f);
     if (grew) {
-        free(buf);
-        FP8LAB_ERR_RT("%s: the file changed while it was being read", path);
-        return NULL;
+        free(t->buf);
+        FP8LAB_ERR_RT("%s: the file changed while it was being read", t->path);
+        return -1;
     }
-    buf[n] = 0;
+    t->buf[t->n] = 0;
+    return 0;
+}
+
+/* The line cJSON stopped at (1 when it does not say where). */
+static int error_line(const json_text *t) {
+    const char *at = cJSON_GetErrorPtr();
+    long off = at ? (long)(at - t->buf) : 0;
+    if (off < 0 || off > (long)t->n) off = 0;
+    int line = 1;
+    for (long i = 0; i < off; i++) line += t->buf[i] == '\n';
+    return line;
+}
+
+/* The parsed text, or NULL with the error set; t->buf is freed either way. */
+static cJSON *parse_text(json_text *t) {
     const char *endp = NULL;
-    cJSON *root = cJSON_ParseWithOpts(buf, &endp, 1);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        long off = at ? (long)(at - buf) : 0;
-        if (off < 0 || off > (long)n) off = 0;
-        int line = 1;
-        for (long i = 0; i < off; i++) line += buf[i] == '\n';
-        FP8LAB_ERR("%s: invalid JSON at line %d", path, line);
-        free(buf);
-        return NULL;
-    }
-    free(buf);
-    if (!cJSON_IsObject(root)) {
+    cJSON *root = cJSON_ParseWithOpts(t->buf, &endp, 1);
+    if (!root) FP8LAB_ERR("%s: invalid JSON at line %d", t->path, error_line(t));
+    free(t->buf);
+    t->buf = NULL;
+    return root;
+}
+
+cJSON *fp8lab_json_load(const char *path) {
+    json_text t = {.path = path};
+    FILE *f = open_regular_file(&t);
+    if (!f || read_text(f, &t) != 0) return NULL;
+    cJSON *root = parse_text(&t);
+    if (root && !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         FP8LAB_ERR("%s: expected a JSON object at the top level", path);
         return NULL;

@@ -95,84 +95,113 @@ static int pread_all(int fd, uint8_t *buf, size_t n) {
     return 0;
 }
 
-int fp8lab_shard_open(fp8lab_shard *s, const char *path, int64_t vocab) {
-    memset(s, 0, sizeof *s);
-    if (vocab < 0 || vocab > FP8LAB_SHARD_MAX_VOCAB) {
-        FP8LAB_ERR("%s: vocab %" PRId64 " is not in [0, 2^32]", path, vocab);
+/* A shard file while fp8lab_shard_open checks it: fd is open from open_shard_file until map_shard; each step that
+   fails closes it before it returns. */
+typedef struct {
+    const char *path;
+    int64_t vocab;
+    int fd;
+    int64_t size;
+    uint8_t header[FP8LAB_SHARD_HEADER_BYTES];
+    int width;
+    int64_t ntok;
+} shard_file;
+
+static int check_open_args(const shard_file *f) {
+    if (f->vocab < 0 || f->vocab > FP8LAB_SHARD_MAX_VOCAB) {
+        FP8LAB_ERR("%s: vocab %" PRId64 " is not in [0, 2^32]", f->path, f->vocab);
         return -1;
     }
-    if (!*path) {
+    if (!*f->path) {
         FP8LAB_ERR("shard: empty file name");
         return -1;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    return 0;
+}
+
+/* Opens the path and takes its size; refuses anything but a regular file. */
+static int open_shard_file(shard_file *f) {
+    f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0) {
         int e = errno;
-        FAIL_ERRNO(e, "%s: cannot open: %s", path, strerror(e));
+        FAIL_ERRNO(e, "%s: cannot open: %s", f->path, strerror(e));
         return -1;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(f->fd, &st) != 0) {
         int e = errno;
-        close(fd);
-        FP8LAB_ERR_RT("%s: cannot stat: %s", path, strerror(e));
+        close(f->fd);
+        FP8LAB_ERR_RT("%s: cannot stat: %s", f->path, strerror(e));
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        FP8LAB_ERR("%s: not a regular file (a token shard is a file of 1024 + N x 2 or 4 bytes)", path);
+        close(f->fd);
+        FP8LAB_ERR("%s: not a regular file (a token shard is a file of 1024 + N x 2 or 4 bytes)", f->path);
         return -1;
     }
-    int64_t size = (int64_t)st.st_size;
-    if (size < FP8LAB_SHARD_HEADER_BYTES) {
-        close(fd);
-        if (size == 0) FP8LAB_ERR("%s: empty file, expected a 1024-byte llm.c shard header and tokens", path);
-        else
-            FP8LAB_ERR("%s: %" PRId64 " bytes, shorter than the 1024-byte llm.c shard header (truncated?)", path,
-                       size);
-        return -1;
-    }
-    uint8_t header[FP8LAB_SHARD_HEADER_BYTES];
-    if (pread_all(fd, header, sizeof header) != 0) {
+    f->size = (int64_t)st.st_size;
+    return 0;
+}
+
+static int check_holds_header(const shard_file *f) {
+    if (f->size >= FP8LAB_SHARD_HEADER_BYTES) return 0;
+    close(f->fd);
+    if (f->size == 0) FP8LAB_ERR("%s: empty file, expected a 1024-byte llm.c shard header and tokens", f->path);
+    else
+        FP8LAB_ERR("%s: %" PRId64 " bytes, shorter than the 1024-byte llm.c shard header (truncated?)", f->path,
+                   f->size);
+    return -1;
+}
+
+/* Reads the header and checks it against the file's size, which sets f->width and f->ntok. */
+static int read_header(shard_file *f) {
+    if (pread_all(f->fd, f->header, sizeof f->header) != 0) {
         int e = errno;
-        close(fd);
-        FP8LAB_ERR_RT("%s: cannot read the header: %s", path, strerror(e));
+        close(f->fd);
+        FP8LAB_ERR_RT("%s: cannot read the header: %s", f->path, strerror(e));
         return -1;
     }
-    int width = 0;
-    int64_t ntok = 0;
-    if (fp8lab_shard_check_header(path, header, size, &width, &ntok) != 0) {
-        close(fd);
+    if (fp8lab_shard_check_header(f->path, f->header, f->size, &f->width, &f->ntok) != 0) {
+        close(f->fd);
         return -1;
     }
+    return 0;
+}
+
+/* Maps the checked file into s; the descriptor is closed either way (the mapping outlives it). */
+static int map_shard(fp8lab_shard *s, const shard_file *f) {
     /* size is now 1024 + ntok * width <= 1024 + 2^33: the mapping length comes from the checked file size */
-    void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = mmap(NULL, (size_t)f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
     int e = errno;
-    close(fd);
+    close(f->fd);
     if (map == MAP_FAILED) {
-        FP8LAB_ERR_RT("%s: cannot map %" PRId64 " bytes: %s", path, size, strerror(e));
+        FP8LAB_ERR_RT("%s: cannot map %" PRId64 " bytes: %s", f->path, f->size, strerror(e));
         return -1;
     }
-    (void)madvise(map, (size_t)size, MADV_WILLNEED);
+    (void)madvise(map, (size_t)f->size, MADV_WILLNEED);
     s->map = map;
-    s->map_len = (size_t)size;
+    s->map_len = (size_t)f->size;
     s->tokens = (const uint8_t *)map + FP8LAB_SHARD_HEADER_BYTES;
-    s->magic = le32(header);
-    s->version = le32(header + 4);
-    s->width = width;
-    s->ntok = ntok;
-    snprintf(s->path, sizeof s->path, "%s", path);
-    /* every id, once: the loaders then index embeddings with them unchecked */
+    s->magic = le32(f->header);
+    s->version = le32(f->header + 4);
+    s->width = f->width;
+    s->ntok = f->ntok;
+    snprintf(s->path, sizeof s->path, "%s", f->path);
+    return 0;
+}
+
+/* every id, once: the loaders then index embeddings with them unchecked */
+static void scan_token_range(fp8lab_shard *s) {
     uint32_t lo = UINT32_MAX, hi = 0;
-    if (width == 2) {
+    if (s->width == 2) {
         const uint8_t *p = s->tokens;
-        for (int64_t i = 0; i < ntok; i++, p += 2) {
+        for (int64_t i = 0; i < s->ntok; i++, p += 2) {
             uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8;
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
     } else {
-        for (int64_t i = 0; i < ntok; i++) {
+        for (int64_t i = 0; i < s->ntok; i++) {
             uint32_t v = fp8lab_shard_token(s, i);
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
@@ -180,11 +209,26 @@ int fp8lab_shard_open(fp8lab_shard *s, const char *path, int64_t vocab) {
     }
     s->min_tok = lo;
     s->max_tok = hi;
-    if (vocab > 0 && (int64_t)hi >= vocab) {
-        int64_t at = 0; /* the first one out of range */
-        while ((int64_t)fp8lab_shard_token(s, at) < vocab) at++;
-        FP8LAB_ERR("%s: token %" PRId64 " = %" PRIu32 ", expected a token id < %" PRId64 " (the vocabulary size)",
-                   path, at, fp8lab_shard_token(s, at), vocab);
+}
+
+/* The error names f->path, not s->path: s->path is cut at 1023 bytes. */
+static int check_vocab(const fp8lab_shard *s, const shard_file *f) {
+    if (f->vocab == 0 || (int64_t)s->max_tok < f->vocab) return 0;
+    int64_t at = 0; /* the first one out of range */
+    while ((int64_t)fp8lab_shard_token(s, at) < f->vocab) at++;
+    FP8LAB_ERR("%s: token %" PRId64 " = %" PRIu32 ", expected a token id < %" PRId64 " (the vocabulary size)",
+               f->path, at, fp8lab_shard_token(s, at), f->vocab);
+    return -1;
+}
+
+int fp8lab_shard_open(fp8lab_shard *s, const char *path, int64_t vocab) {
+    memset(s, 0, sizeof *s);
+    shard_file f = {.path = path, .vocab = vocab, .fd = -1};
+    if (check_open_args(&f) != 0) return -1;
+    if (open_shard_file(&f) != 0 || check_holds_header(&f) != 0 || read_header(&f) != 0) return -1;
+    if (map_shard(s, &f) != 0) return -1;
+    scan_token_range(s);
+    if (check_vocab(s, &f) != 0) {
         fp8lab_shard_close(s);
         return -1;
     }

@@ -109,6 +109,85 @@ static void file_key(const char *name, char *key, size_t cap) {
         if (*p == '-') *p = '_';
 }
 
+/* The option whose run-file key is `key`, or NULL. */
+static const fp8lab_train_opt *find_opt(const char *key) {
+    char name[64];
+    for (int i = 0; key && i < FP8LAB_TRAIN_NOPTS; i++) {
+        file_key(FP8LAB_TRAIN_OPTS[i].name, name, sizeof name);
+        if (!strcmp(key, name)) return &FP8LAB_TRAIN_OPTS[i];
+    }
+    return NULL;
+}
+
+static int is_note(const char *key) { return key && (!strcmp(key, "description") || !strcmp(key, "comment")); }
+
+/* One member of a run file being applied to c. */
+typedef struct {
+    fp8lab_train_cfg *c;
+    const cJSON *root;
+    const char *name; /* the file, for errors */
+    const cJSON *it;
+    const fp8lab_train_opt *o;
+} run_key;
+
+static char *field(const run_key *k) { return (char *)k->c + k->o->offset; }
+
+static int apply_number(const run_key *k) {
+    if (k->o->kind == FP8LAB_OPT_DOUBLE)
+        return fp8lab_json_num(k->name, k->root, "", k->it->string, 0, k->o->range, (double *)field(k)) ? -1 : 0;
+    long v = 0;
+    if (fp8lab_json_int(k->name, k->root, "", k->it->string, 0, k->o->range, &v)) return -1;
+    if (k->o->kind == FP8LAB_OPT_INT) *(int *)field(k) = (int)v;
+    else *(long *)field(k) = v;
+    return 0;
+}
+
+static int apply_bool(const run_key *k) {
+    if (!cJSON_IsBool(k->it)) {
+        FP8LAB_ERR("%s: %s must be true or false", k->name, k->it->string);
+        return -1;
+    }
+    *(int *)field(k) = cJSON_IsTrue(k->it);
+    return 0;
+}
+
+/* A copy the config owns (the cJSON tree is freed after loading); null sets the option to NULL. */
+static int apply_string(const run_key *k) {
+    const cJSON *it = k->it;
+    fp8lab_train_cfg *c = k->c;
+    if (cJSON_IsNull(it)) {
+        *(const char **)field(k) = NULL;
+        return 0;
+    }
+    if (!cJSON_IsString(it) || !it->valuestring[0] || strlen(it->valuestring) > 4095) {
+        FP8LAB_ERR("%s: %s must be a non-empty string of at most 4095 bytes (or null)", k->name, it->string);
+        return -1;
+    }
+    if (c->nowned >= (int)(sizeof c->owned / sizeof c->owned[0])) {
+        FP8LAB_ERR("%s: too many strings", k->name);
+        return -1;
+    }
+    char *s = strdup(it->valuestring);
+    if (!s) {
+        FP8LAB_ERR_RT("%s: out of memory", k->name);
+        return -1;
+    }
+    c->owned[c->nowned++] = s;
+    *(const char **)field(k) = s;
+    return 0;
+}
+
+static int apply_key(const run_key *k) {
+    switch (k->o->kind) {
+    case FP8LAB_OPT_INT:
+    case FP8LAB_OPT_LONG:
+    case FP8LAB_OPT_DOUBLE: return apply_number(k);
+    case FP8LAB_OPT_BOOL: return apply_bool(k);
+    case FP8LAB_OPT_STR: return apply_string(k);
+    }
+    return 0;
+}
+
 int fp8lab_train_cfg_from_json(fp8lab_train_cfg *c, const cJSON *root, const char *name) {
     if (!cJSON_IsObject(root)) {
         FP8LAB_ERR("%s: a run file is one JSON object", name);
@@ -116,67 +195,21 @@ int fp8lab_train_cfg_from_json(fp8lab_train_cfg *c, const cJSON *root, const cha
     }
     char seen[sizeof FP8LAB_TRAIN_OPTS / sizeof FP8LAB_TRAIN_OPTS[0]] = {0};
     for (const cJSON *it = root->child; it; it = it->next) {
-        const fp8lab_train_opt *o = NULL;
-        char key[64];
-        for (int i = 0; i < FP8LAB_TRAIN_NOPTS && !o; i++) {
-            file_key(FP8LAB_TRAIN_OPTS[i].name, key, sizeof key);
-            if (it->string && !strcmp(it->string, key)) o = &FP8LAB_TRAIN_OPTS[i];
-        }
+        const fp8lab_train_opt *o = find_opt(it->string);
+        if (!o && is_note(it->string)) continue;
         if (!o) {
-            if (it->string && (!strcmp(it->string, "description") || !strcmp(it->string, "comment"))) continue;
             FP8LAB_ERR("%s: unknown key \"%s\" (keys are the flags of fp8lab train --help, with _ for -; "
                        "\"description\" for a note)",
                        name, it->string ? it->string : "");
             return -1;
         }
-        /* a key given twice: the numbers below are looked up by key (the first one), the rest read here (the
+        /* a key given twice: the numbers are looked up by key (the first one), the rest read in place (the
            last one); neither is what the file's author can be assumed to mean */
         if (seen[o - FP8LAB_TRAIN_OPTS]++) {
             FP8LAB_ERR("%s: key \"%s\" appears twice", name, it->string);
             return -1;
         }
-        char *dst = (char *)c + o->offset;
-        switch (o->kind) {
-        case FP8LAB_OPT_INT:
-        case FP8LAB_OPT_LONG: {
-            long v = 0;
-            if (fp8lab_json_int(name, root, "", it->string, 0, o->range, &v)) return -1;
-            if (o->kind == FP8LAB_OPT_INT) *(int *)dst = (int)v;
-            else *(long *)dst = v;
-            break;
-        }
-        case FP8LAB_OPT_DOUBLE:
-            if (fp8lab_json_num(name, root, "", it->string, 0, o->range, (double *)dst)) return -1;
-            break;
-        case FP8LAB_OPT_BOOL:
-            if (!cJSON_IsBool(it)) {
-                FP8LAB_ERR("%s: %s must be true or false", name, it->string);
-                return -1;
-            }
-            *(int *)dst = cJSON_IsTrue(it);
-            break;
-        case FP8LAB_OPT_STR:
-            if (cJSON_IsNull(it)) {
-                *(const char **)dst = NULL;
-                break;
-            }
-            if (!cJSON_IsString(it) || !it->valuestring[0] || strlen(it->valuestring) > 4095) {
-                FP8LAB_ERR("%s: %s must be a non-empty string of at most 4095 bytes (or null)", name, it->string);
-                return -1;
-            }
-            if (c->nowned >= (int)(sizeof c->owned / sizeof c->owned[0])) {
-                FP8LAB_ERR("%s: too many strings", name);
-                return -1;
-            }
-            char *s = strdup(it->valuestring);
-            if (!s) {
-                FP8LAB_ERR_RT("%s: out of memory", name);
-                return -1;
-            }
-            c->owned[c->nowned++] = s;
-            *(const char **)dst = s;
-            break;
-        }
+        if (apply_key(&(run_key){.c = c, .root = root, .name = name, .it = it, .o = o})) return -1;
     }
     return 0;
 }
