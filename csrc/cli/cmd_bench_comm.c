@@ -53,6 +53,7 @@ typedef struct {
     long modulus; /* inputs are (5i + 3r) mod modulus: every partial sum an integer exact in the dtype */
     char *a, *b, *want;
     double *t;
+    int comm_failed; /* a collective failed: the other ranks may still wait in one (see comm_close) */
 } bench_ctx;
 
 static double input_value(const bench_ctx *x, int rank, size_t i) {
@@ -237,6 +238,18 @@ static void json_add_op(cJSON *root, const bench_ctx *x, coll_kind k, const comm
     cJSON_AddItemToArray(cJSON_GetObjectItem(root, "ops"), op);
 }
 
+/* What `fp8lab bench comm` was asked for. */
+typedef struct {
+    long min_b, max_b;
+    int iters, warmup, json;
+    const char *op, *dtype, *device;
+    coll_kind ops[C_COUNT]; /* --op, parsed */
+    int nops;
+} comm_args;
+
+/* What a step returns when the command goes on (every other value is the exit status). */
+enum { GO_ON = -1 };
+
 /* Every size of one collective; rows with fewer elements than ranks are left out. Returns the row count or -1. */
 static int run_op(bench_ctx *x, coll_kind k, long min_bytes, long max_bytes, comm_row *rows) {
     const size_t n = (size_t)x->c->size;
@@ -267,19 +280,18 @@ static int parse_ops(const char *s, coll_kind *ops) {
 }
 
 /* Flag checks the table's ranges cannot express; "" when fine, else the message in bad[cap]. */
-static void check_comm_flags(const char *op, const char *dtype, long min_b, long max_b, int iters, int warmup,
-                             char *bad, size_t cap) {
+static void check_comm_flags(const comm_args *a, char *bad, size_t cap) {
     coll_kind ops[C_COUNT];
-    if (!parse_ops(op, ops))
-        snprintf(bad, cap, "--op '%.40s': must be all_reduce, reduce_scatter, all_gather, all_to_all or all", op);
-    else if (strcmp(dtype, "float") && strcmp(dtype, "bfloat16"))
-        snprintf(bad, cap, "--dtype '%.40s': must be float or bfloat16", dtype);
-    else if (max_b < min_b)
-        snprintf(bad, cap, "--max-bytes %ld: must be at least --min-bytes %ld", max_b, min_b);
-    else if ((long long)max_b * (iters + warmup) > COMM_MAX_WORK)
+    const long long work = (long long)a->max_b * (a->iters + a->warmup);
+    if (!parse_ops(a->op, ops))
+        snprintf(bad, cap, "--op '%.40s': must be all_reduce, reduce_scatter, all_gather, all_to_all or all", a->op);
+    else if (strcmp(a->dtype, "float") && strcmp(a->dtype, "bfloat16"))
+        snprintf(bad, cap, "--dtype '%.40s': must be float or bfloat16", a->dtype);
+    else if (a->max_b < a->min_b)
+        snprintf(bad, cap, "--max-bytes %ld: must be at least --min-bytes %ld", a->max_b, a->min_b);
+    else if (work > COMM_MAX_WORK)
         snprintf(bad, cap, "--max-bytes %ld * (--iters %d + --warmup %d) = %lld bytes is over the limit of %lld "
-                           "(lower --max-bytes or --iters)", max_b, iters, warmup,
-                 (long long)max_b * (iters + warmup), COMM_MAX_WORK);
+                           "(lower --max-bytes or --iters)", a->max_b, a->iters, a->warmup, work, COMM_MAX_WORK);
 }
 
 /* --device cuda: this rank's GPU (its local rank), NCCL over the job's ranks (the id over c under mpirun; by
@@ -309,21 +321,21 @@ static void close_device(bench_ctx *x) {
     fp8lab_backend_destroy(x->be);
 }
 
-static int run_bench(bench_ctx *x, const coll_kind *ops, int nops, long min_b, long max_b, int json) {
+static int run_bench(bench_ctx *x, const comm_args *a) {
     comm_row rows[40]; /* sizes double from >= 1 to <= 2^30: 31 rows at most */
-    cJSON *root = json && x->c->rank == 0 ? json_header(x) : NULL;
+    cJSON *root = a->json && x->c->rank == 0 ? json_header(x) : NULL;
     long long wrong = 0;
-    if (!json && x->c->rank == 0) print_header(x);
-    for (int o = 0; o < nops; o++) {
-        const int nrows = run_op(x, ops[o], min_b, max_b, rows);
+    if (!a->json && x->c->rank == 0) print_header(x);
+    for (int o = 0; o < a->nops; o++) {
+        const int nrows = run_op(x, a->ops[o], a->min_b, a->max_b, rows);
         if (nrows < 0) {
             cJSON_Delete(root);
             return -1;
         }
         for (int i = 0; i < nrows; i++) wrong += rows[i].out.wrong + rows[i].in.wrong;
         if (x->c->rank) continue;
-        if (root) json_add_op(root, x, ops[o], rows, nrows);
-        else print_table(x, ops[o], rows, nrows);
+        if (root) json_add_op(root, x, a->ops[o], rows, nrows);
+        else print_table(x, a->ops[o], rows, nrows);
     }
     if (root) {
         cJSON_AddNumberToObject(root, "wrong", (double)wrong);
@@ -338,93 +350,124 @@ static int run_bench(bench_ctx *x, const coll_kind *ops, int nops, long min_b, l
     return wrong ? 1 : 0;
 }
 
-int bench_comm(int argc, char **argv) {
-    long min_b = 8, max_b = 4L << 20;
-    int iters = 20, warmup = 5, json = 0;
-    const char *op = "all", *dtype = "float", *device = "cpu";
+static int comm_parse(comm_args *a, int argc, char **argv) {
     const cli_flag flags[] = {
-        {"device", FLAG_STR, &device, "cpu (host buffers, the job's communicator) or cuda (device buffers, NCCL)"},
-        {"op", FLAG_STR, &op, "all_reduce, reduce_scatter, all_gather, all_to_all or all"},
-        {"min-bytes", FLAG_LONG, &min_b, "smallest size (bytes of the largest buffer per rank)",
+        {"device", FLAG_STR, &a->device, "cpu (host buffers, the job's communicator) or cuda (device buffers, NCCL)"},
+        {"op", FLAG_STR, &a->op, "all_reduce, reduce_scatter, all_gather, all_to_all or all"},
+        {"min-bytes", FLAG_LONG, &a->min_b, "smallest size (bytes of the largest buffer per rank)",
          FP8LAB_RANGE(1, 1L << 30)},
-        {"max-bytes", FLAG_LONG, &max_b, "largest size; sizes double from --min-bytes up to it "
-                                         "(--max-bytes * (iters + warmup) <= 2^34)", FP8LAB_RANGE(1, 1L << 30)},
-        {"iters", FLAG_INT, &iters, "timed calls per size and placement", FP8LAB_RANGE(1, 100000)},
-        {"warmup", FLAG_INT, &warmup, "untimed calls before them", FP8LAB_RANGE(0, 10000)},
-        {"dtype", FLAG_STR, &dtype, "element type: float or bfloat16"},
-        {"json", FLAG_BOOL, &json, "print one JSON object on stdout (rank 0)"},
+        {"max-bytes", FLAG_LONG, &a->max_b, "largest size; sizes double from --min-bytes up to it "
+                                            "(--max-bytes * (iters + warmup) <= 2^34)", FP8LAB_RANGE(1, 1L << 30)},
+        {"iters", FLAG_INT, &a->iters, "timed calls per size and placement", FP8LAB_RANGE(1, 100000)},
+        {"warmup", FLAG_INT, &a->warmup, "untimed calls before them", FP8LAB_RANGE(0, 10000)},
+        {"dtype", FLAG_STR, &a->dtype, "element type: float or bfloat16"},
+        {"json", FLAG_BOOL, &a->json, "print one JSON object on stdout (rank 0)"},
     };
     const char *usage = "fp8lab bench comm [flags]   (under mpirun: one process per rank, rank 0 prints)";
     const int pr = cli_parse(usage, flags, CLI_NFLAGS(flags), argc, argv);
     if (pr) return pr == 1 ? FP8LAB_EXIT_OK : FP8LAB_EXIT_USAGE;
+    return GO_ON;
+}
+
+/* The flags, then the host memory the run needs: before the communicator starts, so each rank refuses alone. */
+static int comm_check(comm_args *a) {
     char bad[256] = "";
-    check_comm_flags(op, dtype, min_b, max_b, iters, warmup, bad, sizeof bad);
+    check_comm_flags(a, bad, sizeof bad);
     if (bad[0]) {
         fprintf(stderr, "error: %s\n", bad);
         return FP8LAB_EXIT_USAGE;
     }
-    if (strcmp(device, "cpu") && strcmp(device, "cuda")) {
-        fprintf(stderr, "error: --device: '%s' is not one of cpu | cuda\n", device);
+    if (strcmp(a->device, "cpu") && strcmp(a->device, "cuda")) {
+        fprintf(stderr, "error: --device: '%s' is not one of cpu | cuda\n", a->device);
         return FP8LAB_EXIT_USAGE;
     }
-    coll_kind ops[C_COUNT];
-    const int nops = parse_ops(op, ops);
-    if (bench_host_mem_check("bench comm", 3.0 * (double)max_b + 8.0 * iters)) return FP8LAB_EXIT_RUNTIME;
+    a->nops = parse_ops(a->op, a->ops);
+    if (bench_host_mem_check("bench comm", 3.0 * (double)a->max_b + 8.0 * a->iters)) return FP8LAB_EXIT_RUNTIME;
+    return GO_ON;
+}
 
+/* The job's communicator: MPI under mpirun, else the single-process one. */
+static int comm_open(const comm_args *a, bench_ctx *x) {
     fp8lab_comm *c = fp8lab_comm_from_env();
     if (!c) {
         fprintf(stderr, "error: bench comm: %s\n", fp8lab_last_error());
         return FP8LAB_EXIT_RUNTIME;
     }
-    if (fp8lab_comm_is_deferred(c) && strcmp(device, "cuda")) {
+    if (fp8lab_comm_is_deferred(c) && strcmp(a->device, "cuda")) {
         fprintf(stderr, "error: bench comm: %d ranks started without MPI: their collectives run on NCCL (--device "
                         "cuda); CPU ranks need mpirun or srun --mpi=pmix\n", c->size);
         fp8lab_comm_destroy(c);
         return FP8LAB_EXIT_USAGE;
     }
-    bench_ctx x = {.c = c, .dc = c, .dt = strcmp(dtype, "float") ? FP8LAB_CDT_BF16 : FP8LAB_CDT_F32, .iters = iters,
-                   .warmup = warmup};
-    x.es = fp8lab_comm_dtype_size(x.dt);
+    x->c = x->dc = c;
+    return GO_ON;
+}
+
+/* The element type and the inputs' modulus. */
+static int comm_set_type(const comm_args *a, bench_ctx *x) {
+    x->dt = strcmp(a->dtype, "float") ? FP8LAB_CDT_BF16 : FP8LAB_CDT_F32;
+    x->es = fp8lab_comm_dtype_size(x->dt);
     /* partial sums reach (modulus - 1) * ranks: keep them within the integers the type holds exactly */
-    const long exact = x.dt == FP8LAB_CDT_F32 ? 1L << 24 : 256;
-    x.modulus = exact / c->size + 1 < 251 ? exact / c->size + 1 : 251;
-    int rc = FP8LAB_EXIT_OK, comm_failed = 0;
-    if (x.modulus < 2) {
-        if (c->rank == 0)
-            fprintf(stderr, "error: bench comm: --dtype %s cannot hold the sums of %d ranks exactly (at most %ld)\n",
-                    dtype, c->size, exact);
-        rc = FP8LAB_EXIT_USAGE;
-        goto out;
+    const long exact = x->dt == FP8LAB_CDT_F32 ? 1L << 24 : 256;
+    x->modulus = exact / x->c->size + 1 < 251 ? exact / x->c->size + 1 : 251;
+    if (x->modulus >= 2) return GO_ON;
+    if (x->c->rank == 0)
+        fprintf(stderr, "error: bench comm: --dtype %s cannot hold the sums of %d ranks exactly (at most %ld)\n",
+                a->dtype, x->c->size, exact);
+    return FP8LAB_EXIT_USAGE;
+}
+
+/* The host buffers, and with --device cuda the device ones and NCCL; the measured buffers set. */
+static int comm_alloc(const comm_args *a, bench_ctx *x) {
+    const size_t cap = (size_t)a->max_b + 16;
+    x->a = bench_malloc("bench comm", "buffer a", cap);
+    x->b = bench_malloc("bench comm", "buffer b", cap);
+    x->want = bench_malloc("bench comm", "expected values", cap);
+    x->t = bench_malloc("bench comm", "times", sizeof(double) * (size_t)a->iters);
+    if (!x->a || !x->b || !x->want || !x->t) return FP8LAB_EXIT_RUNTIME; /* bench_malloc said which */
+    if (!strcmp(a->device, "cuda") && open_device(x, cap)) {
+        fprintf(stderr, "error: bench comm: %s\n", fp8lab_last_error());
+        return fp8lab_last_error_exit();
     }
-    const size_t cap = (size_t)max_b + 16;
-    x.a = bench_malloc("bench comm", "buffer a", cap);
-    x.b = bench_malloc("bench comm", "buffer b", cap);
-    x.want = bench_malloc("bench comm", "expected values", cap);
-    x.t = bench_malloc("bench comm", "times", sizeof(double) * (size_t)iters);
-    if (!x.a || !x.b || !x.want || !x.t || (!strcmp(device, "cuda") && open_device(&x, cap))) {
-        const int mem = x.a && x.b && x.want && x.t;
-        if (mem) fprintf(stderr, "error: bench comm: %s\n", fp8lab_last_error());
-        rc = mem ? fp8lab_last_error_exit() : FP8LAB_EXIT_RUNTIME;
-        goto out;
-    }
-    if (!x.be) x.da = x.a, x.db = x.b; /* --device cpu: the host buffers are the measured ones */
-    const int br = run_bench(&x, ops, nops, min_b, max_b, json);
+    if (!x->be) x->da = x->a, x->db = x->b; /* --device cpu: the host buffers are the measured ones */
+    return GO_ON;
+}
+
+/* The tables (or the JSON object); an exit status: 1 when a collective failed or a value is wrong. */
+static int comm_run(const comm_args *a, bench_ctx *x) {
+    const int br = run_bench(x, a);
     if (br < 0) {
         fprintf(stderr, "error: bench comm: %s\n", fp8lab_last_error());
-        rc = FP8LAB_EXIT_RUNTIME;
-        comm_failed = 1;
-    } else if (br > 0) {
-        if (c->rank == 0) fprintf(stderr, "error: bench comm: wrong values (the #wrong columns)\n");
-        rc = FP8LAB_EXIT_RUNTIME;
+        x->comm_failed = 1;
+        return FP8LAB_EXIT_RUNTIME;
     }
-out:
-    free(x.a);
-    free(x.b);
-    free(x.want);
-    free(x.t);
-    close_device(&x);
+    if (br == 0) return FP8LAB_EXIT_OK;
+    if (x->c->rank == 0) fprintf(stderr, "error: bench comm: wrong values (the #wrong columns)\n");
+    return FP8LAB_EXIT_RUNTIME;
+}
+
+static void comm_close(bench_ctx *x) {
+    free(x->a);
+    free(x->b);
+    free(x->want);
+    free(x->t);
+    close_device(x);
     /* After a failed collective the other ranks may wait in one: this rank leaves without MPI_Finalize (which
        would wait for them), and the launcher ends the job when it sees a rank exit without it. */
-    if (!comm_failed) fp8lab_comm_destroy(c);
+    if (!x->comm_failed) fp8lab_comm_destroy(x->c);
+}
+
+int bench_comm(int argc, char **argv) {
+    comm_args a = {.min_b = 8, .max_b = 4L << 20, .iters = 20, .warmup = 5, .json = 0, .op = "all", .dtype = "float",
+                   .device = "cpu"};
+    int rc = comm_parse(&a, argc, argv);
+    if (rc == GO_ON) rc = comm_check(&a);
+    if (rc != GO_ON) return rc;
+    bench_ctx x = {.iters = a.iters, .warmup = a.warmup};
+    if ((rc = comm_open(&a, &x)) != GO_ON) return rc;
+    rc = comm_set_type(&a, &x);
+    if (rc == GO_ON) rc = comm_alloc(&a, &x);
+    if (rc == GO_ON) rc = comm_run(&a, &x);
+    comm_close(&x);
     return rc;
 }

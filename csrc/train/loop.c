@@ -130,8 +130,8 @@ static int set_grad_sum(fp8lab_trainer *t, const char *mode) {
     return fp8lab_gpt_set_exact_grads(t->g, 1);
 }
 
-static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile, fp8lab_comm *comm) {
-    if (fp8lab_train_cfg_check(cfg)) return NULL;
+/* A trainer holding its copy of cfg and its place among the ranks, nothing opened yet. */
+static fp8lab_trainer *trainer_alloc(const fp8lab_train_cfg *cfg, fp8lab_comm *comm) {
     fp8lab_trainer *t = calloc(1, sizeof *t);
     if (!t) {
         FP8LAB_ERR_RT("trainer: out of memory");
@@ -143,69 +143,109 @@ static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile, 
     t->comm = comm;
     t->rank = fp8lab_dp_rank(comm);
     t->size = fp8lab_dp_size(comm);
+    return t;
+}
+
+/* The model, once the global batch is known to fit the loader; its T and activations within its limits. */
+static int trainer_load_model(fp8lab_trainer *t) {
+    const fp8lab_train_cfg *cfg = &t->cfg;
     const int B = cfg->batch, T = cfg->seq;
     if ((int64_t)B * t->size > FP8LAB_LOADER_MAX_B) {
         FP8LAB_ERR("--batch %d on %d ranks: a global batch of %lld rows exceeds %d", B, t->size,
                    (long long)B * t->size, FP8LAB_LOADER_MAX_B);
-        goto fail;
+        return -1;
     }
-    const int BG = B * t->size; /* the global batch: the loader moves past it, each rank reads its own rows */
-    if (fp8lab_train_load_model(cfg, &t->model)) goto fail;
+    if (fp8lab_train_load_model(cfg, &t->model)) return -1;
     if (t->model.learned_pos && T > t->model.max_pos) {
         FP8LAB_ERR("--seq %d exceeds the model's n_positions %ld", T, t->model.max_pos);
-        goto fail;
+        return -1;
     }
-    if (fp8lab_gpt_activation_bytes(&t->model, B, T) < 0) goto fail;
-    /* data */
-    if (!cfg->data) {
+    return fp8lab_gpt_activation_bytes(&t->model, B, T) < 0 ? -1 : 0;
+}
+
+/* The shards' globs: --data, or the built-in corpus (built into the cache folder on first use), whose validation
+   split is used unless --val-data names other shards. */
+static int trainer_find_shards(fp8lab_trainer *t) {
+    const fp8lab_train_cfg *cfg = &t->cfg;
+    if (cfg->data) {
+        snprintf(t->train_glob, sizeof t->train_glob, "%s", cfg->data);
+    } else {
         char cache[FP8LAB_TRAIN_PATH_MAX - 64];
         int built = 0;
         if (fp8lab_train_cache_dir(cache, sizeof cache) || mkdir_p(cache) ||
             fp8lab_data_builtin(cache, NULL, t->train_glob, t->val_glob, sizeof t->train_glob, &built))
-            goto fail;
-        if (!cfg->val_data) t->has_val = 1;
-        else snprintf(t->val_glob, sizeof t->val_glob, "%s", cfg->val_data);
-    } else {
-        snprintf(t->train_glob, sizeof t->train_glob, "%s", cfg->data);
-        if (cfg->val_data) snprintf(t->val_glob, sizeof t->val_glob, "%s", cfg->val_data);
+            return -1;
     }
-    if (cfg->val_data) t->has_val = 1;
+    if (cfg->val_data) snprintf(t->val_glob, sizeof t->val_glob, "%s", cfg->val_data);
+    t->has_val = !cfg->data || cfg->val_data;
+    return 0;
+}
+
+static int trainer_open_loaders(fp8lab_trainer *t) {
+    const fp8lab_train_cfg *cfg = &t->cfg;
+    const int BG = cfg->batch * t->size; /* the global batch: the loader moves past it, each rank reads its own rows */
     const char *tg = t->train_glob, *vg = t->val_glob;
-    if (fp8lab_loader_open(&t->train, &tg, 1, BG, T, t->model.vocab, (uint64_t)cfg->seed, 1)) goto fail;
-    if (t->has_val && fp8lab_loader_open(&t->val, &vg, 1, BG, T, t->model.vocab, (uint64_t)cfg->seed, 0)) {
-        t->has_val = 0;
-        goto fail;
+    if (fp8lab_loader_open(&t->train, &tg, 1, BG, cfg->seq, t->model.vocab, (uint64_t)cfg->seed, 1)) return -1;
+    if (t->has_val && fp8lab_loader_open(&t->val, &vg, 1, BG, cfg->seq, t->model.vocab, (uint64_t)cfg->seed, 0)) {
+        t->has_val = 0; /* nothing for fp8lab_trainer_destroy to close */
+        return -1;
     }
-    /* device and model */
+    return 0;
+}
+
+/* The backend, the communicator for device buffers, and the device's name as the metrics report it. */
+static int trainer_open_device(fp8lab_trainer *t, int profile) {
     fp8lab_launch launch;
-    if (fp8lab_launch_from_env(&launch)) goto fail;
-    t->be = open_backend(cfg->device, profile, t->size > 1 ? launch.local_rank : 0);
-    if (!t->be || open_device_comm(t, &launch)) goto fail;
+    if (fp8lab_launch_from_env(&launch)) return -1;
+    t->be = open_backend(t->cfg.device, profile, t->size > 1 ? launch.local_rank : 0);
+    if (!t->be || open_device_comm(t, &launch)) return -1;
     fp8lab_backend_info(t->be, &t->dev);
+    const char *name = t->dev.name;
     if (!strcmp(t->be->name, "cpu"))
-        snprintf(t->device, sizeof t->device, "cpu (%s)", strncmp(t->dev.name, "CPU: ", 5) ? t->dev.name : t->dev.name + 5);
-    else snprintf(t->device, sizeof t->device, "%s", t->dev.name);
+        snprintf(t->device, sizeof t->device, "cpu (%s)", strncmp(name, "CPU: ", 5) ? name : name + 5);
+    else snprintf(t->device, sizeof t->device, "%s", name);
+    return 0;
+}
+
+/* The model on the device (recipe, gradient sums, --init-from's weights) and its AdamW moments. */
+static int trainer_build_model(fp8lab_trainer *t) {
+    const fp8lab_train_cfg *cfg = &t->cfg;
     t->g = fp8lab_gpt_create(t->be, &t->model, (uint64_t)cfg->seed);
-    if (!t->g || fp8lab_gpt_set_recipe(t->g, t->recipe) || set_grad_sum(t, cfg->grad_sum)) goto fail;
-    if (cfg->init_from && fp8lab_load_weights(t->g, t->be, cfg->init_from)) goto fail;
+    if (!t->g || fp8lab_gpt_set_recipe(t->g, t->recipe) || set_grad_sum(t, cfg->grad_sum)) return -1;
+    if (cfg->init_from && fp8lab_load_weights(t->g, t->be, cfg->init_from)) return -1;
     t->opt = (fp8lab_optim){.dtype = cfg->fp32_moments ? FP8LAB_MOMENTS_F32 : FP8LAB_MOMENTS_BF16,
                             .floats = fp8lab_gpt_buffer_floats(t->g)};
-    if (fp8lab_gpt_moments(t->g, t->opt.dtype, &t->opt.m, &t->opt.v)) goto fail;
+    return fp8lab_gpt_moments(t->g, t->opt.dtype, &t->opt.m, &t->opt.v) ? -1 : 0;
+}
+
+/* The schedule, the sampling RNG, the host batch buffers and the FLOPs per token. */
+static int trainer_init_run_state(fp8lab_trainer *t) {
+    const fp8lab_train_cfg *cfg = &t->cfg;
+    const int B = cfg->batch, T = cfg->seq;
     t->sched = (fp8lab_lr_schedule){cfg->lr, cfg->min_lr_ratio, cfg->warmup, cfg->steps};
     fp8lab_rng_seed(&t->sample_rng, (uint64_t)cfg->seed ^ 0x5a4d504c45ull);
     t->tok = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
     t->tgt = malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
     if (!t->tok || !t->tgt) {
         FP8LAB_ERR_RT("trainer: out of host memory for a %d x %d batch", B, T);
-        goto fail;
+        return -1;
     }
     fp8lab_flops fl;
     fp8lab_count_flops(&t->model, T, &fl);
     t->flops_per_token = fl.total;
+    return 0;
+}
+
+static fp8lab_trainer *trainer_create(const fp8lab_train_cfg *cfg, int profile, fp8lab_comm *comm) {
+    if (fp8lab_train_cfg_check(cfg)) return NULL;
+    fp8lab_trainer *t = trainer_alloc(cfg, comm);
+    if (!t) return NULL;
+    if (trainer_load_model(t) || trainer_find_shards(t) || trainer_open_loaders(t) || trainer_open_device(t, profile) ||
+        trainer_build_model(t) || trainer_init_run_state(t)) {
+        fp8lab_trainer_destroy(t);
+        return NULL;
+    }
     return t;
-fail:
-    fp8lab_trainer_destroy(t);
-    return NULL;
 }
 
 fp8lab_trainer *fp8lab_trainer_create(const fp8lab_train_cfg *cfg) { return trainer_create(cfg, 0, NULL); }
