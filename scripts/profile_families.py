@@ -70,8 +70,8 @@ def main(path):
             end = max(end, b)
     busy += end - start
     # the GPU idle between one compute kernel's end and the next one's start (streams merged): up to GAP_MAX_US
-    # the cost of a kernel boundary (launch, ramp and drain; the simulator's kernel_gap_s), longer ones waits for
-    # the all-to-all or the host
+    # the cost of a kernel boundary (launch, ramp and drain; the simulator's kernel_gap_s); in this trace each longer
+    # one has the all-to-all's kernels running through it: a wait for the all-to-all
     short = sorted(g for g in idle if g <= GAP_MAX_US)
     waits = [g for g in idle if g > GAP_MAX_US]
     t0 = min(e["ts"] for e in kernels)
