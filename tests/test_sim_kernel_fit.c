@@ -112,7 +112,7 @@ static void step_uses_wgrad_recipe(void **st) {
         const int w = op->pass == FP8LAB_PASS_W;
         const double want =
             fp8lab_gemm_time_pass(&km, &c.gpu, c.gpu.sms, op->dtype, w, op->m, op->n, op->k) * op->count;
-        const double got = tr.ops[i].time_s - km.kernel_gap_s; /* less the op's kernel boundary */
+        const double got = tr.ops[i].time_s - tr.ops[i].boundary_s; /* less the op's kernel boundary */
         if (fabs(got - want) > 1e-9 * want)
             fail_msg("%s (%s, pass %d): traced %.6g s, the %s recipe gives %.6g s", op->name,
                      fp8lab_prec_name(op->dtype), (int)op->pass, got, w ? "Wgrad" : "forward", want);

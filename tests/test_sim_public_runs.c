@@ -215,9 +215,8 @@ static void public_runs(void **st) {
    per pass direction plus 9 (forward) / 11 (backward) bytes per score through HBM; FlashAttention-2 and cuDNN's
    fused attention as the FlashAttention-3 time times the published ratios; the gradient all-reduce after the pipeline exposing all of
    it. Checked on Narayanan et al.'s 18.4B layout (tp 8, dp 32, full recompute) and at tp 8 with selective. */
-/* A compute op's kernel time: its traced time less the kernel boundary every compute op carries (the default
-   kernel model's kernel_gap_s, which these tests run with) */
-static double kernel_time(const fp8lab_op_trace *o) { return o->time_s - FP8LAB_KERNEL_GAP_S; }
+/* A compute op's kernel time: its traced time less the kernel boundary it carries */
+static double kernel_time(const fp8lab_op_trace *o) { return o->time_s - o->boundary_s; }
 
 static double attn_op_time(const fp8lab_trace *tr, fp8lab_pass pass) {
     double t = 0;

@@ -34,16 +34,13 @@ void fp8lab_json_add_numbers(cJSON *o, const fp8lab_json_field *f, int n);
    stops at 15 digits when those come within an epsilon of the value); a non-finite value as null. */
 void fp8lab_json_add_exact(cJSON *o, const fp8lab_json_field *f, int n);
 
-#define FP8LAB_JSON_ADD_EXACT(o, ...)                                                                                 \
+/* adder(o, the fields given, their count): the table of {key, value} written in place */
+#define FP8LAB_JSON_ADD_FIELDS_(adder, o, ...)                                                                        \
     do {                                                                                                               \
         const fp8lab_json_field fields_[] = {__VA_ARGS__};                                                             \
-        fp8lab_json_add_exact((o), fields_, (int)(sizeof fields_ / sizeof fields_[0]));                                \
+        adder((o), fields_, (int)(sizeof fields_ / sizeof fields_[0]));                                                \
     } while (0)
-
-#define FP8LAB_JSON_ADD_NUMBERS(o, ...)                                                                               \
-    do {                                                                                                               \
-        const fp8lab_json_field fields_[] = {__VA_ARGS__};                                                             \
-        fp8lab_json_add_numbers((o), fields_, (int)(sizeof fields_ / sizeof fields_[0]));                              \
-    } while (0)
+#define FP8LAB_JSON_ADD_NUMBERS(o, ...) FP8LAB_JSON_ADD_FIELDS_(fp8lab_json_add_numbers, o, __VA_ARGS__)
+#define FP8LAB_JSON_ADD_EXACT(o, ...) FP8LAB_JSON_ADD_FIELDS_(fp8lab_json_add_exact, o, __VA_ARGS__)
 
 #endif

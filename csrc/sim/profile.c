@@ -90,7 +90,7 @@ static int simulate_chunk(const char *f, const shape_t *s, const fp8lab_model *m
     for (int i = 0; i < tr.n; i++)
         if (tr.ops[i].kind == FP8LAB_LAYER_MOE && tr.ops[i].op.kind != FP8LAB_OP_COMM) {
             o->simulated_ms[fp8lab_pf_family_of(&tr.ops[i].op)] +=
-                (tr.ops[i].time_s - km->kernel_gap_s) * 1e3 * (double)s->layers;
+                (tr.ops[i].time_s - tr.ops[i].boundary_s) * 1e3 * (double)s->layers;
             found = 1;
         }
     free(tr.ops);

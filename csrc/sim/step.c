@@ -82,7 +82,7 @@ static int routing_limit(const ctx_t *x, const fp8lab_op *op) {
 }
 
 /* Appends one timed op to the trace (when the caller asked for one); -1 when out of memory. */
-static int trace_add(fp8lab_trace *tr, fp8lab_layer_kind kind, const fp8lab_op *op, double t) {
+static int trace_add(fp8lab_trace *tr, fp8lab_layer_kind kind, const fp8lab_op *op, double t, double boundary) {
     if (!tr) return 0;
     if (tr->n == tr->cap) {
         int cap = tr->cap ? 2 * tr->cap : 256;
@@ -90,7 +90,7 @@ static int trace_add(fp8lab_trace *tr, fp8lab_layer_kind kind, const fp8lab_op *
         if (!o) return -1;
         tr->ops = o, tr->cap = cap;
     }
-    tr->ops[tr->n++] = (fp8lab_op_trace){.kind = kind, .op = *op, .time_s = t};
+    tr->ops[tr->n++] = (fp8lab_op_trace){.kind = kind, .op = *op, .time_s = t, .boundary_s = boundary};
     return 0;
 }
 
@@ -136,7 +136,7 @@ static int attn_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, fp8lab_laye
     fp8lab_op rop = *op;
     rop.pass = FP8LAB_PASS_R;
     snprintf(rop.name, sizeof rop.name, "%.28s.recompute", op->name);
-    return trace_add(tr, kind, &rop, rt);
+    return trace_add(tr, kind, &rop, rt, x->km->kernel_gap_s);
 }
 
 /* Transformer Engine's userbuffer overlap (plan.tp_overlap FP8LAB_TP_OVERLAP_UB), as TE's initialize_ub sets it up
@@ -272,7 +272,7 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
             const int j = ub_gemm_of(x, s, i);
             t = j >= 0 ? ub_comm_time(op, ub_pair_of(x, s, i, j, &ub), u)
                        : comm_time(x, op, u, overlap_cover(x, s, i, last_w, &ub));
-            if (trace_add(tr, kind, op, t)) return -1;
+            if (trace_add(tr, kind, op, t, 0)) return -1;
             last_w = 0;
             continue;
         }
@@ -289,7 +289,7 @@ static int time_schedule(const ctx_t *x, const fp8lab_schedule *s, unit_t *u, fp
         u->moe_extra += t * (scale - 1);
         t = t * scale + x->km->kernel_gap_s;
         *(op->kind == FP8LAB_OP_GEMM ? &u->gemm : op->kind == FP8LAB_OP_ATTN ? &u->attn : &u->elt) += t;
-        if (trace_add(tr, kind, op, t)) return -1;
+        if (trace_add(tr, kind, op, t, x->km->kernel_gap_s)) return -1;
         add_to_pass(u, op->pass, t);
     }
     return 0;

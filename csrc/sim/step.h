@@ -91,6 +91,7 @@ typedef struct {
     fp8lab_layer_kind kind;
     fp8lab_op op;
     double time_s;
+    double boundary_s; /* of time_s, the kernel boundary a compute op pays (kernel_gap_s); 0 for a collective */
 } fp8lab_op_trace;
 typedef struct {
     fp8lab_op_trace *ops; /* free() when done */
