@@ -38,6 +38,8 @@ expect 2 "--moe-imbalance: bad value 'inf'" "${sim[@]}" --moe-imbalance inf
 expect 2 "--moe-imbalance: 0.5 is neither 0 (the statistical floor) nor in [1, 100]" "${sim[@]}" --moe-imbalance 0.5
 expect 2 "--price: bad value 'inf'" "${sim[@]}" --price inf
 expect 2 "--goodput: 2 is not in (0, 1]" "${sim[@]}" --goodput 2
+expect 2 "--compute-scale: 0 is not in (0, 100]" "${sim[@]}" --compute-scale 0
+expect 2 "--compute-scale: bad value 'nan'" "${sim[@]}" --compute-scale nan
 expect 2 "--comm-sms: 132 is not in [0, 132)" "${sim[@]}" --comm-sms 132
 expect 2 "--seq: 100000 exceeds the model's n_positions 1024" "${sim[@]}" --seq 100000
 expect 2 "--moe-imbalance: 0.5 is neither 0" claim --moe-imbalance 0.5 --no-sensitivity

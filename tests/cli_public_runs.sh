@@ -9,26 +9,13 @@ src=${FP8LAB_SOURCE_DIR:?run through ctest}
 command -v python3 >/dev/null || { echo "skipped: python3 not found"; exit 77; }
 cd "$src" || exit 1
 python3 - "$bin" <<'EOF'
-import json, re, subprocess, sys
+import json, subprocess, sys
+
+sys.path.insert(0, "scripts")
+import public_runs
 
 binary = sys.argv[1]
-runs = json.load(open("configs/calibration/public-runs.json"))["runs"]
-
-
-def flags(r):
-    f = ["--model", r["model"], "--cluster", r["cluster"], "--json"]
-    for key in ("gpus", "tp", "pp", "dp", "ep", "seq", "global_batch", "micro_batch", "zero", "comm_sms",
-                "moe_imbalance"):
-        f += ["--" + key.replace("_", "-"), str(r[key])]
-    for key in ("precision", "schedule", "recompute"):
-        f += ["--" + key, r[key]]
-    f += ["--attention", r.get("attention", "flash3"), "--tp-overlap", r.get("tp_overlap", "wgrad")]
-    f += ["--loss", r.get("loss", "fused")]
-    f += ["--sequence-parallel"] if r["sp"] else []
-    f += ["--no-mtp"] if not r["mtp"] else []
-    for key in ("grad_reduce_after", "grad_fp32", "p2p_async"):
-        f += ["--" + key.replace("_", "-")] if r.get(key) else []
-    return f
+runs = public_runs.load()
 
 
 def table(path, sim_col, err_col):
@@ -45,13 +32,12 @@ docs = {"configs/calibration/README.md": table("configs/calibration/README.md", 
         "README.md": table("README.md", 5, 6)}
 bad = 0
 for i, r in enumerate(runs, 1):
-    out = subprocess.run([binary, "sim"] + flags(r), capture_output=True, text=True)
-    if out.returncode:
-        print(f"FAIL: row {i} ({r['run']}): exit {out.returncode}: {out.stderr.strip()}")
+    try:
+        res, sim = public_runs.simulate(binary, r)
+    except RuntimeError as e:
+        print(f"FAIL: row {i} ({e})")
         bad += 1
         continue
-    res = json.loads(out.stdout)
-    sim = res["tokens_per_gpu_s"] * r.get("goodput", 1.0)
     # the software the row asked for is the software simulated, and --json says so
     want = {"attention": r.get("attention", "flash3"), "tp_overlap": r.get("tp_overlap", "wgrad"),
             "loss": r.get("loss", "fused"),
@@ -61,7 +47,7 @@ for i, r in enumerate(runs, 1):
     if got != want:
         print(f"FAIL: row {i}: --json plan says {got}, the flags asked for {want}")
         bad += 1
-    err = 100 * (sim / r["published_tokens_per_gpu_s"] - 1)
+    err = 100 * public_runs.error(r, sim)
     print(f"row {i:2d} {r['run'][:60]:60s} simulated {sim:9.1f}  error {err:+5.1f} %")
     for path, rows in docs.items():
         if i not in rows:
@@ -70,5 +56,26 @@ for i, r in enumerate(runs, 1):
         elif abs(rows[i][0] - sim) > 0.051 + 1e-4 * sim or abs(rows[i][1] - err) > 0.051:
             print(f"FAIL: {path} row {i} says {rows[i][0]} ({rows[i][1]:+.1f} %), the tool {sim:.1f} ({err:+.1f} %)")
             bad += 1
+
+# --compute-scale, a what-if: every compute op's kernel time (its time less the one kernel boundary it carries)
+# is multiplied by it, communication is not, and --json states the scale. On the 7.1B row (TP 2, userbuffers).
+gap = json.loads(subprocess.run([binary, "info", "--kernel-model", "--json"], capture_output=True,
+                                text=True).stdout)["kernel_gap_s"]
+row = runs[13]
+base, _ = public_runs.simulate(binary, row, ["--ops"])
+scaled, _ = public_runs.simulate(binary, row, ["--ops", "--compute-scale", "1.19"])
+kinds = set()
+for a, b in zip(base["ops"], scaled["ops"]):
+    want = a["time_s"] if a["kind"] == "comm" else 1.19 * (a["time_s"] - gap) + gap
+    kinds.add(a["kind"])
+    if a["name"] != b["name"] or abs(b["time_s"] - want) > 1e-12 + 1e-9 * want:
+        print(f"FAIL: --compute-scale 1.19: {b['name']} takes {b['time_s']:.6g} s, expected {want:.6g} s")
+        bad += 1
+if (len(base["ops"]) != len(scaled["ops"]) or not {"gemm", "attn", "eltwise", "comm"} <= kinds or
+        base["compute_scale"] != 1 or scaled["compute_scale"] != 1.19 or
+        not scaled["step_time_s"] > base["step_time_s"]):
+    print(f"FAIL: --compute-scale 1.19: {len(scaled['ops'])} ops of kinds {sorted(kinds)}, compute_scale "
+          f"{scaled['compute_scale']}, step {base['step_time_s']:.4f} -> {scaled['step_time_s']:.4f} s")
+    bad += 1
 sys.exit(1 if bad else 0)
 EOF

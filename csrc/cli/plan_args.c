@@ -9,7 +9,7 @@
 void plan_args_init(plan_args *a) {
     *a = (plan_args){.precision = "bf16", .schedule = "1f1b", .recompute = "none", .attention = "flash3", .loss = "fused",
                      .tp_overlap = "wgrad", .tp = 1, .pp = 1, .ep = 1,
-                     .mbatch = 1};
+                     .mbatch = 1, .compute_scale = 1};
 }
 
 void plan_args_flags(plan_args *a, cli_flag *out) {
@@ -34,6 +34,11 @@ void plan_args_flags(plan_args *a, cli_flag *out) {
         {"moe-imbalance", FLAG_DOUBLE, &a->moe_imb, "busiest/mean expert load in an EP group, >= 1 (0: the statistical floor)", FP8LAB_RANGE(0, FP8LAB_MAX_MOE_IMBALANCE)},
         {"no-mtp", FLAG_BOOL, &a->no_mtp, "leave out the multi-token-prediction modules"},
         {"calibration", FLAG_STR, &a->calib, "GEMM efficiency points from `fp8lab bench gemm --json`"},
+        /* a what-if, not a model: how far a run's kernels may be from the benchmarked ones (fp8lab claim prints
+           what DeepSeek's own H800 profile measures) */
+        {"compute-scale", FLAG_DOUBLE, &a->compute_scale,
+         "what-if: every compute op (GEMM, attention, element-wise) takes N times its modeled kernel time",
+         FP8LAB_RANGE_POS(FP8LAB_MAX_COMPUTE_SCALE)},
         /* the software of a run, so that a published run of another time can be simulated as it ran */
         {"attention", FLAG_STR, &a->attention,
          "attention kernel: flash3 | flash2 | cudnn (Transformer Engine's choice on Hopper) | unfused (Megatron-LM "
@@ -72,5 +77,6 @@ int plan_args_load(const plan_args *a, const char *usage, fp8lab_model *m, fp8la
         fprintf(stderr, "error: %s\n", fp8lab_last_error());
         return fp8lab_last_error_exit();
     }
+    km->compute_scale = a->compute_scale;
     return 0;
 }

@@ -15,5 +15,6 @@
 #define FP8LAB_MAX_MOE_IMBALANCE 100.0
 #define FP8LAB_MAX_VCHUNKS 64
 #define FP8LAB_MAX_MOE_SKEW 10.0
+#define FP8LAB_MAX_COMPUTE_SCALE 100.0 /* --compute-scale, the kernel model's what-if */
 
 #endif

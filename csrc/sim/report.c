@@ -13,6 +13,7 @@ cJSON *fp8lab_sim_json(const fp8lab_sim_result *r, const fp8lab_cluster *c, cons
     cJSON_AddStringToObject(o, "simulated_on", c->name);
     cJSON_AddStringToObject(o, "gpu", c->gpu.name);
     cJSON_AddStringToObject(o, "kernel_model", km->source);
+    cJSON_AddNumberToObject(o, "compute_scale", km->compute_scale);
     FP8LAB_JSON_ADD_NUMBERS(o, {"gpus", (double)r->gpus}, {"step_time_s", r->step_time_s},
                             {"tokens_per_step", r->tokens_per_step}, {"tokens_per_gpu_s", r->tokens_per_gpu_s},
                             {"tokens_per_gpu_hour", r->tokens_per_gpu_hour}, {"tflops_per_gpu", r->tflops_per_gpu},
@@ -71,6 +72,8 @@ void fp8lab_sim_print(FILE *f, const fp8lab_sim_result *r, const fp8lab_model *m
     double st = r->step_time_s;
     fprintf(f, "SIMULATED on %s: %ld x %s (not measured)\n", c->name, r->gpus, c->gpu.name);
     fprintf(f, "kernel model: %s\n", km->source);
+    if (km->compute_scale != 1.0)
+        fprintf(f, "what-if: every compute op's kernel time x%g (--compute-scale)\n", km->compute_scale);
     fprintf(f, "model %s: %.2fB parameters (%.2fB activated per token)%s, %.1f GFLOP/token training at seq %ld",
             m->model_type, r->params_total / 1e9, r->params_activated / 1e9,
             r->params_mtp > 0 ? " + MTP" : "", r->model_flops_per_token / 1e9, r->seq);
