@@ -65,6 +65,7 @@ static int curve_print_json(const curve_out *r) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "simulated_on", r->c->name);
     cJSON_AddStringToObject(j, "kernel_model", r->km->source);
+    cJSON_AddNumberToObject(j, "compute_scale", r->km->compute_scale);
     cJSON_AddStringToObject(j, "vary", s1->name);
     if (s2) cJSON_AddStringToObject(j, "vary2", s2->name);
     cJSON_AddStringToObject(j, "csv", r->csv_path);
@@ -102,6 +103,8 @@ static void curve_print_table(const curve_out *r) {
     printf("cost curve, SIMULATED on %s (base %s): %d points (%d impossible layouts skipped)\n", r->c->name,
            r->c->gpu.name, n, n - r->nok);
     print_snap_note(stdout, r->snapped);
+    if (r->km->compute_scale != 1.0)
+        printf("what-if: every compute op's kernel time x%g (--compute-scale)\n", r->km->compute_scale);
     printf("%-16s %-14s %14s %16s %9s\n", s1->name, s2 ? s2->name : "", "tokens/GPU-h", "USD per M tokens", "MFU bf16");
     for (int i = 0; i < n; i++) {
         if (n > 40 && i == 20) {
