@@ -112,24 +112,36 @@ static void quant(bld *b, const char *name, double elems, quant_fate fate) {
 static double gathered_input(const bld *b, double width, double bytes) { return b->ts * width * bytes; }
 
 
-static void comm(bld *b, const char *name, fp8lab_coll c, fp8lab_coll bc, fp8lab_group g, double bytes,
-                 double bwd_bytes) {
-    fp8lab_op *op = add(b, name, FP8LAB_OP_COMM, FP8LAB_PART_OTHER);
-    if (!op) return;
-    op->coll = c, op->bwd_coll = bc, op->group = g, op->bytes = bytes, op->bwd_bytes = bwd_bytes;
+/* One collective: its kind in the forward and in the backward (FP8LAB_COLL_NONE: none in that pass) over one
+   group, and the bytes each moves. */
+typedef struct {
+    const char *name;
+    fp8lab_coll fwd, bwd;
+    fp8lab_group group;
+    double bytes, bwd_bytes;
+} comm_spec;
+
+static fp8lab_op *comm(bld *b, comm_spec c) {
+    fp8lab_op *op = add(b, c.name, FP8LAB_OP_COMM, FP8LAB_PART_OTHER);
+    if (!op) return NULL;
+    op->coll = c.fwd, op->bwd_coll = c.bwd, op->group = c.group, op->bytes = c.bytes, op->bwd_bytes = c.bwd_bytes;
+    return op;
 }
 
 /* Megatron's f/g conjugate operators around a tensor-parallel block (Shoeybi et al. 2019; with sequence
    parallelism, Korthikanti et al. 2022: all-gather before, reduce-scatter after) */
 static void tp_enter(bld *b) {
     if (b->tp <= 1) return;
-    double full = b->t * b->h * ACT;
-    if (b->o->sp) comm(b, "tp.all_gather", FP8LAB_COLL_ALLGATHER, FP8LAB_COLL_REDUCESCATTER, FP8LAB_GROUP_TP, full, full);
-    else comm(b, "tp.f", FP8LAB_COLL_NONE, FP8LAB_COLL_ALLREDUCE, FP8LAB_GROUP_TP, 0, full);
+    const double full = b->t * b->h * ACT;
+    fp8lab_op *op = comm(b, b->o->sp ? (comm_spec){.name = "tp.all_gather", .fwd = FP8LAB_COLL_ALLGATHER,
+                                                   .bwd = FP8LAB_COLL_REDUCESCATTER, .group = FP8LAB_GROUP_TP,
+                                                   .bytes = full, .bwd_bytes = full}
+                                     : (comm_spec){.name = "tp.f", .bwd = FP8LAB_COLL_ALLREDUCE,
+                                                   .group = FP8LAB_GROUP_TP, .bwd_bytes = full});
     /* its backward reduces the input gradient that the next GEMM's Dgrad wrote, while that GEMM's Wgrad runs
        (Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication: reduce-scatter with sequence parallelism,
        all-reduce without) */
-    if (!b->fail) b->f->ops[b->f->n - 1].beside_wgrad = 1;
+    if (op) op->beside_wgrad = 1;
 }
 
 /* The all-gather that gives the Wgrad GEMMs back the input of which gathered_input kept only this rank's shard,
@@ -141,15 +153,18 @@ static void tp_enter(bld *b) {
    element of the kept shards. */
 static void tp_regather(bld *b, double width, double bytes) {
     if (b->tp <= 1 || !b->o->sp) return;
-    comm(b, "tp.regather", FP8LAB_COLL_NONE, FP8LAB_COLL_ALLGATHER, FP8LAB_GROUP_TP, 0, b->t * width * bytes);
-    if (!b->fail) b->f->ops[b->f->n - 1].beside_dgrad = 1;
+    fp8lab_op *op = comm(b, (comm_spec){.name = "tp.regather", .bwd = FP8LAB_COLL_ALLGATHER, .group = FP8LAB_GROUP_TP,
+                                        .bwd_bytes = b->t * width * bytes});
+    if (op) op->beside_dgrad = 1;
 }
 
 static void tp_exit(bld *b) {
     if (b->tp <= 1) return;
-    double full = b->t * b->h * ACT;
-    if (b->o->sp) comm(b, "tp.reduce_scatter", FP8LAB_COLL_REDUCESCATTER, FP8LAB_COLL_ALLGATHER, FP8LAB_GROUP_TP, full, full);
-    else comm(b, "tp.g", FP8LAB_COLL_ALLREDUCE, FP8LAB_COLL_NONE, FP8LAB_GROUP_TP, full, 0);
+    const double full = b->t * b->h * ACT;
+    if (b->o->sp)
+        comm(b, (comm_spec){.name = "tp.reduce_scatter", .fwd = FP8LAB_COLL_REDUCESCATTER, .bwd = FP8LAB_COLL_ALLGATHER,
+                            .group = FP8LAB_GROUP_TP, .bytes = full, .bwd_bytes = full});
+    else comm(b, (comm_spec){.name = "tp.g", .fwd = FP8LAB_COLL_ALLREDUCE, .group = FP8LAB_GROUP_TP, .bytes = full});
 }
 
 static void norm(bld *b, const char *name, double width, double tokens) {
@@ -300,7 +315,8 @@ static void moe_block(bld *b) {
     /* dispatch in FP8 with 1x128 scales when training in FP8, combine in BF16 (DeepSeek-V3 sec. 3.3.4) */
     double disp = b->gp == FP8LAB_PREC_FP8 ? h * (1 + 4.0 / 128) : h * ACT;
     elt(b, (elt_spec){.name = "moe.permute", .bytes = 2 * t * k * disp, .bwd_bytes = 2 * t * k * h * ACT});
-    comm(b, "moe.dispatch", FP8LAB_COLL_ALLTOALL, FP8LAB_COLL_ALLTOALL, FP8LAB_GROUP_EP, t * disp, t * h * ACT);
+    comm(b, (comm_spec){.name = "moe.dispatch", .fwd = FP8LAB_COLL_ALLTOALL, .bwd = FP8LAB_COLL_ALLTOALL,
+                        .group = FP8LAB_GROUP_EP, .bytes = t * disp, .bwd_bytes = t * h * ACT});
     /* node-limited routing: n_group groups of experts, tokens reach at most topk_group of them */
     int node_limit = m->n_group > 1 ? (int)m->topk_group : 0;
     if (b->fail) return;
@@ -314,7 +330,8 @@ static void moe_block(bld *b) {
     quant(b, "moe.experts.quant_act", te * f * local, QUANT_REBUILT);
     gemm(b, (gemm_spec){.name = "moe.experts.down", .m = te, .n = h, .k = f, .part = FP8LAB_PART_MLP,
                         .saved_recomputable = te * f * b->eb * local, .moe = 1, .count = local});
-    comm(b, "moe.combine", FP8LAB_COLL_ALLTOALL, FP8LAB_COLL_ALLTOALL, FP8LAB_GROUP_EP, t * h * ACT, t * disp);
+    comm(b, (comm_spec){.name = "moe.combine", .fwd = FP8LAB_COLL_ALLTOALL, .bwd = FP8LAB_COLL_ALLTOALL,
+                        .group = FP8LAB_GROUP_EP, .bytes = t * h * ACT, .bwd_bytes = t * disp});
     if (b->fail) return;
     b->f->ops[b->f->n - 1].topk = (int)k;
     b->f->ops[b->f->n - 1].node_limit = node_limit;
