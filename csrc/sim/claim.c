@@ -156,12 +156,20 @@ static int load_ctx(const fp8lab_claim_inputs *in, claim_ctx *c) {
     return in->calibration ? fp8lab_kernel_model_calibrate_gpu(&c->km, in->calibration, &c->h800.gpu) : 0;
 }
 
-/* One term of the decomposition: the plan as it now stands, timed on the H800 cluster, added to o. */
-static int term(const claim_ctx *c, fp8lab_claim *o, int ramp, double goodput, const char *label, const char *source,
-                double *hours, fp8lab_sim_result *steady) {
+/* One term of the decomposition: what it adds and where that comes from; the plan as it then stands is timed on
+   the H800 cluster with the batch ramp or without, at a goodput or none, and its steady state kept where asked. */
+typedef struct {
+    const char *label, *source;
+    int ramp;                  /* 1: the first 469B tokens at the ramp's batch sizes */
+    double goodput;            /* share of wall-clock time spent training; 0: 1 */
+    fp8lab_sim_result *steady; /* NULL: not kept */
+} term_spec;
+
+static int term(const claim_ctx *c, fp8lab_claim *o, term_spec t, double *hours) {
     const env_t e = {&c->m, &c->h800, &c->km};
-    if (hours_for(&e, &c->plan, ramp, goodput, hours, steady)) return blame("--cluster", c->in->h800, LAYOUT);
-    add_term(o, label, source, *hours);
+    if (hours_for(&e, &c->plan, t.ramp, t.goodput > 0 ? t.goodput : 1, hours, t.steady))
+        return blame("--cluster", c->in->h800, LAYOUT);
+    add_term(o, t.label, t.source, *hours);
     return 0;
 }
 
@@ -173,28 +181,42 @@ static int decompose(claim_ctx *c, fp8lab_claim *o, double *h) {
     /* the published 20 communication SMs are part of the ideal: without SMs of their own the all-to-alls could not
        run under the compute at all (sim/collectives.h), so "0 SMs" is no ideal to start from */
     p->comm_sms = 20, p->recompute = FP8LAB_RECOMPUTE_NONE, p->mtp = 0, p->moe_imbalance = 1.0;
-    if (term(c, o, 0, 1, "ideal: 112 SMs compute, 20 communicate; DualPipe timeline; batch 15360",
-             "configs/calibration GEMM table; NVLink 160 / IB 50 GB/s at 20 SMs (DeepSeek-V3 sec. 3.2.2, DeepEP)", h,
-             NULL))
+    if (term(c, o,
+             (term_spec){.label = "ideal: 112 SMs compute, 20 communicate; DualPipe timeline; batch 15360",
+                         .source = "configs/calibration GEMM table; NVLink 160 / IB 50 GB/s at 20 SMs (DeepSeek-V3 "
+                                   "sec. 3.2.2, DeepEP)"},
+             h))
         return -1;
     p->recompute = FP8LAB_RECOMPUTE_SELECTIVE;
-    if (term(c, o, 0, 1, "recompute RMSNorm, SwiGLU and MLA up-projections", "DeepSeek-V3 sec. 3.2.3, 3.3.4", h, NULL))
+    if (term(c, o,
+             (term_spec){.label = "recompute RMSNorm, SwiGLU and MLA up-projections",
+                         .source = "DeepSeek-V3 sec. 3.2.3, 3.3.4"},
+             h))
         return -1;
     p->mtp = 1;
-    if (term(c, o, 0, 1, "multi-token prediction module (depth 1)",
-             "DeepSeek-V3 sec. 2.2, config num_nextn_predict_layers", h, NULL))
+    if (term(c, o,
+             (term_spec){.label = "multi-token prediction module (depth 1)",
+                         .source = "DeepSeek-V3 sec. 2.2, config num_nextn_predict_layers"},
+             h))
         return -1;
     p->moe_imbalance = c->in->moe_imbalance;
-    if (term(c, o, 0, 1,
-             c->in->moe_imbalance > 0 ? "MoE load imbalance (--moe-imbalance)"
-                                      : "MoE load imbalance (statistical floor, EP64)",
-             "balls-in-bins maximum over the EP group; aux-loss-free balancing (sec. 2.1.2) is not perfect", h, NULL))
+    if (term(c, o,
+             (term_spec){.label = c->in->moe_imbalance > 0 ? "MoE load imbalance (--moe-imbalance)"
+                                                           : "MoE load imbalance (statistical floor, EP64)",
+                         .source = "balls-in-bins maximum over the EP group; aux-loss-free balancing (sec. 2.1.2) is "
+                                   "not perfect"},
+             h))
         return -1;
-    if (term(c, o, 1, 1, "batch ramp 3072 -> 15360 sequences over the first 469B tokens", "DeepSeek-V3 sec. 4.2", h,
-             NULL))
+    if (term(c, o,
+             (term_spec){.label = "batch ramp 3072 -> 15360 sequences over the first 469B tokens",
+                         .source = "DeepSeek-V3 sec. 4.2", .ramp = 1},
+             h))
         return -1;
-    if (term(c, o, 1, c->goodput, "effective training time (restarts, checkpoints, failures)",
-             "Llama 3 report sec. 3.3.4: > 90 % effective training time", h, &o->steady))
+    if (term(c, o,
+             (term_spec){.label = "effective training time (restarts, checkpoints, failures)",
+                         .source = "Llama 3 report sec. 3.3.4: > 90 % effective training time", .ramp = 1,
+                         .goodput = c->goodput, .steady = &o->steady},
+             h))
         return -1;
     o->plan = *p;
     return 0;
