@@ -556,22 +556,28 @@ typedef struct {
     double dp_comm, dp_exposed, opt;
 } rank_tail;
 
+/* How many GPUs of one data-parallel group share a node: of the dense parameters' group (dp ranks) and of the
+   routed experts' group (dp / ep ranks). */
+typedef struct {
+    int dense, expert;
+} dp_per_node;
+
 /* One data-parallel collective over a rank's parameters, `bytes` per parameter: the dense ones across dp, the
    routed experts across their own data-parallel group (dp / ep). */
-static double dp_coll(const ctx_t *x, const fp8lab_plan *P, const rank_t *q, fp8lab_coll c, double bytes, int g_dp,
-                      int g_edp) {
-    return fp8lab_coll_time(&x->links, c, bytes * q->pd, P->dp, g_dp) +
-           fp8lab_coll_time(&x->links, c, bytes * q->pe, P->dp / P->ep, g_edp);
+static double dp_coll(const ctx_t *x, const rank_t *q, fp8lab_coll c, double bytes, dp_per_node g) {
+    const fp8lab_plan *P = x->P;
+    return fp8lab_coll_time(&x->links, c, bytes * q->pd, P->dp, g.dense) +
+           fp8lab_coll_time(&x->links, c, bytes * q->pe, P->dp / P->ep, g.expert);
 }
 
 /* ZeRO-3 / FSDP (Rajbhandari et al. 2020; PyTorch FSDP): every micro-batch gathers the parameters for its forward,
    again for its backward (freed after the forward), and reduce-scatters the gradients; prefetched layer by layer,
    each hides under its pass's compute and only the excess shows (the first layer's gather is not charged). */
-static rank_tail tail_zero3(const ctx_t *x, const fp8lab_plan *P, const rank_t *q, long mb, int g_dp, int g_edp,
-                            double gb) {
+static rank_tail tail_zero3(const ctx_t *x, const rank_t *q, long mb, dp_per_node g, double gb) {
+    const fp8lab_plan *P = x->P;
     const int edp = P->dp / P->ep;
-    const double t_ag = dp_coll(x, P, q, FP8LAB_COLL_ALLGATHER, 2, g_dp, g_edp);
-    const double t_rs = dp_coll(x, P, q, FP8LAB_COLL_REDUCESCATTER, gb, g_dp, g_edp);
+    const double t_ag = dp_coll(x, q, FP8LAB_COLL_ALLGATHER, 2, g);
+    const double t_rs = dp_coll(x, q, FP8LAB_COLL_REDUCESCATTER, gb, g);
     const double ex_f = t_ag > q->f ? t_ag - q->f : 0, ex_b = t_ag + t_rs > q->bw ? t_ag + t_rs - q->bw : 0;
     const double local = q->pd / P->dp + q->pe / edp;
     /* AdamW on the shard (22 B), the shard's FP32 gradients zeroed (4 B); FP8 casts of the shard (2 in, 2 out) */
@@ -580,15 +586,17 @@ static rank_tail tail_zero3(const ctx_t *x, const fp8lab_plan *P, const rank_t *
                        .opt = fp8lab_mem_time(x->km, &x->c->gpu, obytes)};
 }
 
-static rank_tail tail_of(const ctx_t *x, const fp8lab_plan *P, const rank_t *q, long mb) {
+static rank_tail tail_of(const ctx_t *x, const rank_t *q, long mb) {
+    const fp8lab_plan *P = x->P;
     const int gpn = x->c->gpus_per_node, edp = P->dp / P->ep;
-    int g_dp = clampi(gpn / P->tp, 1, P->dp), g_edp = clampi(gpn / ((long)P->tp * P->ep), 1, edp);
+    const dp_per_node g = {.dense = clampi(gpn / P->tp, 1, P->dp),
+                           .expert = clampi(gpn / ((long)P->tp * P->ep), 1, edp)};
     fp8lab_coll grad_coll = P->zero ? FP8LAB_COLL_REDUCESCATTER : FP8LAB_COLL_ALLREDUCE;
     /* gradients travel in BF16 (FP32 where the plan says so), gathered parameters in BF16 */
     const double gb = P->grad_fp32 ? 4 : 2;
-    if (P->zero >= 3) return tail_zero3(x, P, q, mb, g_dp, g_edp, gb);
-    double t_grad = dp_coll(x, P, q, grad_coll, gb, g_dp, g_edp);
-    double t_ag = P->zero ? dp_coll(x, P, q, FP8LAB_COLL_ALLGATHER, 2, g_dp, g_edp) : 0;
+    if (P->zero >= 3) return tail_zero3(x, q, mb, g, gb);
+    double t_grad = dp_coll(x, q, grad_coll, gb, g);
+    double t_ag = P->zero ? dp_coll(x, q, FP8LAB_COLL_ALLGATHER, 2, g) : 0;
     /* bucketed reduction overlaps the last micro-batch's backward; the parameter all-gather overlaps the next
        step's first forward (Megatron-LM --overlap-grad-reduce / --overlap-param-gather). Megatron-LM's local DDP
        of 2021-22 (plan.grad_reduce_after) all-reduces the gradient buffer after the whole pipeline
@@ -639,8 +647,8 @@ static void assemble(const fp8lab_plan *P, const fp8lab_timeline *tl, const rank
 }
 
 /* Memory of the fullest rank, each rank with the activations its own schedule keeps at its peak. */
-static void fullest_rank_memory(const ctx_t *x, const fp8lab_plan *P, const fp8lab_cluster *c, const rank_t *rk,
-                                const fp8lab_timeline *tl, fp8lab_sim_result *r) {
+static void fullest_rank_memory(const ctx_t *x, const rank_t *rk, const fp8lab_timeline *tl, fp8lab_sim_result *r) {
+    const fp8lab_plan *P = x->P;
     r->mem.total_gb = -1;
     for (int q = 0; q < P->pp; q++) {
         fp8lab_memory mm;
@@ -649,7 +657,7 @@ static void fullest_rank_memory(const ctx_t *x, const fp8lab_plan *P, const fp8l
         fp8lab_memory_of(&(fp8lab_memory_in){.params_dense = rk[q].pd, .params_expert = rk[q].pe,
                                              .fp8_params = P->prec == FP8LAB_PREC_FP8 ? held : 0, .dp = P->dp,
                                              .edp = P->dp / P->ep, .zero = P->zero, .act_bytes = tl->peak_act[q],
-                                             .gather_params = 2 * x->gather_params, .hbm_gb = c->gpu.hbm_gb},
+                                             .gather_params = 2 * x->gather_params, .hbm_gb = x->c->gpu.hbm_gb},
                          &mm);
         if (mm.total_gb <= r->mem.total_gb) continue;
         r->mem = mm, r->memory_rank = q, r->inflight_microbatches = tl->peak_inflight[q];
@@ -697,55 +705,65 @@ static int make_ctx(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab
 
 /* Where the average rank's compute and communication go (a DualPipe rank's two stages count half each: the
    average over ranks is the sum over stages / pp for every schedule). */
-static void compute_shares(const fp8lab_plan *P, const stage_t *st, int nstages, long mb, double t_p2p,
-                           fp8lab_sim_result *r) {
+/* The pipeline a step runs: its stages (pp x vchunks, each a run of layers with its costs), the micro-batches per
+   step and the time of one point-to-point transfer between stages. */
+typedef struct {
+    const stage_t *st;
+    int n;
+    long mb;
+    double t_p2p;
+} pipe_t;
+
+static void compute_shares(const fp8lab_plan *P, const pipe_t *pipe, fp8lab_sim_result *r) {
+    const stage_t *st = pipe->st;
+    const long mb = pipe->mb;
     double comm_all = 0;
     const double w = (double)mb / P->pp;
-    for (int j = 0; j < nstages; j++) {
+    for (int j = 0; j < pipe->n; j++) {
         r->gemm_s += w * st[j].gemm, r->attn_s += w * st[j].attn, r->eltwise_s += w * st[j].elt;
         r->recompute_s += w * st[j].rec, r->moe_imbalance_s += w * st[j].moe_extra, r->mtp_s += w * st[j].mtp;
         comm_all += w * st[j].tp_ep_comm;
     }
-    r->pp_comm_s = (double)mb * 2.0 * P->vchunks * t_p2p;
+    r->pp_comm_s = (double)mb * 2.0 * P->vchunks * pipe->t_p2p;
     r->comm_total_s = comm_all + r->pp_comm_s + r->dp_comm_s;
     r->comm_hidden_s = r->comm_total_s - r->exposed_comm_s;
     if (r->comm_hidden_s < 0) r->comm_hidden_s = 0;
 }
 
 /* The resolved plan and the model's counts, as the result reports them. */
-static void describe_plan(const fp8lab_model *m, const fp8lab_plan *P, const fp8lab_params *prm, int nmtp, long mb,
-                          double imb, fp8lab_sim_result *r) {
+static void describe_plan(const ctx_t *x, const fp8lab_params *prm, int nmtp, long mb, fp8lab_sim_result *r) {
+    const fp8lab_plan *P = x->P;
     r->mtp_flops_per_token = nmtp ? r->flops.mtp : 0;
     r->params_total = prm->total, r->params_activated = prm->activated, r->params_mtp = prm->mtp;
     r->gpus = P->gpus, r->seq = P->seq, r->global_batch = P->global_batch, r->micro_batch = P->micro_batch;
     r->microbatches = mb;
     r->tp = P->tp, r->pp = P->pp, r->dp = P->dp, r->ep = P->ep;
-    r->moe_imbalance = imb, r->goodput = P->goodput;
-    r->units = (int)m->layers + 2 + nmtp;
+    r->moe_imbalance = x->imb, r->goodput = P->goodput;
+    r->units = (int)x->m->layers + 2 + nmtp;
     r->schedule = P->schedule, r->vchunks = P->vchunks;
 }
 
 /* The stages' costs run through the schedule's timeline; the step, memory and shares read off it. */
-static int run_timeline(const ctx_t *x, const fp8lab_plan *P, const stage_t *st, int nstages, long mb,
-                        double t_p2p, fp8lab_sim_result *r) {
-    fp8lab_stage_cost *costs = calloc((size_t)nstages, sizeof *costs);
+static int run_timeline(const ctx_t *x, const pipe_t *pipe, fp8lab_sim_result *r) {
+    const fp8lab_plan *P = x->P;
+    fp8lab_stage_cost *costs = calloc((size_t)pipe->n, sizeof *costs);
     rank_t *rk = calloc((size_t)P->pp, sizeof *rk);
     rank_tail *tails = calloc((size_t)P->pp, sizeof *tails);
     fp8lab_timeline tl = {0};
     int rc = !costs || !rk || !tails ? -1 : 0;
     if (rc) FP8LAB_ERR_RT("out of memory");
     if (!rc) {
-        for (int j = 0; j < nstages; j++) costs[j] = st[j].t;
-        const fp8lab_timeline_in in = {.schedule = P->schedule, .p = P->pp, .v = P->vchunks, .m = mb,
-                                       .p2p_s = t_p2p, .p2p_async = P->p2p_async, .stage = costs};
+        for (int j = 0; j < pipe->n; j++) costs[j] = pipe->st[j].t;
+        const fp8lab_timeline_in in = {.schedule = P->schedule, .p = P->pp, .v = P->vchunks, .m = pipe->mb,
+                                       .p2p_s = pipe->t_p2p, .p2p_async = P->p2p_async, .stage = costs};
         rc = fp8lab_timeline_run(&in, &tl);
     }
     if (!rc) {
-        rank_sums(P, st, rk);
-        for (int q = 0; q < P->pp; q++) tails[q] = tail_of(x, P, &rk[q], mb);
+        rank_sums(P, pipe->st, rk);
+        for (int q = 0; q < P->pp; q++) tails[q] = tail_of(x, &rk[q], pipe->mb);
         assemble(P, &tl, tails, r);
-        fullest_rank_memory(x, P, x->c, rk, &tl, r);
-        compute_shares(P, st, nstages, mb, t_p2p, r);
+        fullest_rank_memory(x, rk, &tl, r);
+        compute_shares(P, pipe, r);
     }
     fp8lab_timeline_free(&tl);
     free(costs), free(rk), free(tails);
@@ -771,12 +789,13 @@ int fp8lab_simulate_trace(const fp8lab_model *m, const fp8lab_cluster *c, const 
     const int nstages = P.pp * P.vchunks;
     stage_t *st = build_stages(m, kind_unit, nmtp, nstages);
     if (!st) return -1;
-    const long mb = P.global_batch / ((long)P.dp * P.micro_batch);
-    const int rc = run_timeline(&x, &P, st, nstages, mb, p2p_time(&x, &P), r);
+    const pipe_t pipe = {.st = st, .n = nstages, .mb = P.global_batch / ((long)P.dp * P.micro_batch),
+                         .t_p2p = p2p_time(&x, &P)};
+    const int rc = run_timeline(&x, &pipe, r);
     free(st);
     if (rc) return -1;
     throughput(&P, c, r);
-    describe_plan(m, &P, &prm, nmtp, mb, x.imb, r);
+    describe_plan(&x, &prm, nmtp, pipe.mb, r);
     return 0;
 }
 
