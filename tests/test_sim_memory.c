@@ -167,10 +167,12 @@ static void fp8_weight_copies(void **st) {
     assert_true(mm.optim_gb == 8.0 * (1e9 / 4 + 2e9 / 2) / 1e9);
     assert_true(mm.total_gb == mm.weights_gb + mm.grads_gb + mm.optim_gb + 5.0);
     assert_true(mm.fits == (mm.total_gb <= 80));
-    /* the old entry point is the BF16 case */
-    fp8lab_memory old;
-    fp8lab_memory_estimate(1e9, 2e9, 4, 2, 1, 5e9, 80, &old);
-    assert_true(old.fp8_weights_gb == 0 && old.weights_gb == 6.0);
+    /* without FP8 GEMMs no casts are kept */
+    fp8lab_memory bf16;
+    fp8lab_memory_of(&(fp8lab_memory_in){.params_dense = 1e9, .params_expert = 2e9, .dp = 4, .edp = 2, .zero = 1,
+                                         .act_bytes = 5e9, .hbm_gb = 80},
+                     &bf16);
+    assert_true(bf16.fp8_weights_gb == 0 && bf16.weights_gb == 6.0);
 }
 
 /* ZeRO-3 / FSDP: weights, gradients and FP8 casts sharded like the optimizer (dense over dp, experts over edp),

@@ -64,17 +64,22 @@ static void moe_dispatch(void **st) {
     fp8lab_links l;
     zero_latency(&l, 160, 50);
     /* 8 ranks in one node, 4096 tokens of 7168 B to 8 experts: 4096*8*7168*7/8 B over NVLink */
-    NEAR(fp8lab_moe_a2a_time(&l, 4096, 7168, 8, 8, 8, 0), 4096.0 * 8 * 7168 * 7 / 8 / 160e9);
+    const fp8lab_a2a ep8 = {.tokens = 4096, .bytes_per_token = 7168, .topk = 8, .ep = 8, .g = 8};
+    NEAR(fp8lab_moe_a2a_time(&l, &ep8), 4096.0 * 8 * 7168 * 7 / 8 / 160e9);
     /* EP64 over 8 nodes, node limit 4: distinct nodes 8*(1-(7/8)^8) = 5.25 capped at 4, remote 4*7/8 = 3.5
        copies over IB: 4096*3.5*7168/50e9 = 2.055 ms; NVLink 4096*8*7168*63/64/160e9 = 1.445 ms -> IB */
-    NEAR(fp8lab_moe_a2a_time(&l, 4096, 7168, 8, 64, 8, 4), 4096.0 * 3.5 * 7168 / 50e9);
+    fp8lab_a2a ep64 = {.tokens = 4096, .bytes_per_token = 7168, .topk = 8, .ep = 64, .g = 8, .node_limit = 4};
+    NEAR(fp8lab_moe_a2a_time(&l, &ep64), 4096.0 * 3.5 * 7168 / 50e9);
     /* without node-limited routing every remote expert costs an IB copy: 8*56/64 = 7 copies */
-    NEAR(fp8lab_moe_a2a_time(&l, 4096, 7168, 8, 64, 8, 0), 4096.0 * 7 * 7168 / 50e9);
+    ep64.node_limit = 0;
+    NEAR(fp8lab_moe_a2a_time(&l, &ep64), 4096.0 * 7 * 7168 / 50e9);
     /* device-limited routing inside one node (DeepSeek-V2 sec. 2.2.2: EP8, 6 experts on at most 3 devices): a
        token goes once per distinct remote rank, 8*(1-(7/8)^6) = 4.41 capped at 3, times 7/8 remote */
-    NEAR(fp8lab_moe_a2a_time(&l, 4096, 10240, 6, 8, 8, 3), 4096.0 * 3 * 10240 * 7 / 8 / 160e9);
+    fp8lab_a2a v2 = {.tokens = 4096, .bytes_per_token = 10240, .topk = 6, .ep = 8, .g = 8, .node_limit = 3};
+    NEAR(fp8lab_moe_a2a_time(&l, &v2), 4096.0 * 3 * 10240 * 7 / 8 / 160e9);
     const double d6 = 8 * (1 - pow(7.0 / 8, 6));
-    NEAR(fp8lab_moe_a2a_time(&l, 4096, 10240, 6, 8, 8, 6), 4096.0 * d6 * 10240 * 7 / 8 / 160e9);
+    v2.node_limit = 6;
+    NEAR(fp8lab_moe_a2a_time(&l, &v2), 4096.0 * d6 * 10240 * 7 / 8 / 160e9);
 }
 
 static void bubbles(void **st) {

@@ -71,10 +71,11 @@ double fp8lab_coll_time(const fp8lab_links *l, fp8lab_coll c, double bytes, int 
     return l->base_s + (ring < hier ? ring : hier);
 }
 
-double fp8lab_moe_a2a_time(const fp8lab_links *l, double tokens, double bytes_per_token, int topk, int ep, int g,
-                           int node_limit) {
+double fp8lab_moe_a2a_time(const fp8lab_links *l, const fp8lab_a2a *a) {
+    const double tokens = a->tokens, bytes_per_token = a->bytes_per_token;
+    const int topk = a->topk, ep = a->ep, node_limit = a->node_limit;
     if (ep <= 1 || tokens <= 0) return 0;
-    if (g > ep) g = ep;
+    const int g = a->g > ep ? ep : a->g;
     int nodes = ep / g;
     /* token-expert pairs landing on another GPU of this node or arriving from IB are written over NVLink */
     double nvl_bytes = tokens * topk * bytes_per_token * (double)(ep - 1) / ep;

@@ -37,8 +37,14 @@ double fp8lab_busbw_factor(fp8lab_coll c, int n);
    NVLink legs run concurrently, so the slower one sets the time. Inside one node (ep <= g) node_limit caps the
    distinct ranks a token reaches (device-limited routing, DeepSeek-V2 sec. 2.2.2: the caller passes it only
    where each expert group lies on whole ranks) and a token goes once per distinct remote rank. */
-double fp8lab_moe_a2a_time(const fp8lab_links *l, double tokens, double bytes_per_token, int topk, int ep, int g,
-                           int node_limit);
+typedef struct {
+    double tokens, bytes_per_token;
+    int topk;       /* experts per token */
+    int ep, g;      /* the expert-parallel group and how many of its ranks share a node */
+    int node_limit; /* 0: none */
+} fp8lab_a2a;
+
+double fp8lab_moe_a2a_time(const fp8lab_links *l, const fp8lab_a2a *a);
 
 /* Communication that depends on its SMs.
 

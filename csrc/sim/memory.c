@@ -23,13 +23,6 @@ void fp8lab_memory_of(const fp8lab_memory_in *in, fp8lab_memory *o) {
     o->fits = o->total_gb <= in->hbm_gb;
 }
 
-void fp8lab_memory_estimate(double pd, double pe, int dp, int edp, int zero, double act, double hbm,
-                            fp8lab_memory *o) {
-    fp8lab_memory_of(&(fp8lab_memory_in){.params_dense = pd, .params_expert = pe, .dp = dp, .edp = edp,
-                                         .zero = zero, .act_bytes = act, .hbm_gb = hbm},
-                     o);
-}
-
 double fp8lab_inflight_microbatches(int s, int p, int v, long m) {
     double n;
     if (s == FP8LAB_PP_INTERLEAVED) n = p * (1.0 + (p - 1.0) / ((double)p * (v > 0 ? v : 1)));

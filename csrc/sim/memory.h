@@ -28,10 +28,6 @@ typedef struct {
 
 void fp8lab_memory_of(const fp8lab_memory_in *in, fp8lab_memory *out);
 
-/* The same without FP8 weight copies (fp8_params 0). */
-void fp8lab_memory_estimate(double params_dense, double params_expert, int dp, int edp, int zero, double act_bytes,
-                            double hbm_gb, fp8lab_memory *out);
-
 /* Micro-batches whose activations a rank holds at the peak, in units of one stage's activations:
    1F1B p; interleaved p (1 + (p-1)/(p v)) (Narayanan et al. 2021); DualPipe p + 1 (DeepSeek-V3 Table 2). */
 double fp8lab_inflight_microbatches(int schedule, int p, int v, long m);

@@ -102,8 +102,9 @@ static double comm_time(const ctx_t *x, const fp8lab_op *op, unit_t *u, double c
     const int fwd = op->pass == FP8LAB_PASS_F;
     if (op->group == FP8LAB_GROUP_EP) {
         /* the busiest rank of the EP group receives imb times the mean */
-        const double t = fp8lab_moe_a2a_time(&x->links, x->tokens, op->bytes / x->tokens, op->topk, x->ep, x->g_ep,
-                                             routing_limit(x, op)) * x->imb;
+        const fp8lab_a2a a = {.tokens = x->tokens, .bytes_per_token = op->bytes / x->tokens, .topk = op->topk,
+                              .ep = x->ep, .g = x->g_ep, .node_limit = routing_limit(x, op)};
+        const double t = fp8lab_moe_a2a_time(&x->links, &a) * x->imb;
         *(fwd ? &u->ep_f : &u->ep_b) += t;
         return t;
     }
