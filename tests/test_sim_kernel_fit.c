@@ -66,17 +66,21 @@ static void wgrad_recipe(void **st) {
                        fp8lab_gemm_eff(&km, FP8LAB_RECIPE_FP8_BLOCK, r[0], r[1], r[2], 132) / NROWS;
         ratio_meas += r[4] / r[3] / NROWS;
         /* a Wgrad GEMM takes longer than the same shape in the forward recipe (compute-bound shapes) */
-        const double tw = fp8lab_gemm_time_pass(&km, &H200, 132, FP8LAB_PREC_FP8, 1, r[0], r[1], r[2]);
-        const double tf = fp8lab_gemm_time_pass(&km, &H200, 132, FP8LAB_PREC_FP8, 0, r[0], r[1], r[2]);
+        fp8lab_gemm_call call = {.m = r[0], .n = r[1], .k = r[2], .prec = FP8LAB_PREC_FP8, .sms = 132, .wgrad = 1};
+        const double tw = fp8lab_gemm_time(&km, &H200, &call);
+        call.wgrad = 0;
+        const double tf = fp8lab_gemm_time(&km, &H200, &call);
         assert_true(tw > 1.1 * tf);
-        /* and the old entry point is the forward recipe */
-        assert_true(fp8lab_gemm_time(&km, &H200, 132, FP8LAB_PREC_FP8, r[0], r[1], r[2]) == tf);
+        /* and the forward one is the forward recipe's plain GEMM, as `bench gemm` times it */
+        assert_true(fp8lab_gemm_time_recipe(&km, &H200, FP8LAB_RECIPE_FP8_BLOCK, r[0], r[1], r[2]) == tf);
         /* BF16 has one recipe for every pass; a Wgrad of either precision adds the FP32 main gradient's read and
            write: 6 bytes per output element beyond the measured BF16 write, at the HBM streaming rate */
         const double acc = r[0] * r[1] * 6.0 / (4800e9 * km.mem_eff);
         NEAR(fp8lab_wgrad_accum_time(&km, &H200, r[0], r[1]), acc);
-        NEAR(fp8lab_gemm_time_pass(&km, &H200, 132, FP8LAB_PREC_BF16, 1, r[0], r[1], r[2]),
-             fp8lab_gemm_time_pass(&km, &H200, 132, FP8LAB_PREC_BF16, 0, r[0], r[1], r[2]) + acc);
+        call.prec = FP8LAB_PREC_BF16;
+        const double bf16_fwd = fp8lab_gemm_time(&km, &H200, &call);
+        call.wgrad = 1;
+        NEAR(fp8lab_gemm_time(&km, &H200, &call), bf16_fwd + acc);
         NEAR(tw, gemm_time_recipe_fp8_wgrad(&km, r) + acc);
     }
     /* gpu-facts.md: ~0.79x; the model's mean ratio over the measured shapes within 3 % of the measured one */
@@ -87,7 +91,7 @@ static void wgrad_recipe(void **st) {
 
 /* The step model times every FP8 Wgrad GEMM with the Wgrad recipe and every other GEMM with the forward one
    (dense Llama 3 8B on H100 in FP8: no MoE scaling, all 132 SMs compute). Fails until sim/step.c calls
-   fp8lab_gemm_time_pass(..., op->pass == FP8LAB_PASS_W, ...). */
+   fp8lab_gemm_time with .wgrad = op->pass == FP8LAB_PASS_W. */
 static void step_uses_wgrad_recipe(void **st) {
     (void)st;
     char p[1200];
@@ -110,8 +114,9 @@ static void step_uses_wgrad_recipe(void **st) {
         const fp8lab_op *op = &tr.ops[i].op;
         if (op->kind != FP8LAB_OP_GEMM || op->moe) continue;
         const int w = op->pass == FP8LAB_PASS_W;
-        const double want =
-            fp8lab_gemm_time_pass(&km, &c.gpu, c.gpu.sms, op->dtype, w, op->m, op->n, op->k) * op->count;
+        const fp8lab_gemm_call call = {.m = op->m, .n = op->n, .k = op->k, .prec = op->dtype, .sms = c.gpu.sms,
+                                       .wgrad = w};
+        const double want = fp8lab_gemm_time(&km, &c.gpu, &call) * op->count;
         const double got = tr.ops[i].time_s - tr.ops[i].boundary_s; /* less the op's kernel boundary */
         if (fabs(got - want) > 1e-9 * want)
             fail_msg("%s (%s, pass %d): traced %.6g s, the %s recipe gives %.6g s", op->name,

@@ -251,7 +251,8 @@ static void software_models(void **st) {
     /* unfused: n = b a / t = 6 heads of 2048 x 2048 scores, head dim 128, FP16 batched GEMMs */
     const double S = 2048, n = 48.0 / 8, d = 128;
     const int sms = e.c.gpu.sms;
-#define BMM(a, b, k) fp8lab_gemm_time(&e.km, &e.c.gpu, sms, FP8LAB_PREC_BF16, a, b, k)
+#define BMM(a, b, kk) \
+    fp8lab_gemm_time(&e.km, &e.c.gpu, &(fp8lab_gemm_call){.m = a, .n = b, .k = kk, .prec = FP8LAB_PREC_BF16, .sms = sms})
     const double fwd = n * (BMM(S, S, d) + BMM(S, d, S)) + fp8lab_mem_time(&e.km, &e.c.gpu, 9 * n * S * S);
     const double bwd =
         n * (BMM(S, d, S) + BMM(S, S, d) + 2 * BMM(S, d, S)) + fp8lab_mem_time(&e.km, &e.c.gpu, 11 * n * S * S);
@@ -413,8 +414,9 @@ static void tp_overlap_userbuffers(void **st) {
         const int j = ring ? i + 1 : i - 1;
         const fp8lab_op *gm = &tu.ops[j].op;
         const double n = ring ? 8 : 4, C = tu.ops[i].time_s;
-        const double g = fp8lab_gemm_time_pass(&e.km, &e.c.gpu, e.c.gpu.sms - (ring ? 0 : 16), gm->dtype, 0,
-                                               gm->m / n, gm->n, gm->k);
+        const fp8lab_gemm_call chunk = {.m = gm->m / n, .n = gm->n, .k = gm->k, .prec = gm->dtype,
+                                        .sms = e.c.gpu.sms - (ring ? 0 : 16)};
+        const double g = fp8lab_gemm_time(&e.km, &e.c.gpu, &chunk);
         const double c = ring ? C / 7 : C / 4;
         const double pair = g + (n - 1) * fmax(g, c) + (ring ? 0 : c);
         assert_true(fabs(kernel_time(&tu.ops[j]) / (n * g) - 1) < 1e-12); /* the GEMM ran as its chunks */

@@ -327,20 +327,18 @@ double fp8lab_gemm_eff(const fp8lab_kernel_model *km, int r, double m, double n,
 
 static double elem_bytes(fp8lab_prec p) { return p == FP8LAB_PREC_FP8 ? 1 : p == FP8LAB_PREC_FP32 ? 4 : 2; }
 
-static double gemm_time_recipe(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
-                               int recipe, double m, double n, double k) {
+/* One GEMM of a recipe, without the Wgrad accumulation (c->wgrad is not read) */
+static double gemm_time_recipe(const fp8lab_kernel_model *km, const fp8lab_gpu *g, const fp8lab_gemm_call *c,
+                               int recipe) {
+    const double m = c->m, n = c->n, k = c->k;
+    const fp8lab_prec p = c->prec;
     if (m <= 0 || n <= 0 || k <= 0) return 0;
-    double peak = g->peak_tflops[p] * 1e12 * (double)sms_avail / (double)g->sms;
-    double t_c = 2.0 * m * n * k / (peak * fp8lab_gemm_eff(km, recipe, m, n, k, sms_avail));
+    double peak = g->peak_tflops[p] * 1e12 * (double)c->sms / (double)g->sms;
+    double t_c = 2.0 * m * n * k / (peak * fp8lab_gemm_eff(km, recipe, m, n, k, c->sms));
     /* output in BF16 (FP32 for FP32 GEMMs) */
     double bytes = (m * k + n * k) * elem_bytes(p) + m * n * (p == FP8LAB_PREC_FP32 ? 4 : 2);
     double t_m = fp8lab_mem_time(km, g, bytes);
     return t_c > t_m ? t_c : t_m;
-}
-
-double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
-                        double m, double n, double k) {
-    return gemm_time_recipe(km, g, sms_avail, p, fp8lab_recipe_for(p), m, n, k);
 }
 
 /* A weight gradient is accumulated over the step's micro-batches into the FP32 main gradient: the Wgrad GEMM's
@@ -353,16 +351,16 @@ double fp8lab_wgrad_accum_time(const fp8lab_kernel_model *km, const fp8lab_gpu *
     return m > 0 && n > 0 ? fp8lab_mem_time(km, g, m * n * WGRAD_ACCUM_BYTES) : 0;
 }
 
-double fp8lab_gemm_time_pass(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
-                             int wgrad, double m, double n, double k) {
-    double t = gemm_time_recipe(km, g, sms_avail, p, fp8lab_recipe_for_pass(p, wgrad), m, n, k);
-    return wgrad && t > 0 ? t + fp8lab_wgrad_accum_time(km, g, m, n) : t;
+double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, const fp8lab_gemm_call *c) {
+    const double t = gemm_time_recipe(km, g, c, fp8lab_recipe_for_pass(c->prec, c->wgrad));
+    return c->wgrad && t > 0 ? t + fp8lab_wgrad_accum_time(km, g, c->m, c->n) : t;
 }
 
 double fp8lab_gemm_time_recipe(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int recipe, double m, double n,
                                double k) {
     if (recipe < 0 || recipe >= FP8LAB_NRECIPES) return 0;
-    return gemm_time_recipe(km, g, g->sms, recipe_prec(recipe), recipe, m, n, k);
+    const fp8lab_gemm_call c = {.m = m, .n = n, .k = k, .prec = recipe_prec(recipe), .sms = g->sms};
+    return gemm_time_recipe(km, g, &c, recipe);
 }
 
 double fp8lab_mem_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, double bytes) {

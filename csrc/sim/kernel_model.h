@@ -79,14 +79,18 @@ int fp8lab_recipe_for(fp8lab_prec p);
 int fp8lab_recipe_for_pass(fp8lab_prec p, int wgrad);
 /* Efficiency for one GEMM shape with `sms` SMs available to it. */
 double fp8lab_gemm_eff(const fp8lab_kernel_model *km, int recipe, double m, double n, double k, int sms);
-/* Seconds for one [m][k]x[k][n] GEMM of precision p on gpu g with sms_avail SMs (the rest serve
-   communication): max(compute at the modeled efficiency, operand+output bytes over HBM bandwidth). */
-double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
-                        double m, double n, double k);
-/* Same, for a GEMM of the given pass: wgrad != 0 times an FP8 GEMM with the Wgrad recipe, and any Wgrad GEMM with
-   its accumulation into the FP32 main gradient [m][n] (fp8lab_wgrad_accum_time). */
-double fp8lab_gemm_time_pass(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int sms_avail, fp8lab_prec p,
-                             int wgrad, double m, double n, double k);
+/* One [m][k]x[k][n] GEMM as the step model runs it: its precision, the SMs it has (the rest serve communication),
+   and whether it is a weight gradient. */
+typedef struct {
+    double m, n, k;
+    fp8lab_prec prec;
+    int sms;
+    int wgrad; /* an FP8 one runs the Wgrad recipe; any one accumulates into the FP32 main gradient [m][n] */
+} fp8lab_gemm_call;
+
+/* Seconds for one GEMM on gpu g: max(compute at the modeled efficiency, operand+output bytes over HBM bandwidth),
+   plus for a Wgrad GEMM its main-gradient accumulation (fp8lab_wgrad_accum_time). */
+double fp8lab_gemm_time(const fp8lab_kernel_model *km, const fp8lab_gpu *g, const fp8lab_gemm_call *c);
 /* Seconds for one plain GEMM of a recipe (FP8LAB_RECIPE_*: its operand precision and fit), as `fp8lab bench gemm`
    measures it: what the recipe's calibration rows are compared with. */
 double fp8lab_gemm_time_recipe(const fp8lab_kernel_model *km, const fp8lab_gpu *g, int recipe, double m, double n,

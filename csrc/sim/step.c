@@ -65,7 +65,8 @@ static double attn_unfused_time(const ctx_t *x, int bwd) {
     const double dqk = m->mla ? (double)(m->qk_nope + m->qk_rope) : (double)m->head_dim;
     const double dv = m->mla ? (double)m->v_head : (double)m->head_dim;
     const fp8lab_prec p = FP8LAB_PREC_BF16;
-#define BMM(mm, nn, kk) fp8lab_gemm_time(x->km, g, x->sms, p, (mm), (nn), (kk))
+#define BMM(mm, nn, kk) \
+    fp8lab_gemm_time(x->km, g, &(fp8lab_gemm_call){.m = (mm), .n = (nn), .k = (kk), .prec = p, .sms = x->sms})
     if (!bwd) return n * (BMM(S, S, dqk) + BMM(S, dv, S)) + fp8lab_mem_time(x->km, g, 9 * n * S * S);
     return n * (BMM(S, dv, S) + BMM(S, S, dv) + 2 * BMM(S, dqk, S)) + fp8lab_mem_time(x->km, g, 11 * n * S * S);
 #undef BMM
@@ -195,8 +196,8 @@ static ub_pair ub_time(const ctx_t *x, const fp8lab_op *comm, const fp8lab_op *g
     const int ring = comm->coll == FP8LAB_COLL_ALLGATHER;
     const double n = ring ? x->tp : UB_PIPELINE_SPLITS;
     const int sms = ring || x->sms <= UB_COMM_SMS ? x->sms : x->sms - UB_COMM_SMS;
-    const double g = fp8lab_gemm_time_pass(x->km, &x->c->gpu, sms, gemm->dtype, 0, gemm->m / n, gemm->n, gemm->k) *
-                     gemm->count * x->km->compute_scale;
+    const fp8lab_gemm_call chunk = {.m = gemm->m / n, .n = gemm->n, .k = gemm->k, .prec = gemm->dtype, .sms = sms};
+    const double g = fp8lab_gemm_time(x->km, &x->c->gpu, &chunk) * gemm->count * x->km->compute_scale;
     const double c = ring ? C / (x->tp - 1) : C / n;
     const double pair = ring ? g + (n - 1) * fmax(g, c) : g + (n - 1) * fmax(g, c) + c;
     return (ub_pair){.comm = C, .gemm = n * g, .exposed = fmin(C, pair - n * g)};
@@ -225,8 +226,9 @@ static double gemm_op_time(const ctx_t *x, const fp8lab_schedule *s, int i, ub_c
     const fp8lab_op *op = &s->ops[i];
     const int c = ub_comm_of(x, s, i);
     if (c >= 0) return ub_pair_of(x, s, c, i, ub)->gemm;
-    return fp8lab_gemm_time_pass(x->km, &x->c->gpu, x->sms, op->dtype, op->pass == FP8LAB_PASS_W, op->m, op->n,
-                                 op->k) * op->count * x->km->compute_scale;
+    const fp8lab_gemm_call call = {.m = op->m, .n = op->n, .k = op->k, .prec = op->dtype, .sms = x->sms,
+                                   .wgrad = op->pass == FP8LAB_PASS_W};
+    return fp8lab_gemm_time(x->km, &x->c->gpu, &call) * op->count * x->km->compute_scale;
 }
 
 /* The GEMM time a backward TP collective hides under (0 with plan.tp_overlap none): the input-gradient reduction

@@ -16,7 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (int s = 0; s < 4; s++) {
                 (void)fp8lab_gemm_eff(&km, fp8lab_recipe_for((fp8lab_prec)p), shapes[s][0], shapes[s][1], shapes[s][2],
                                       1 + 131 * (s & 1));
-                (void)fp8lab_gemm_time(&km, &g, 100, (fp8lab_prec)p, shapes[s][0], shapes[s][1], shapes[s][2]);
+                const fp8lab_gemm_call c = {.m = shapes[s][0], .n = shapes[s][1], .k = shapes[s][2],
+                                            .prec = (fp8lab_prec)p, .sms = 100, .wgrad = s & 1};
+                (void)fp8lab_gemm_time(&km, &g, &c);
             }
     }
     fp8lab_clear_error();
