@@ -118,7 +118,8 @@ static void curve_mfu_is_analytic(void **st) {
     fp8lab_sweep *s = calloc(1, sizeof *s);
     assert_int_equal(fp8lab_sweep_parse("mfu=0.25:0.5:2", ".", 16, s), 0);
     fp8lab_curve_point pts[2];
-    assert_int_equal(fp8lab_curve_run(&m, &c, &km, &p, 2.0, s, NULL, pts), 0);
+    const fp8lab_curve_in in = {.m = &m, .c = &c, .km = &km, .base = &p, .price = 2.0, .s1 = s};
+    assert_int_equal(fp8lab_curve_run(&in, pts), 0);
     /* Llama-3-8B at seq 4096: 45,027,950,592 + 32*3*32*256*4096 = 48,249,176,064 FLOP/token;
        at 25 % of 989 TFLOP/s: 247.25e12 / 48.249e9 = 5124.4 tokens/s = 18.448M per hour -> $0.1084 per M */
     assert_true(fabs(pts[0].tokens_per_gpu_hour - 0.25 * 989e12 * 3600 / 48249176064.0) < 1);

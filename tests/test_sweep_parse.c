@@ -268,21 +268,23 @@ static void curve_run_checks(void **st) {
     fp8lab_plan_default(&p);
     p.gpus = 8;
     fp8lab_curve_point pts[8];
+    fp8lab_curve_in in = {.m = &m, .c = &c, .km = &km, .base = &p, .price = 2.0, .s1 = g_s};
     /* comm-sms must leave the GPU (132 SMs) some */
     assert_int_equal(parse("comm-sms=0,200"), 0);
-    assert_int_equal(fp8lab_curve_run(&m, &c, &km, &p, 2.0, g_s, NULL, pts), -1);
+    assert_int_equal(fp8lab_curve_run(&in, pts), -1);
     assert_non_null(strstr(fp8lab_last_error(), "comm-sms=200 is not in [0, 132)"));
     /* one variable swept twice */
     assert_int_equal(parse("mfu=0.2,0.4"), 0);
     assert_int_equal(fp8lab_sweep_parse_flag("--vary2", "mfu=0.3", ".", 16, g_s2), 0);
-    assert_int_equal(fp8lab_curve_run(&m, &c, &km, &p, 2.0, g_s, g_s2, pts), -1);
+    in.s2 = g_s2;
+    assert_int_equal(fp8lab_curve_run(&in, pts), -1);
     assert_non_null(strstr(fp8lab_last_error(), "--vary2: mfu is already swept by --vary"));
     /* a swept bandwidth is simulated whichever flag sweeps the gpu */
     char spec[1300];
     snprintf(spec, sizeof spec, "gpu=%s", cp);
     assert_int_equal(parse(spec), 0);
     assert_int_equal(fp8lab_sweep_parse_flag("--vary2", "hbm=100,3350", ".", 16, g_s2), 0);
-    assert_int_equal(fp8lab_curve_run(&m, &c, &km, &p, 2.0, g_s, g_s2, pts), 0);
+    assert_int_equal(fp8lab_curve_run(&in, pts), 0);
     assert_true(pts[0].ok && pts[1].ok);
     assert_true(pts[0].tokens_per_gpu_hour < pts[1].tokens_per_gpu_hour);
     fp8lab_sweep_free(g_s2);

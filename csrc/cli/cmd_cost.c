@@ -260,7 +260,9 @@ static int curve_simulate(const curve_args *a, const curve_base *b, curve_sweep 
         return FP8LAB_EXIT_RUNTIME;
     }
     /* unset (< 0): each point's cluster's own price */
-    if (fp8lab_curve_run(&b->m, &b->c, &b->km, &b->p, a->price, sw->s1, sw->s2, sw->pts)) return report_error();
+    const fp8lab_curve_in in = {.m = &b->m, .c = &b->c, .km = &b->km, .base = &b->p, .price = a->price, .s1 = sw->s1,
+                                .s2 = sw->s2};
+    if (fp8lab_curve_run(&in, sw->pts)) return report_error();
     for (int i = 0; i < sw->n; i++) sw->nok += sw->pts[i].ok;
     if (!sw->nok) {
         fprintf(stderr, "error: --vary: no point of the sweep is a possible layout; first: %s\n", sw->pts[0].why);

@@ -63,31 +63,31 @@ static void simulate_point(const fp8lab_model *m, const fp8lab_sweep_env *e, fp8
 }
 
 /* Sequences per data-parallel rank of the base run, which a gpus sweep keeps; 0 when gpus is not swept. */
-static int base_seqs_per_dp(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
-                            const fp8lab_plan *base, const fp8lab_sweep *s1, const fp8lab_sweep *s2, long *out) {
+static int base_seqs_per_dp(const fp8lab_curve_in *in, long *out) {
     *out = 0;
-    if (s1->var != FP8LAB_VAR_GPUS && !(s2 && s2->var == FP8LAB_VAR_GPUS)) return 0;
+    if (in->s1->var != FP8LAB_VAR_GPUS && !(in->s2 && in->s2->var == FP8LAB_VAR_GPUS)) return 0;
     fp8lab_sim_result r0;
-    if (fp8lab_simulate(m, c, km, base, &r0)) return -1;
+    if (fp8lab_simulate(in->m, in->c, in->km, in->base, &r0)) return -1;
     *out = r0.global_batch / r0.dp;
     return 0;
 }
 
-int fp8lab_curve_run(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
-                     const fp8lab_plan *base, double price, const fp8lab_sweep *s1, const fp8lab_sweep *s2,
-                     fp8lab_curve_point *out) {
+int fp8lab_curve_run(const fp8lab_curve_in *in, fp8lab_curve_point *out) {
+    const fp8lab_sweep *s1 = in->s1, *s2 = in->s2;
+    const fp8lab_cluster *c = in->c;
+    const double price = in->price;
     long seqs_per_dp;
-    if (check_sweeps(c, s1, s2) || base_seqs_per_dp(m, c, km, base, s1, s2, &seqs_per_dp)) return -1;
+    if (check_sweeps(c, s1, s2) || base_seqs_per_dp(in, &seqs_per_dp)) return -1;
     int n2 = s2 ? s2->n : 1;
     for (int j = 0; j < n2; j++)
         for (int i = 0; i < s1->n; i++) {
             fp8lab_curve_point *pt = &out[j * s1->n + i];
             *pt = (fp8lab_curve_point){.i1 = i, .i2 = j};
-            fp8lab_sweep_env e = {.plan = *base, .cluster = *c, .km = *km,
+            fp8lab_sweep_env e = {.plan = *in->base, .cluster = *c, .km = *in->km,
                                   .price = price >= 0 ? price : c->price_per_gpu_hour, .price_set = price >= 0,
                                   .seqs_per_dp = seqs_per_dp};
             fp8lab_sweep_apply(s1, i, s2, j, &e);
-            simulate_point(m, &e, pt);
+            simulate_point(in->m, &e, pt);
         }
     return 0;
 }

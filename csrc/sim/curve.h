@@ -19,14 +19,21 @@ typedef struct {
     int fits;
 } fp8lab_curve_point;
 
-/* Runs the sweep (s2 may be NULL). out has s1->n * (s2 ? s2->n : 1) entries, s1 varying fastest.
-   price: USD per GPU-hour for every point, or < 0 for each point's cluster's own price.
+/* A sweep of the base run: one variable (s1), or two (s2; NULL: one). */
+typedef struct {
+    const fp8lab_model *m;
+    const fp8lab_cluster *c;
+    const fp8lab_kernel_model *km;
+    const fp8lab_plan *base;
+    double price; /* USD per GPU-hour for every point, or < 0 for each point's cluster's own price */
+    const fp8lab_sweep *s1, *s2;
+} fp8lab_curve_in;
+
+/* Runs the sweep. out has s1->n * (s2 ? s2->n : 1) entries, s1 varying fastest.
    When gpus is swept the global batch keeps the base plan's sequences per data-parallel rank. Refuses both
    sweeps on one variable, and comm-sms values that leave the (unswept) GPU no SM. A point whose layout is
    impossible, or whose simulation gives no finite throughput, has ok = 0 and the reason in `why`. */
-int fp8lab_curve_run(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab_kernel_model *km,
-                     const fp8lab_plan *base, double price, const fp8lab_sweep *s1, const fp8lab_sweep *s2,
-                     fp8lab_curve_point *out);
+int fp8lab_curve_run(const fp8lab_curve_in *in, fp8lab_curve_point *out);
 
 /* CSV text (caller frees). Text labels (gpu, precision, schedule, recompute) that a spreadsheet would take
    for a formula start with a single quote. */
