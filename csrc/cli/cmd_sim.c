@@ -45,14 +45,15 @@ int cmd_sim(int argc, char **argv) {
         free(trace.ops);
         return print_error();
     }
-    if (price < 0) price = c.price_per_gpu_hour;
+    const fp8lab_sim_report rep = {.r = &r, .m = &m, .c = &c, .p = &p, .km = &km, .tokens = (double)tokens,
+                                   .price = price < 0 ? c.price_per_gpu_hour : price};
     if (json) {
-        cJSON *o = fp8lab_sim_json(&r, &c, &p, &km, (double)tokens, price);
+        cJSON *o = fp8lab_sim_json(&rep);
         if (o && ops) cJSON_AddItemToObject(o, "ops", fp8lab_trace_json(&trace));
         free(trace.ops);
         return fp8lab_print_json(o);
     }
-    fp8lab_sim_print(stdout, &r, &m, &c, &p, &km, (double)tokens, price);
+    fp8lab_sim_print(stdout, &rep);
     if (ops) fp8lab_trace_print(stdout, &trace, &c);
     free(trace.ops);
     return FP8LAB_EXIT_OK;

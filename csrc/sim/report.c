@@ -5,8 +5,12 @@
 #include "core/json.h"
 #include "sim/plan_parse.h"
 
-cJSON *fp8lab_sim_json(const fp8lab_sim_result *r, const fp8lab_cluster *c, const fp8lab_plan *p,
-                       const fp8lab_kernel_model *km, double tokens, double price) {
+cJSON *fp8lab_sim_json(const fp8lab_sim_report *s) {
+    const fp8lab_sim_result *r = s->r;
+    const fp8lab_cluster *c = s->c;
+    const fp8lab_plan *p = s->p;
+    const fp8lab_kernel_model *km = s->km;
+    const double tokens = s->tokens, price = s->price;
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     char sch[32];
@@ -66,16 +70,17 @@ cJSON *fp8lab_sim_json(const fp8lab_sim_result *r, const fp8lab_cluster *c, cons
 
 static double pct(double a, double b) { return b > 0 ? 100.0 * a / b : 0; }
 
-void fp8lab_sim_print(FILE *f, const fp8lab_sim_result *r, const fp8lab_model *m, const fp8lab_cluster *c,
-                      const fp8lab_plan *p, const fp8lab_kernel_model *km, double tokens, double price) {
+/* Where the figures come from: the cluster, the kernel model, the model, the plan and its software. */
+static void print_setup(FILE *f, const fp8lab_sim_report *s) {
+    const fp8lab_sim_result *r = s->r;
+    const fp8lab_plan *p = s->p;
     char sch[32];
-    double st = r->step_time_s;
-    fprintf(f, "SIMULATED on %s: %ld x %s (not measured)\n", c->name, r->gpus, c->gpu.name);
-    fprintf(f, "kernel model: %s\n", km->source);
-    if (km->compute_scale != 1.0)
-        fprintf(f, "what-if: every compute op's kernel time x%g (--compute-scale)\n", km->compute_scale);
+    fprintf(f, "SIMULATED on %s: %ld x %s (not measured)\n", s->c->name, r->gpus, s->c->gpu.name);
+    fprintf(f, "kernel model: %s\n", s->km->source);
+    if (s->km->compute_scale != 1.0)
+        fprintf(f, "what-if: every compute op's kernel time x%g (--compute-scale)\n", s->km->compute_scale);
     fprintf(f, "model %s: %.2fB parameters (%.2fB activated per token)%s, %.1f GFLOP/token training at seq %ld",
-            m->model_type, r->params_total / 1e9, r->params_activated / 1e9,
+            s->m->model_type, r->params_total / 1e9, r->params_activated / 1e9,
             r->params_mtp > 0 ? " + MTP" : "", r->model_flops_per_token / 1e9, r->seq);
     if (r->mtp_flops_per_token > 0) fprintf(f, " (+%.1f GFLOP in the MTP module)", r->mtp_flops_per_token / 1e9);
     fprintf(f, "\nplan: tp %d, pp %d, dp %d, ep %d%s; %s; %ld micro-batches of %ld x %ld tokens per step; %s; "
@@ -91,6 +96,11 @@ void fp8lab_sim_print(FILE *f, const fp8lab_sim_result *r, const fp8lab_model *m
                                                        : "exposed",
             p->grad_fp32 ? "FP32" : "BF16", p->grad_reduce_after ? "reduced after the pipeline" : "overlapped",
             p->p2p_async ? "asynchronous" : "blocking");
+}
+
+/* The step and its terms, each with its share. */
+static void print_step(FILE *f, const fp8lab_sim_result *r) {
+    const double st = r->step_time_s;
     fprintf(f, "\n%-40s %10.3f s\n", "step time (simulated)", st);
     fprintf(f, "  %-38s %10.3f s  %5.1f %%   (GEMM %.3f, attention %.3f, element-wise %.3f)\n", "compute",
             r->compute_s, pct(r->compute_s, st), r->gemm_s, r->attn_s, r->eltwise_s);
@@ -105,24 +115,36 @@ void fp8lab_sim_print(FILE *f, const fp8lab_sim_result *r, const fp8lab_model *m
     fprintf(f, "  %-38s %10.3f s  %5.1f %%\n", "pipeline stage imbalance", r->stage_imbalance_s,
             pct(r->stage_imbalance_s, st));
     fprintf(f, "  %-38s %10.3f s  %5.1f %%\n", "optimizer", r->optimizer_s, pct(r->optimizer_s, st));
+}
+
+/* Throughput, utilization and memory; with tokens, the run's GPU-hours, days and cost. */
+static void print_rates(FILE *f, const fp8lab_sim_report *s) {
+    const fp8lab_sim_result *r = s->r;
+    const fp8lab_gpu *g = &s->c->gpu;
     fprintf(f, "%-40s %12.0f\n", "tokens per GPU-second (simulated)", r->tokens_per_gpu_s);
     fprintf(f, "%-40s %12.4g\n", "tokens per GPU-hour (simulated)", r->tokens_per_gpu_hour);
     fprintf(f, "%-40s %12.1f\n", "model TFLOP/s per GPU (simulated)", r->tflops_per_gpu);
     fprintf(f, "%-40s %11.1f %%  (of %.0f TFLOP/s)\n", "MFU vs BF16 peak (simulated)", 100 * r->mfu_bf16,
-            c->gpu.peak_tflops[FP8LAB_PREC_BF16]);
-    if (c->gpu.peak_tflops[FP8LAB_PREC_FP8] > 0)
+            g->peak_tflops[FP8LAB_PREC_BF16]);
+    if (g->peak_tflops[FP8LAB_PREC_FP8] > 0)
         fprintf(f, "%-40s %11.1f %%  (of %.0f TFLOP/s)\n", "MFU vs FP8 peak (simulated)", 100 * r->mfu_fp8,
-                c->gpu.peak_tflops[FP8LAB_PREC_FP8]);
+                g->peak_tflops[FP8LAB_PREC_FP8]);
     fprintf(f, "%-40s %10.1f GB of %.0f: weights %.1f, gradients %.1f, optimizer %.1f, activations %.1f%s\n",
             "memory per GPU (simulated, fullest rank)", r->mem.total_gb, r->mem.hbm_gb, r->mem.weights_gb,
             r->mem.grads_gb, r->mem.optim_gb, r->mem.act_gb, r->mem.fits ? "" : "  -- DOES NOT FIT in HBM");
-    if (tokens > 0) {
+    if (s->tokens > 0) {
         double gh, days, cost;
-        fp8lab_sim_totals(r, tokens, price, &gh, &days, &cost);
+        fp8lab_sim_totals(r, s->tokens, s->price, &gh, &days, &cost);
         fprintf(f, "\nfor %.4g tokens (simulated, goodput %.0f %%): %.4g GPU-hours, %.1f days on %ld GPUs, $%.4g at "
                    "$%.2f/GPU-hour\n",
-                tokens, 100 * r->goodput, gh, days, r->gpus, cost, price);
+                s->tokens, 100 * r->goodput, gh, days, r->gpus, cost, s->price);
     }
+}
+
+void fp8lab_sim_print(FILE *f, const fp8lab_sim_report *s) {
+    print_setup(f, s);
+    print_step(f, s->r);
+    print_rates(f, s);
 }
 
 int fp8lab_print_json(cJSON *o) {

@@ -8,11 +8,20 @@
 
 #include "sim/step.h"
 
-/* tokens <= 0: no totals. Returns a new object, or NULL when out of memory. */
-cJSON *fp8lab_sim_json(const fp8lab_sim_result *r, const fp8lab_cluster *c, const fp8lab_plan *p,
-                       const fp8lab_kernel_model *km, double tokens, double price);
-void fp8lab_sim_print(FILE *f, const fp8lab_sim_result *r, const fp8lab_model *m, const fp8lab_cluster *c,
-                      const fp8lab_plan *p, const fp8lab_kernel_model *km, double tokens, double price);
+/* A simulation's result and what it was simulated from; tokens > 0 adds the run's totals (GPU-hours, days, cost
+   at price USD per GPU-hour). */
+typedef struct {
+    const fp8lab_sim_result *r;
+    const fp8lab_model *m;
+    const fp8lab_cluster *c;
+    const fp8lab_plan *p;
+    const fp8lab_kernel_model *km;
+    double tokens, price;
+} fp8lab_sim_report;
+
+/* Returns a new object, or NULL when out of memory. */
+cJSON *fp8lab_sim_json(const fp8lab_sim_report *s);
+void fp8lab_sim_print(FILE *f, const fp8lab_sim_report *s);
 /* `fp8lab sim --ops`: the traced op schedule as a table per layer kind, or as a JSON array. */
 void fp8lab_trace_print(FILE *f, const fp8lab_trace *t, const fp8lab_cluster *c);
 cJSON *fp8lab_trace_json(const fp8lab_trace *t);
