@@ -587,7 +587,9 @@ static void describe_run(run_t *u) {
     const int B = cfg->batch, T = cfg->seq, size = u->size;
     char note[256];
     const char *prec = t->recipe == FP8LAB_RECIPE_FP32 ? "fp32" : t->recipe == FP8LAB_RECIPE_BF16 ? "bf16" : "fp8";
-    r->sim_step_ms = fp8lab_train_predict_step_ms(&t->model, t->be->name, t->dev.name, B, T, prec, note, sizeof note);
+    const fp8lab_predict_in pin = {.model = &t->model, .backend = t->be->name, .device = t->dev.name, .batch = B,
+                                   .seq = T, .prec = prec};
+    r->sim_step_ms = fp8lab_train_predict_step_ms(&pin, note, sizeof note);
     snprintf(r->sim_note, sizeof r->sim_note, "%s", note);
     FILE *con = u->con;
     if (!con) return;

@@ -7,9 +7,18 @@
 
 #include "model/config.h"
 
-/* prec: "fp32" | "bf16" | "fp8" (the recipe's GEMM precision). backend "cpu": no prediction. Returns the step
-   time in ms, or NAN with note saying why there is none; note also names the cluster file used. */
-double fp8lab_train_predict_step_ms(const fp8lab_model *m, const char *backend, const char *device_name, int B,
-                                    int T, const char *prec, char *note, size_t cap);
+/* The run the trainer makes: its model, backend and device name, B sequences of T tokens per step, and its
+   recipe's GEMM precision. */
+typedef struct {
+    const fp8lab_model *model;
+    const char *backend; /* "cpu": no prediction */
+    const char *device;  /* the card's name, as the backend reports it */
+    int batch, seq;
+    const char *prec;    /* "fp32" | "bf16" | "fp8" */
+} fp8lab_predict_in;
+
+/* Returns the step time in ms, or NAN with note saying why there is none; note also names the cluster file and
+   the calibration used. */
+double fp8lab_train_predict_step_ms(const fp8lab_predict_in *in, char *note, size_t cap);
 
 #endif
