@@ -20,24 +20,35 @@
 
 /* What the kernel model predicts for each --shapes GEMM and recipe on the cluster's GPU, in the shape of
    `fp8lab bench gemm`'s rows (m, n, k, recipe, ms, tflops), so that a measured file can be set beside it: as a
-   table, or (json) as an array of those rows. */
-static cJSON *predictions(const fp8lab_kernel_model *km, const fp8lab_gpu *g, const bench_shape *sh, int nsh,
-                          int json) {
-    cJSON *rows = json ? cJSON_CreateArray() : NULL;
-    if (!json) printf("\npredicted on %s (%d SMs), plain GEMMs as `fp8lab bench gemm` times them:\n%20s %11s %9s %9s\n",
-                      g->name, g->sms, "M x N x K", "recipe", "ms", "TFLOP/s");
+   table, or as a JSON array of those rows. One shape and recipe: seconds and TFLOP/s. */
+static double predicted(const fp8lab_kernel_model *km, const fp8lab_gpu *g, const bench_shape *sh, int r,
+                        double *tflops) {
+    const double t = fp8lab_gemm_time_recipe(km, g, r, sh->m, sh->n, sh->k);
+    *tflops = 2.0 * sh->m * sh->n * sh->k / t / 1e12;
+    return t;
+}
+
+static void print_predictions(const fp8lab_kernel_model *km, const fp8lab_gpu *g, const bench_shape *sh, int nsh) {
+    printf("\npredicted on %s (%d SMs), plain GEMMs as `fp8lab bench gemm` times them:\n%20s %11s %9s %9s\n", g->name,
+           g->sms, "M x N x K", "recipe", "ms", "TFLOP/s");
     for (int i = 0; i < nsh; i++)
         for (int r = 0; r < FP8LAB_NRECIPES; r++) {
-            const double m = sh[i].m, n = sh[i].n, k = sh[i].k;
-            const double t = fp8lab_gemm_time_recipe(km, g, r, m, n, k), tf = 2 * m * n * k / t / 1e12;
-            if (!json) {
-                printf("%6d x %5d x %5d %11s %9.4f %9.1f\n", sh[i].m, sh[i].n, sh[i].k, fp8lab_km_recipe_name(r),
-                       1e3 * t, tf);
-                continue;
-            }
+            double tf;
+            const double t = predicted(km, g, &sh[i], r, &tf);
+            printf("%6d x %5d x %5d %11s %9.4f %9.1f\n", sh[i].m, sh[i].n, sh[i].k, fp8lab_km_recipe_name(r), 1e3 * t,
+                   tf);
+        }
+}
+
+static cJSON *predictions_json(const fp8lab_kernel_model *km, const fp8lab_gpu *g, const bench_shape *sh, int nsh) {
+    cJSON *rows = cJSON_CreateArray();
+    for (int i = 0; rows && i < nsh; i++)
+        for (int r = 0; r < FP8LAB_NRECIPES; r++) {
+            double tf;
+            const double t = predicted(km, g, &sh[i], r, &tf);
             cJSON *row = cJSON_CreateObject();
             cJSON_AddItemToArray(rows, row);
-            FP8LAB_JSON_ADD_EXACT(row, {"m", m}, {"n", n}, {"k", k});
+            FP8LAB_JSON_ADD_EXACT(row, {"m", sh[i].m}, {"n", sh[i].n}, {"k", sh[i].k});
             cJSON_AddStringToObject(row, "recipe", fp8lab_km_recipe_name(r));
             FP8LAB_JSON_ADD_EXACT(row, {"ms", 1e3 * t}, {"tflops", tf});
         }
@@ -50,7 +61,7 @@ static int print_predictions_json(const fp8lab_kernel_model *km, const fp8lab_gp
     cJSON *root = cJSON_CreateObject();
     cJSON_AddItemToObject(root, "kernel_model", fp8lab_kernel_model_json(km));
     cJSON_AddStringToObject(root, "gpu", g->name);
-    cJSON_AddItemToObject(root, "predictions", predictions(km, g, sh, nsh, 1));
+    cJSON_AddItemToObject(root, "predictions", predictions_json(km, g, sh, nsh));
     char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (!text) {
@@ -96,7 +107,7 @@ static int print_kernel_model(const info_args *a) {
         if (rc) return rc;
     } else {
         fp8lab_kernel_model_print(stdout, &km, a->json);
-        if (nsh) predictions(&km, &c.gpu, sh, nsh, 0);
+        if (nsh) print_predictions(&km, &c.gpu, sh, nsh);
     }
     return fflush(stdout) ? FP8LAB_EXIT_RUNTIME : FP8LAB_EXIT_OK;
 }
