@@ -606,6 +606,9 @@ static const uint8_t *quant_tensor_padded(fp8lab_linear_ctx *c, wentry *e, int t
     return padded(c, pslot, q, rows, cols, rows_p, cols_p, 1);
 }
 
+/* What the GEMMs write: FP32, or BF16 (the context's option) */
+static fp8lab_out_dtype out_dtype(const fp8lab_linear_ctx *c) { return c->opts.out_f32 ? FP8LAB_F32 : FP8LAB_BF16; }
+
 int fp8lab_linear_fwd(fp8lab_backend *be, const fp8lab_linear *l, float *y, const float *x, const float *w,
                       const float *b, int N) {
     fp8lab_linear_ctx *c = NULL;
@@ -621,9 +624,8 @@ int fp8lab_linear_fwd(fp8lab_backend *be, const fp8lab_linear *l, float *y, cons
     /* y[N][O] = x[N][I] . Wo[O][I]^T, at [M][Op] = [M][Ip] . [Op][Ip]^T (M: N, padded for fp8-block) */
     const lin_dims d = dims_of(l, N);
     const int M = l->recipe == FP8LAB_RECIPE_FP8_BLOCK ? d.Np : N;
-    const fp8lab_out_dtype dt = c->opts.out_f32 ? FP8LAB_F32 : FP8LAB_BF16;
     gemm_out o;
-    if (weight_operand(c, e, 0) || start_out(c, &o, y, N, O, M, d.Op, 0, dt)) return -1;
+    if (weight_operand(c, e, 0) || start_out(c, &o, y, N, O, M, d.Op, 0, out_dtype(c))) return -1;
     int rc = -1;
     switch (l->recipe) {
     case FP8LAB_RECIPE_BF16: {
@@ -728,97 +730,138 @@ static int wgrad_f32_blocks(const fp8lab_linear *l, float *dw, const float *dy, 
                                         : fp8lab_grad_sink_matmul(l->sink, dw, I, O, N, x, dy);
 }
 
+/* One backward call: the layer with its context and cached weight entry, the gradients asked for (dx may be NULL;
+   dw is accumulated into) and the forward's inputs. */
+typedef struct {
+    fp8lab_backend *be;
+    const fp8lab_linear *l;
+    fp8lab_linear_ctx *c;
+    wentry *e;
+    float *dx, *dw;
+    int dx_accumulate;
+    const float *dy, *x, *w;
+    int N;
+} bwd_t;
+
+static int bwd_fp32(const bwd_t *b) {
+    const fp8lab_linear *l = b->l;
+    const int I = l->in, O = l->out, N = b->N, oi = l->layout == FP8LAB_W_OUT_IN;
+    /* Dgrad: dx[N][in] = dy[N][out] . op(W)[out][in]; W[out][in] as is, W[in][out] transposed */
+    if (b->dx && fp8lab_matmul_f32(b->be, FP8LAB_OP_N, oi ? FP8LAB_OP_N : FP8LAB_OP_T, N, I, O, 1.0f, b->dy, b->w,
+                                   b->dx_accumulate ? 1.0f : 0.0f, b->dx))
+        return -1;
+    /* Wgrad, accumulated: dW[out][in] += dy^T . x, or dW[in][out] += x^T . dy */
+    return l->sink ? wgrad_f32_blocks(l, b->dw, b->dy, b->x, N)
+           : oi    ? fp8lab_matmul_f32(b->be, FP8LAB_OP_T, FP8LAB_OP_N, O, I, N, 1.0f, b->dy, b->x, 1.0f, b->dw)
+                   : fp8lab_matmul_f32(b->be, FP8LAB_OP_T, FP8LAB_OP_N, I, O, N, 1.0f, b->x, b->dy, 1.0f, b->dw);
+}
+
+/* dy^T and x^T in FP32, the Wgrad GEMM's operands before their cast */
+static int transposed_inputs(const bwd_t *b, float **dyt, float **xt) {
+    const int N = b->N, I = b->l->in, O = b->l->out;
+    *dyt = scratch(b->c, S_T1, sizeof(float) * (size_t)N * O);
+    *xt = scratch(b->c, S_T0, sizeof(float) * (size_t)N * I);
+    return !*dyt || !*xt || fp8lab_transpose_f32(b->be, b->dy, N, O, *dyt) ||
+                   fp8lab_transpose_f32(b->be, b->x, N, I, *xt)
+               ? -1
+               : 0;
+}
+
+static int bwd_bf16(const bwd_t *b) {
+    fp8lab_linear_ctx *c = b->c;
+    const int I = b->l->in, O = b->l->out, N = b->N;
+    const long ndy = (long)N * O, nx = (long)N * I;
+    /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T */
+    if (b->dx) {
+        gemm_out o = {0};
+        const uint16_t *da = to_bf16(c, S_QA, b->dy, ndy);
+        if (!da || start_out(c, &o, b->dx, N, I, N, I, b->dx_accumulate, out_dtype(c)) ||
+            fp8lab_gemm_bf16(b->be, da, b->e->q[1], N, I, O, o.dt, o.buf) || finish_out(c, &o))
+            return -1;
+    }
+    float *dyt, *xt;
+    if (transposed_inputs(b, &dyt, &xt)) return -1;
+    const uint16_t *hdyt = to_bf16(c, S_QC, dyt, ndy), *hxt = hdyt ? to_bf16(c, S_QB, xt, nx) : NULL;
+    if (!hxt) return -1;
+    const wg_operand gd = {hdyt, NULL, 0, O}, gx = {hxt, NULL, 0, I};
+    return wgrad(c, b->l, b->dw, N, sizeof(uint16_t), &gd, &gx);
+}
+
+/* Gradients in E5M2; dy's scale is taken once here (history updated once per backward) and serves dy^T too (a
+   transpose keeps the amax); x^T reuses the forward's scale of x under delayed scaling */
+static int bwd_fp8_tensor(const bwd_t *b) {
+    fp8lab_linear_ctx *c = b->c;
+    wentry *e = b->e;
+    const int I = b->l->in, O = b->l->out, N = b->N, oi = b->l->layout == FP8LAB_W_OUT_IN;
+    const lin_dims d = dims_of(b->l, N);
+    const uint8_t *qdy = quant_tensor_padded(c, e, T_DY, b->dy, N, O, N, d.Op, FP8_E5M2, 1, S_QA, S_PD);
+    if (!qdy) return -1;
+    /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T, at [N][Ip] = [N][Op] . [Ip][Op]^T */
+    gemm_out o = {0};
+    if (b->dx && (start_out(c, &o, b->dx, N, I, N, d.Ip, b->dx_accumulate, out_dtype(c)) ||
+                  fp8lab_gemm_fp8_tensor(b->be, qdy, FP8_E5M2, e->tscale + T_DY, e->q[1], FP8_E4M3, e->tscale + T_W,
+                                         N, d.Ip, d.Op, o.dt, o.buf) ||
+                  finish_out(c, &o)))
+        return -1;
+    /* Wgrad: K = N padded; B's rows (the GEMM's N) padded, A's (its M) not */
+    float *dyt, *xt;
+    if (transposed_inputs(b, &dyt, &xt)) return -1;
+    const int dy_rows = oi ? O : d.Op, x_rows = oi ? d.Ip : I;
+    const uint8_t *qdyt = quant_tensor_padded(c, e, T_DY, dyt, O, N, dy_rows, d.Np, FP8_E5M2, 0, S_QC, S_PC),
+                  *qxt = qdyt ? quant_tensor_padded(c, e, T_X, xt, I, N, x_rows, d.Np, FP8_E4M3, 0, S_QB, S_PB)
+                              : NULL;
+    if (!qxt) return -1;
+    const wg_operand gd = {qdyt, e->tscale + T_DY, FP8_E5M2, dy_rows}, gx = {qxt, e->tscale + T_X, FP8_E4M3, x_rows};
+    return wgrad(c, b->l, b->dw, d.Np, 1, &gd, &gx);
+}
+
+/* Everything at [Np], [Ip], [Op]. dy once through the fused quantizer: 1x128 along Op for Dgrad, dy^T 1x128
+   along Np for Wgrad */
+static int bwd_fp8_block(const bwd_t *b) {
+    fp8lab_linear_ctx *c = b->c;
+    wentry *e = b->e;
+    const int I = b->l->in, O = b->l->out, N = b->N;
+    const lin_dims d = dims_of(b->l, N);
+    const size_t Np = (size_t)d.Np, Ip = (size_t)d.Ip, Op = (size_t)d.Op, IOp = Ip > Op ? Ip : Op;
+    const float *dyp = padded(c, S_PD, b->dy, N, O, d.Np, d.Op, sizeof(float));
+    uint8_t *qdy = scratch(c, S_QA, Np * IOp), *qdyt = scratch(c, S_QC, Np * Op), *qxt = scratch(c, S_QB, Np * Ip);
+    float *sdy = scratch(c, S_SA, sizeof(float) * fp8lab_scale_1x128_count(Np, IOp)),
+          *sdyt = scratch(c, S_SC, sizeof(float) * fp8lab_scale_1x128_count(Op, Np)),
+          *sxt = scratch(c, S_SB, sizeof(float) * fp8lab_scale_1x128_count(Ip, Np));
+    if (!dyp || !qdy || !qdyt || !qxt || !sdy || !sdyt || !sxt ||
+        fp8lab_quantize_1x128_t(b->be, dyp, d.Np, d.Op, FP8_E4M3, 0, qdy, sdy, qdyt, sdyt))
+        return -1;
+    /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T, at [Np][Ip] = [Np][Op] . [Ip][Op]^T */
+    gemm_out o = {0};
+    if (b->dx && (start_out(c, &o, b->dx, N, I, d.Np, d.Ip, b->dx_accumulate, out_dtype(c)) ||
+                  fp8lab_gemm_fp8_block(b->be, qdy, sdy, e->q[1], e->s[1], FP8LAB_B_128x128, d.Np, d.Ip, d.Op, o.dt,
+                                        o.buf) ||
+                  finish_out(c, &o)))
+        return -1;
+    /* x^T [Ip][Np] 1x128 along Np (the fused quantizer's transposed half; its plain half lands in S_QA/S_SA) */
+    const float *xp = padded(c, S_PX, b->x, N, I, d.Np, d.Ip, sizeof(float));
+    if (!xp || fp8lab_quantize_1x128_t(b->be, xp, d.Np, d.Ip, FP8_E4M3, 0, qdy, sdy, qxt, sxt)) return -1;
+    const wg_operand gd = {qdyt, sdyt, FP8_E4M3, d.Op}, gx = {qxt, sxt, FP8_E4M3, d.Ip};
+    return wgrad(c, b->l, b->dw, d.Np, 1, &gd, &gx);
+}
+
 int fp8lab_linear_bwd(fp8lab_backend *be, const fp8lab_linear *l, float *dx, int dx_accumulate, float *dw,
                       float *db, const float *dy, const float *x, const float *w, int N) {
     fp8lab_linear_ctx *c = NULL;
     wentry *e = NULL;
     if (prepare(be, l, w, N, &c, &e)) return -1;
-    const int I = l->in, O = l->out, oi = l->layout == FP8LAB_W_OUT_IN;
-    if (l->recipe == FP8LAB_RECIPE_FP32) {
-        /* Dgrad: dx[N][in] = dy[N][out] . op(W)[out][in]; W[out][in] as is, W[in][out] transposed */
-        if (dx && fp8lab_matmul_f32(be, FP8LAB_OP_N, oi ? FP8LAB_OP_N : FP8LAB_OP_T, N, I, O, 1.0f, dy, w,
-                                    dx_accumulate ? 1.0f : 0.0f, dx))
-            return -1;
-        /* Wgrad, accumulated: dW[out][in] += dy^T . x, or dW[in][out] += x^T . dy */
-        if (l->sink ? wgrad_f32_blocks(l, dw, dy, x, N)
-                    : oi ? fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, O, I, N, 1.0f, dy, x, 1.0f, dw)
-                         : fp8lab_matmul_f32(be, FP8LAB_OP_T, FP8LAB_OP_N, I, O, N, 1.0f, x, dy, 1.0f, dw))
-            return -1;
-        return bias_grad(be, l, db, dy, N, O);
-    }
-    const lin_dims d = dims_of(l, N);
-    const long ndy = (long)N * O, nx = (long)N * I;
-    const fp8lab_out_dtype dt = c->opts.out_f32 ? FP8LAB_F32 : FP8LAB_BF16;
-    gemm_out o = {0};
-    if (dx && weight_operand(c, e, 1)) return -1;
+    const bwd_t b = {.be = be, .l = l, .c = c, .e = e, .dx = dx, .dw = dw, .dx_accumulate = dx_accumulate,
+                     .dy = dy, .x = x, .w = w, .N = N};
+    /* the lower-precision recipes read the weight's Dgrad-side operand (W^T cast) */
+    if (l->recipe != FP8LAB_RECIPE_FP32 && dx && weight_operand(c, e, 1)) return -1;
+    int rc;
     switch (l->recipe) {
-    case FP8LAB_RECIPE_BF16: {
-        /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T */
-        if (dx) {
-            const uint16_t *da = to_bf16(c, S_QA, dy, ndy);
-            if (!da || start_out(c, &o, dx, N, I, N, I, dx_accumulate, dt) ||
-                fp8lab_gemm_bf16(be, da, e->q[1], N, I, O, o.dt, o.buf) || finish_out(c, &o))
-                return -1;
-        }
-        float *dyt = scratch(c, S_T1, sizeof(float) * (size_t)ndy), *xt = scratch(c, S_T0, sizeof(float) * (size_t)nx);
-        if (!dyt || !xt || fp8lab_transpose_f32(be, dy, N, O, dyt) || fp8lab_transpose_f32(be, x, N, I, xt)) return -1;
-        const uint16_t *hdyt = to_bf16(c, S_QC, dyt, ndy), *hxt = hdyt ? to_bf16(c, S_QB, xt, nx) : NULL;
-        if (!hxt) return -1;
-        const wg_operand gd = {hdyt, NULL, 0, O}, gx = {hxt, NULL, 0, I};
-        if (wgrad(c, l, dw, N, sizeof(uint16_t), &gd, &gx)) return -1;
-        break;
-    }
+    case FP8LAB_RECIPE_FP32: rc = bwd_fp32(&b); break;
+    case FP8LAB_RECIPE_BF16: rc = bwd_bf16(&b); break;
     case FP8LAB_RECIPE_FP8_TENSOR:
-    case FP8LAB_RECIPE_FP8_TENSOR_DELAYED: {
-        /* gradients in E5M2; dy's scale is taken once here (history updated once per backward) and serves dy^T
-           too (a transpose keeps the amax); x^T reuses the forward's scale of x under delayed scaling */
-        const uint8_t *qdy = quant_tensor_padded(c, e, T_DY, dy, N, O, N, d.Op, FP8_E5M2, 1, S_QA, S_PD);
-        if (!qdy) return -1;
-        /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T, at [N][Ip] = [N][Op] . [Ip][Op]^T */
-        if (dx && (start_out(c, &o, dx, N, I, N, d.Ip, dx_accumulate, dt) ||
-                   fp8lab_gemm_fp8_tensor(be, qdy, FP8_E5M2, e->tscale + T_DY, e->q[1], FP8_E4M3, e->tscale + T_W, N,
-                                          d.Ip, d.Op, o.dt, o.buf) ||
-                   finish_out(c, &o)))
-            return -1;
-        /* Wgrad: K = N padded; B's rows (the GEMM's N) padded, A's (its M) not */
-        float *dyt = scratch(c, S_T1, sizeof(float) * (size_t)ndy), *xt = scratch(c, S_T0, sizeof(float) * (size_t)nx);
-        if (!dyt || !xt || fp8lab_transpose_f32(be, dy, N, O, dyt) || fp8lab_transpose_f32(be, x, N, I, xt)) return -1;
-        const int dy_rows = oi ? O : d.Op, x_rows = oi ? d.Ip : I;
-        const uint8_t *qdyt = quant_tensor_padded(c, e, T_DY, dyt, O, N, dy_rows, d.Np, FP8_E5M2, 0, S_QC, S_PC),
-                      *qxt = qdyt ? quant_tensor_padded(c, e, T_X, xt, I, N, x_rows, d.Np, FP8_E4M3, 0, S_QB, S_PB)
-                                  : NULL;
-        if (!qxt) return -1;
-        const wg_operand gd = {qdyt, e->tscale + T_DY, FP8_E5M2, dy_rows},
-                         gx = {qxt, e->tscale + T_X, FP8_E4M3, x_rows};
-        if (wgrad(c, l, dw, d.Np, 1, &gd, &gx)) return -1;
-        break;
-    }
-    case FP8LAB_RECIPE_FP8_BLOCK: {
-        /* everything at [Np], [Ip], [Op]. dy once through the fused quantizer: 1x128 along Op for Dgrad, dy^T
-           1x128 along Np for Wgrad */
-        const size_t Np = (size_t)d.Np, Ip = (size_t)d.Ip, Op = (size_t)d.Op, IOp = Ip > Op ? Ip : Op;
-        const float *dyp = padded(c, S_PD, dy, N, O, d.Np, d.Op, sizeof(float));
-        uint8_t *qdy = scratch(c, S_QA, Np * IOp), *qdyt = scratch(c, S_QC, Np * Op), *qxt = scratch(c, S_QB, Np * Ip);
-        float *sdy = scratch(c, S_SA, sizeof(float) * fp8lab_scale_1x128_count(Np, IOp)),
-              *sdyt = scratch(c, S_SC, sizeof(float) * fp8lab_scale_1x128_count(Op, Np)),
-              *sxt = scratch(c, S_SB, sizeof(float) * fp8lab_scale_1x128_count(Ip, Np));
-        if (!dyp || !qdy || !qdyt || !qxt || !sdy || !sdyt || !sxt ||
-            fp8lab_quantize_1x128_t(be, dyp, d.Np, d.Op, FP8_E4M3, 0, qdy, sdy, qdyt, sdyt))
-            return -1;
-        /* Dgrad dx[N][I] = dy[N][O] . Wi[I][O]^T, at [Np][Ip] = [Np][Op] . [Ip][Op]^T */
-        if (dx && (start_out(c, &o, dx, N, I, d.Np, d.Ip, dx_accumulate, dt) ||
-                   fp8lab_gemm_fp8_block(be, qdy, sdy, e->q[1], e->s[1], FP8LAB_B_128x128, d.Np, d.Ip, d.Op, o.dt,
-                                         o.buf) ||
-                   finish_out(c, &o)))
-            return -1;
-        /* x^T [Ip][Np] 1x128 along Np (the fused quantizer's transposed half; its plain half lands in S_QA/S_SA) */
-        const float *xp = padded(c, S_PX, x, N, I, d.Np, d.Ip, sizeof(float));
-        if (!xp || fp8lab_quantize_1x128_t(be, xp, d.Np, d.Ip, FP8_E4M3, 0, qdy, sdy, qxt, sxt)) return -1;
-        const wg_operand gd = {qdyt, sdyt, FP8_E4M3, d.Op}, gx = {qxt, sxt, FP8_E4M3, d.Ip};
-        if (wgrad(c, l, dw, d.Np, 1, &gd, &gx)) return -1;
-        break;
-    }
+    case FP8LAB_RECIPE_FP8_TENSOR_DELAYED: rc = bwd_fp8_tensor(&b); break;
+    case FP8LAB_RECIPE_FP8_BLOCK: rc = bwd_fp8_block(&b); break;
     default: return -1;
     }
-    return bias_grad(be, l, db, dy, N, O);
+    return rc ? -1 : bias_grad(be, l, db, dy, N, l->out);
 }
