@@ -9,7 +9,28 @@
 #include "backend/cpu_internal.h"
 #include "core/error.h"
 
-static void cpu_destroy(fp8lab_backend *be) { free(be); }
+typedef struct {
+    void *p[CPU_SCRATCH_N];
+    size_t cap[CPU_SCRATCH_N];
+} cpu_ctx;
+
+void *fp8lab_cpu_scratch(fp8lab_backend *be, fp8lab_cpu_slot slot, size_t bytes) {
+    cpu_ctx *c = be->ctx;
+    if (bytes == 0) bytes = 1; /* a buffer, however small: NULL means out of memory */
+    if (bytes <= c->cap[slot]) return c->p[slot];
+    free(c->p[slot]);
+    c->p[slot] = malloc(bytes);
+    c->cap[slot] = c->p[slot] ? bytes : 0;
+    if (!c->p[slot]) FP8LAB_ERR_RT("out of host memory for a %zu-byte buffer", bytes);
+    return c->p[slot];
+}
+
+static void cpu_destroy(fp8lab_backend *be) {
+    cpu_ctx *c = be->ctx;
+    for (int i = 0; i < CPU_SCRATCH_N; i++) free(c->p[i]);
+    free(c);
+    free(be);
+}
 
 /* "CPU: <model name> (<n> cores)" from /proc/cpuinfo */
 static void cpu_name(char *name, size_t n) {
@@ -43,13 +64,16 @@ static int cpu_info(fp8lab_backend *be, fp8lab_device_info *out) {
 
 fp8lab_backend *fp8lab_cpu_backend_create(void) {
     fp8lab_backend *be = malloc(sizeof *be);
-    if (!be) {
+    cpu_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!be || !ctx) {
+        free(be), free(ctx);
         FP8LAB_ERR_RT("out of host memory");
         return NULL;
     }
     openblas_set_num_threads(1); /* the backend's threads are OpenMP's: cpu_gemm.c (par_sgemm) says why */
     *be = (fp8lab_backend){
         .name = "cpu",
+        .ctx = ctx,
         .destroy = cpu_destroy,
         .info = cpu_info,
         .mem = &fp8lab_cpu_mem_ops,

@@ -123,19 +123,14 @@ static void store_out(const float *acc, long n, fp8lab_out_dtype out, void *d) {
 }
 
 /* sgemm writes into the float output directly when out is FP32, else into a temporary that is then rounded. */
-static float *out_accumulator(fp8lab_out_dtype out, void *d, long n) {
+static float *out_accumulator(fp8lab_backend *be, fp8lab_out_dtype out, void *d, long n) {
     if (out == FP8LAB_F32) return d;
-    float *t = malloc(sizeof(float) * (size_t)n);
-    if (!t) FP8LAB_ERR_RT("out of host memory for a %ld-element accumulator", n);
-    return t;
+    return fp8lab_cpu_scratch(be, CPU_SCRATCH_ACC, sizeof(float) * (size_t)n);
 }
 
-static float *decode_all(const void *src, long n, decode_kind kind) {
-    float *f = malloc(sizeof(float) * (size_t)n);
-    if (!f) {
-        FP8LAB_ERR_RT("out of host memory decoding %ld elements", n);
-        return NULL;
-    }
+static float *decode_all(fp8lab_backend *be, fp8lab_cpu_slot slot, const void *src, long n, decode_kind kind) {
+    float *f = fp8lab_cpu_scratch(be, slot, sizeof(float) * (size_t)n);
+    if (!f) return NULL;
     if (kind == DEC_BF16) {
         const uint16_t *h = src;
 #pragma omp parallel for schedule(static)
@@ -151,34 +146,27 @@ static float *decode_all(const void *src, long n, decode_kind kind) {
     return f;
 }
 
-static int gemm_decoded(const void *a, decode_kind kind_a, const void *b, decode_kind kind_b, float alpha, int M,
-                        int N, int K, fp8lab_out_dtype out, void *d) {
-    float *fa = decode_all(a, (long)M * K, kind_a), *fb = decode_all(b, (long)N * K, kind_b);
-    float *acc = out_accumulator(out, d, (long)M * N);
-    int rc = -1;
-    if (fa && fb && acc) {
-        par_sgemm(FP8LAB_OP_N, FP8LAB_OP_T, M, N, K, alpha, fa, K, fb, K, 0.0f, acc);
-        store_out(acc, (long)M * N, out, d);
-        rc = 0;
-    }
-    free(fa);
-    free(fb);
-    if (acc != d) free(acc);
-    return rc;
+static int gemm_decoded(fp8lab_backend *be, const void *a, decode_kind kind_a, const void *b, decode_kind kind_b,
+                        float alpha, int M, int N, int K, fp8lab_out_dtype out, void *d) {
+    float *fa = decode_all(be, CPU_SCRATCH_A, a, (long)M * K, kind_a);
+    float *fb = fa ? decode_all(be, CPU_SCRATCH_B, b, (long)N * K, kind_b) : NULL;
+    float *acc = fb ? out_accumulator(be, out, d, (long)M * N) : NULL;
+    if (!acc) return -1;
+    par_sgemm(FP8LAB_OP_N, FP8LAB_OP_T, M, N, K, alpha, fa, K, fb, K, 0.0f, acc);
+    store_out(acc, (long)M * N, out, d);
+    return 0;
 }
 
 static int cpu_gemm_bf16(fp8lab_backend *be, const uint16_t *a, const uint16_t *b, int M, int N, int K,
                          fp8lab_out_dtype out, void *d) {
-    (void)be;
-    return gemm_decoded(a, DEC_BF16, b, DEC_BF16, 1.0f, M, N, K, out, d);
+    return gemm_decoded(be, a, DEC_BF16, b, DEC_BF16, 1.0f, M, N, K, out, d);
 }
 
 static decode_kind fp8_kind(int fmt) { return fmt == FP8_E5M2 ? DEC_E5M2 : DEC_E4M3; }
 
 static int cpu_gemm_fp8_tensor(fp8lab_backend *be, const uint8_t *qa, int fmt_a, const float *sa, const uint8_t *qb,
                                int fmt_b, const float *sb, int M, int N, int K, fp8lab_out_dtype out, void *d) {
-    (void)be;
-    return gemm_decoded(qa, fp8_kind(fmt_a), qb, fp8_kind(fmt_b), (*sa) * (*sb), M, N, K, out, d);
+    return gemm_decoded(be, qa, fp8_kind(fmt_a), qb, fp8_kind(fmt_b), (*sa) * (*sb), M, N, K, out, d);
 }
 
 /* Adds one row of a panel's FP32 partial sums into the accumulator, scaled by sa * sb as the reference does
@@ -232,18 +220,12 @@ static int block_panels(const float *fa, const float *sa, const float *fb, const
 static int cpu_gemm_fp8_block(fp8lab_backend *be, const uint8_t *qa, const float *sa, const uint8_t *qb,
                               const float *sb, fp8lab_b_scaling bscal, int M, int N, int K, fp8lab_out_dtype out,
                               void *d) {
-    (void)be;
-    float *fa = decode_all(qa, (long)M * K, DEC_E4M3), *fb = decode_all(qb, (long)N * K, DEC_E4M3);
-    float *acc = out_accumulator(out, d, (long)M * N);
-    int rc = -1;
-    if (fa && fb && acc && block_panels(fa, sa, fb, sb, bscal, M, N, K, acc) == 0) {
-        store_out(acc, (long)M * N, out, d);
-        rc = 0;
-    }
-    free(fa);
-    free(fb);
-    if (acc != d) free(acc);
-    return rc;
+    float *fa = decode_all(be, CPU_SCRATCH_A, qa, (long)M * K, DEC_E4M3);
+    float *fb = fa ? decode_all(be, CPU_SCRATCH_B, qb, (long)N * K, DEC_E4M3) : NULL;
+    float *acc = fb ? out_accumulator(be, out, d, (long)M * N) : NULL;
+    if (!acc || block_panels(fa, sa, fb, sb, bscal, M, N, K, acc)) return -1;
+    store_out(acc, (long)M * N, out, d);
+    return 0;
 }
 
 const fp8lab_gemm_ops fp8lab_cpu_gemm_ops = {

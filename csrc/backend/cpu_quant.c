@@ -95,17 +95,11 @@ static int cpu_quantize_1x128(fp8lab_backend *be, const float *x, int rows, int 
 /* Both orientations through the same quantizer: x, then x^T (materialized; the CUDA kernel fuses it). */
 static int cpu_quantize_1x128_t(fp8lab_backend *be, const float *x, int rows, int cols, int fmt, int pow2,
                                 uint8_t *q, float *s, uint8_t *qt, float *st) {
-    (void)be;
     if (quantize_1x128_backend_layout(x, rows, cols, fmt, pow2, q, s)) return -1;
-    float *xt = malloc(sizeof(float) * (size_t)rows * (size_t)cols);
-    if (!xt) {
-        FP8LAB_ERR_RT("out of host memory for a %dx%d transpose", cols, rows);
-        return -1;
-    }
+    float *xt = fp8lab_cpu_scratch(be, CPU_SCRATCH_T, sizeof(float) * (size_t)rows * (size_t)cols);
+    if (!xt) return -1;
     fp8lab_cpu_transpose(x, rows, cols, xt);
-    const int rc = quantize_1x128_backend_layout(xt, cols, rows, fmt, pow2, qt, st);
-    free(xt);
-    return rc;
+    return quantize_1x128_backend_layout(xt, cols, rows, fmt, pow2, qt, st);
 }
 
 /* fp8/quant.c writes 128x128 scales [rows/128][cols/128]; the backend pads each row to ld with zeros. */
