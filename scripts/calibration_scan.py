@@ -34,6 +34,8 @@ def main():
     runs = public_runs.load()
     scales = [a.lo + i * a.step for i in range(int(round((a.hi - a.lo) / a.step)) + 1)]
     fixed = {i: public_runs.error(r, public_runs.simulate(a.binary, r)[1]) for i, r in enumerate(runs) if not hopper(r)}
+    digits = 2 if all(abs(s * 100 - round(s * 100)) < 1e-9 for s in scales) else 3
+    fmt = lambda s: f"{s:.{digits}f}"  # noqa: E731
     errs = {}  # scale -> row -> error
     for s in scales:
         e = dict(fixed)
@@ -45,7 +47,7 @@ def main():
     for s in scales:
         e = errs[s]
         worst = max(e, key=lambda i: abs(e[i]))
-        print(f"| {s:.2f} | {100 * sum(abs(x) for x in e.values()) / len(e):.1f} | {100 * e[worst]:+.1f} ({worst + 1}) |")
+        print(f"| {fmt(s)} | {100 * sum(abs(x) for x in e.values()) / len(e):.1f} | {100 * e[worst]:+.1f} ({worst + 1}) |")
     print(f"\n| row | run | error % at x1 | scales within {100 * ROW_LIMIT:.0f} % |\n|---:|---|---:|---|")
     common = set(scales)
     for i, r in enumerate(runs):
@@ -53,17 +55,17 @@ def main():
             continue
         ok = [s for s in scales if abs(errs[s][i]) <= ROW_LIMIT]
         common &= set(ok)
-        span = f"{min(ok):.2f}-{max(ok):.2f}" if ok else f"none in {a.lo:.2f}-{a.hi:.2f}"
+        span = f"{fmt(min(ok))}-{fmt(max(ok))}" if ok else f"none in {fmt(a.lo)}-{fmt(a.hi)}"
         print(f"| {i + 1} | {r['run']} | {100 * errs[scales[0]][i]:+.1f} | {span} |")
     fixed_ok = all(abs(x) <= ROW_LIMIT for x in fixed.values())
     print(f"\nA100 rows (not scaled) all within {100 * ROW_LIMIT:.0f} %: {'yes' if fixed_ok else 'no'}")
     if common and fixed_ok:
         c = sorted(common)
         best = min(c, key=lambda s: sum(abs(x) for x in errs[s].values()))
-        print(f"every row within {100 * ROW_LIMIT:.0f} % for Hopper compute x{c[0]:.2f}-x{c[-1]:.2f}; the lowest mean "
-              f"there {100 * sum(abs(x) for x in errs[best].values()) / len(runs):.1f} % at x{best:.2f}")
+        print(f"every row within {100 * ROW_LIMIT:.0f} % for Hopper compute x{fmt(c[0])}-x{fmt(c[-1])}; the lowest mean "
+              f"there {100 * sum(abs(x) for x in errs[best].values()) / len(runs):.1f} % at x{fmt(best)}")
     else:
-        print(f"no scale in {a.lo:.2f}-{a.hi:.2f} holds every row within {100 * ROW_LIMIT:.0f} %")
+        print(f"no scale in {fmt(a.lo)}-{fmt(a.hi)} holds every row within {100 * ROW_LIMIT:.0f} %")
 
 
 if __name__ == "__main__":

@@ -191,6 +191,15 @@ if burst and held:
           f"(held / burst {h / b:.3f}); second half of the soak: SM clock {min(x[0] for x in last):.0f}-"
           f"{max(x[0] for x in last):.0f} MHz, power up to {max(x[1] for x in last):.0f} W, "
           f"up to {max(x[2] for x in last):.0f} C")
+    # issue 11: the public-run table with Hopper compute at burst / held (configs/calibration/README.md: every row
+    # is within 20 % for 1.17-1.19); one GPU alone, so a lower bound on a busy node's slowdown
+    x = b / h
+    pr = subprocess.run([sys.executable, "scripts/calibration_scan.py", fp8lab, "--from", f"{x:.3f}", "--to",
+                         f"{x:.3f}"], capture_output=True, text=True)
+    lines = pr.stdout.splitlines()
+    print(f"issue 11's public-run table at Hopper compute x{x:.3f} (burst / held): "
+          + (f"{lines[2]} (x | mean % | worst % (row)); {lines[-1]}" if pr.returncode == 0 and len(lines) > 2
+             else f"scan failed: {pr.stderr.strip()[-300:]}"))
 small = load(f"{out}/bench_gemm_small.json")
 if small:
     dev = small.get("device", "")
