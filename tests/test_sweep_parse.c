@@ -53,6 +53,7 @@ static void out_of_range_values(void **st) {
     refused("ib=0,10", "ib=0", NULL);
     refused("nvlink=0,10", "nvlink=0", NULL);
     refused("gemm-eff=0", "gemm-eff=0", "(0, 4]");
+    refused("compute-scale=0,1", "compute-scale=0", "(0, 100]");
     refused("mfu=2", "mfu=2", "(0, 1]");
     refused("mfu=0", "mfu=0", "(0, 1]");
     refused("mfu=0.5:2", "mfu=2", "(0, 1]");
@@ -104,7 +105,8 @@ static void bad_ranges(void **st) {
 static void labels_are_values(void **st) {
     (void)st;
     const char *specs[] = {"gpus=8,16,1e3", "gpus=64:16384:9", "mfu=0.2:0.6:5", "mfu=0.1:0.2:4", "price=0,2.99",
-                           "ib=10:100:7", "moe-imbalance=0,1.25", "gemm-eff=0.123456789,4", "gpus=1:4:16"};
+                           "ib=10:100:7", "moe-imbalance=0,1.25", "gemm-eff=0.123456789,4", "gpus=1:4:16",
+                           "compute-scale=1:1.4:5"};
     for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
         if (parse(specs[k])) fail_msg("'%s': %s", specs[k], fp8lab_last_error());
         for (int i = 0; i < g_s->n; i++) {
@@ -288,6 +290,16 @@ static void curve_run_checks(void **st) {
     assert_true(pts[0].ok && pts[1].ok);
     assert_true(pts[0].tokens_per_gpu_hour < pts[1].tokens_per_gpu_hour);
     fp8lab_sweep_free(g_s2);
+    /* a swept compute scale reaches the kernel model: at 1 the base run exactly, at 2 a step that grows by the
+       compute's kernel time (the step is compute-bound here: GPT-2 on 8 GPUs) */
+    assert_int_equal(parse("compute-scale=1,2"), 0);
+    in.s2 = NULL;
+    assert_int_equal(fp8lab_curve_run(&in, pts), 0);
+    fp8lab_sim_result r1;
+    assert_int_equal(fp8lab_simulate(&m, &c, &km, &p, &r1), 0);
+    assert_true(pts[0].ok && pts[1].ok);
+    assert_true(pts[0].step_time_s == r1.step_time_s);
+    assert_true(pts[1].step_time_s > 1.5 * r1.step_time_s && pts[1].step_time_s < 2 * r1.step_time_s);
 }
 
 int main(void) {

@@ -45,13 +45,14 @@ static const var_info VARS[FP8LAB_NVARS] = {
     [FP8LAB_VAR_MOE_IMBALANCE] = {"moe-imbalance", R(1, FP8LAB_MAX_MOE_IMBALANCE), .zero_is_floor = 1},
     [FP8LAB_VAR_SCHEDULE] = {"schedule", .categorical = 1},
     [FP8LAB_VAR_RECOMPUTE] = {"recompute", .categorical = 1},
+    [FP8LAB_VAR_COMPUTE_SCALE] = {"compute-scale", RPOS(FP8LAB_MAX_COMPUTE_SCALE)},
 };
 #undef R
 #undef RPOS
 
 const char *fp8lab_sweep_names(void) {
     return "gpus, precision, gpu, mfu, global-batch, seq, micro-batch, tp, pp, ep, comm-sms, price, nvlink, ib, "
-           "hbm, gemm-eff, moe-imbalance, schedule, recompute";
+           "hbm, gemm-eff, moe-imbalance, schedule, recompute, compute-scale";
 }
 
 void fp8lab_sweep_print_vars(FILE *f) {
@@ -390,6 +391,7 @@ static void apply_one(const fp8lab_sweep *s, int i, fp8lab_sweep_env *e) {
     case FP8LAB_VAR_IB: e->cluster.inter_node_gbps_per_gpu = x; break;
     case FP8LAB_VAR_HBM: e->cluster.gpu.hbm_gbps = x; break;
     case FP8LAB_VAR_GEMM_EFF: e->km.gemm_eff_scale = x; break;
+    case FP8LAB_VAR_COMPUTE_SCALE: e->km.compute_scale = x; break;
     case FP8LAB_VAR_MOE_IMBALANCE: p->moe_imbalance = x; break;
     case FP8LAB_VAR_SCHEDULE: fp8lab_parse_schedule(s->label[i], p); break;
     case FP8LAB_VAR_RECOMPUTE: fp8lab_parse_recompute(s->label[i], p); break;
