@@ -5,19 +5,48 @@
 #include "core/json.h"
 #include "sim/plan_parse.h"
 
+/* The run's totals for s->tokens (null without tokens) */
+static void json_totals(cJSON *o, const fp8lab_sim_report *s) {
+    if (s->tokens > 0) {
+        double gh, days, cost;
+        fp8lab_sim_totals(s->r, s->tokens, s->price, &gh, &days, &cost);
+        FP8LAB_JSON_ADD_NUMBERS(o, {"tokens", s->tokens}, {"gpu_hours", gh}, {"days", days}, {"cost_usd", cost},
+                                {"price_per_gpu_hour", s->price});
+        return;
+    }
+    cJSON_AddNullToObject(o, "gpu_hours");
+    cJSON_AddNullToObject(o, "days");
+    cJSON_AddNullToObject(o, "cost_usd");
+}
+
+/* The resolved layout and the software simulated */
+static void json_plan(cJSON *pl, const fp8lab_sim_result *r, const fp8lab_plan *p) {
+    char sch[32];
+    if (!pl) return;
+    FP8LAB_JSON_ADD_NUMBERS(pl, {"tp", r->tp}, {"pp", r->pp}, {"dp", r->dp}, {"ep", r->ep}, {"seq", (double)r->seq},
+                            {"global_batch", (double)r->global_batch}, {"micro_batch", (double)r->micro_batch},
+                            {"microbatches", (double)r->microbatches}, {"zero", p->zero}, {"comm_sms", p->comm_sms},
+                            {"moe_imbalance", r->moe_imbalance}, {"goodput", r->goodput});
+    cJSON_AddStringToObject(pl, "precision", fp8lab_prec_name(p->prec));
+    cJSON_AddStringToObject(pl, "schedule", fp8lab_schedule_name(p, sch, sizeof sch));
+    cJSON_AddStringToObject(pl, "recompute", fp8lab_recompute_name(p->recompute));
+    cJSON_AddStringToObject(pl, "attention", fp8lab_attention_name(p->attn_impl));
+    cJSON_AddStringToObject(pl, "tp_overlap", fp8lab_tp_overlap_name(p->tp_overlap));
+    cJSON_AddStringToObject(pl, "loss", fp8lab_loss_name(p->loss));
+    cJSON_AddBoolToObject(pl, "sequence_parallel", p->sp);
+    cJSON_AddBoolToObject(pl, "grad_reduce_after", p->grad_reduce_after);
+    cJSON_AddBoolToObject(pl, "grad_fp32", p->grad_fp32);
+    cJSON_AddBoolToObject(pl, "p2p_async", p->p2p_async);
+}
+
 cJSON *fp8lab_sim_json(const fp8lab_sim_report *s) {
     const fp8lab_sim_result *r = s->r;
-    const fp8lab_cluster *c = s->c;
-    const fp8lab_plan *p = s->p;
-    const fp8lab_kernel_model *km = s->km;
-    const double tokens = s->tokens, price = s->price;
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    char sch[32];
-    cJSON_AddStringToObject(o, "simulated_on", c->name);
-    cJSON_AddStringToObject(o, "gpu", c->gpu.name);
-    cJSON_AddStringToObject(o, "kernel_model", km->source);
-    cJSON_AddNumberToObject(o, "compute_scale", km->compute_scale);
+    cJSON_AddStringToObject(o, "simulated_on", s->c->name);
+    cJSON_AddStringToObject(o, "gpu", s->c->gpu.name);
+    cJSON_AddStringToObject(o, "kernel_model", s->km->source);
+    cJSON_AddNumberToObject(o, "compute_scale", s->km->compute_scale);
     FP8LAB_JSON_ADD_NUMBERS(o, {"gpus", (double)r->gpus}, {"step_time_s", r->step_time_s},
                             {"tokens_per_step", r->tokens_per_step}, {"tokens_per_gpu_s", r->tokens_per_gpu_s},
                             {"tokens_per_gpu_hour", r->tokens_per_gpu_hour}, {"tflops_per_gpu", r->tflops_per_gpu},
@@ -27,16 +56,7 @@ cJSON *fp8lab_sim_json(const fp8lab_sim_report *s) {
                             {"params_activated", r->params_activated}, {"params_mtp", r->params_mtp},
                             {"memory_gb_per_gpu", r->mem.total_gb});
     cJSON_AddBoolToObject(o, "fits_in_hbm", r->mem.fits);
-    if (tokens > 0) {
-        double gh, days, cost;
-        fp8lab_sim_totals(r, tokens, price, &gh, &days, &cost);
-        FP8LAB_JSON_ADD_NUMBERS(o, {"tokens", tokens}, {"gpu_hours", gh}, {"days", days}, {"cost_usd", cost},
-                                {"price_per_gpu_hour", price});
-    } else {
-        cJSON_AddNullToObject(o, "gpu_hours");
-        cJSON_AddNullToObject(o, "days");
-        cJSON_AddNullToObject(o, "cost_usd");
-    }
+    json_totals(o, s);
     FP8LAB_JSON_ADD_NUMBERS(cJSON_AddObjectToObject(o, "breakdown"), {"compute_s", r->compute_s},
                             {"exposed_comm_s", r->exposed_comm_s}, {"bubble_s", r->bubble_s},
                             {"stage_imbalance_s", r->stage_imbalance_s}, {"optimizer_s", r->optimizer_s},
@@ -47,24 +67,7 @@ cJSON *fp8lab_sim_json(const fp8lab_sim_report *s) {
     FP8LAB_JSON_ADD_NUMBERS(cJSON_AddObjectToObject(o, "memory"), {"weights_gb", r->mem.weights_gb},
                             {"grads_gb", r->mem.grads_gb}, {"optimizer_gb", r->mem.optim_gb},
                             {"activations_gb", r->mem.act_gb}, {"hbm_gb", r->mem.hbm_gb});
-    cJSON *pl = cJSON_AddObjectToObject(o, "plan");
-    if (pl) {
-        FP8LAB_JSON_ADD_NUMBERS(pl, {"tp", r->tp}, {"pp", r->pp}, {"dp", r->dp}, {"ep", r->ep},
-                                {"seq", (double)r->seq}, {"global_batch", (double)r->global_batch},
-                                {"micro_batch", (double)r->micro_batch}, {"microbatches", (double)r->microbatches},
-                                {"zero", p->zero}, {"comm_sms", p->comm_sms}, {"moe_imbalance", r->moe_imbalance},
-                                {"goodput", r->goodput});
-        cJSON_AddStringToObject(pl, "precision", fp8lab_prec_name(p->prec));
-        cJSON_AddStringToObject(pl, "schedule", fp8lab_schedule_name(p, sch, sizeof sch));
-        cJSON_AddStringToObject(pl, "recompute", fp8lab_recompute_name(p->recompute));
-        cJSON_AddStringToObject(pl, "attention", fp8lab_attention_name(p->attn_impl));
-        cJSON_AddStringToObject(pl, "tp_overlap", fp8lab_tp_overlap_name(p->tp_overlap));
-        cJSON_AddStringToObject(pl, "loss", fp8lab_loss_name(p->loss));
-        cJSON_AddBoolToObject(pl, "sequence_parallel", p->sp);
-        cJSON_AddBoolToObject(pl, "grad_reduce_after", p->grad_reduce_after);
-        cJSON_AddBoolToObject(pl, "grad_fp32", p->grad_fp32);
-        cJSON_AddBoolToObject(pl, "p2p_async", p->p2p_async);
-    }
+    json_plan(cJSON_AddObjectToObject(o, "plan"), r, s->p);
     return o;
 }
 
