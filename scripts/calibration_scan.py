@@ -6,7 +6,8 @@ kernel time (`fp8lab sim --compute-scale N` on the H100/H800 rows; the A100 rows
 
 Prints, for each N, the mean absolute error and the worst row; then each Hopper row's range of N within issue
 11's 20 %, and the range of N (if any) that holds every row. A question for a GPU visit, not a fit: the simulator
-stays at N = 1 (configs/calibration/README.md says why). Run from the repository root; standard library only.
+stays at N = 1 (configs/calibration/README.md says why). Run from the repository root (the rows name their
+model and cluster files from there); standard library only.
 """
 import argparse
 import os

@@ -4,9 +4,10 @@ Shared by tests/cli_public_runs.sh, which checks that each row's command gives w
 scripts/calibration_scan.py.
 """
 import json
+import os
 import subprocess
 
-RUNS = "configs/calibration/public-runs.json"
+RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "calibration", "public-runs.json")
 
 
 def load(path=RUNS):
