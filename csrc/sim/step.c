@@ -706,8 +706,6 @@ static int make_ctx(const fp8lab_model *m, const fp8lab_cluster *c, const fp8lab
     return 0;
 }
 
-/* Where the average rank's compute and communication go (a DualPipe rank's two stages count half each: the
-   average over ranks is the sum over stages / pp for every schedule). */
 /* The pipeline a step runs: its stages (pp x vchunks, each a run of layers with its costs), the micro-batches per
    step and the time of one point-to-point transfer between stages. */
 typedef struct {
@@ -717,6 +715,8 @@ typedef struct {
     double t_p2p;
 } pipe_t;
 
+/* Where the average rank's compute and communication go (a DualPipe rank's two stages count half each: the
+   average over ranks is the sum over stages / pp for every schedule). */
 static void compute_shares(const fp8lab_plan *P, const pipe_t *pipe, fp8lab_sim_result *r) {
     const stage_t *st = pipe->st;
     const long mb = pipe->mb;
